@@ -1,0 +1,3 @@
+"""Pioneer: keeps small language models improving in production."""
+
+__version__ = "0.1.0"
