@@ -1,0 +1,42 @@
+"""Small helpers for integration tests that talk to a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from streams.kafka import KafkaSettings
+
+
+async def read_all(
+    settings: KafkaSettings, topic: str, expected: int, timeout: float = 30.0
+) -> list[ConsumerRecord]:
+    """Read a topic from the start (no group) until ``expected`` records arrived or ``timeout`` passed."""
+    consumer = AIOKafkaConsumer(topic, **settings.consumer_kwargs(None))
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            fetched = await consumer.getmany(timeout_ms=200)
+            for batch in fetched.values():
+                records.extend(batch)
+        # Linger briefly: a correct run has no records beyond the expected ones.
+        extra = await consumer.getmany(timeout_ms=300)
+        records.extend(r for batch in extra.values() for r in batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def ids(records: Sequence[ConsumerRecord]) -> list[str]:
+    import orjson
+
+    return [orjson.loads(r.value)["event_id"] for r in records]
