@@ -56,6 +56,14 @@ class TopicCatalogue:
                 return spec
         raise KeyError(name)
 
+    def internal(self, name: str) -> TopicSpec:
+        """An internal (state) topic by its default name, under this catalogue's prefix."""
+        suffix = name.removeprefix(DEFAULT_PREFIX)
+        for spec in self.topics:
+            if not spec.event_types and spec.name.endswith("." + suffix):
+                return spec
+        raise KeyError(name)
+
     def by_event_type(self, event_type: str) -> TopicSpec:
         """The topic an event type is published to (each type has exactly one)."""
         for spec in self.topics:
@@ -146,6 +154,15 @@ CATALOGUE = TopicCatalogue(
             event_types=("release_rejection",),
             retention_ms=90 * DAY_MS,
             description="Candidates the gate refused, with the gate report.",
+        ),
+        TopicSpec(
+            name="pioneer.join-state",
+            partitions=STREAM_PARTITIONS,
+            key="request_id",
+            event_types=(),
+            cleanup_policy="compact",
+            description="Internal: the monitor's pending join halves, co-partitioned with logs and labels "
+            "(a changelog rebuilt into memory after a restart or rebalance).",
         ),
         TopicSpec(
             name="pioneer.dead-letters",

@@ -14,7 +14,9 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.partitioner import murmur2
 
 from pioneer.events import DeadLetter, DecodeError, Event, EventCodec, make_dead_letter
 from pioneer.topics import TopicSpec
@@ -61,6 +63,7 @@ class EventPublisher:
         self._producer = producer or AIOKafkaProducer(**settings.producer_kwargs())
         self._owns_producer = producer is None
         self._pending: list[asyncio.Future[Any]] = []
+        self._partitions: dict[str, int] = {}
 
     async def start(self) -> None:
         if self._owns_producer:
@@ -91,6 +94,50 @@ class EventPublisher:
             self.metrics.events_out.labels(topic).inc()
         if len(self._pending) >= 10_000:
             await self.flush()
+
+    async def send_many(self, events: Iterable[Event]) -> None:
+        """Queue many events through aiokafka's batch API: far cheaper per record than :meth:`send`.
+
+        Records are partitioned exactly as :meth:`send` would (murmur2 of the key, as Java clients do), so
+        keyed co-partitioning holds whichever path produced a record.
+        """
+        by_topic: dict[str, list[tuple[int | None, bytes | None, bytes]]] = {}
+        for event in events:
+            spec = self._catalogue.by_event_type(event.event_type)
+            by_topic.setdefault(spec.name, []).append((None, event_key(event, spec), self.codec.encode(event)))
+        for topic, records in by_topic.items():
+            await self.send_records(topic, records)
+
+    async def send_records(self, topic: str, records: Sequence[tuple[int | None, bytes | None, bytes | None]]) -> None:
+        """Queue ``(partition, key, value)`` records; a None partition is chosen from the key."""
+        if not records:
+            return
+        count = await self._partition_count(topic)
+        by_partition: dict[int, list[tuple[bytes | None, bytes | None]]] = {}
+        by_key: dict[bytes, int] = {}  # murmur2 is pure Python in aiokafka; batches repeat keys (model names)
+        for partition, key, value in records:
+            if partition is None:
+                if key is None:
+                    partition = 0
+                elif (partition := by_key.get(key)) is None:
+                    partition = by_key[key] = (murmur2(key) & 0x7FFFFFFF) % count
+            by_partition.setdefault(partition, []).append((key, value))
+        for partition, items in by_partition.items():
+            batch = self._producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    self._pending.append(await self._producer.send_batch(batch, topic, partition=partition))
+                    batch = self._producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            self._pending.append(await self._producer.send_batch(batch, topic, partition=partition))
+        if self.metrics is not None:
+            self.metrics.events_out.labels(topic).inc(len(records))
+
+    async def _partition_count(self, topic: str) -> int:
+        count = self._partitions.get(topic)
+        if count is None:
+            count = self._partitions[topic] = len(await self._producer.partitions_for(topic))
+        return count
 
     async def publish(self, events: Iterable[Event]) -> None:
         """Send every event and wait until all are acknowledged."""
@@ -135,6 +182,12 @@ class EventReader:
         Where dead letters go (its producer is reused).
     name
         Recorded in each dead letter as the consumer that refused the record.
+    listener
+        Told of partitions assigned and revoked (to restore or drop per-partition state).
+
+    Partitions are assigned by range, topic by topic, so members consuming several co-partitioned topics
+    (inference logs and labels) always own the same partition numbers of each: a request's log and label
+    reach the same member.
     """
 
     def __init__(
@@ -147,6 +200,7 @@ class EventReader:
         name: str,
         metrics: StreamMetrics | None = None,
         codec: EventCodec | None = None,
+        listener: ConsumerRebalanceListener | None = None,
         **consumer_options: Any,
     ) -> None:
         self.settings = settings
@@ -155,7 +209,9 @@ class EventReader:
         self.publisher = publisher
         self.metrics = metrics or StreamMetrics()
         self.codec = codec or publisher.codec
-        self.consumer = AIOKafkaConsumer(*self.topics, **settings.consumer_kwargs(group_id), **consumer_options)
+        consumer_options.setdefault("partition_assignment_strategy", (RangePartitionAssignor,))
+        self.consumer = AIOKafkaConsumer(**settings.consumer_kwargs(group_id), **consumer_options)
+        self.consumer.subscribe(self.topics, listener=listener)
         catalogue = settings.catalogue
         known = {spec.name for spec in catalogue}
         # The event types each topic may carry; a record of another type there is refused.

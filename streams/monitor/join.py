@@ -1,0 +1,186 @@
+"""The join stage of the monitor: inference logs + labels in, labeled traces out.
+
+Logs and labels are co-partitioned by request id, so one consumer group member owns both halves of every
+request on its partitions and joins them in memory (:class:`pioneer.join.JoinBuffer`, one per partition).
+Every change of a buffer is written to the compacted ``join-state`` changelog (same partition number), and a
+member that is assigned a partition rebuilds its buffer from that changelog first, so a restart or a
+rebalance loses no waiting half.
+
+Processing is at-least-once: a batch's traces, changelog records and dead letters are acknowledged before
+its offsets are committed. Replays are harmless: traces have deterministic ids and the buffer drops
+events it has seen.
+
+This stage consumes with aiokafka directly rather than through a Faust agent: it is the one stage that
+sees every event, and Faust's consumer loop schedules tasks per message (``Consumer._drain_messages`` →
+``wait_first``), which caps a worker far below what the broker delivers (see ``scripts/bench_join.py``).
+The downstream stages, which see only traces, run as Faust agents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError
+
+from pioneer.events import InferenceLog, LabeledTrace
+from pioneer.join import JoinBuffer, JoinStats
+from streams.io import EventPublisher, EventReader
+from streams.kafka import KafkaSettings
+from streams.monitor.metrics import MonitorMetrics
+from streams.state import replay_changelog
+
+log = logging.getLogger(__name__)
+
+
+class JoinWorker:
+    """One member of the join's consumer group.
+
+    Parameters
+    ----------
+    window
+        Seconds an unmatched log or label waits for its other half.
+    max_pending
+        Requests held per partition at most (the oldest expire early beyond it).
+    batch_size
+        Records fetched per batch.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        publisher: EventPublisher,
+        *,
+        metrics: MonitorMetrics | None = None,
+        group_id: str = "pioneer-monitor-join",
+        window: float = 900.0,
+        max_pending: int = 500_000,
+        batch_size: int = 5000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        self.metrics = metrics or MonitorMetrics()
+        self.window = window
+        self.max_pending = max_pending
+        self.batch_size = batch_size
+        self.clock = clock
+        self.stats = JoinStats()
+        catalogue = settings.catalogue
+        self.logs_topic = catalogue.by_event_type("inference_log").name
+        self.labels_topic = catalogue.by_event_type("label").name
+        self.state_topic = catalogue.internal("join-state").name
+        self._buffers: dict[int, JoinBuffer] = {}
+        self._lock = asyncio.Lock()
+        self.reader = EventReader(
+            settings,
+            [self.logs_topic, self.labels_topic],
+            group_id=group_id,
+            publisher=publisher,
+            name=group_id,
+            metrics=self.metrics,
+            listener=_Rebalance(self),
+        )
+        self.batches_done = 0
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Consume until ``stop`` is set (or forever)."""
+        await self.reader.start()
+        try:
+            batches = self.reader.consumer
+            while stop is None or not stop.is_set():
+                fetched = await batches.getmany(timeout_ms=200, max_records=self.batch_size)
+                async with self._lock:
+                    await self.process(fetched)
+        finally:
+            await self.reader.stop()
+
+    async def process(self, fetched: dict[TopicPartition, list]) -> None:
+        """Join one fetched batch, emit its traces and state, then commit it."""
+        now = self.clock()
+        started = time.perf_counter()
+        # Records of partitions revoked since they were fetched belong to their new owner now.
+        owned = self.reader.consumer.assignment()
+        fetched = {tp: records for tp, records in fetched.items() if tp in owned}
+        await self._restore({tp.partition for tp in fetched} - set(self._buffers))
+        traces: list[LabeledTrace] = []
+        for tp, records in fetched.items():
+            self.metrics.events_in.labels(tp.topic).inc(len(records))
+            buffer = self._buffers[tp.partition]
+            for record in records:
+                event = await self.reader.decode(record)
+                if event is None:
+                    continue
+                if isinstance(event, InferenceLog):
+                    traces += buffer.add_log(event, now, record.value)
+                else:
+                    traces += buffer.add_label(event, now, record.value)  # type: ignore[arg-type]
+        state: list[tuple[int | None, bytes | None, bytes | None]] = []
+        for partition, buffer in self._buffers.items():
+            buffer.expire(now)
+            state += [(partition, key.encode(), value) for key, value in buffer.take_changes().items()]
+        if not fetched and not state:
+            return
+        await self.publisher.send_many(traces)
+        await self.publisher.send_records(self.state_topic, state)
+        for trace in traces:
+            self.metrics.traces.labels(trace.model.name, trace.outcome).inc()
+        try:
+            await self.reader.commit()
+        except CommitFailedError as exc:
+            # The group rebalanced under us: the new owner replays from the last commit (at-least-once),
+            # and our outputs are deduplicated downstream by their deterministic ids.
+            log.warning("commit failed after a rebalance; the batch will be replayed", extra={"error": str(exc)})
+        self.metrics.sync_join(self.stats, sum(len(b) for b in self._buffers.values()))
+        self.metrics.batch_seconds.labels("join").observe(time.perf_counter() - started)
+        self.batches_done += 1
+
+    # ------------------------------------------------------------------------------------------ rebalances
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        async with self._lock:
+            await self._restore({tp.partition for tp in assigned} - set(self._buffers))
+
+    async def _restore(self, partitions: set[int]) -> None:
+        """Rebuild the buffers of ``partitions`` from the changelog before any of their records is joined.
+
+        Called under the lock, from the assignment callback and (for records fetched before it ran) from
+        :meth:`process`, so no record ever lands in a buffer that a restore then replaces.
+        """
+        if not partitions:
+            return
+        fresh = {p: JoinBuffer(window=self.window, max_pending=self.max_pending, stats=self.stats) for p in partitions}
+        replayed = await replay_changelog(
+            self.settings, self.state_topic, partitions, lambda p, key, value: fresh[p].restore(key, value)
+        )
+        for partition, buffer in fresh.items():
+            buffer.finish_restore()
+            self._buffers[partition] = buffer
+        log.info(
+            "join partitions restored",
+            extra={"partitions": sorted(partitions), "state_records_replayed": replayed,
+                   "pending": sum(len(b) for b in fresh.values())},
+        )
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Wait for the batch in flight to finish and commit, then forget the partitions' state: their new
+        # owner rebuilds it from the changelog.
+        async with self._lock:
+            for partition in {tp.partition for tp in revoked}:
+                self._buffers.pop(partition, None)
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, worker: JoinWorker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.worker.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.worker.on_assigned(assigned)

@@ -1,0 +1,183 @@
+"""The monitor's join on Apache Kafka: logs and labels in either order, duplicates, late arrivals and bad
+records in; labeled traces out; counts reconciled; a worker that dies mid-batch loses and doubles nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+
+import pytest
+
+from pioneer.events import EventCodec, InferenceLog, Input, Label, LabeledTrace, ModelRef, Output, Span
+from streams.io import EventPublisher
+from streams.kafka import KafkaSettings
+from streams.monitor.join import JoinWorker
+from tests.integration.helpers import read_all
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
+MODEL = ModelRef(name="intents", version="sha256-aaaaaaaaaaaa")
+
+
+def _log(i: int, task: str = "classification") -> InferenceLog:
+    prediction = Output(label=f"intent-{i % 3}") if task == "classification" else Output(
+        spans=[Span(start=0, end=4, label="PER")]
+    )
+    return InferenceLog(
+        event_id=f"log-{i}", timestamp=1000.0 + i, request_id=f"req-{i}", model=MODEL, task=task,
+        input=Input(text=f"Anna request {i}"), prediction=prediction, latency_ms=2.0,
+    )
+
+
+def _label(i: int, correct: bool, task: str = "classification") -> Label:
+    if task == "classification":
+        expected = Output(label=f"intent-{i % 3}" if correct else "intent-x")
+    else:
+        expected = Output(spans=[Span(start=0, end=4, label="PER" if correct else "LOC")])
+    return Label(event_id=f"label-{i}", timestamp=2000.0 + i, request_id=f"req-{i}", source="human", expected=expected)
+
+
+async def _send(settings: KafkaSettings, events: list, raw: list[tuple[str, bytes]] = ()) -> None:
+    async with EventPublisher(settings) as publisher:
+        for event in events:
+            await publisher.send(event)
+        for topic, value in raw:
+            await publisher.send_raw(topic, value, b"bad")
+
+
+async def _run_until(worker: JoinWorker, done, timeout: float = 60.0) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not done() and loop.time() < deadline and not task.done():
+        await asyncio.sleep(0.05)
+    stop.set()
+    await task
+    assert done(), f"worker did not finish: {worker.stats}"
+
+
+def _dead_letters(worker: JoinWorker) -> float:
+    return sum(
+        worker.metrics.value("pioneer_dead_letters_total", topic=topic, error=error)
+        for topic in (worker.logs_topic, worker.labels_topic)
+        for error in ("decode", "schema", "unknown_type")
+    )
+
+
+def _accounted(worker: JoinWorker) -> float:
+    """Every input event is a log, a label, a duplicate or a dead letter."""
+    return worker.stats.logs + worker.stats.labels + worker.stats.duplicates + _dead_letters(worker)
+
+
+def test_join_reconciles_every_event(kafka_settings: KafkaSettings) -> None:
+    rng = random.Random(7)
+    n = 60
+    logs = [_log(i, "classification" if i % 2 else "entity_extraction") for i in range(n)]
+    labels = [_label(i, correct=i % 5 != 0, task=logs[i].task) for i in range(n - 6)]  # 6 logs stay unlabelled
+    orphan_labels = [_label(1000 + i, correct=True) for i in range(4)]  # their logs never come
+    duplicates = [logs[3], logs[10], labels[4], labels[20]]
+    # labels before and after their logs, shuffled
+    events = logs + labels + orphan_labels + duplicates
+    rng.shuffle(events)
+    bad = [(kafka_settings.topic("inference_log"), b"{truncated"), (kafka_settings.topic("label"), b'{"event_type": "label"}')]
+    asyncio.run(_send(kafka_settings, events, bad))
+    total_in = len(events) + len(bad)
+
+    clock = itertools.count(0.0, 0.01)  # a controllable clock: advanced past the window at the end
+
+    async def scenario():
+        async with EventPublisher(kafka_settings) as publisher:
+            worker = JoinWorker(kafka_settings, publisher, window=30.0, clock=lambda: next(clock))
+            await _run_until(worker, lambda: _accounted(worker) >= total_in)
+            # time passes beyond the window: the unmatched halves expire and are counted
+            worker.clock = lambda: 10_000.0
+            await worker.process({})
+            return worker
+
+    worker = asyncio.run(scenario())
+    stats = worker.stats
+    assert stats.logs == n and stats.labels == len(labels) + len(orphan_labels) and stats.duplicates == len(duplicates)
+    assert stats.joined == len(labels)
+    assert stats.expired_unlabeled == 6 and stats.expired_orphan_labels == len(orphan_labels)
+    assert worker.metrics.value("pioneer_join_events_total", kind="expired_unlabeled") == 6
+    assert _accounted(worker) == total_in and _dead_letters(worker) == len(bad)
+
+    codec = EventCodec()
+    traces = [codec.decode(r.value, expected=LabeledTrace) for r in asyncio.run(read_all(kafka_settings, kafka_settings.topic("labeled_trace"), len(labels)))]
+    assert len(traces) == len(labels) == len({t.event_id for t in traces})
+    by_request = {t.request_id: t for t in traces}
+    for i in range(len(labels)):
+        trace = by_request[f"req-{i}"]
+        assert trace.model == MODEL and trace.log_event_id == f"log-{i}" and trace.label_event_id == f"label-{i}"
+        assert trace.outcome == ("pass" if i % 5 else "fail")
+        if i % 5 == 0:
+            assert trace.failure.kind == ("misclassification" if i % 2 else "span_mismatch")
+            if trace.task == "entity_extraction":
+                assert [s.label for s in trace.failure.missed_spans] == ["LOC"]
+                assert [s.text for s in trace.failure.spurious_spans] == ["Anna"]
+    letters = asyncio.run(read_all(kafka_settings, kafka_settings.topic("dead_letter"), 2))
+    assert len(letters) == 2
+
+
+def test_worker_killed_mid_batch_loses_and_doubles_nothing(kafka_settings: KafkaSettings) -> None:
+    n = 400
+    events = []
+    for i in range(n):
+        events += [_log(i), _label(i, correct=i % 4 != 0)] if i % 2 else [_label(i, correct=i % 4 != 0), _log(i)]
+    asyncio.run(_send(kafka_settings, events))
+
+    class Crash(Exception):
+        pass
+
+    async def scenario():
+        async with EventPublisher(kafka_settings) as publisher_a, EventPublisher(kafka_settings) as publisher_b:
+            a = JoinWorker(kafka_settings, publisher_a, group_id="join", batch_size=60)
+            b = JoinWorker(kafka_settings, publisher_b, group_id="join", batch_size=60)
+            stop = asyncio.Event()
+            task_b = asyncio.create_task(b.run(stop))
+            # a dies in its third batch, after emitting traces but before writing state or committing
+            original = publisher_a.send_records
+            calls = 0
+
+            assigned_a: set = set()
+
+            async def send_records(topic, records):
+                nonlocal calls
+                assigned_a.update(a.reader.consumer.assignment())
+                if topic == a.state_topic:
+                    calls += 1
+                    if calls == 3:
+                        raise Crash()
+                await original(topic, records)
+
+            publisher_a.send_records = send_records  # type: ignore[method-assign]
+            with pytest.raises(Crash):
+                await a.run()
+            owned_by_b_after = set()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            while loop.time() < deadline and not task_b.done():
+                await asyncio.sleep(0.5)
+                owned_by_b_after = b.reader.consumer.assignment()
+                if len(owned_by_b_after) == 8 and not any((await b.reader.lag()).values()):
+                    break
+            stop.set()
+            await task_b
+            traces = await read_all(kafka_settings, kafka_settings.topic("labeled_trace"), n)
+            return a, b, traces, owned_by_b_after, assigned_a
+
+    a, b, records, owned_by_b_after, assigned_a = asyncio.run(scenario())
+    codec = EventCodec()
+    traces = [codec.decode(r.value, expected=LabeledTrace) for r in records]
+    ids = {t.event_id for t in traces}
+    # nothing lost: every pair was joined, by one worker or the other
+    assert {t.request_id for t in traces} == {f"req-{i}" for i in range(n)}
+    # nothing doubled downstream: replayed pairs carry the same deterministic id, one id per pair
+    assert len(ids) == n
+    assert a.batches_done >= 1 and b.batches_done >= 1
+    assert len(owned_by_b_after) == 8  # b took over a's partitions of both topics
+    # while both ran, a owned some partitions, and the same numbers of logs and of labels (co-partitioned)
+    logs_of_a = {tp.partition for tp in assigned_a if tp.topic == a.logs_topic}
+    labels_of_a = {tp.partition for tp in assigned_a if tp.topic == a.labels_topic}
+    assert logs_of_a and logs_of_a == labels_of_a and len(logs_of_a) < 4
