@@ -60,19 +60,30 @@ class EventPublisher:
         self.codec = codec or EventCodec()
         self.metrics = metrics
         self._catalogue = settings.catalogue
-        self._producer = producer or AIOKafkaProducer(**settings.producer_kwargs())
+        # Created on start: aiokafka clients must be built inside the running event loop.
+        self._producer: AIOKafkaProducer | None = producer
         self._owns_producer = producer is None
         self._pending: list[asyncio.Future[Any]] = []
         self._partitions: dict[str, int] = {}
+        self._started: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
-        if self._owns_producer:
-            await self._producer.start()
+        """Start the producer; safe to call from several tasks (the first call starts, the others wait)."""
+        if self._started is None:
+            if self._owns_producer:
+                self._producer = AIOKafkaProducer(**self.settings.producer_kwargs())
+                self._started = asyncio.ensure_future(self._producer.start())
+            else:
+                self._started = asyncio.ensure_future(asyncio.sleep(0))
+        await asyncio.shield(self._started)
 
     async def stop(self) -> None:
+        if self._started is None:
+            return
         try:
             await self.flush()
         finally:
+            self._started = None
             if self._owns_producer:
                 await self._producer.stop()
 
@@ -210,18 +221,30 @@ class EventReader:
         self.metrics = metrics or StreamMetrics()
         self.codec = codec or publisher.codec
         consumer_options.setdefault("partition_assignment_strategy", (RangePartitionAssignor,))
-        self.consumer = AIOKafkaConsumer(**settings.consumer_kwargs(group_id), **consumer_options)
-        self.consumer.subscribe(self.topics, listener=listener)
+        self._group_id = group_id
+        self._listener = listener
+        self._consumer_options = consumer_options
+        self._consumer: AIOKafkaConsumer | None = None
         catalogue = settings.catalogue
         known = {spec.name for spec in catalogue}
         # The event types each topic may carry; a record of another type there is refused.
         self._allowed = {t: catalogue[t].event_types for t in self.topics if t in known}
 
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("EventReader.start() must be awaited first")
+        return self._consumer
+
     async def start(self) -> None:
-        await self.consumer.start()
+        # Built here, inside the running loop, as aiokafka requires.
+        self._consumer = AIOKafkaConsumer(**self.settings.consumer_kwargs(self._group_id), **self._consumer_options)
+        self._consumer.subscribe(self.topics, listener=self._listener)
+        await self._consumer.start()
 
     async def stop(self) -> None:
-        await self.consumer.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
 
     async def __aenter__(self) -> EventReader:
         await self.start()

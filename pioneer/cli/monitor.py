@@ -1,0 +1,50 @@
+"""``pioneer monitor``: run a monitor worker."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import click
+
+from pioneer.cli.options import BROKER
+
+
+def _default(name: str):
+    """A flag's default: ``PIONEER_MONITOR_<NAME>`` if set, else the config's default."""
+    field = next(f for f in dataclasses.fields(_config_class()) if f.name == name)
+    return lambda: os.environ.get(f"PIONEER_MONITOR_{name.upper()}", field.default)
+
+
+def _config_class():
+    from streams.monitor.config import MonitorConfig
+
+    return MonitorConfig
+
+
+@click.command()
+@BROKER
+@click.option("--group", "group_id", default=_default("group_id"), show_default="pioneer-monitor", help="Consumer group shared by the monitor's workers.")
+@click.option("--join-window", type=float, default=_default("join_window"), show_default="900", help="Seconds an unmatched log or label waits for its other half.")
+@click.option("--pass-sample-rate", type=click.FloatRange(0, 1, min_open=True), default=_default("pass_sample_rate"), show_default="0.1", help="Fraction of passing traces embedded, for each cluster's failure rate.")
+@click.option("--embed-model", default=_default("embed_model"), show_default="offline all-MiniLM-L6-v2", help="sentence-transformers model id or local path.")
+@click.option("--check-interval", type=float, default=_default("check_interval"), show_default="5", help="Seconds between pattern checks.")
+@click.option("--checkpoint-interval", type=float, default=_default("checkpoint_interval"), show_default="10", help="Seconds between checkpoints of the clusters.")
+@click.option("--metrics-port", type=int, default=_default("metrics_port"), show_default="off", help="Serve Prometheus metrics on this port.")
+def monitor(broker: str, **options: object) -> None:
+    """Watch inference logs and labels; detect error patterns; request retraining.
+
+    Joins logs and labels by request id, embeds the failures (and a sample of passes), clusters them
+    incrementally, publishes error patterns, and emits a retrain request when a pattern emerges.
+    Start several with the same --group to share the partitions (Apache Kafka or a real cluster).
+    Stops cleanly on Ctrl-C; state lives in Kafka, so a restarted worker carries on where it stopped.
+    """
+    from streams.app import run_worker
+    from streams.kafka import KafkaSettings
+    from streams.monitor.config import MonitorConfig
+    from streams.monitor.worker import build_monitor
+
+    config = MonitorConfig(**{k: v for k, v in options.items() if v is not None})
+    worker = build_monitor(KafkaSettings.from_env(broker), config)
+    click.echo(f"monitor '{config.group_id}' starting against {broker}", err=True)
+    run_worker(worker.app)

@@ -1,0 +1,22 @@
+"""The monitor's settings: flags override ``PIONEER_MONITOR_*`` variables, which override the defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MonitorConfig:
+    """How the monitor joins, samples, embeds, checks and checkpoints."""
+
+    group_id: str = field(default="pioneer-monitor", metadata={"help": "Consumer group (and Faust app id) of the monitor's workers."})
+    join_window: float = field(default=900.0, metadata={"help": "Seconds an unmatched log or label waits for its other half."})
+    join_max_pending: int = field(default=500_000, metadata={"help": "Requests held per partition at most by the join."})
+    join_batch: int = field(default=5000, metadata={"help": "Records per join batch."})
+    pass_sample_rate: float = field(default=0.1, metadata={"help": "Fraction of passing traces embedded (failure-rate denominator)."})
+    embed_model: str | None = field(default=None, metadata={"help": "sentence-transformers model id or path; None = offline all-MiniLM-L6-v2."})
+    embed_batch: int = field(default=256, metadata={"help": "Traces per embedding batch (stream.take_events max)."})
+    embed_within: float = field(default=1.0, metadata={"help": "Seconds to wait for a full embedding batch."})
+    check_interval: float = field(default=5.0, metadata={"help": "Seconds between pattern checks of a model."})
+    checkpoint_interval: float = field(default=10.0, metadata={"help": "Seconds between checkpoints of a model's clusters."})
+    metrics_port: int | None = field(default=None, metadata={"help": "Serve Prometheus /metrics on this port (None: off)."})

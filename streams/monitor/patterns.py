@@ -1,0 +1,219 @@
+"""The pattern stage of the monitor, a Faust agent: labeled traces in; error patterns and retrain requests out.
+
+Traces are keyed by model, so each model's traces reach one worker, which keeps that model's
+:class:`pioneer.monitor.ModelWatch` (clusters, detector, trigger). Failures and a sample of passes are
+embedded in batches off the event loop, learned, checked every few seconds, and the findings published.
+
+State: every ``checkpoint_interval`` the watch is written to a Faust table (one ``bytes`` value per model,
+changelogged to Kafka) together with the source offset it includes. Events are held unacknowledged until
+the checkpoint that includes them is written, so Faust never commits past the checkpoint; after a crash the
+events since the checkpoint are delivered again and learned once (offsets at or below the checkpoint's are
+skipped). Pattern and request events have deterministic ids, so re-publishing them is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import numpy as np
+
+
+from pioneer.clustering.state import pack, unpack
+from pioneer.embedding import Embedder
+from pioneer.events import DecodeError, EventCodec, LabeledTrace, make_dead_letter
+from pioneer.monitor import ModelWatch
+from streams.io import EventPublisher
+from streams.kafka import KafkaSettings
+from streams.monitor.config import MonitorConfig
+from streams.monitor.metrics import MonitorMetrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Model:
+    watch: ModelWatch
+    watermarks: dict[int, int] = field(default_factory=dict)  # partition -> last offset learned
+    last_check: float = 0.0
+    last_checkpoint: float = 0.0
+    dirty: bool = False
+
+
+class PatternStage:
+    """Registers the pattern agent and its table on a Faust app."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        settings: KafkaSettings,
+        config: MonitorConfig,
+        *,
+        publisher: EventPublisher,
+        metrics: MonitorMetrics,
+        embedder: Embedder | None = None,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.config = config
+        self.publisher = publisher
+        self.metrics = metrics
+        self.embedder = embedder or Embedder(config.embed_model)
+        self.clock = clock
+        self.codec = EventCodec()
+        spec = settings.catalogue.by_event_type("labeled_trace")
+        self.topic = app.topic(spec.name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                               value_serializer="raw", partitions=spec.partitions)
+        self.table = app.Table(
+            "watches",
+            default=None,
+            partitions=spec.partitions,
+            key_type=bytes,  # bytes keys and values travel raw
+            value_type=bytes,
+            # Changelog records go to the partition of the model's traces (murmur2 of the same key), so the
+            # worker that owns a model's traces owns its checkpoint too.
+            use_partitioner=True,
+            extra_topic_configs={"max.message.bytes": str(16 * 1024 * 1024)},
+        )
+        self.models: dict[str, _Model] = {}
+        self.agent = app.agent(self.topic, name="patterns", concurrency=1)(self._consume)
+
+    # ------------------------------------------------------------------------------------------ the agent
+
+    async def _consume(self, stream: faust.StreamT) -> None:
+        await self.publisher.start()
+        held: list[faust.EventT] = []
+        async for events in stream.take_events(self.config.embed_batch, within=self.config.embed_within):
+            for event in events:
+                event.message.incref()  # held until a checkpoint includes it
+            held.extend(events)
+            started = time.perf_counter()
+            await self.process(events)
+            self.metrics.batch_seconds.labels("patterns").observe(time.perf_counter() - started)
+            if await self.checkpoint_due():
+                for event in held:
+                    await stream.ack(event)
+                held.clear()
+
+    async def process(self, events: list[faust.EventT]) -> None:
+        by_model: dict[str, list[tuple[LabeledTrace, int, int]]] = defaultdict(list)
+        for event in events:
+            message = event.message
+            self.metrics.events_in.labels(message.topic).inc()
+            trace = await self._decode(message)
+            if trace is None:
+                continue
+            model = self._model(trace.model.name)
+            if message.offset <= model.watermarks.get(message.partition, -1):
+                continue  # learned before the last checkpoint: a replay after a restart
+            by_model[trace.model.name].append((trace, message.partition, message.offset))
+        for name, items in by_model.items():
+            model = self.models[name]
+            traces = [trace for trace, _, _ in items]
+            for trace in traces:
+                self.metrics.traces.labels(name, trace.outcome).inc()
+            selected = model.watch.select(traces)
+            if selected:
+                embeddings = await self._embed([t.input.text for t in selected])
+                model.watch.learn(selected, embeddings)
+                for trace in selected:
+                    self.metrics.embedded.labels(trace.outcome).inc()
+            for _, partition, offset in items:
+                model.watermarks[partition] = max(offset, model.watermarks.get(partition, -1))
+            model.dirty = True
+            await self._check(name, model, now_event=max(t.served_at for t in traces))
+
+    async def _decode(self, message: Any) -> LabeledTrace | None:
+        try:
+            return self.codec.decode(message.value, expected=LabeledTrace)
+        except DecodeError as exc:
+            letter = make_dead_letter(
+                payload=message.value, key=message.key, topic=message.topic, partition=message.partition,
+                offset=message.offset, error=exc.kind, reason=exc.reason, consumer=f"{self.config.group_id}-patterns",
+            )
+            await self.publisher.send(letter)
+            self.metrics.dead_letters.labels(message.topic, exc.kind).inc()
+            log.warning("dead-lettered a trace", extra={"offset": message.offset, "error": exc.kind})
+            return None
+
+    async def _embed(self, texts: list[str]) -> np.ndarray:
+        started = time.perf_counter()
+        # Embedding is CPU-bound: run it off the event loop so heartbeats and other agents keep going.
+        vectors = await asyncio.get_running_loop().run_in_executor(None, self.embedder.encode, texts)
+        self.metrics.embed_seconds.observe(time.perf_counter() - started)
+        return vectors
+
+    async def _check(self, name: str, model: _Model, now_event: float) -> None:
+        if self.clock() - model.last_check < self.config.check_interval:
+            return
+        model.last_check = self.clock()
+        findings = model.watch.check(now_event)
+        if findings.patterns or findings.requests:
+            await self.publisher.send_many([*findings.patterns, *findings.requests])
+        self.metrics.patterns.labels(name).inc(len(findings.patterns))
+        self.metrics.triggers.labels(name).inc(len(findings.requests))
+        self.metrics.clusters_live.labels(name).set(model.watch.clusterer.n_clusters_)
+        self.metrics.patterns_emerging.labels(name).set(len(model.watch.emerging_))
+        for request in findings.requests:
+            log.info("retrain requested", extra={"model": name, "request_id": request.request_id, "reason": request.reason})
+
+    # ------------------------------------------------------------------------------------------ state
+
+    def _model(self, name: str) -> _Model:
+        model = self.models.get(name)
+        if model is None:
+            blob = self.table.get(name.encode())
+            if blob is not None:
+                arrays, meta = unpack(blob)
+                watch = ModelWatch.from_bytes(arrays["watch"].tobytes())
+                watermarks = {int(p): int(o) for p, o in meta["watermarks"].items()}
+                log.info("restored a model's clusters", extra={"model": name, "watermarks": watermarks})
+            else:
+                watch, watermarks = ModelWatch(name, pass_sample_rate=self.config.pass_sample_rate), {}
+            model = self.models[name] = _Model(watch=watch, watermarks=watermarks, last_checkpoint=self.clock())
+        return model
+
+    async def checkpoint_due(self) -> bool:
+        """Checkpoint dirty models if the interval passed; True when every held event is now covered."""
+        if not any(m.dirty for m in self.models.values()):
+            return True
+        if not any(self.clock() - m.last_checkpoint >= self.config.checkpoint_interval for m in self.models.values() if m.dirty):
+            return False
+        await self.checkpoint()
+        return True
+
+    async def checkpoint(self) -> None:
+        """Write every dirty model's watch to the table, and make sure it (and the findings) reached Kafka."""
+        for name, model in self.models.items():
+            if not model.dirty:
+                continue
+            blob = pack(
+                {"watch": np.frombuffer(model.watch.to_bytes(), dtype=np.uint8)},
+                {"watermarks": {str(p): o for p, o in model.watermarks.items()}},
+            )
+            self.table[name.encode()] = blob
+            model.dirty, model.last_checkpoint = False, self.clock()
+            log.info("checkpointed a model's clusters", extra={"model": name, "bytes": len(blob), **self.describe()[name]})
+        await self.publisher.flush()
+        await self.app.producer.flush()
+
+    def describe(self) -> dict[str, Any]:
+        """A summary per model (for logs and the demo's progress display)."""
+        return {
+            name: {
+                "traces": m.watch.traces_seen,
+                "failures": m.watch.failures_seen,
+                "clusters": m.watch.clusterer.n_clusters_ if m.watch.clusterer.n_updates_ else 0,
+                "emerging": list(m.watch.emerging_),
+            }
+            for name, m in self.models.items()
+        }
+
+
+

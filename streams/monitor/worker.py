@@ -1,0 +1,79 @@
+"""Assembling a monitor worker: the join (aiokafka consumer group) and the pattern stage (Faust agent) on
+one Faust app, sharing one producer and one metrics registry."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import faust
+
+from pioneer.embedding import Embedder
+from pioneer.settings import Paths
+from streams.app import create_app
+from streams.io import EventPublisher
+from streams.kafka import KafkaSettings
+from streams.monitor.config import MonitorConfig
+from streams.monitor.join import JoinWorker
+from streams.monitor.metrics import MonitorMetrics
+from streams.monitor.patterns import PatternStage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Monitor:
+    app: faust.App
+    publisher: EventPublisher
+    metrics: MonitorMetrics
+    join: JoinWorker
+    patterns: PatternStage
+
+
+def build_monitor(settings: KafkaSettings, config: MonitorConfig, *, embedder: Embedder | None = None) -> Monitor:
+    metrics = MonitorMetrics()
+    publisher = EventPublisher(settings, metrics=metrics)
+    partitions = settings.catalogue.by_event_type("labeled_trace").partitions
+    app = create_app(
+        settings,
+        app_id=f"{settings.topic_prefix}{config.group_id}",
+        datadir=Paths.from_env().state / "faust" / config.group_id,
+        partitions=partitions,
+    )
+    join = JoinWorker(
+        settings,
+        publisher,
+        metrics=metrics,
+        group_id=f"{config.group_id}-join",
+        window=config.join_window,
+        max_pending=config.join_max_pending,
+        batch_size=config.join_batch,
+    )
+    patterns = PatternStage(app, settings, config, publisher=publisher, metrics=metrics, embedder=embedder)
+
+    @app.task
+    async def run_join() -> None:
+        await publisher.start()
+        try:
+            await join.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the join stage crashed; stopping the worker")
+            await app.crash(RuntimeError("join stage crashed"))
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(app: faust.App, revoked: set, **kwargs: object) -> None:
+        # Another worker owns these traces now and restores their models from the table.
+        partitions = {tp.partition for tp in revoked if tp.topic == patterns.topic.get_topic_name()}
+        for name in [n for n, m in patterns.models.items() if set(m.watermarks) & partitions]:
+            del patterns.models[name]
+
+    @app.on_before_shutdown.connect
+    async def close_publisher(app: faust.App, **kwargs: object) -> None:
+        await publisher.stop()
+
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
+    return Monitor(app=app, publisher=publisher, metrics=metrics, join=join, patterns=patterns)

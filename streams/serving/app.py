@@ -1,0 +1,249 @@
+"""The HTTP API of ``pioneer serve`` (FastAPI; the OpenAPI description is at ``/openapi.json``, docs at ``/docs``).
+
+==================================  ==================================================================
+``POST /v1/predict``                 one input -> prediction, request id, model version
+``POST /v1/predict/batch``           many inputs -> predictions, all from one model version
+``POST /v1/feedback``                a label or verdict for a request id -> the labels topic (202)
+``POST /v1/chat/completions``        OpenAI-compatible, generation models (see :mod:`streams.serving.chat`)
+``GET  /v1/models``                  OpenAI-compatible model list
+``GET  /healthz``                    alive (the process answers)
+``GET  /readyz``                     ready (a model serves; 503 before), broker and spill state
+``GET  /metrics``                    Prometheus
+==================================  ==================================================================
+
+Every response carries ``X-Request-ID`` (the client's, or a fresh one) and ``X-Model-Version`` (the version
+that answered a prediction; the serving version for other routes). Predictions are written with orjson from
+the same :class:`~pioneer.events.Output` objects the inference logs carry, so what the client sees is what is
+logged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import pioneer
+from pioneer.events import Input, Output, Span
+from pioneer.serving import ModelNotReady, ServedModel, feedback_label, new_id
+from streams.serving.chat import chat_router
+from streams.serving.payloads import (
+    BatchPredictRequest,
+    BatchPredictResponse,
+    ErrorBody,
+    FeedbackRequest,
+    FeedbackResponse,
+    Health,
+    PredictRequest,
+    PredictResponse,
+    Readiness,
+)
+from streams.serving.runtime import Answered, ServingRuntime
+
+ENDPOINTS = {
+    "/v1/predict": "predict",
+    "/v1/predict/batch": "predict_batch",
+    "/v1/feedback": "feedback",
+    "/v1/chat/completions": "chat_completions",
+    "/v1/models": "models",
+    "/healthz": "healthz",
+    "/readyz": "readyz",
+    "/metrics": "metrics",
+}
+"""Paths counted in metrics under their own name (anything else is ``other``, so labels stay bounded)."""
+
+NOT_READY = {503: {"model": ErrorBody, "description": "No model is loaded yet"}}
+
+
+class RequestContext:
+    """Pure ASGI middleware: a request id for every request, the two headers on every response, and the
+    request count and latency metrics (a middleware sees every status, validation errors included)."""
+
+    def __init__(self, app: ASGIApp, runtime: ServingRuntime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _header(scope, b"x-request-id")
+        if request_id is None or not 0 < len(request_id) <= 200:
+            request_id = new_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                if "x-request-id" not in headers:
+                    headers["x-request-id"] = request_id
+                if "x-model-version" not in headers:
+                    headers["x-model-version"] = self.runtime.slot.version or "none"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            endpoint = ENDPOINTS.get(scope["path"], "other")
+            metrics = self.runtime.metrics
+            metrics.requests.labels(endpoint, str(status)).inc()
+            metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _json(payload: Any, status: int = 200, **headers: str) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers or None)
+
+
+def _model(served: ServedModel) -> dict[str, str]:
+    return {"name": served.name, "version": served.version, "task": served.task}
+
+
+def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True) -> FastAPI:
+    """The FastAPI app serving ``runtime``. With ``manage_runtime`` the app's lifespan starts and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    config = runtime.config
+    app = FastAPI(
+        title="Pioneer serving",
+        version=pioneer.__version__,
+        summary=f"Serves model {config.model!r} ({config.alias}) and logs every inference to Kafka.",
+        lifespan=lifespan if manage_runtime else None,
+    )
+    app.add_middleware(RequestContext, runtime=runtime)
+    app.include_router(chat_router(runtime))
+
+    def not_ready(request_id: str, exc: Exception) -> Response:
+        return _json({"error": str(exc)}, 503, **{"x-request-id": request_id})
+
+    @app.post("/v1/predict", response_model=PredictResponse, responses=NOT_READY, tags=["predict"],
+              summary="Predict one input")
+    async def predict(body: PredictRequest, request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = body.request_id or request.state.request_id
+        item = Input(text=body.text, system_prompt=body.system_prompt, context=body.context)
+        try:
+            served, (output,) = await runtime.predict([item])
+        except ModelNotReady as exc:
+            return not_ready(request_id, exc)
+        latency_ms = (time.perf_counter() - started) * 1000
+        runtime.log_answers(served, [Answered(request_id, item, output, body.metadata)], latency_ms)
+        payload = {"request_id": request_id, "model": _model(served), "prediction": output, "latency_ms": latency_ms}
+        return _json(payload, **{"x-request-id": request_id, "x-model-version": served.version})
+
+    @app.post("/v1/predict/batch", response_model=BatchPredictResponse, responses=NOT_READY, tags=["predict"],
+              summary="Predict many inputs with one model version")
+    async def predict_batch(body: BatchPredictRequest, request: Request) -> Response:
+        started = time.perf_counter()
+        batch_id = body.request_id or request.state.request_id
+        if len(body.inputs) > config.max_batch_request:
+            return _json({"error": f"{len(body.inputs)} inputs; at most {config.max_batch_request} per batch request"},
+                         413, **{"x-request-id": batch_id})
+        ids = [item.request_id or f"{batch_id}-{i}" for i, item in enumerate(body.inputs)]
+        items = [Input(text=i.text, system_prompt=i.system_prompt, context=i.context) for i in body.inputs]
+        try:
+            served, outputs = await runtime.predict(items)
+        except ModelNotReady as exc:
+            return not_ready(batch_id, exc)
+        latency_ms = (time.perf_counter() - started) * 1000
+        runtime.log_answers(
+            served,
+            [Answered(rid, item, output, body.metadata) for rid, item, output in zip(ids, items, outputs, strict=True)],
+            latency_ms,
+        )
+        payload = {
+            "request_id": batch_id,
+            "model": _model(served),
+            "results": [{"request_id": rid, "prediction": output} for rid, output in zip(ids, outputs, strict=True)],
+            "latency_ms": latency_ms,
+        }
+        return _json(payload, **{"x-request-id": batch_id, "x-model-version": served.version})
+
+    @app.post("/v1/feedback", status_code=202, response_model=FeedbackResponse, tags=["feedback"],
+              responses={503: {"model": ErrorBody, "description": "Feedback cannot be taken (no Kafka, queue full)"}},
+              summary="A label or verdict for an earlier request (published to the labels topic)")
+    async def feedback(body: FeedbackRequest) -> Response:
+        expected = None
+        if body.label is not None or body.spans is not None or body.text is not None:
+            spans = None if body.spans is None else [Span(**s.model_dump()) for s in body.spans]
+            expected = Output(label=body.label, spans=spans, text=body.text)
+        label = feedback_label(
+            request_id=body.request_id, model=config.model, source=body.source, expected=expected,
+            verdict=body.verdict, reason=body.reason, judge=body.judge, metadata=body.metadata,
+            version=body.model_version,
+        )
+        headers = {"x-request-id": body.request_id}
+        if runtime.shipper is None:
+            return _json({"error": "this server runs without Kafka; feedback cannot be published"}, 503, **headers)
+        if not runtime.emit(label):
+            return _json({"error": "the event queue is full; retry later"}, 503, **headers)
+        return _json({"request_id": body.request_id, "event_id": label.event_id, "status": "accepted"}, 202, **headers)
+
+    @app.get("/healthz", response_model=Health, tags=["operations"], summary="Liveness")
+    async def healthz() -> Response:
+        return _json({"status": "alive"})
+
+    @app.get("/readyz", response_model=Readiness, tags=["operations"], responses=NOT_READY,
+             summary="Readiness: a model serves; says whether Kafka is reachable")
+    async def readyz() -> Response:
+        served = runtime.slot.current
+        shipper, follower = runtime.shipper, runtime.follower
+        state = None if shipper is None else shipper.state()
+        body = {
+            "ready": served is not None,
+            "model": config.model,
+            "alias": config.alias,
+            "version": None if served is None else served.version,
+            "task": None if served is None else served.task,
+            "loading": runtime.swapper.loading,
+            "last_swap_error": runtime.swapper.last_error,
+            "releases": {
+                "following": follower is not None,
+                "caught_up": None if follower is None else follower.caught_up,
+                "error": None if follower is None else follower.last_error,
+            },
+            "broker": {
+                "configured": runtime.kafka is not None,
+                "reachable": None if state is None else state.broker_up,
+                "error": None if state is None else state.last_error,
+            },
+            "logging": {
+                "enabled": shipper is not None,
+                "queued": 0 if state is None else state.queued,
+                "in_flight": 0 if state is None else state.in_flight,
+                "spilled": 0 if state is None else state.spill_records,
+                "spilled_bytes": 0 if state is None else state.spill_bytes,
+            },
+        }
+        return _json(body, 200 if served is not None else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

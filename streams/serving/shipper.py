@@ -1,0 +1,409 @@
+"""Shipping inference logs and labels to Kafka off the request path, spilling to disk while the broker is away.
+
+The request path only calls :meth:`EventShipper.offer`: a bounded in-memory append, microseconds, never a
+wait. Two background tasks do the rest:
+
+- the *pump* takes queued events in batches, encodes (and validates) them, and delivers them to Kafka; a
+  batch Kafka does not acknowledge, or every batch while the broker is known to be down, goes to the
+  :class:`~pioneer.serving.spill.SpillQueue` on disk instead;
+- the *replayer* delivers spilled events, oldest first, once the broker answers again (it probes every
+  ``retry_interval`` seconds while it is down) and removes them from the spill only when Kafka acknowledged.
+
+Every event ends in exactly one of: acknowledged by Kafka, waiting in memory, waiting on disk, or dropped at
+a bound (the in-memory queue, the spill's byte bound), and each has a Prometheus metric; a drop also logs an
+error. Nothing is dropped silently.
+
+Why not :class:`streams.io.EventPublisher`: its ``flush`` gathers every pending batch and raises the first
+error, which cannot say which records were acknowledged and which were not, so a partial failure would have to
+spill (and later duplicate) the whole lot. Here each per-partition batch has its own future, and only the
+records of failed batches are spilled. The producer's ``request_timeout_ms`` is the delivery timeout, so aiokafka
+gives up on a batch (and will not send it later) before the shipper spills it; a batch whose acknowledgement was
+lost in a broker crash may still arrive twice, which is the at-least-once contract (consumers deduplicate by
+event id). Records are partitioned as :class:`EventPublisher` does (murmur2 of the key), so co-partitioning holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
+
+from pioneer.events import EncodeError, Event, EventCodec
+from pioneer.serving.spill import SpillQueue
+from streams.io import event_key
+from streams.kafka import KafkaSettings
+from streams.serving.metrics import ServingMetrics
+
+log = logging.getLogger(__name__)
+
+Record = tuple[str, bytes, bytes]
+"""(topic, key, value) of one encoded event."""
+
+BATCH_BYTES = 512 << 10
+"""aiokafka batch size for the shipper's producer: one batch per partition per shipment (the default 16 KiB
+would split a shipment of logs into dozens of batches that aiokafka sends one after another)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShipperState:
+    """A snapshot for ``/readyz`` and tests."""
+
+    broker_up: bool
+    queued: int
+    in_flight: int
+    spill_records: int
+    spill_bytes: int
+    last_error: str | None
+
+
+class EventShipper:
+    """Delivers offered events to their topics; see the module docstring.
+
+    Parameters
+    ----------
+    settings
+        Kafka connection and topic prefix.
+    spill
+        Where events wait while the broker is unreachable.
+    batch_size
+        Events per shipment from memory.
+    max_queued
+        Events held in memory at most (beyond: dropped with ``reason=memory_full``). Memory only fills while
+        a delivery is slower than traffic; a known-down broker sends everything straight to the spill.
+    delivery_timeout
+        Seconds Kafka has to acknowledge a shipment before it counts as failed (aiokafka's request timeout).
+    retry_interval
+        Seconds between probes of a broker that is down.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        spill: SpillQueue,
+        *,
+        metrics: ServingMetrics | None = None,
+        codec: EventCodec | None = None,
+        batch_size: int = 500,
+        replay_batch: int = 2000,
+        max_queued: int = 100_000,
+        delivery_timeout: float = 5.0,
+        retry_interval: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.spill = spill
+        self.metrics = metrics or ServingMetrics()
+        self.codec = codec or EventCodec()
+        self.batch_size = batch_size
+        self.replay_batch = replay_batch
+        self.max_queued = max_queued
+        self.delivery_timeout = delivery_timeout
+        self.retry_interval = retry_interval
+        self.broker_up = False
+        self.last_error: str | None = None
+        self._catalogue = settings.catalogue
+        self._queue: deque[Event] = deque()
+        self._in_flight: list[Record] = []
+        self._producer: AIOKafkaProducer | None = None
+        self._partitions: dict[str, int] = {}
+        self._wake = asyncio.Event()
+        self._spilled = asyncio.Event()
+        self._first_attempt = asyncio.Event()
+        self._stopping = False
+        self._next_probe = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_drop_log = 0.0
+        m = self.metrics
+        m.events_queued.set_function(lambda: len(self._queue))
+        m.spill_records.set_function(lambda: self.spill.pending_records)
+        m.spill_bytes.set_function(lambda: self.spill.pending_bytes)
+
+    # ------------------------------------------------------------------------------------------------ request path
+
+    def offer(self, event: Event) -> bool:
+        """Queue ``event`` for delivery. Never waits; False (and counted, and logged) if memory is full.
+
+        Call from the event loop's thread (the HTTP handlers do).
+        """
+        if len(self._queue) >= self.max_queued:
+            self._dropped("memory_full", 1)
+            return False
+        self._queue.append(event)
+        self._wake.set()
+        return True
+
+    # ------------------------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Connect (without waiting for a broker that is not there) and start shipping."""
+        self._tasks = [
+            asyncio.create_task(self._connect_first(), name="shipper-connect"),
+            asyncio.create_task(self._pump(), name="shipper-pump"),
+            asyncio.create_task(self._replay(), name="shipper-replay"),
+        ]
+
+    async def stop(self, timeout: float = 15.0) -> None:
+        """Ship (or spill) what is in memory, then close. Spilled events stay on disk for the next start."""
+        self._stopping = True
+        self._wake.set()
+        self._spilled.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks = []
+        leftover = self._in_flight + self._encode(list(self._queue))
+        self._queue.clear()
+        self._in_flight = []
+        if leftover:
+            await self._spill(leftover)
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            try:
+                await asyncio.wait_for(producer.stop(), timeout=self.delivery_timeout)
+            except Exception as exc:  # noqa: BLE001 - closing a producer of a dead broker
+                log.warning("closing the Kafka producer", extra={"error": str(exc)})
+
+    def state(self) -> ShipperState:
+        return ShipperState(
+            broker_up=self.broker_up,
+            queued=len(self._queue),
+            in_flight=len(self._in_flight),
+            spill_records=self.spill.pending_records,
+            spill_bytes=self.spill.pending_bytes,
+            last_error=self.last_error,
+        )
+
+    async def idle(self, timeout: float) -> bool:
+        """Wait until nothing is queued, in flight or spilled (everything acknowledged); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.state()
+            if not (state.queued or state.in_flight or state.spill_records):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    # ------------------------------------------------------------------------------------------------ tasks
+
+    async def _connect_first(self) -> None:
+        try:
+            await self._connect()
+        finally:
+            self._first_attempt.set()
+
+    async def _pump(self) -> None:
+        # Wait for the first connection attempt, so the first requests are not spilled for want of a producer.
+        await self._first_attempt.wait()
+        while True:
+            if not self._queue:
+                if self._stopping:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            events = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+            self._in_flight = self._encode(events)
+            failed = await self._deliver(self._in_flight) if self.broker_up else self._in_flight
+            if failed:
+                await self._spill(failed)
+            self._in_flight = []
+
+    async def _replay(self) -> None:
+        await self._first_attempt.wait()
+        while not self._stopping:
+            if self.spill.pending_records == 0:
+                self._spilled.clear()
+                try:
+                    await asyncio.wait_for(self._spilled.wait(), 1.0)
+                except TimeoutError:
+                    pass
+                continue
+            if not self.broker_up:
+                wait = self._next_probe - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(min(wait, 0.25))
+                    continue
+                self._next_probe = time.monotonic() + self.retry_interval
+                if self._producer is None and not await self._connect():
+                    continue
+            batch = await asyncio.to_thread(self.spill.read, self.replay_batch)
+            records = self._route(batch.records)
+            failed = await self._deliver(records)
+            if records and len(failed) == len(records):
+                continue  # nothing got through: keep the batch where it is, in order, and probe again later
+            await asyncio.to_thread(self.spill.commit, batch)
+            self.metrics.events_replayed.inc(len(records) - len(failed))
+            if failed:
+                await self._spill(failed)  # a partial failure: only the failed records go back, at the tail
+            log.info("replayed spilled events", extra={"events": len(records) - len(failed), "left": self.spill.pending_records})
+
+    # ------------------------------------------------------------------------------------------------ Kafka
+
+    async def _connect(self) -> bool:
+        producer = AIOKafkaProducer(
+            **self.settings.producer_kwargs(),
+            request_timeout_ms=int(self.delivery_timeout * 1000),
+            max_batch_size=BATCH_BYTES,
+        )
+        try:
+            await asyncio.wait_for(producer.start(), self.delivery_timeout)
+        except Exception as exc:  # noqa: BLE001 - no broker: keep serving, spill, probe again
+            self._mark_down(exc)
+            try:
+                await producer.stop()
+            except Exception:  # noqa: BLE001
+                pass
+            return False
+        self._producer = producer
+        self._mark_up()
+        log.info("connected to Kafka", extra={"broker": self.settings.bootstrap_servers})
+        return True
+
+    async def _deliver(self, records: Sequence[Record]) -> list[Record]:
+        """Send ``records`` and wait for Kafka; returns the records that were not acknowledged."""
+        producer = self._producer
+        if producer is None or not records:
+            return list(records)
+        started = time.perf_counter()
+        groups: dict[tuple[str, int], list[Record]] = {}
+        try:
+            for record in records:
+                topic, key, _ = record
+                count = await self._partition_count(producer, topic)
+                groups.setdefault((topic, (murmur2(key) & 0x7FFFFFFF) % count), []).append(record)
+        except Exception as exc:  # noqa: BLE001 - metadata unavailable: the broker is away
+            self._mark_down(exc)
+            return list(records)
+        sends: list[tuple[asyncio.Future[object], list[Record]]] = []
+        failed: list[Record] = []
+        error: BaseException | None = None
+        for (topic, partition), items in groups.items():
+            if error is not None:
+                failed.extend(items)
+                continue
+            batch, members = producer.create_batch(), []
+            pending = list(items)
+            try:
+                while pending:
+                    _, key, value = pending[0]
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        if not members:
+                            raise ValueError(f"an event of {len(value)} bytes does not fit a Kafka batch")
+                        sends.append((await self._send_batch(producer, batch, topic, partition), members))
+                        batch, members = producer.create_batch(), []
+                        continue
+                    members.append(pending.pop(0))
+                if members:
+                    sends.append((await self._send_batch(producer, batch, topic, partition), members))
+            except Exception as exc:  # noqa: BLE001
+                error = exc
+                failed.extend(members + pending)
+        if sends:
+            done, not_done = await asyncio.wait([f for f, _ in sends], timeout=self.delivery_timeout * 2)
+            for future, members in sends:
+                if future not in done:
+                    exc: BaseException | None = TimeoutError("Kafka did not acknowledge in time")
+                elif future.cancelled():
+                    exc = RuntimeError("delivery cancelled")
+                else:
+                    exc = future.exception()
+                if exc is not None:
+                    error = error or exc
+                    failed.extend(members)
+                else:
+                    self.metrics.events_sent.labels(members[0][0]).inc(len(members))
+        if error is not None:
+            self._mark_down(error)
+        else:
+            self._mark_up()
+            self.metrics.delivery_seconds.observe(time.perf_counter() - started)
+        return failed
+
+    async def _send_batch(self, producer: AIOKafkaProducer, batch: object, topic: str, partition: int) -> asyncio.Future[object]:
+        return await asyncio.wait_for(producer.send_batch(batch, topic, partition=partition), self.delivery_timeout)
+
+    async def _partition_count(self, producer: AIOKafkaProducer, topic: str) -> int:
+        count = self._partitions.get(topic)
+        if count is None:
+            partitions = await asyncio.wait_for(producer.partitions_for(topic), self.delivery_timeout)
+            count = self._partitions[topic] = len(partitions)
+        return count
+
+    def _mark_up(self) -> None:
+        if not self.broker_up:
+            log.info("Kafka reachable; shipping events", extra={"broker": self.settings.bootstrap_servers})
+        self.broker_up = True
+        self.last_error = None
+        self.metrics.broker_up.set(1)
+
+    def _mark_down(self, exc: BaseException) -> None:
+        if self.broker_up or self.last_error is None:
+            log.warning(
+                "Kafka unreachable; spilling events to disk",
+                extra={"broker": self.settings.bootstrap_servers, "error": f"{type(exc).__name__}: {exc}"},
+            )
+        self.broker_up = False
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.metrics.broker_up.set(0)
+        self._next_probe = time.monotonic() + self.retry_interval
+
+    # ------------------------------------------------------------------------------------------------ encoding
+
+    def _encode(self, events: Sequence[Event]) -> list[Record]:
+        records: list[Record] = []
+        for event in events:
+            try:
+                spec = self._catalogue.by_event_type(event.event_type)
+                value = self.codec.encode(event)
+            except (EncodeError, KeyError) as exc:
+                log.error("an event built by the server breaks its schema (a bug)", extra={"error": str(exc)})
+                self._dropped("invalid", 1)
+                continue
+            records.append((spec.name, event_key(event, spec), value))
+            self.metrics.events_offered.labels(spec.name).inc()
+        return records
+
+    def _route(self, values: Sequence[bytes]) -> list[Record]:
+        """Topic and key of spilled events, from their JSON (the topic prefix is today's, not the spill's)."""
+        records: list[Record] = []
+        for value in values:
+            try:
+                data = orjson.loads(value)
+                spec = self._catalogue.by_event_type(data["event_type"])
+                if spec.key == "request_id":
+                    key = data["request_id"]
+                elif spec.key == "model":
+                    key = data["model"]["name"]
+                else:
+                    key = data["source"]["topic"]
+                records.append((spec.name, str(key).encode(), value))
+            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                log.error("unreadable line in the spill", extra={"error": str(exc), "line": value[:200].decode(errors="replace")})
+                self._dropped("corrupt", 1)
+        return records
+
+    async def _spill(self, records: Sequence[Record]) -> None:
+        taken = await asyncio.to_thread(self.spill.append, [value for _, _, value in records])
+        self.metrics.events_spilled.inc(taken)
+        if taken < len(records):
+            self._dropped("spill_full", len(records) - taken)
+        if taken:
+            self._spilled.set()
+
+    def _dropped(self, reason: str, count: int) -> None:
+        self.metrics.events_dropped.labels(reason).inc(count)
+        now = time.monotonic()
+        if now - self._last_drop_log > 5.0:  # at most one line per 5 s; the counter has every drop
+            self._last_drop_log = now
+            log.error(
+                "events dropped at a bound",
+                extra={"reason": reason, "count": count, "total": self.metrics.value("pioneer_serving_events_dropped_total", reason=reason)},
+            )
