@@ -257,6 +257,7 @@ class ErrorPattern(Event):
     passes_recent: int | None = None
     traffic_share: float | None = None
     merged_into: str | None = None
+    members: list[str] | None = None
 
 
 @dataclass(slots=True, kw_only=True)

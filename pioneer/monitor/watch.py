@@ -5,6 +5,7 @@ finds.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +58,9 @@ class ModelWatch:
         each sampled pass ``1 / rate`` times).
     clusterer, detector, trigger
         The components, with their own hyperparameters (defaults when None).
+    member_memory
+        Recent failures remembered (request id and embedding) to tell the trainer which belong to each
+        pattern: each published pattern event names its members among them that it has not named before.
 
     >>> watch = ModelWatch("banking", pass_sample_rate=1.0)
     >>> watch.select([])
@@ -71,6 +75,7 @@ class ModelWatch:
         clusterer: IncrementalClusterer | None = None,
         detector: EmergingPatternDetector | None = None,
         trigger: RetrainTrigger | None = None,
+        member_memory: int = 4096,
     ) -> None:
         if not 0.0 < pass_sample_rate <= 1.0:
             raise ValueError(f"pass_sample_rate must be in (0, 1], got {pass_sample_rate}")
@@ -85,6 +90,10 @@ class ModelWatch:
         """The version that served the latest trace (retrain requests name it)."""
         self.traces_seen = 0
         self.failures_seen = 0
+        self.member_memory = member_memory
+        self._recent_ids: list[str] = []
+        self._recent_vectors = np.zeros((0, 0), dtype=np.float16)
+        self._reported: dict[str, set[str]] = {}
 
     def select(self, traces: Sequence[LabeledTrace]) -> list[LabeledTrace]:
         """The traces worth embedding: every failure and a deterministic sample of passes."""
@@ -104,6 +113,8 @@ class ModelWatch:
             expected=[c[0] for c in confusions],
             predicted=[c[1] for c in confusions],
         )
+        self._remember([t.request_id for t in traces if t.outcome == "fail"],
+                       embeddings[[i for i, t in enumerate(traces) if t.outcome == "fail"]])
         latest = max(traces, key=lambda t: t.served_at)
         self.serving = latest.model
         self.traces_seen += len(traces)
@@ -114,8 +125,38 @@ class ModelWatch:
         if self.clusterer.n_updates_ == 0 or self.serving is None:
             return Findings((), ())
         patterns = self.detector.update(self.clusterer.snapshot(now), model=self.model).fired
+        patterns = self._with_members(patterns)
         requests = self.trigger.update(patterns, model=self.serving, now=now).fired
         return Findings(tuple(patterns), tuple(requests))
+
+    def _remember(self, request_ids: list[str], vectors: np.ndarray) -> None:
+        if not request_ids:
+            return
+        vectors = np.asarray(vectors, dtype=np.float16)
+        if self._recent_vectors.size == 0:
+            self._recent_vectors = np.zeros((0, vectors.shape[1]), dtype=np.float16)
+        self._recent_ids = (self._recent_ids + request_ids)[-self.member_memory :]
+        self._recent_vectors = np.concatenate([self._recent_vectors, vectors])[-self.member_memory :]
+
+    def _with_members(self, patterns: Sequence[ErrorPattern]) -> list[ErrorPattern]:
+        """Name, in each emerging pattern's event, the remembered failures newly assigned to its cluster."""
+        emerging = [p for p in patterns if p.emerging]
+        if not emerging or not self._recent_ids:
+            return list(patterns)
+        clusters = self.clusterer.predict_many(self._recent_vectors.astype(np.float32))
+        cluster_of = {pid: cid for cid, pid in self.detector.pattern_ids_.items()}
+        remembered = set(self._recent_ids)
+        out = []
+        for pattern in patterns:
+            cid = cluster_of.get(pattern.pattern_id)
+            if pattern.emerging and cid is not None:
+                reported = self._reported.setdefault(pattern.pattern_id, set())
+                reported &= remembered  # forget what fell out of memory
+                new = [rid for rid, c in zip(self._recent_ids, clusters) if c == cid and rid not in reported]
+                reported.update(new)
+                pattern = dataclasses.replace(pattern, members=new or None)
+            out.append(pattern)
+        return out
 
     @property
     def emerging_(self) -> tuple[str, ...]:

@@ -11,7 +11,16 @@ import jsonschema
 import orjson
 import pytest
 
-from pioneer.events import EVENT_TYPES, DecodeError, EncodeError, EventCodec, InferenceLog, Label, load_schemas, schema_dir
+from pioneer.events import (
+    EVENT_TYPES,
+    DecodeError,
+    EncodeError,
+    EventCodec,
+    InferenceLog,
+    Label,
+    load_schemas,
+    schema_dir,
+)
 from pioneer.events.types import Event
 
 SCHEMAS = load_schemas()

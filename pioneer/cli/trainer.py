@@ -1,0 +1,36 @@
+"""``pioneer trainer``: run a trainer worker."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from pioneer.cli.options import BROKER
+
+
+@click.command()
+@BROKER
+@click.option("--group", "group_id", default=lambda: os.environ.get("PIONEER_TRAINER_GROUP_ID", "pioneer-trainer"),
+              show_default="pioneer-trainer", help="Consumer group shared by the trainer's workers.")
+@click.option("--catch-up-timeout", type=float, default=60.0, show_default=True,
+              help="Seconds to wait for the trace store to reach a request's time before training.")
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+def trainer(broker: str, group_id: str, catch_up_timeout: float, metrics_port: int | None) -> None:
+    """Serve retrain requests: diagnose, retrain, gate, release.
+
+    Keeps the labeled-trace store ($PIONEER_HOME/traces.sqlite) current from the labeled-trace topic, and for
+    each retrain request diagnoses the named patterns, builds a curriculum, trains candidates from the base
+    model, gates the best against production (negative flips, cross-checkpoint, slices, patterns) and
+    publishes a release or a rejection. Offsets are committed only after that event is published; a
+    replayed request re-publishes the same decision without training again.
+    """
+    from streams.app import run_worker
+    from streams.kafka import KafkaSettings
+    from streams.trainer.config import TrainerConfig
+    from streams.trainer.worker import build_trainer
+
+    config = TrainerConfig(group_id=group_id, catch_up_timeout=catch_up_timeout, metrics_port=metrics_port)
+    worker = build_trainer(KafkaSettings.from_env(broker), config)
+    click.echo(f"trainer '{group_id}' starting against {broker} (registry {worker.registry})", err=True)
+    run_worker(worker.app)

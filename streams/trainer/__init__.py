@@ -1,0 +1,1 @@
+"""The trainer worker: keeps the labeled-trace store current and serves retrain requests."""

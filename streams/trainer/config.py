@@ -1,0 +1,12 @@
+"""The trainer worker's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainerConfig:
+    group_id: str = field(default="pioneer-trainer", metadata={"help": "Consumer group (and Faust app id) of the trainer's workers."})
+    catch_up_timeout: float = field(default=60.0, metadata={"help": "Seconds to wait for the trace store to reach a request's time before training."})
+    metrics_port: int | None = field(default=None, metadata={"help": "Serve Prometheus /metrics on this port (None: off)."})

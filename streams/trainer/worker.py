@@ -1,0 +1,155 @@
+"""The trainer worker, a Faust app with three agents:
+
+* ``traces``: labeled traces → the local trace store (idempotent by event id);
+* ``patterns``: error-pattern updates → pattern membership in the trace store (which request ids belong to
+  which pattern, as the monitor assigned them);
+* ``requests``: retrain requests → :func:`pioneer.retrain.handle_request` in a worker thread (diagnose,
+  curriculum, candidates, gate, registry) → the decision's events (release or rejection, with progress on
+  the way) published. Faust acknowledges a request only after its events are published, so offsets are
+  committed only then: a crash replays the request, and the registry's record of the decision (keyed by
+  request id) turns the replay into a re-publish of the same events, never a second training or alias move.
+
+Requests are keyed by model, and the agent has one actor: one job at a time, in order, per worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from pioneer.events import DecodeError, ErrorPattern, EventCodec, LabeledTrace, RetrainRequest, TrainingProgress, make_dead_letter
+from pioneer.registry import FileRegistry, Registry
+from pioneer.retrain import handle_request
+from pioneer.settings import Paths
+from pioneer.traces import TraceStore
+from streams.app import create_app
+from streams.io import EventPublisher
+from streams.kafka import KafkaSettings
+from streams.metrics import StreamMetrics
+from streams.trainer.config import TrainerConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Trainer:
+    app: faust.App
+    publisher: EventPublisher
+    metrics: StreamMetrics
+    registry: Registry
+    store: TraceStore
+    decisions: list[Any]
+
+
+def build_trainer(
+    settings: KafkaSettings,
+    config: TrainerConfig,
+    *,
+    registry: Registry | None = None,
+    store: TraceStore | None = None,
+    handler: Any = handle_request,
+) -> Trainer:
+    paths = Paths.from_env()
+    metrics = StreamMetrics()
+    publisher = EventPublisher(settings, metrics=metrics)
+    registry = registry or FileRegistry(paths.registry)
+    paths.traces_db.parent.mkdir(parents=True, exist_ok=True)
+    store = store or TraceStore(paths.traces_db)
+    codec = EventCodec()
+    catalogue = settings.catalogue
+    app = create_app(
+        settings,
+        app_id=f"{settings.topic_prefix}{config.group_id}",
+        datadir=paths.state / "faust" / config.group_id,
+        partitions=catalogue.by_event_type("labeled_trace").partitions,
+    )
+    # One training at a time, off the event loop (it takes minutes; heartbeats must go on).
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain")
+    latest_trace = {"timestamp": 0.0}
+    decisions: list[Any] = []
+
+    def raw_topic(event_type: str) -> faust.TopicT:
+        spec = catalogue.by_event_type(event_type)
+        return app.topic(spec.name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                         value_serializer="raw", partitions=spec.partitions)
+
+    async def decode(message: Any, expected: type) -> Any:
+        metrics.events_in.labels(message.topic).inc()
+        try:
+            return codec.decode(message.value, expected=expected)
+        except DecodeError as exc:
+            await publisher.send(make_dead_letter(
+                payload=message.value, key=message.key, topic=message.topic, partition=message.partition,
+                offset=message.offset, error=exc.kind, reason=exc.reason, consumer=config.group_id,
+            ))
+            metrics.dead_letters.labels(message.topic, exc.kind).inc()
+            return None
+
+    @app.agent(raw_topic("labeled_trace"), name="traces")
+    async def store_traces(stream: faust.StreamT) -> None:
+        await publisher.start()
+        async for events in stream.take_events(1000, within=0.5):
+            traces = [t for e in events if (t := await decode(e.message, LabeledTrace)) is not None]
+            store.add(traces)
+            if traces:
+                latest_trace["timestamp"] = max(latest_trace["timestamp"], max(t.timestamp for t in traces))
+            await publisher.flush()
+
+    @app.agent(raw_topic("error_pattern"), name="patterns")
+    async def store_patterns(stream: faust.StreamT) -> None:
+        await publisher.start()
+        async for events in stream.take_events(100, within=0.5):
+            for event in events:
+                pattern = await decode(event.message, ErrorPattern)
+                if pattern is not None and pattern.members:
+                    store.attach_pattern(pattern.pattern_id, pattern.members)
+            await publisher.flush()
+
+    @app.agent(raw_topic("retrain_request"), name="requests", concurrency=1)
+    async def serve_requests(stream: faust.StreamT) -> None:
+        await publisher.start()
+        loop = asyncio.get_running_loop()
+        async for event in stream.events():
+            request = await decode(event.message, RetrainRequest)
+            if request is None:
+                await publisher.flush()
+                continue
+            await _catch_up(latest_trace, request.timestamp, config.catch_up_timeout)
+
+            def progress(update: TrainingProgress) -> None:
+                # Called from the training thread: hand the event to the loop.
+                loop.call_soon_threadsafe(asyncio.ensure_future, publisher.send(update))
+
+            log.info("serving a retrain request", extra={"request_id": request.request_id, "model": request.model.name})
+            decision = await loop.run_in_executor(
+                executor, lambda: handler(request, registry=registry, traces=store, progress=progress)
+            )
+            await asyncio.sleep(0)  # let queued progress sends run before the final events
+            await publisher.publish(decision.events)
+            decisions.append(decision)
+            log.info(
+                "retrain request served",
+                extra={"request_id": request.request_id, "outcome": decision.outcome, "version": decision.version},
+            )
+
+    @app.on_before_shutdown.connect
+    async def close(app: faust.App, **kwargs: object) -> None:
+        await publisher.stop()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
+    return Trainer(app=app, publisher=publisher, metrics=metrics, registry=registry, store=store, decisions=decisions)
+
+
+async def _catch_up(latest: dict[str, float], until: float, timeout: float) -> None:
+    """Wait (up to ``timeout``) until the trace store holds traces joined up to the request's time."""
+    deadline = time.monotonic() + timeout
+    while latest["timestamp"] < until and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
