@@ -32,6 +32,9 @@ def create_app(settings: KafkaSettings, *, app_id: str, datadir: Path, partition
         stream_buffer_maxsize=4096,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
+        # Do not wait at shutdown for events still held (a request in training, traces awaiting a checkpoint):
+        # they are redelivered to whoever owns the partition next, and every stage is idempotent.
+        stream_wait_empty=False,
         # Idempotence needs InitProducerId, which the embedded broker lacks; delivery is at-least-once and
         # consumers deduplicate by event id.
         producer_max_request_size=16 * 1024 * 1024,

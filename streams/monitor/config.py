@@ -20,3 +20,31 @@ class MonitorConfig:
     check_interval: float = field(default=5.0, metadata={"help": "Seconds between pattern checks of a model."})
     checkpoint_interval: float = field(default=10.0, metadata={"help": "Seconds between checkpoints of a model's clusters."})
     metrics_port: int | None = field(default=None, metadata={"help": "Serve Prometheus /metrics on this port (None: off)."})
+    # Clusters, patterns and the trigger (event-time seconds; production defaults, shorten for demos)
+    half_life: float = field(default=86_400.0, metadata={"help": "Seconds for a failure's weight in a cluster to halve."})
+    recent_half_life: float = field(default=3_600.0, metadata={"help": "Seconds of the recent window (recent failures, growth)."})
+    min_failures: float = field(default=15.0, metadata={"help": "Recent failures a cluster needs to be an emerging pattern."})
+    min_growth: float = field(default=2.0, metadata={"help": "Growth (recent vs long-run failure rate) an emerging pattern needs."})
+    cooldown: float = field(default=3_600.0, metadata={"help": "Seconds between two retrain requests for one model."})
+    max_requests: int = field(default=3, metadata={"help": "Retrain requests allowed per model per day."})
+
+    def watch_factory(self):
+        """A function ``model -> ModelWatch`` with these settings."""
+        from pioneer.clustering import IncrementalClusterer
+        from pioneer.monitor import ModelWatch
+        from pioneer.trigger import EmergingPatternDetector, RetrainTrigger
+
+        def make(model: str) -> ModelWatch:
+            return ModelWatch(
+                model,
+                pass_sample_rate=self.pass_sample_rate,
+                clusterer=IncrementalClusterer(
+                    pass_sample_rate=self.pass_sample_rate, half_life=self.half_life,
+                    recent_half_life=self.recent_half_life, seed=0,
+                ),
+                detector=EmergingPatternDetector(min_failures=self.min_failures, min_growth=self.min_growth,
+                                                 heartbeat=max(60.0, self.recent_half_life)),
+                trigger=RetrainTrigger(cooldown=self.cooldown, max_requests=self.max_requests),
+            )
+
+        return make

@@ -82,6 +82,7 @@ class PatternStage:
             extra_topic_configs={"max.message.bytes": str(16 * 1024 * 1024)},
         )
         self.models: dict[str, _Model] = {}
+        self._new_watch = config.watch_factory()
         self.agent = app.agent(self.topic, name="patterns", concurrency=1)(self._consume)
 
     # ------------------------------------------------------------------------------------------ the agent
@@ -175,7 +176,7 @@ class PatternStage:
                 watermarks = {int(p): int(o) for p, o in meta["watermarks"].items()}
                 log.info("restored a model's clusters", extra={"model": name, "watermarks": watermarks})
             else:
-                watch, watermarks = ModelWatch(name, pass_sample_rate=self.config.pass_sample_rate), {}
+                watch, watermarks = self._new_watch(name), {}
             model = self.models[name] = _Model(watch=watch, watermarks=watermarks, last_checkpoint=self.clock())
         return model
 

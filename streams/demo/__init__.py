@@ -1,0 +1,1 @@
+"""``pioneer demo``: the closed loop end to end on one machine."""

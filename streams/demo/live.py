@@ -1,0 +1,157 @@
+"""What the demo watches while it runs: the answers it gets, and the events the loop publishes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer
+
+from pioneer.events import (
+    DecodeError,
+    ErrorPattern,
+    EventCodec,
+    ModelRelease,
+    ModelRollback,
+    ReleaseRejection,
+    RetrainRequest,
+    TrainingProgress,
+)
+from streams.kafka import KafkaSettings
+
+
+@dataclass(slots=True)
+class Answer:
+    """One answered request: when, which segment, whether the served version got it right."""
+
+    at: float
+    segment: str
+    correct: bool
+    version: str
+
+
+@dataclass(slots=True)
+class Milestone:
+    at: float
+    label: str
+
+
+@dataclass
+class LiveState:
+    """Everything the demo knows, updated by the traffic and the event watcher."""
+
+    started: float = field(default_factory=time.monotonic)
+    answers: list[Answer] = field(default_factory=list)
+    errors: int = 0
+    patterns: dict[str, ErrorPattern] = field(default_factory=dict)
+    requests: list[RetrainRequest] = field(default_factory=list)
+    progress: TrainingProgress | None = None
+    releases: list[ModelRelease] = field(default_factory=list)
+    rejections: list[ReleaseRejection] = field(default_factory=list)
+    rollbacks: list[ModelRollback] = field(default_factory=list)
+    milestones: list[Milestone] = field(default_factory=list)
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+    def mark(self, label: str) -> None:
+        self.milestones.append(Milestone(self.now(), label))
+
+    def failure_rate(self, segment: str, since: float = 0.0, version: str | None = None) -> float | None:
+        picked = [a for a in self.answers if a.segment == segment and a.at >= since and (version is None or a.version == version)]
+        return None if not picked else 1 - sum(a.correct for a in picked) / len(picked)
+
+    def recent_failure_rate(self, segment: str, window: float = 20.0) -> float | None:
+        return self.failure_rate(segment, since=self.now() - window)
+
+
+async def watch_events(settings: KafkaSettings, state: LiveState, stop: asyncio.Event) -> None:
+    """Follow the loop's topics and record what happens, with the time it was seen."""
+    topics = [settings.topic(t) for t in ("error_pattern", "retrain_request", "training_progress", "model_release", "release_rejection")]
+    consumer = AIOKafkaConsumer(*topics, **settings.consumer_kwargs(None))
+    codec = EventCodec()
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            fetched = await consumer.getmany(timeout_ms=300)
+            for records in fetched.values():
+                for record in records:
+                    try:
+                        event = codec.decode(record.value)
+                    except DecodeError:
+                        continue
+                    _record(state, event)
+    finally:
+        await consumer.stop()
+
+
+def _record(state: LiveState, event: object) -> None:
+    if isinstance(event, ErrorPattern):
+        previous = state.patterns.get(event.pattern_id)
+        state.patterns[event.pattern_id] = event
+        if event.emerging and (previous is None or not previous.emerging):
+            state.mark(f"pattern '{event.name}' emerging")
+    elif isinstance(event, RetrainRequest):
+        if all(r.request_id != event.request_id for r in state.requests):
+            state.requests.append(event)
+            state.mark("retrain requested")
+    elif isinstance(event, TrainingProgress):
+        state.progress = event
+    elif isinstance(event, ModelRelease):
+        if all(r.event_id != event.event_id for r in state.releases):
+            state.releases.append(event)
+            state.mark(f"released {event.model.version[:14]}")
+    elif isinstance(event, ModelRollback):
+        state.rollbacks.append(event)
+    elif isinstance(event, ReleaseRejection):
+        if all(r.event_id != event.event_id for r in state.rejections):
+            state.rejections.append(event)
+            state.mark("candidate rejected")
+
+
+def status_line(state: LiveState, rate: float) -> str:
+    """One line for the terminal: traffic, failure rates, clusters, patterns, training, releases."""
+
+    def pct(value: float | None) -> str:
+        return "  - " if value is None else f"{100 * value:4.0f}%"
+
+    recent = [a for a in state.answers if a.at >= state.now() - 20]
+    share = sum(a.segment == "blind_spot" for a in recent) / len(recent) if recent else 0.0
+    emerging = [p for p in state.patterns.values() if p.emerging]
+    training = "idle"
+    if state.progress is not None:
+        p = state.progress
+        training = p.stage + (f" it{p.iteration}" if p.iteration is not None else "")
+        if p.progress is not None and p.stage == "training":
+            training += f" {100 * p.progress:.0f}%"
+    version = state.answers[-1].version[:14] if state.answers else "-"
+    return (
+        f"t={state.now():5.0f}s  requests {len(state.answers):5d}  "
+        f"fail usual {pct(state.recent_failure_rate('usual'))} blind-spot {pct(state.recent_failure_rate('blind_spot'))} "
+        f"(share {100 * share:3.0f}%)  patterns {len(state.patterns)} ({len(emerging)} emerging)  "
+        f"retrain {len(state.requests)}: {training}  releases {len(state.releases)}  serving {version}"
+    )
+
+
+def rolling(answers: list[Answer], segment: str, window: float, step: float = 5.0) -> tuple[list[float], list[float]]:
+    """Failure rate of ``segment`` over a sliding window, sampled every ``step`` seconds."""
+    picked = [a for a in answers if a.segment == segment]
+    if not picked:
+        return [], []
+    xs, ys = [], []
+    t, end = picked[0].at, picked[-1].at
+    buf: deque[Answer] = deque()
+    i = 0
+    while t <= end:
+        while i < len(picked) and picked[i].at <= t:
+            buf.append(picked[i])
+            i += 1
+        while buf and buf[0].at < t - window:
+            buf.popleft()
+        if buf:
+            xs.append(t)
+            ys.append(1 - sum(a.correct for a in buf) / len(buf))
+        t += step
+    return xs, ys

@@ -1,0 +1,355 @@
+"""The demo: the whole loop on one machine, on a task Pioneer generates (or a dataset the user gives).
+
+1. start the embedded broker and create the topics;
+2. train a first model on data with a blind spot, register it, point ``production`` at it;
+3. start the server, the monitor and the trainer (``pioneer serve|monitor|trainer``, each its own process);
+4. replay traffic through the server's HTTP API and send each label a moment later through its feedback
+   endpoint; partway through, requests start arriving the way the first model never saw;
+5. watch the loop work (failures cluster, a pattern emerges, a retrain is requested, candidates train, the
+   gate decides, a release is published, the server swaps) and print where it stands every few seconds;
+6. keep the traffic going after the release, then measure before and after, online (the answers the
+   traffic got) and offline (held-out sets), and write a report with plots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from pioneer.reports import grouped_bars, percent, table, timeline
+from pioneer.synthetic import DriftingTraffic
+from streams.demo.live import Answer, LiveState, rolling, status_line, watch_events
+from streams.demo.processes import ManagedProcess
+
+log = logging.getLogger(__name__)
+MODEL = "demo-intents"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoOptions:
+    home: Path
+    dataset: Path | None = None
+    rate: float = 6.0
+    drift_at: float = 40.0
+    ramp: float = 45.0
+    max_share: float = 0.4
+    label_delay: float = 2.0
+    after_release: float = 60.0
+    deadline: float = 480.0
+    """Seconds of traffic after which the demo stops even without a release."""
+    seed: int = 0
+    monitor_env: dict[str, str] = field(default_factory=dict)
+
+
+# Event-time scales for a demo that lasts minutes (production defaults are hours and days).
+DEMO_MONITOR = {
+    "PIONEER_MONITOR_HALF_LIFE": "300",
+    "PIONEER_MONITOR_RECENT_HALF_LIFE": "30",
+    "PIONEER_MONITOR_MIN_FAILURES": "8",
+    # The demo's traffic has no seasonality to tell growth from: any cluster failing far more often than
+    # the rest of the traffic counts.
+    "PIONEER_MONITOR_MIN_GROWTH": "1.0",
+    "PIONEER_MONITOR_CHECK_INTERVAL": "2",
+    "PIONEER_MONITOR_CHECKPOINT_INTERVAL": "5",
+    "PIONEER_MONITOR_PASS_SAMPLE_RATE": "0.3",
+    "PIONEER_MONITOR_JOIN_WINDOW": "120",
+    "PIONEER_MONITOR_COOLDOWN": "90",
+}
+
+
+@dataclass
+class DemoResult:
+    state: LiveState
+    first_version: str
+    final_version: str | None
+    offline: dict[str, dict[str, float]]
+    report: Path
+    wall_seconds: float
+
+
+def run_demo(options: DemoOptions, say=print) -> DemoResult:
+    """Run the demo end to end; returns what it measured. Everything it starts, it stops."""
+    from pioneer.registry import FileRegistry
+    from streams.admin import ensure_topics
+    from streams.brokers import TansuBroker, free_port
+    from streams.kafka import KafkaSettings
+
+    started = time.monotonic()
+    _quiet_model_loading()
+    home = options.home
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    os.environ["PIONEER_HOME"] = str(home)
+    broker = TansuBroker(port=free_port(), log_file=home / "logs" / "broker.log")
+    say(f"[1/6] starting the embedded broker…")
+    broker.start()
+    processes: list[ManagedProcess] = []
+    try:
+        settings = KafkaSettings(bootstrap_servers=broker.bootstrap)
+        asyncio.run(ensure_topics(settings))
+        say(f"      broker on {broker.bootstrap}; topics created")
+
+        say("[2/6] generating the task and training the first model…")
+        task = _task(options)
+        registry = FileRegistry(home / "registry")
+        first = _train_first(task, registry)
+        say(f"      production = {first[:22]}  (trained on {len(task.training_set())} examples, without the blind spot)")
+
+        say("[3/6] starting the server, the monitor and the trainer…")
+        serve_port = free_port()
+        env = _child_env(home, broker.bootstrap, options)
+        processes = [
+            ManagedProcess("server", ["serve", "--model", MODEL, "--port", str(serve_port)], env=env, log_path=home / "logs" / "serve.log"),
+            ManagedProcess("monitor", ["monitor"], env=env, log_path=home / "logs" / "monitor.log"),
+            ManagedProcess("trainer", ["trainer", "--catch-up-timeout", "20"], env=env, log_path=home / "logs" / "trainer.log"),
+        ]
+        for process in processes:
+            process.start()
+        base_url = f"http://127.0.0.1:{serve_port}"
+        _wait_ready(base_url, processes, say)
+
+        say("[4/6] replaying traffic; the blind spot appears at "
+            f"t={options.drift_at:.0f}s and grows to {options.max_share:.0%} of requests")
+        state = asyncio.run(_drive(options, task, settings, base_url, processes, say))
+        final = state.releases[-1].model.version if state.releases else None
+
+        say("[5/6] measuring before and after on held-out data…")
+        offline = _offline(task, registry, first, final)
+        say("[6/6] writing the report…")
+        report = _report(home / "report", options, state, first, final, offline, time.monotonic() - started)
+        result = DemoResult(state, first, final, offline, report, time.monotonic() - started)
+        _summary(result, say)
+        return result
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        broker.stop()
+
+
+# ---------------------------------------------------------------------------------------------- set-up
+
+
+def _task(options: DemoOptions):
+    if options.dataset is None:
+        from pioneer.synthetic import BankingTask
+
+        return BankingTask(seed=options.seed)
+    from pioneer.data import load_dataset
+    from pioneer.synthetic.dataset_task import DatasetTask
+
+    return DatasetTask(load_dataset(str(options.dataset), task="classification"), seed=options.seed)
+
+
+def _train_first(task, registry) -> str:
+    from pioneer.retrain import train_first_version
+    from pioneer.training import ClassificationConfig
+
+    train = task.training_set(30)
+    evaluation = task.evaluation_set(15)
+    half = len(evaluation) // 2
+    decision = train_first_version(
+        MODEL, "classification", train, validation=evaluation[:half], gate_set=evaluation[half:],
+        registry=registry, config=ClassificationConfig(strategy="head"),
+    )
+    if decision.version is None or decision.outcome != "released":
+        raise RuntimeError(f"the first model was not released: {decision.outcome}")
+    return decision.version
+
+
+def _child_env(home: Path, bootstrap: str, options: DemoOptions) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PIONEER_HOME=str(home), PIONEER_BROKER=bootstrap, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false", PIONEER_LOG_LEVEL="INFO",
+    )
+    env.update(DEMO_MONITOR)
+    env.update(options.monitor_env)
+    return env
+
+
+def _wait_ready(base_url: str, processes: list[ManagedProcess], say, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for process in processes:
+            if not process.alive():
+                raise RuntimeError(f"the {process.name} exited early:\n{process.tail()}")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2.0).status_code == 200:
+                say(f"      server ready at {base_url} (OpenAPI: {base_url}/docs)")
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1.0)
+    raise RuntimeError("the server did not become ready in time")
+
+
+# ---------------------------------------------------------------------------------------------- traffic
+
+
+async def _drive(options, task, settings, base_url, processes, say) -> LiveState:
+    state = LiveState()
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_events(settings, state, stop))
+    plan = DriftingTraffic(task, rate=options.rate, drift_at=options.drift_at, ramp=options.ramp,
+                           max_share=options.max_share, seed=options.seed)
+    pending: set[asyncio.Task] = set()
+    released_at: float | None = None
+    last_status = 0.0
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+        n = 0
+        while True:
+            (item,) = plan.take(1)
+            delay = item.at - state.now()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            n += 1
+            task_ = asyncio.create_task(_ask(client, state, item, f"demo-{n}", options.label_delay))
+            pending.add(task_)
+            task_.add_done_callback(pending.discard)
+            if state.now() - last_status >= 5.0:
+                last_status = state.now()
+                say("      " + status_line(state, options.rate))
+                for process in processes:
+                    if not process.alive():
+                        raise RuntimeError(f"the {process.name} exited:\n{process.tail()}")
+            if released_at is None and state.releases and _serving_new(state):
+                released_at = state.now()
+                say(f"      the server answers with {state.answers[-1].version[:22]} now; "
+                    f"{options.after_release:.0f}s more traffic to measure")
+            if released_at is not None and state.now() - released_at >= options.after_release:
+                break
+            if state.now() >= options.deadline:
+                say("      deadline reached without a release; stopping the traffic")
+                break
+        await asyncio.gather(*pending, return_exceptions=True)
+    stop.set()
+    await watcher
+    return state
+
+
+def _serving_new(state: LiveState) -> bool:
+    latest = state.releases[-1].model.version
+    return bool(state.answers) and state.answers[-1].version == latest
+
+
+async def _ask(client: httpx.AsyncClient, state: LiveState, item, request_id: str, label_delay: float) -> None:
+    at = state.now()
+    try:
+        response = await client.post("/v1/predict", json={"text": item.example.text, "request_id": request_id})
+        response.raise_for_status()
+    except httpx.HTTPError:
+        state.errors += 1
+        return
+    body = response.json()
+    state.answers.append(Answer(at=at, segment=item.segment, correct=body["prediction"]["label"] == item.example.label,
+                                version=body["model"]["version"]))
+    await asyncio.sleep(label_delay)  # the label comes later, as a human's would
+    try:
+        await client.post("/v1/feedback", json={"request_id": request_id, "label": item.example.label, "source": "human"})
+    except httpx.HTTPError:
+        state.errors += 1
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+def _offline(task, registry, first: str, final: str | None) -> dict[str, dict[str, float]]:
+    """Accuracy of the first and the final version on held-out usual requests and held-out blind-spot ones."""
+    sets = {"usual (held out)": task.evaluation_set(15), "blind spot (held out)": task.blind_spot(200, stream="heldout")}
+    versions = {"first": first} | ({"final": final} if final and final != first else {})
+    results: dict[str, dict[str, float]] = {}
+    for name, version in versions.items():
+        adapter = registry.load_adapter(MODEL, version)
+        results[name] = {label: adapter.evaluate(examples).metric for label, examples in sets.items()}
+    if "final" in results:
+        # negative flips on the usual held-out set: right before, wrong after
+        before = registry.load_adapter(MODEL, first).evaluate(sets["usual (held out)"]).correct
+        after = registry.load_adapter(MODEL, final).evaluate(sets["usual (held out)"]).correct
+        results["final"]["negative flips (usual)"] = float(sum(b and not a for b, a in zip(before, after)))
+    return results
+
+
+def _quiet_model_loading() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def _phase_rates(state: LiveState, first: str, final: str | None, drift_at: float) -> list[list[object]]:
+    rows = []
+    for segment in ("usual", "blind_spot"):
+        before = state.failure_rate(segment, since=drift_at if segment == "usual" else 0.0, version=first)
+        after = state.failure_rate(segment, version=final) if final else None
+        rows.append([segment.replace("_", " "), percent(before), percent(after)])
+    return rows
+
+
+def _report(directory: Path, options, state: LiveState, first, final, offline, wall: float) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    markers = [(m.at, m.label) for m in state.milestones] + [(options.drift_at, "blind spot appears")]
+    timeline(
+        directory / "failure-rate.png",
+        {segment.replace("_", " "): rolling(state.answers, segment, window=20.0) for segment in ("usual", "blind_spot")},
+        title="Failure rate of live traffic (20 s window)", xlabel="seconds", ylabel="failure rate", markers=markers,
+    )
+    if "final" in offline:
+        labels = list(offline["first"])
+        grouped_bars(
+            directory / "before-after.png", labels,
+            {"first version": [offline["first"][k] for k in labels], "released version": [offline["final"][k] for k in labels]},
+            title="Accuracy on held-out data", ylabel="accuracy",
+        )
+    lines = [
+        "# Pioneer demo report",
+        "",
+        f"Wall time {wall:.0f}s. Model `{MODEL}`; first version `{first}`; released version `{final or 'none'}`.",
+        "",
+        "## Live traffic: failure rate by segment and serving version",
+        "",
+        table(["segment", "first version (after the drift)", "released version"], _phase_rates(state, first, final, options.drift_at)),
+        "",
+        "![failure rate](failure-rate.png)",
+        "",
+        "## Held-out accuracy",
+        "",
+        table(["version", *next(iter(offline.values())).keys()], [[name, *values.values()] for name, values in offline.items()]),
+        "",
+    ]
+    if "final" in offline:
+        lines += ["![before and after](before-after.png)", ""]
+    lines += ["## What happened", ""] + [f"- t={m.at:.0f}s: {m.label}" for m in sorted(state.milestones, key=lambda m: m.at)]
+    for release in state.releases:
+        lines += ["", f"### Gate report of {release.model.version}", ""]
+        lines += [table(["check", "passed", "observed", "threshold", "detail"],
+                        [[c.name, c.passed, c.observed, c.threshold, c.detail] for c in release.gate_report.checks])]
+    for rejection in state.rejections:
+        lines += ["", f"### Rejected candidate {rejection.model.version}: {rejection.reason}"]
+    lines += ["", f"{len(state.answers)} requests answered, {state.errors} failed requests.", ""]
+    path = directory / "demo-report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _summary(result: DemoResult, say) -> None:
+    state, offline = result.state, result.offline
+    say("")
+    say("=" * 78)
+    say("Before / after")
+    for segment, before, after in _phase_rates(state, result.first_version, result.final_version, 0.0):
+        say(f"  live failure rate, {segment:10s}: {before:>7s} with the first version -> {after:>7s} after the release")
+    for name, values in offline.items():
+        say(f"  {name:6s} version: " + ", ".join(f"{k} {v:.3f}" if 'flips' not in k else f"{k} {v:.0f}" for k, v in values.items()))
+    say(f"  releases {len(state.releases)}, rejections {len(state.rejections)}, "
+        f"failed requests {state.errors}, wall time {result.wall_seconds:.0f}s")
+    say(f"  report: {result.report}")
+    say("=" * 78)
+    sys.stdout.flush()
