@@ -69,7 +69,7 @@ async def ensure_topics(settings: KafkaSettings, catalogue: TopicCatalogue | Non
             # for the others.
             try:
                 await admin.create_topics(
-                    [NewTopic(spec.name, spec.partitions, replication_factor=1, topic_configs=spec.configs())]
+                    [NewTopic(spec.name, spec.partitions, replication_factor=settings.replication, topic_configs=spec.configs())]
                 )
                 created.append(spec.name)
             except TopicAlreadyExistsError:

@@ -3,7 +3,6 @@ worker (monitor, trainer) wires its own stages onto the app this module builds."
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import faust
@@ -15,8 +14,8 @@ def create_app(settings: KafkaSettings, *, app_id: str, datadir: Path, partition
     """A Faust app for ``settings``' cluster.
 
     Tables live in memory (``memory://``) and are rebuilt from their changelogs at start: state stays in
-    Kafka, so any worker of the group can take a partition over. Replication defaults to 1 (a single
-    broker); set ``PIONEER_REPLICATION`` on a real cluster.
+    Kafka, so any worker of the group can take a partition over. Replication follows the settings
+    (``PIONEER_REPLICATION``: 1 for a single broker, 3 on a real cluster).
     """
     datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
@@ -27,7 +26,7 @@ def create_app(settings: KafkaSettings, *, app_id: str, datadir: Path, partition
         autodiscover=False,
         web_enabled=False,
         topic_partitions=partitions,
-        topic_replication_factor=int(os.environ.get("PIONEER_REPLICATION", "1")),
+        topic_replication_factor=settings.replication,
         consumer_auto_offset_reset="earliest",
         stream_buffer_maxsize=4096,
         broker_commit_every=1000,

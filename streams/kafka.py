@@ -12,6 +12,7 @@ Every command takes ``--broker`` / ``PIONEER_BROKER``. Production settings pass 
 ``PIONEER_KAFKA_ACKS``          ``0``, ``1`` or ``all`` (default ``all``)
 ``PIONEER_KAFKA_COMPRESSION``   ``none`` (default), ``gzip``, ``lz4``, ``snappy`` or ``zstd``
 ``PIONEER_KAFKA_LINGER_MS``     producer batching delay (default 5)
+``PIONEER_REPLICATION``         replication factor of the topics Pioneer creates (default 1: one broker)
 ``PIONEER_KAFKA_IDEMPOTENCE``   ``1`` turns the idempotent producer on (off by default: the embedded
                                 broker does not support it; delivery is at-least-once and consumers
                                 deduplicate by event id)
@@ -51,6 +52,7 @@ class KafkaSettings:
     compression: str = "none"
     linger_ms: int = 5
     idempotence: bool = False
+    replication: int = 1
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers.strip():
@@ -64,6 +66,8 @@ class KafkaSettings:
                 raise ConfigError("SASL needs PIONEER_KAFKA_SASL_USERNAME and PIONEER_KAFKA_SASL_PASSWORD")
         if self.acks not in ("0", "1", "all"):
             raise ConfigError(f"PIONEER_KAFKA_ACKS must be 0, 1 or all, got {self.acks!r}")
+        if self.replication < 1:
+            raise ConfigError(f"PIONEER_REPLICATION must be >= 1, got {self.replication}")
         if self.compression not in COMPRESSIONS:
             raise ConfigError(f"PIONEER_KAFKA_COMPRESSION must be one of {COMPRESSIONS}, got {self.compression!r}")
 
@@ -85,6 +89,7 @@ class KafkaSettings:
             compression=env("PIONEER_KAFKA_COMPRESSION") or "none",
             linger_ms=int(env("PIONEER_KAFKA_LINGER_MS") or 5),
             idempotence=(env("PIONEER_KAFKA_IDEMPOTENCE") or "0") in ("1", "true", "yes"),
+            replication=int(env("PIONEER_REPLICATION") or 1),
         )
         return replace(settings, **overrides) if overrides else settings
 
