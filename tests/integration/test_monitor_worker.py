@@ -1,0 +1,176 @@
+"""``pioneer monitor`` as it runs in production: real worker processes against Apache Kafka.
+
+Logs and labels go in (either order, duplicates, late arrivals); labeled traces, error patterns and a retrain
+request come out. Two workers of one group share the partitions, and one killed with SIGKILL mid-stream
+loses nothing and doubles nothing downstream (downstream deduplicates by event id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pioneer.events import ErrorPattern, EventCodec, InferenceLog, Input, Label, LabeledTrace, ModelRef, Output, RetrainRequest
+from pioneer.synthetic import BankingTask
+from streams.io import EventPublisher
+from streams.kafka import KafkaSettings
+from tests.integration.helpers import read_all
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(420)]
+MODEL = ModelRef(name="banking", version="sha256-000000000001")
+
+# Event-time scales of minutes, as the demo uses: the test streams a few minutes of event time.
+FAST = {
+    "PIONEER_MONITOR_HALF_LIFE": "300",
+    "PIONEER_MONITOR_RECENT_HALF_LIFE": "30",
+    "PIONEER_MONITOR_MIN_FAILURES": "8",
+    "PIONEER_MONITOR_MIN_GROWTH": "1.0",
+    "PIONEER_MONITOR_CHECK_INTERVAL": "0.5",
+    "PIONEER_MONITOR_CHECKPOINT_INTERVAL": "1",
+    "PIONEER_MONITOR_PASS_SAMPLE_RATE": "0.5",
+}
+
+
+def traffic(n: int, *, seed: int = 0, start: float = 1_800_000_000.0) -> tuple[list[InferenceLog], list[Label]]:
+    """``n`` served requests over ``n / 5`` seconds of event time; from the middle on, a third of them are
+    transfers asked a new way, which the served model answers as ``balance``."""
+    task = BankingTask(seed=seed)
+    rng = random.Random(seed)
+    usual, blind = iter(task.usual(n)), iter(task.blind_spot(n))
+    logs, labels = [], []
+    for i in range(n):
+        example = next(blind) if i > n // 2 and rng.random() < 0.35 else next(usual)
+        failed = example.id.startswith("blind")
+        t = start + i / 5
+        logs.append(InferenceLog(
+            event_id=f"log-{i}", timestamp=t, request_id=f"req-{i}", model=MODEL, task="classification",
+            input=Input(text=example.text), prediction=Output(label="balance" if failed else example.label), latency_ms=3.0,
+        ))
+        labels.append(Label(event_id=f"label-{i}", timestamp=t + 2, request_id=f"req-{i}", source="human",
+                            expected=Output(label=example.label)))
+    return logs, labels
+
+
+def start_monitor(settings: KafkaSettings, home: Path, name: str) -> subprocess.Popen:
+    env = dict(os.environ, PIONEER_HOME=str(home / name), PIONEER_BROKER=settings.bootstrap_servers,
+               PIONEER_TOPIC_PREFIX=settings.topic_prefix, HF_HUB_OFFLINE="1", **FAST)
+    log = open(home / f"{name}.log", "wb")
+    return subprocess.Popen([sys.executable, "-m", "pioneer", "--log-format", "json", "monitor"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+async def publish_mixed(settings: KafkaSettings, logs: list, labels: list, seed: int = 1) -> None:
+    """Labels before or after their logs, some events twice."""
+    rng = random.Random(seed)
+    events = []
+    for log, label in zip(logs, labels):
+        pair = [log, label] if rng.random() < 0.7 else [label, log]
+        events += pair
+        if rng.random() < 0.05:
+            events.append(rng.choice(pair))  # a duplicate
+    async with EventPublisher(settings) as publisher:
+        await publisher.publish(events)
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _restored(log: Path) -> list[set[int]]:
+    """The join partitions a worker restored, in order (one entry per assignment)."""
+    import orjson
+
+    lines = [orjson.loads(line[line.index("{"):]) for line in log.read_text().splitlines() if '"join partitions restored"' in line]
+    return [set(line["partitions"]) for line in lines]
+
+
+def events_of(settings: KafkaSettings, event_type: str, expected: int, cls: type) -> list:
+    codec = EventCodec()
+    records = asyncio.run(read_all(settings, settings.topic(event_type), expected, timeout=5))
+    return [codec.decode(r.value, expected=cls) for r in records]
+
+
+def test_monitor_turns_traffic_into_traces_patterns_and_one_retrain_request(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    logs, labels = traffic(600)
+    asyncio.run(publish_mixed(kafka_settings, logs, labels))
+    monitor = start_monitor(kafka_settings, tmp_path, "m1")
+    try:
+        wait_for(lambda: events_of(kafka_settings, "retrain_request", 1, RetrainRequest), 240, "a retrain request")
+        traces = events_of(kafka_settings, "labeled_trace", len(logs), LabeledTrace)
+    finally:
+        stop(monitor)
+    # every pair joined exactly once (by id), whatever the order and the duplicates
+    assert len({t.event_id for t in traces}) == len({t.request_id for t in traces}) == len(logs)
+    assert all(t.model == MODEL for t in traces)
+    failures = {t.request_id for t in traces if t.outcome == "fail"}
+    assert failures and all(int(r.split("-")[1]) > 300 for r in failures)
+    patterns = events_of(kafka_settings, "error_pattern", 1, ErrorPattern)
+    emerging = [p for p in patterns if p.emerging]
+    assert emerging, "no emerging pattern was published"
+    # the pattern is the blind spot: its members are failures, and its confusions say transfer -> balance
+    members = {m for p in emerging for m in p.members or []}
+    assert members and members <= failures
+    assert any(c.expected == "transfer" and c.predicted == "balance" for p in emerging for c in p.confusions)
+    (request,) = {r.request_id: r for r in events_of(kafka_settings, "retrain_request", 1, RetrainRequest)}.values()
+    assert request.model == MODEL and {p.pattern_id for p in request.patterns} <= {p.pattern_id for p in emerging}
+
+
+def test_two_workers_share_partitions_and_a_killed_one_loses_and_doubles_nothing(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    logs, labels = traffic(800, seed=3)
+    a = start_monitor(kafka_settings, tmp_path, "a")
+    b = start_monitor(kafka_settings, tmp_path, "b")
+    try:
+        half = len(logs) // 2
+        asyncio.run(publish_mixed(kafka_settings, logs[:half], labels[:half]))
+        # both have joined the group and split the partitions
+        wait_for(
+            lambda: all(any(0 < len(p) < 4 for p in _restored(tmp_path / f"{w}.log")) for w in ("a", "b")),
+            180, "the two workers to share the partitions",
+        )
+        wait_for(lambda: len(events_of(kafka_settings, "labeled_trace", half, LabeledTrace)) >= half // 2, 180, "traces")
+        a.send_signal(signal.SIGKILL)  # mid-stream, no goodbye
+        a.wait()
+        asyncio.run(publish_mixed(kafka_settings, logs[half:], labels[half:]))
+        wait_for(
+            lambda: len({t.event_id for t in events_of(kafka_settings, "labeled_trace", len(logs), LabeledTrace)}) >= len(logs),
+            240, "every trace after the kill",
+        )
+        traces = events_of(kafka_settings, "labeled_trace", len(logs), LabeledTrace)
+    finally:
+        stop(b)
+        stop(a)
+    # the two shared the partitions, and b took a's over after the kill
+    # (each worker restores the partitions it is assigned; a rebalance revokes all, then splits them)
+    assert any(0 < len(assigned) < 4 for assigned in _restored(tmp_path / "a.log"))
+    restored_by_b = _restored(tmp_path / "b.log")
+    assert any(0 < len(assigned) < 4 for assigned in restored_by_b) and set().union(*restored_by_b) == {0, 1, 2, 3}
+    # nothing lost: every request joined
+    assert {t.request_id for t in traces} == {log.request_id for log in logs}
+    # nothing doubled downstream: one trace id per (log, label) pair; records replayed after the kill carry it again
+    ids_by_request: dict[str, set[str]] = {}
+    for trace in traces:
+        ids_by_request.setdefault(trace.request_id, set()).add(trace.event_id)
+    assert all(len(ids) == 1 for ids in ids_by_request.values())
