@@ -6,6 +6,7 @@ SIGINT, stops after the last response: in-memory events are shipped or spilled b
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -30,6 +31,42 @@ def uvicorn_config(app: FastAPI, *, host: str, port: int, graceful_seconds: floa
 def serve(app: FastAPI, *, host: str, port: int) -> None:
     """Serve until SIGTERM or SIGINT."""
     uvicorn.Server(uvicorn_config(app, host=host, port=port)).run()
+
+
+class RepeatFilter(logging.Filter):
+    """Passes the first record of each (logger, message template) per ``interval`` seconds, drops the repeats.
+
+    While a broker is away, aiokafka logs every failed reconnect and fetch at ERROR, tens of lines a second from
+    one serving process; the shipper already says once that Kafka is unreachable, and the metrics say how long.
+    Only loggers under ``prefix`` are throttled.
+    """
+
+    def __init__(self, prefix: str = "aiokafka", interval: float = 30.0) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.interval = interval
+        self.suppressed = 0
+        self._last: dict[tuple[str, object], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefix):
+            return True
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self.suppressed += 1
+            return False
+        self._last[key] = now
+        return True
+
+
+def throttle_kafka_client_logs(interval: float = 30.0) -> RepeatFilter:
+    """Install a :class:`RepeatFilter` for aiokafka on every handler of the root logger; returns it."""
+    repeat = RepeatFilter("aiokafka", interval)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(repeat)
+    return repeat
 
 
 class BackgroundServer:

@@ -9,6 +9,13 @@ wait. Two background tasks do the rest:
 - the *replayer* delivers spilled events, oldest first, once the broker answers again (it probes every
   ``retry_interval`` seconds while it is down) and removes them from the spill only when Kafka acknowledged.
 
+Order: the spill replays oldest first, but while it drains, new events may go straight to Kafka, so events of
+different requests can arrive out of order. Nothing downstream needs that order (logs and labels are keyed and
+joined by request id, in either order); each request has one log.
+
+A process killed without warning (SIGKILL, OOM) loses what is in memory at that moment: the events of the last
+few milliseconds, not yet shipped or spilled. A graceful stop (SIGTERM) ships or spills all of them.
+
 Every event ends in exactly one of: acknowledged by Kafka, waiting in memory, waiting on disk, or dropped at
 a bound (the in-memory queue, the spill's byte bound), and each has a Prometheus metric; a drop also logs an
 error. Nothing is dropped silently.
@@ -81,6 +88,11 @@ class EventShipper:
         Seconds Kafka has to acknowledge a shipment before it counts as failed (aiokafka's request timeout).
     retry_interval
         Seconds between probes of a broker that is down.
+    linger
+        Seconds the pump lets events gather before a shipment that is not full. A shipment costs the event loop
+        a few hundred microseconds of CPU whatever its size (measured with Apache Kafka: ~0.3-0.7 ms for a
+        one-event shipment, ~20 us per event in a full one), so at modest traffic shipping every event on its own
+        would cost a busy server several percent of its CPU; 50 ms of linger makes logs that much later, no more.
     """
 
     def __init__(
@@ -95,6 +107,7 @@ class EventShipper:
         max_queued: int = 100_000,
         delivery_timeout: float = 5.0,
         retry_interval: float = 1.0,
+        linger: float = 0.05,
     ) -> None:
         self.settings = settings
         self.spill = spill
@@ -105,11 +118,13 @@ class EventShipper:
         self.max_queued = max_queued
         self.delivery_timeout = delivery_timeout
         self.retry_interval = retry_interval
+        self.linger = linger
         self.broker_up = False
         self.last_error: str | None = None
         self._catalogue = settings.catalogue
         self._queue: deque[Event] = deque()
         self._in_flight: list[Record] = []
+        self._replaying = 0  # spilled records being delivered: neither counted in the spill nor in memory for a moment
         self._producer: AIOKafkaProducer | None = None
         self._partitions: dict[str, int] = {}
         self._wake = asyncio.Event()
@@ -175,7 +190,7 @@ class EventShipper:
         return ShipperState(
             broker_up=self.broker_up,
             queued=len(self._queue),
-            in_flight=len(self._in_flight),
+            in_flight=len(self._in_flight) + self._replaying,
             spill_records=self.spill.pending_records,
             spill_bytes=self.spill.pending_bytes,
             last_error=self.last_error,
@@ -208,6 +223,8 @@ class EventShipper:
                     return
                 self._wake.clear()
                 await self._wake.wait()
+                if self.linger > 0 and not self._stopping:
+                    await asyncio.sleep(self.linger)  # let a shipment gather (see ``linger``)
                 continue
             events = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
             self._in_flight = self._encode(events)
@@ -239,10 +256,14 @@ class EventShipper:
             failed = await self._deliver(records)
             if records and len(failed) == len(records):
                 continue  # nothing got through: keep the batch where it is, in order, and probe again later
-            await asyncio.to_thread(self.spill.commit, batch)
-            self.metrics.events_replayed.inc(len(records) - len(failed))
-            if failed:
-                await self._spill(failed)  # a partial failure: only the failed records go back, at the tail
+            self._replaying = len(failed)
+            try:
+                await asyncio.to_thread(self.spill.commit, batch)
+                self.metrics.events_replayed.inc(len(records) - len(failed))
+                if failed:
+                    await self._spill(failed)  # a partial failure: only the failed records go back, at the tail
+            finally:
+                self._replaying = 0
             log.info("replayed spilled events", extra={"events": len(records) - len(failed), "left": self.spill.pending_records})
 
     # ------------------------------------------------------------------------------------------------ Kafka
@@ -297,12 +318,14 @@ class EventShipper:
                     if batch.append(key=key, value=value, timestamp=None) is None:
                         if not members:
                             raise ValueError(f"an event of {len(value)} bytes does not fit a Kafka batch")
-                        sends.append((await self._send_batch(producer, batch, topic, partition), members))
+                        sends.append((await producer.send_batch(batch, topic, partition=partition), members))
                         batch, members = producer.create_batch(), []
                         continue
                     members.append(pending.pop(0))
                 if members:
-                    sends.append((await self._send_batch(producer, batch, topic, partition), members))
+                    # Bounded by the producer's request timeout (= delivery_timeout): waiting for metadata and for
+                    # room in the accumulator both raise KafkaTimeoutError after it.
+                    sends.append((await producer.send_batch(batch, topic, partition=partition), members))
             except Exception as exc:  # noqa: BLE001
                 error = exc
                 failed.extend(members + pending)
@@ -326,9 +349,6 @@ class EventShipper:
             self._mark_up()
             self.metrics.delivery_seconds.observe(time.perf_counter() - started)
         return failed
-
-    async def _send_batch(self, producer: AIOKafkaProducer, batch: object, topic: str, partition: int) -> asyncio.Future[object]:
-        return await asyncio.wait_for(producer.send_batch(batch, topic, partition=partition), self.delivery_timeout)
 
     async def _partition_count(self, producer: AIOKafkaProducer, topic: str) -> int:
         count = self._partitions.get(topic)

@@ -1,0 +1,84 @@
+"""The events a serving process emits: one inference log per answered input, one label per piece of feedback.
+
+Request ids come from the client when it has one (``X-Request-ID`` or the body), so its own logs, the label it
+sends later and Pioneer's traces line up; otherwise the server makes one. Event ids are always fresh: a client
+that retries a request with the same id produced two answers, and both are logged.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from pioneer.events import InferenceLog, Input, Label, ModelName, ModelRef, Output
+from pioneer.events.types import Source, Verdict
+from pioneer.serving.slot import ServedModel
+
+MAX_REQUEST_ID = 200
+"""Longest request id the event schemas accept."""
+
+
+def new_id() -> str:
+    """A fresh random id (uuid4, 32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def check_request_id(request_id: str) -> str:
+    """``request_id`` if the event schemas accept it; ``ValueError`` saying why not otherwise."""
+    if not 1 <= len(request_id) <= MAX_REQUEST_ID:
+        raise ValueError(f"request id must have 1 to {MAX_REQUEST_ID} characters, got {len(request_id)}")
+    return request_id
+
+
+def inference_log(
+    *,
+    request_id: str,
+    served: ServedModel,
+    item: Input,
+    prediction: Output,
+    latency_ms: float,
+    metadata: dict[str, Any] | None = None,
+    timestamp: float | None = None,
+) -> InferenceLog:
+    """The log of one answered input, naming the exact version that answered."""
+    return InferenceLog(
+        event_id=new_id(),
+        timestamp=time.time() if timestamp is None else timestamp,
+        request_id=request_id,
+        model=ModelRef(name=served.name, version=served.version),
+        task=served.task,  # type: ignore[arg-type]
+        input=item,
+        prediction=prediction,
+        latency_ms=max(0.0, latency_ms),
+        metadata=metadata,
+    )
+
+
+def feedback_label(
+    *,
+    request_id: str,
+    model: str,
+    source: Source,
+    expected: Output | None = None,
+    verdict: Verdict | None = None,
+    reason: str | None = None,
+    judge: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    version: str | None = None,
+) -> Label:
+    """A label or verdict for an earlier request. ``ValueError`` when it carries neither."""
+    if expected is None and verdict is None:
+        raise ValueError("feedback needs an expected output (label, spans or text) or a verdict (pass or fail)")
+    return Label(
+        event_id=new_id(),
+        timestamp=time.time(),
+        request_id=check_request_id(request_id),
+        source=source,
+        model=ModelName(name=model, version=version),
+        expected=expected,
+        verdict=verdict,
+        reason=reason,
+        judge=judge,
+        metadata=metadata,
+    )
