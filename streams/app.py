@@ -44,11 +44,13 @@ def run_worker(app: faust.App, loglevel: str = "WARNING") -> None:
     """Run ``app`` until SIGINT/SIGTERM, keeping Pioneer's own log format."""
     from faust.worker import Worker
 
-    Worker(
+    worker = Worker(
         app,
         quiet=True,
         loglevel=loglevel,
         override_logging=False,
         redirect_stdouts=False,
         console_port=0,
-    ).execute_from_commandline()
+    )
+    worker.spinner = None  # it writes terminal escape codes into otherwise line-oriented (JSON) output
+    worker.execute_from_commandline()
