@@ -27,7 +27,13 @@ def demo(dataset: Path | None, home: Path, rate: float, drift_at: float, after_r
     the server swap to the released version. Ends with a before/after summary and a report with plots.
     Takes a few minutes on a laptop.
     """
+    import logging
+
     from streams.demo.run import DemoOptions, run_demo
+
+    # The demo speaks for itself; library logs go to the processes' log files, not to this terminal.
+    if logging.getLogger().level < logging.WARNING:
+        logging.getLogger().setLevel(logging.WARNING)
 
     result = run_demo(
         DemoOptions(home=home.resolve(), dataset=dataset, rate=rate, drift_at=drift_at, after_release=after_release,

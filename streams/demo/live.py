@@ -30,6 +30,8 @@ class Answer:
     segment: str
     correct: bool
     version: str
+    expected: str = ""
+    predicted: str = ""
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 import logging
 import os
 import shutil
@@ -250,8 +251,9 @@ async def _ask(client: httpx.AsyncClient, state: LiveState, item, request_id: st
         state.errors += 1
         return
     body = response.json()
-    state.answers.append(Answer(at=at, segment=item.segment, correct=body["prediction"]["label"] == item.example.label,
-                                version=body["model"]["version"]))
+    predicted = body["prediction"]["label"]
+    state.answers.append(Answer(at=at, segment=item.segment, correct=predicted == item.example.label,
+                                version=body["model"]["version"], expected=item.example.label or "", predicted=predicted))
     await asyncio.sleep(label_delay)  # the label comes later, as a human's would
     try:
         await client.post("/v1/feedback", json={"request_id": request_id, "label": item.example.label, "source": "human"})
@@ -333,6 +335,11 @@ def _report(directory: Path, options, state: LiveState, first, final, offline, w
                         [[c.name, c.passed, c.observed, c.threshold, c.detail] for c in release.gate_report.checks])]
     for rejection in state.rejections:
         lines += ["", f"### Rejected candidate {rejection.model.version}: {rejection.reason}"]
+    if final:
+        wrong = Counter((a.segment, a.expected, a.predicted) for a in state.answers if a.version == final and not a.correct)
+        if wrong:
+            lines += ["", "## What the released version still gets wrong in live traffic", "",
+                      table(["segment", "expected", "predicted", "count"], [[*k, n] for k, n in wrong.most_common(10)])]
     lines += ["", f"{len(state.answers)} requests answered, {state.errors} failed requests.", ""]
     path = directory / "demo-report.md"
     path.write_text("\n".join(lines))
