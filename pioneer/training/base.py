@@ -9,13 +9,18 @@ the regression gate counts negative flips on.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from pioneer.events import Output, Span
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +82,60 @@ class BaseTrainConfig:
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     seed: int = field(default=0, metadata={"help": "Seed of every random choice in training."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ...; None picks cuda when available."})
+    # Added after the first version; every field has a default, so existing callers are unaffected.
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (the update is scaled by alpha / r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA branch."})
+    lora_target_modules: tuple[str, ...] | None = field(
+        default=None,
+        metadata={"help": "Module names LoRA adapts (e.g. ('query', 'value')); None = peft's default for the architecture."},
+    )
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "Share of steps spent warming the learning rate up."})
+    eval_batch_size: int = field(default=64, metadata={"help": "Examples per forward pass in predict and evaluate."})
+    num_threads: int | None = field(
+        default=None,
+        metadata={"help": "CPU threads torch may use (torch.set_num_threads, process-wide); None leaves torch's choice."},
+    )
+    progress_bar: bool | None = field(
+        default=None, metadata={"help": "Show tqdm progress; None shows it only when stderr is a terminal."}
+    )
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first field whose value is out of range (adapters call it on construction)."""
+        positive = ("learning_rate", "epochs", "batch_size", "max_length", "lora_r", "lora_alpha", "eval_batch_size")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be > 0.")
+        for name in ("lora_dropout", "warmup_ratio"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be in [0, 1).")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay={self.weight_decay!r} must be ≥ 0.")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"num_threads={self.num_threads!r} must be ≥ 1, or None to leave torch's default.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values of every field (tuples become lists)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Self:
+        """Inverse of :meth:`to_dict`. Unknown keys (written by a newer Pioneer) are ignored with a warning."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            log.warning("ignoring unknown config fields", extra={"config": cls.__name__, "fields": unknown})
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
+        return cls(**kwargs)
+
+    def config_hash(self) -> str:
+        """sha256 of the canonical JSON of the config and its class: equal hashes mean equal recipes."""
+        payload = json.dumps({"class": type(self).__name__, **self.to_dict()}, sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
 
 
 class TaskAdapter(ABC):
@@ -86,6 +145,12 @@ class TaskAdapter(ABC):
     """``classification``, ``entity_extraction`` or ``generation``."""
     metric_name: ClassVar[str]
     """The headline metric ``evaluate`` reports (``accuracy``, ``entity_f1``, ``exact_match``)."""
+
+    config: BaseTrainConfig
+    """The hyperparameters the adapter was built with (each adapter narrows the type to its own config)."""
+    fit_stats_: dict[str, float]
+    """After ``fit``: ``seconds``, ``examples``, ``steps``, ``examples_per_second``, ``train_loss`` (when the
+    strategy has one) and ``validation_metric`` (when ``fit`` got validation examples)."""
 
     @abstractmethod
     def fit(

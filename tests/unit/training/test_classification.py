@@ -1,0 +1,126 @@
+"""ClassificationAdapter: real tiny fits of each strategy, held-out scoring, save/load round trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pioneer.errors import NotFittedError
+from pioneer.training import (
+    ClassificationAdapter,
+    ClassificationConfig,
+    adapter_for,
+    load_adapter,
+)
+from pioneer.training.embeddings import EmbeddingCache
+from tests.unit.training.synthetic import assert_no_pickles, intent_data, saved_files
+
+pytestmark = pytest.mark.slow
+
+TRAIN = intent_data(6, seed=0, split="train")
+TEST = intent_data(6, seed=1, split="test")
+
+
+@pytest.fixture(scope="module")
+def head_adapter(tmp_path_factory: pytest.TempPathFactory) -> ClassificationAdapter:
+    # A private embedding cache: this test must see the encoder run, not a previous run's vectors.
+    home = tmp_path_factory.mktemp("home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PIONEER_HOME", str(home))
+    try:
+        yield ClassificationAdapter(ClassificationConfig(strategy="head", max_length=24)).fit(TRAIN, validation=TEST)
+    finally:
+        mp.undo()
+
+
+def test_head_strategy_learns_held_out_intents(head_adapter: ClassificationAdapter) -> None:
+    evaluation = head_adapter.evaluate(TEST)
+    assert evaluation.metric_name == "accuracy"
+    assert evaluation.metric >= 0.9, evaluation.per_slice
+    assert evaluation.ids == [e.id for e in TEST]
+    assert evaluation.metric == pytest.approx(sum(evaluation.correct) / len(TEST))
+    assert [p.label == e.label for p, e in zip(evaluation.predictions, TEST, strict=True)] == evaluation.correct
+    assert set(evaluation.per_slice) == {"alarm", "music", "transfer", "weather"}
+    assert head_adapter.fit_stats_["validation_metric"] == evaluation.metric
+    assert head_adapter.labels_ == ["alarm", "music", "transfer", "weather"]
+
+
+def test_predictions_carry_top_k_scores(head_adapter: ClassificationAdapter) -> None:
+    (output,) = head_adapter.predict(["please play jazz music"])
+    assert output.label == "music"
+    assert output.scores is not None and len(output.scores) == 4
+    assert max(output.scores, key=output.scores.get) == "music"
+    assert sum(output.scores.values()) == pytest.approx(1.0, abs=1e-5)
+    assert head_adapter.predict([]) == []
+
+
+def test_head_save_holds_only_the_head_and_reloads_identically(head_adapter: ClassificationAdapter, tmp_path: Path) -> None:
+    head_adapter.save(tmp_path / "m")
+    files = saved_files(tmp_path / "m")
+    assert files == {"pioneer_adapter.json", "head.safetensors"}, files
+    reloaded = load_adapter(tmp_path / "m")
+    assert isinstance(reloaded, ClassificationAdapter)
+    texts = [e.text for e in TEST]
+    np.testing.assert_allclose(reloaded.predict_proba(texts), head_adapter.predict_proba(texts), atol=1e-5)
+    assert reloaded.config == head_adapter.config
+
+
+def test_head_refit_is_deterministic_and_uses_the_cache(head_adapter: ClassificationAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    original = EmbeddingCache.encode
+
+    def spy(self: EmbeddingCache, texts, compute):  # type: ignore[no-untyped-def]
+        return original(self, texts, lambda missing: calls.append(len(missing)) or compute(missing))
+
+    monkeypatch.setattr(EmbeddingCache, "encode", spy)
+    again = ClassificationAdapter(ClassificationConfig(strategy="head", max_length=24, embedding_cache=False)).fit(TRAIN)
+    assert calls == [len({e.text for e in TRAIN})]  # no disk cache: everything encoded once
+    assert [p.label for p in again.predict([e.text for e in TEST])] == [p.label for p in head_adapter.predict([e.text for e in TEST])]
+
+
+def test_finetune_trains_all_weights_and_round_trips(tmp_path: Path) -> None:
+    steps: list[tuple[int, int]] = []
+    config = ClassificationConfig(strategy="finetune", epochs=1.0, batch_size=8, max_length=16, embedding_cache=False)
+    adapter = ClassificationAdapter(config).fit(TRAIN, progress=lambda s, t, logs: steps.append((s, t)))
+    assert steps and steps[-1][0] == steps[-1][1] == 3  # 24 examples / batch 8
+    assert np.isfinite(adapter.fit_stats_["train_loss"])
+    assert adapter.evaluate(TEST).metric >= 0.75
+    adapter.save(tmp_path / "m")
+    files = saved_files(tmp_path / "m")
+    assert "encoder/model.safetensors" in files and "encoder/tokenizer.json" in files
+    assert_no_pickles(tmp_path / "m")
+    reloaded = ClassificationAdapter.load(tmp_path / "m")
+    texts = [e.text for e in TEST]
+    np.testing.assert_allclose(reloaded.predict_proba(texts), adapter.predict_proba(texts), atol=1e-4)
+
+
+def test_lora_saves_only_the_adapter(tmp_path: Path) -> None:
+    config = ClassificationConfig(
+        strategy="finetune", use_lora=True, learning_rate=1e-3, epochs=1.0, batch_size=8, max_length=16, lora_r=4
+    )
+    adapter = adapter_for("classification", config).fit(TRAIN)
+    adapter.save(tmp_path / "m")
+    files = saved_files(tmp_path / "m")
+    assert "lora/adapter_model.safetensors" in files and not any(f.startswith("encoder/") for f in files)
+    assert (tmp_path / "m" / "lora" / "adapter_model.safetensors").stat().st_size < 2_000_000
+    reloaded = load_adapter(tmp_path / "m")
+    texts = [e.text for e in TEST]
+    np.testing.assert_allclose(reloaded.predict_proba(texts), adapter.predict_proba(texts), atol=1e-4)
+    reloaded.save(tmp_path / "again")  # a reloaded LoRA model still saves as an adapter, not a full copy
+    assert saved_files(tmp_path / "again") == files
+    np.testing.assert_allclose(load_adapter(tmp_path / "again").predict_proba(texts), adapter.predict_proba(texts), atol=1e-4)
+
+
+def test_config_errors_name_the_field() -> None:
+    with pytest.raises(ValueError, match="strategy"):
+        ClassificationAdapter(ClassificationConfig(strategy="magic"))
+    with pytest.raises(ValueError, match="use_lora"):
+        ClassificationAdapter(ClassificationConfig(strategy="head", use_lora=True))
+    with pytest.raises(ValueError, match="learning_rate"):
+        ClassificationAdapter(ClassificationConfig(learning_rate=0.0))
+    with pytest.raises(ValueError, match="label"):
+        ClassificationAdapter().fit([TRAIN[0].__class__(text="x", id="1")])
+    with pytest.raises(NotFittedError):
+        ClassificationAdapter().predict(["hello"])

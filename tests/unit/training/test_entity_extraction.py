@@ -1,0 +1,104 @@
+"""EntityExtractionAdapter: a real tiny fit, span-level scoring, decoding rules, save/load."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pioneer.events import Span
+from pioneer.metrics import span_scores
+from pioneer.training import (
+    EntityExtractionAdapter,
+    EntityExtractionConfig,
+    load_adapter,
+)
+from pioneer.training.entity_extraction import _allowed_transitions, _viterbi
+from tests.unit.training.synthetic import assert_no_pickles, entity_data, saved_files
+
+TRAIN = entity_data(48, seed=0, split="train")
+TEST = entity_data(24, seed=1, split="test")
+
+
+@pytest.fixture(scope="module")
+def tagger() -> EntityExtractionAdapter:
+    config = EntityExtractionConfig(epochs=2.0, batch_size=8, max_length=32, learning_rate=3e-4)
+    return EntityExtractionAdapter(config).fit(TRAIN)
+
+
+@pytest.mark.slow
+def test_learns_entities_on_held_out_sentences(tagger: EntityExtractionAdapter) -> None:
+    evaluation = tagger.evaluate(TEST)
+    assert evaluation.metric_name == "entity_f1"
+    assert evaluation.metric >= 0.8, (evaluation.extra, evaluation.per_slice)
+    assert set(evaluation.per_slice) <= {"PER", "LOC"}
+    predicted = [p.spans or [] for p in evaluation.predictions]
+    assert evaluation.metric == pytest.approx(span_scores(predicted, [e.spans for e in TEST]).f1)
+    for example, ok, spans in zip(TEST, evaluation.correct, predicted, strict=True):
+        assert ok == ({s.key() for s in spans} == {s.key() for s in example.spans or ()})
+        for span in spans:
+            assert example.text[span.start : span.end] == span.text
+    assert tagger.entity_types_ == ["LOC", "PER"]
+
+
+@pytest.mark.slow
+def test_save_load_round_trip(tagger: EntityExtractionAdapter, tmp_path: Path) -> None:
+    tagger.save(tmp_path / "m")
+    files = saved_files(tmp_path / "m")
+    assert {"pioneer_adapter.json", "head.safetensors", "encoder/model.safetensors"} <= files
+    assert_no_pickles(tmp_path / "m")
+    reloaded = load_adapter(tmp_path / "m")
+    texts = [e.text for e in TEST]
+    assert reloaded.predict(texts) == tagger.predict(texts)
+
+
+@pytest.mark.slow
+def test_threshold_only_removes_entities(tagger: EntityExtractionAdapter) -> None:
+    strict = copy.copy(tagger)
+    strict.config = dataclasses.replace(tagger.config, entity_threshold=0.999999)
+    texts = [e.text for e in TEST]
+    loose, tight = tagger.predict_spans(texts), strict.predict_spans(texts)
+    for a, b in zip(loose, tight, strict=True):
+        assert {s.key() for s in b} <= {s.key() for s in a}
+
+
+@pytest.mark.slow
+def test_lora_without_casing_trains_and_saves_adapter_only(tmp_path: Path) -> None:
+    config = EntityExtractionConfig(
+        epochs=1.0, batch_size=8, max_length=32, use_lora=True, learning_rate=1e-3, casing_features=False, lora_r=4
+    )
+    adapter = EntityExtractionAdapter(config).fit(TRAIN[:16])
+    adapter.save(tmp_path / "m")
+    files = saved_files(tmp_path / "m")
+    assert "lora/adapter_model.safetensors" in files and not any(f.startswith("encoder/") for f in files)
+    reloaded = load_adapter(tmp_path / "m")
+    assert reloaded.predict([e.text for e in TEST[:4]]) == adapter.predict([e.text for e in TEST[:4]])
+
+
+def test_viterbi_never_starts_an_entity_with_inside() -> None:
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    allowed = _allowed_transitions(tags)
+    # Greedy would read O, I-PER, I-PER: an entity without a beginning.
+    scores = np.log(np.array([[0.9, 0.01, 0.05, 0.02, 0.02], [0.1, 0.3, 0.55, 0.03, 0.02], [0.2, 0.05, 0.7, 0.03, 0.02]]))
+    path = [tags[i] for i in _viterbi(scores, allowed)]
+    assert path == ["O", "B-PER", "I-PER"]
+    assert not allowed[len(tags), tags.index("I-LOC")] and not allowed[tags.index("B-PER"), tags.index("I-LOC")]
+
+
+def test_config_errors_name_the_field() -> None:
+    with pytest.raises(ValueError, match="entity_threshold"):
+        EntityExtractionAdapter(EntityExtractionConfig(entity_threshold=2.0))
+    with pytest.raises(ValueError, match="spans"):
+        EntityExtractionAdapter().fit([TRAIN[0].__class__(text="x", id="1")])
+
+
+def test_span_metrics_match_seqeval_convention() -> None:
+    gold = [[Span(start=0, end=4, label="PER"), Span(start=10, end=15, label="LOC")], []]
+    pred = [[Span(start=0, end=4, label="PER"), Span(start=10, end=14, label="LOC")], [Span(start=0, end=2, label="ORG")]]
+    scores = span_scores(pred, gold)
+    assert (scores.tp, scores.fp, scores.fn) == (1, 2, 1)
+    assert scores.precision == pytest.approx(1 / 3) and scores.recall == pytest.approx(1 / 2)
+    assert scores.per_label["PER"] == 1.0 and scores.per_label["ORG"] == 0.0

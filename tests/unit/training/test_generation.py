@@ -1,0 +1,118 @@
+"""GenerationAdapter: SmolLM2 from its GGUF, a real tiny LoRA SFT run, completion-only loss, save/load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pioneer.metrics import ANSWER_CHECKERS
+from pioneer.models import resolve_causal_lm
+from pioneer.training import GenerationAdapter, GenerationConfig, load_adapter
+from tests.unit.training.synthetic import (
+    arithmetic_data,
+    assert_no_pickles,
+    saved_files,
+)
+
+pytestmark = pytest.mark.slow
+
+TRAIN = arithmetic_data(32, seed=0, split="train")
+TEST = arithmetic_data(8, seed=1, split="test")
+SYSTEM = "Answer arithmetic questions in one sentence."
+
+
+def _config(**changes: object) -> GenerationConfig:
+    values = dict(
+        epochs=2.0, batch_size=8, learning_rate=2e-3, max_length=64, max_new_tokens=8, system_prompt=SYSTEM, lora_r=8
+    )
+    values.update(changes)
+    return GenerationConfig(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def trained() -> GenerationAdapter:
+    return GenerationAdapter(_config()).fit(TRAIN)
+
+
+def test_gguf_converts_once_to_plain_safetensors() -> None:
+    folder = Path(resolve_causal_lm(None))
+    assert (folder / "model.safetensors").exists() and (folder / "tokenizer.json").exists()
+    assert resolve_causal_lm(None) == str(folder)  # cached: the same folder, no second conversion
+    import json
+
+    config = json.loads((folder / "config.json").read_text())
+    assert "quantization_config" not in config
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert tokenizer.eos_token == "<|im_end|>"  # the GGUF metadata's eos, not transformers' mis-read <|im_start|>
+
+
+def test_prompts_always_carry_an_explicit_system_message() -> None:
+    adapter = GenerationAdapter(_config())
+    messages = adapter.messages("What is 1 plus 1?")
+    assert messages[0] == {"role": "system", "content": SYSTEM}
+    assert adapter.messages("hi", "Be brief.")[0]["content"] == "Be brief."
+    assert adapter.messages("hi", "")[0] == {"role": "system", "content": ""}
+
+
+def test_sft_learns_the_answer_format_on_held_out_questions(trained: GenerationAdapter) -> None:
+    assert trained.fit_stats_["steps"] == 8  # 32 examples / batch 8 × 2 epochs
+    evaluation = trained.evaluate(TEST)
+    answers = [p.text or "" for p in evaluation.predictions]
+    assert sum(a.startswith("The answer is") for a in answers) >= 6, answers
+    assert evaluation.metric_name == "exact_match"
+    assert evaluation.metric == pytest.approx(sum(evaluation.correct) / len(TEST))
+    # The untrained model does not answer in the trained format at all.
+    base = GenerationAdapter(_config()).use_base_model().generate([e.text for e in TEST[:4]])
+    assert not any(a.startswith("The answer is") for a in base), base
+
+
+def test_loss_is_on_the_completion_only(trained: GenerationAdapter) -> None:
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    from pioneer.training.runtime import training_arguments
+
+    tokenizer = trained._tokenizer
+    row = {"prompt": trained.messages(TRAIN[0].text), "completion": [{"role": "assistant", "content": TRAIN[0].target}]}
+    import tempfile
+
+    from trl import SFTConfig
+
+    with tempfile.TemporaryDirectory() as scratch:
+        args = training_arguments(_config(), scratch, cls=SFTConfig, max_length=64, completion_only_loss=True)
+        prepared = SFTTrainer(
+            model=trained._model, args=args, train_dataset=Dataset.from_list([row]), processing_class=tokenizer
+        ).train_dataset[0]
+    trained_on = tokenizer.decode([t for t, label in zip(prepared["input_ids"], prepared["labels"]) if label != -100])
+    assert trained_on.startswith(TRAIN[0].target) and "<|im_end|>" in trained_on
+    assert SYSTEM not in trained_on and TRAIN[0].text not in trained_on
+    # The served prompt is exactly the trained prefix: same template, same explicit system message.
+    served = tokenizer.apply_chat_template(trained.messages(TRAIN[0].text), tokenize=False, add_generation_prompt=True)
+    assert tokenizer.decode(prepared["input_ids"]).startswith(served)
+    assert "SmolLM" not in served
+
+
+def test_save_holds_only_the_lora_adapter_and_reloads(trained: GenerationAdapter, tmp_path: Path) -> None:
+    trained.save(tmp_path / "m")
+    files = saved_files(tmp_path / "m")
+    assert {"pioneer_adapter.json", "lora/adapter_model.safetensors", "lora/adapter_config.json"} <= files
+    assert not any(f.endswith("model.safetensors") and not f.startswith("lora/") for f in files)
+    assert_no_pickles(tmp_path / "m")
+    reloaded = load_adapter(tmp_path / "m")
+    texts = [e.text for e in TEST[:4]]
+    assert reloaded.predict(texts) == trained.predict(texts)
+    reloaded.save(tmp_path / "again")
+    assert saved_files(tmp_path / "again") == files
+
+
+def test_answer_checkers_are_pluggable() -> None:
+    assert set(ANSWER_CHECKERS) == {"exact", "normalized", "numeric"}
+    adapter = GenerationAdapter(_config(answer_checker="numeric"))
+    assert adapter.is_correct("It is 12.", "The answer is 12.")
+    custom = GenerationAdapter(_config(), answer_checker=lambda got, want: (got or "").endswith("!"))
+    assert custom.is_correct("yes!", "no") and not custom.is_correct("yes", "yes")
+    with pytest.raises(ValueError, match="answer_checker"):
+        GenerationAdapter(_config(answer_checker="fuzzy"))
