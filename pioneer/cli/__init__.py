@@ -100,4 +100,7 @@ def cli(log_level: str, log_format: str) -> None:
 
 
 def main() -> None:
+    # Before torch loads (commands import it lazily): idle OpenMP threads sleep rather than spin, which on
+    # a small shared CPU is the difference between steady and erratic throughput.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     cli(prog_name="pioneer")
