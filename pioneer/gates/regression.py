@@ -1,0 +1,289 @@
+"""``RegressionGate``: decide whether a candidate may replace the production version, and say why.
+
+A superset of TFMA's and MLflow's validation thresholds. Beyond value and change thresholds on the headline
+metric it counts *negative flips*: examples the production version gets right that the candidate gets wrong.
+An average can rise while a handful of things that worked break; an absolute count (ε = 2 by default) cannot
+hide that. The same count runs on the evaluation sets of earlier checkpoints (a ratchet: accepted gains are
+kept), per slice (label, error pattern) and on the target patterns' held-out failures.
+
+The two traps of the existing tools have defined behaviour here:
+
+- no baseline (a first model): only absolute checks run (metric floor, pattern fix rates), and the report
+  says in a note that the flip and change checks did not run;
+- no thresholds: construction refuses (``ConfigError``); and if none of the configured checks applies to
+  the situation, the report fails closed instead of passing vacuously.
+
+The gate is pure: it reads evaluations and returns a :class:`~pioneer.events.GateReport` (the "blessing").
+It never moves an alias; promotion reads the stored report.
+
+>>> from pioneer.training import Evaluation
+>>> def ev(correct):
+...     return Evaluation(metric_name="accuracy", metric=sum(correct) / len(correct), ids=["a", "b", "c", "d"],
+...                       correct=correct, predictions=[])
+>>> gate = RegressionGate(epsilon=0)
+>>> gate.evaluate(ev([True, True, True, False]), baseline=ev([True, True, False, False]), baseline_version="v1").passed
+True
+>>> report = gate.evaluate(ev([False, True, True, True]), baseline=ev([True, True, False, False]))
+>>> [(c.name, c.passed, c.observed) for c in report.checks][:1]
+[('negative_flips', False, 1.0)]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pioneer.errors import ConfigError
+from pioneer.events import GateCheck, GateReport
+from pioneer.training.base import Evaluation
+
+NO_BASELINE_NOTE = (
+    "First version of this model: there is no baseline, so the flip, cross-checkpoint and change checks did not run."
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointEval:
+    """An earlier checkpoint's stored results on its own evaluation set, for the cross-checkpoint check."""
+
+    version: str
+    correct: Mapping[str, bool]
+    """Example id -> whether that checkpoint got it right when it was gated."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegressionGate:
+    """Thresholds of the release gate; ``None`` disables a check. See the module docstring.
+
+    Parameters
+    ----------
+    epsilon
+        Most examples of the regression set R (those the baseline gets right) the candidate may get wrong.
+        An absolute count, not a rate.
+    cross_checkpoint_epsilon
+        The same count on each earlier checkpoint's evaluation set, against what that checkpoint got right.
+    slice_max_drop
+        Largest allowed drop of the metric (accuracy over the slice's examples) on any slice.
+    slice_min_size
+        Slices with fewer examples are not judged (one flip in three examples is noise, not a drop).
+    metric_min_delta
+        The candidate's metric must be at least the baseline's plus this (0: not below production).
+    pattern_fix_floor
+        Smallest share of each target pattern's held-out failures the candidate must get right.
+    pattern_min_size
+        Patterns with fewer held-out failures are judged pooled together (one check over their union), since
+        a fix rate over one or two examples is a coin toss.
+    metric_floor
+        Smallest metric accepted at all; the only metric check a first model (no baseline) gets.
+    """
+
+    epsilon: int | None = 2
+    cross_checkpoint_epsilon: int | None = 2
+    slice_max_drop: float | None = 0.10
+    slice_min_size: int = 10
+    metric_min_delta: float | None = 0.0
+    pattern_fix_floor: float | None = 0.5
+    pattern_min_size: int = 5
+    metric_floor: float | None = 0.5
+
+    def __post_init__(self) -> None:
+        thresholds = [
+            self.epsilon,
+            self.cross_checkpoint_epsilon,
+            self.slice_max_drop,
+            self.metric_min_delta,
+            self.pattern_fix_floor,
+            self.metric_floor,
+        ]
+        if all(value is None for value in thresholds):
+            raise ConfigError("RegressionGate: no threshold is set; a gate without thresholds would approve nothing")
+        for name in ("epsilon", "cross_checkpoint_epsilon"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise ConfigError(f"RegressionGate: {name} must be a count >= 0 or None, got {value!r}")
+        for name in ("slice_max_drop", "pattern_fix_floor", "metric_floor"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ConfigError(f"RegressionGate: {name} must be between 0 and 1 or None, got {value!r}")
+        if self.metric_min_delta is not None and not -1.0 <= self.metric_min_delta <= 1.0:
+            raise ConfigError(
+                f"RegressionGate: metric_min_delta must be between -1 and 1, got {self.metric_min_delta!r}"
+            )
+        for name in ("slice_min_size", "pattern_min_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"RegressionGate: {name} must be >= 1, got {getattr(self, name)!r}")
+
+    def clone(self, **changes: object) -> RegressionGate:
+        """A gate with some thresholds changed (gates are immutable)."""
+        return dataclasses.replace(self, **changes)
+
+    def thresholds(self) -> dict[str, float | None]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def evaluate(
+        self,
+        candidate: Evaluation,
+        *,
+        baseline: Evaluation | None = None,
+        baseline_version: str | None = None,
+        candidate_version: str | None = None,
+        checkpoints: Sequence[CheckpointEval] = (),
+        slices: Mapping[str, Sequence[str]] | None = None,
+        patterns: Mapping[str, Sequence[str]] | None = None,
+    ) -> GateReport:
+        """Judge ``candidate`` and return the report (never raises on a failing candidate).
+
+        Parameters
+        ----------
+        candidate
+            The candidate's evaluation on the gate set (plus any ids the checkpoints and patterns name).
+        baseline
+            The production version's evaluation on the same examples; None for a first model.
+        checkpoints
+            Earlier checkpoints' stored results; their ids must be among the candidate's.
+        slices
+            Slice name (``label:transfer``, ``pattern:p-7f3a``) -> example ids.
+        patterns
+            Target pattern id -> ids of its held-out failures (examples the production version got wrong).
+        """
+        cand = candidate.correct_by_id()
+        checks: list[GateCheck] = []
+        notes: list[str] = []
+
+        if baseline is None:
+            notes.append(NO_BASELINE_NOTE)
+        else:
+            base = baseline.correct_by_id()
+            if self.epsilon is not None:
+                checks.append(_flips("negative_flips", base, cand, self.epsilon, "the baseline"))
+            if self.metric_min_delta is not None:
+                checks.append(self._metric_vs_baseline(candidate, baseline))
+            if self.slice_max_drop is not None and slices:
+                checks.append(self._slices(base, cand, slices))
+        if baseline is not None and self.cross_checkpoint_epsilon is not None:
+            for checkpoint in checkpoints:
+                checks.append(
+                    _flips(
+                        f"cross_checkpoint_flips:{checkpoint.version}",
+                        dict(checkpoint.correct),
+                        cand,
+                        self.cross_checkpoint_epsilon,
+                        f"checkpoint {checkpoint.version}",
+                    )
+                )
+        if self.pattern_fix_floor is not None and patterns:
+            small = {p: ids for p, ids in patterns.items() if len(ids) < self.pattern_min_size}
+            for pattern_id, ids in patterns.items():
+                if pattern_id not in small:
+                    checks.append(self._pattern(pattern_id, ids, cand))
+            if len(small) == 1:
+                ((pattern_id, ids),) = small.items()
+                checks.append(self._pattern(pattern_id, ids, cand))
+            elif small:
+                pooled = [i for ids in small.values() for i in ids]
+                checks.append(self._pattern(f"pooled({len(small)} patterns)", pooled, cand))
+        if self.metric_floor is not None:
+            checks.append(
+                GateCheck(
+                    name="metric_floor",
+                    passed=candidate.metric >= self.metric_floor,
+                    observed=candidate.metric,
+                    threshold=self.metric_floor,
+                    detail=f"{candidate.metric_name} {candidate.metric:.4f} (floor {self.metric_floor}).",
+                )
+            )
+        if not checks:
+            notes.append("No configured threshold applies here, so nothing was verified: refused (fail closed).")
+        passed = bool(checks) and all(c.passed for c in checks)
+        if not passed and baseline_version is not None:
+            notes.append(f"Rejected: the alias stays on {baseline_version}.")
+        return GateReport(
+            passed=passed,
+            baseline_version=baseline_version,
+            candidate_version=candidate_version,
+            checks=checks,
+            notes=notes,
+        )
+
+    # ------------------------------------------------------------------------------------------- checks
+
+    def _metric_vs_baseline(self, candidate: Evaluation, baseline: Evaluation) -> GateCheck:
+        assert self.metric_min_delta is not None
+        if candidate.ids != baseline.ids and set(candidate.ids) != set(baseline.ids):
+            return GateCheck(
+                name="metric_not_below_baseline",
+                passed=False,
+                detail="candidate and baseline were evaluated on different examples: cannot compare (fail closed).",
+            )
+        threshold = baseline.metric + self.metric_min_delta
+        return GateCheck(
+            name="metric_not_below_baseline",
+            passed=candidate.metric >= threshold - 1e-12,
+            observed=candidate.metric,
+            threshold=threshold,
+            detail=f"{candidate.metric_name} {candidate.metric:.4f} vs baseline {baseline.metric:.4f}"
+            f" (needs >= baseline {self.metric_min_delta:+.4f}).",
+        )
+
+    def _slices(
+        self, base: Mapping[str, bool], cand: Mapping[str, bool], slices: Mapping[str, Sequence[str]]
+    ) -> GateCheck:
+        assert self.slice_max_drop is not None
+        judged, failing, worst = 0, [], 0.0
+        for name, ids in slices.items():
+            ids = [i for i in ids if i in base]
+            if len(ids) < self.slice_min_size:
+                continue
+            judged += 1
+            before = sum(base[i] for i in ids) / len(ids)
+            after = sum(cand.get(i, False) for i in ids) / len(ids)
+            drop = before - after
+            worst = max(worst, drop)
+            if drop > self.slice_max_drop + 1e-12:
+                failing.append(f"{name} {before:.3f}->{after:.3f}")
+        detail = (
+            f"{judged} slices with >= {self.slice_min_size} examples judged; largest drop {worst:.3f}"
+            f" (at most {self.slice_max_drop} allowed)."
+        )
+        if failing:
+            detail += " Dropped too far: " + ", ".join(failing[:10]) + (" ..." if len(failing) > 10 else "")
+        return GateCheck(
+            name="slice_drop", passed=not failing, observed=worst, threshold=self.slice_max_drop, detail=detail
+        )
+
+    def _pattern(self, pattern_id: str, ids: Sequence[str], cand: Mapping[str, bool]) -> GateCheck:
+        assert self.pattern_fix_floor is not None
+        name = f"pattern_fix_rate:{pattern_id}"
+        if not ids:
+            return GateCheck(
+                name=name,
+                passed=False,
+                threshold=self.pattern_fix_floor,
+                detail="no held-out failures to measure the fix rate on (fail closed).",
+            )
+        fixed = sum(cand.get(i, False) for i in ids)
+        rate = fixed / len(ids)
+        return GateCheck(
+            name=name,
+            passed=rate >= self.pattern_fix_floor - 1e-12,
+            observed=rate,
+            threshold=self.pattern_fix_floor,
+            detail=f"{fixed} of {len(ids)} held-out failures of pattern {pattern_id} now right"
+            f" (floor {self.pattern_fix_floor}).",
+        )
+
+
+def _flips(name: str, reference: Mapping[str, bool], cand: Mapping[str, bool], epsilon: int, whom: str) -> GateCheck:
+    """Count examples ``reference`` got right that the candidate gets wrong (a missing result counts as wrong)."""
+    right = [i for i, ok in reference.items() if ok]
+    flipped = [i for i in right if not cand.get(i, False)]
+    missing = sum(1 for i in right if i not in cand)
+    detail = f"{len(flipped)} of {len(right)} examples {whom} got right now fail (at most {epsilon} allowed)."
+    if missing:
+        detail += f" {missing} of them were not evaluated and count as failures."
+    if flipped:
+        detail += " E.g. " + ", ".join(flipped[:5]) + "."
+    return GateCheck(
+        name=name, passed=len(flipped) <= epsilon, observed=float(len(flipped)), threshold=float(epsilon), detail=detail
+    )

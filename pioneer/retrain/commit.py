@@ -1,0 +1,105 @@
+"""Committing a decision so that a crash at any point, followed by a retry, yields exactly one outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+from pioneer.events import GateReport
+from pioneer.registry import Registry, RegistryError
+from pioneer.retrain.decision import ReleaseDecision
+from pioneer.retrain.progress import ProgressReporter
+from pioneer.retrain.release import promote, rejection_event
+
+log = logging.getLogger(__name__)
+
+
+def replay_decision(registry: Registry, model: str, request_id: str) -> ReleaseDecision | None:
+    """The stored decision of ``request_id``, re-applied (idempotently), or None if it was never decided."""
+    record = registry.get_request(model, request_id)
+    if record is None:
+        return None
+    decision = ReleaseDecision.from_record(record)
+    if record.get("state") != "applied":
+        decision = apply_decision(registry, decision)
+        registry.put_request(model, request_id, decision.to_record("applied"))
+    log.info(
+        "request already decided; returning the stored decision",
+        extra={"request_id": request_id, "outcome": decision.outcome},
+    )
+    return decision
+
+
+def commit_decision(registry: Registry, decision: ReleaseDecision, reporter: ProgressReporter) -> ReleaseDecision:
+    """Record the decision, then apply it (alias move for a release), then record it applied.
+
+    The order is what makes a crash at any point safe: before the first write nothing is visible and a retry
+    retrains; after it, a retry re-applies the same decision.
+    """
+    final = reporter.emit(
+        "released" if decision.released else "rejected",
+        version=decision.version,
+        message=_final_message(decision),
+        metrics=decision.metrics or None,
+        send=False,
+    )
+    decision.events.append(final)
+    registry.put_request(decision.model, decision.request_id, decision.to_record("decided"))
+    decision = apply_decision(registry, decision)
+    registry.put_request(decision.model, decision.request_id, decision.to_record("applied"))
+    return decision
+
+
+def apply_decision(registry: Registry, decision: ReleaseDecision) -> ReleaseDecision:
+    if not decision.released:
+        return decision
+    assert decision.version is not None
+    try:
+        promote(
+            registry,
+            decision.model,
+            decision.version,
+            alias=decision.alias_name,
+            expected_from=decision.production_version,
+            request_id=decision.request_id,
+            reason=f"release for request {decision.request_id}",
+            require_blessing=decision.mode != "naive",
+        )
+    except RegistryError as exc:
+        if exc.code != "INVALID_STATE":
+            raise
+        # Production moved (a rollback or another release) after this decision was made and before it was
+        # applied: releasing now would undo that move. Turn the decision into a rejection that says so.
+        log.warning("alias moved before the release was applied; rejecting", extra={"request_id": decision.request_id})
+        report = dataclasses.replace(
+            decision.gate_report
+            or GateReport(passed=False, baseline_version=decision.production_version, checks=[], notes=[]),
+            passed=False,
+            notes=[*(decision.gate_report.notes if decision.gate_report else []), f"Not applied: {exc.message}."],
+        )
+        rejection = rejection_event(
+            decision.model,
+            version=decision.version,
+            production_version=decision.production_version,
+            report=report,
+            request_id=decision.request_id,
+            timestamp=time.time(),
+            metrics=decision.metrics,
+            reason=f"{decision.alias_name} moved before the release was applied",
+        )
+        progress = [e for e in decision.events if e.event_type == "training_progress"]
+        for event in progress:
+            event.stage = "rejected"  # type: ignore[attr-defined]
+        return dataclasses.replace(
+            decision, outcome="rejected", gate_report=report, alias=None, events=[rejection, *progress]
+        )
+    return decision
+
+
+def _final_message(decision: ReleaseDecision) -> str:
+    if decision.released:
+        return f"released {decision.version} (was {decision.production_version})"
+    report = decision.gate_report
+    failed = [c.name for c in report.checks if not c.passed] if report else []
+    return f"rejected {decision.version or '(nothing trained)'}: " + (", ".join(failed) or "see gate report")

@@ -1,0 +1,214 @@
+"""The examples one retrain works with, and how they are split so every measurement is held out.
+
+From the production version (via the registry) come its training set (the base every retrain starts from,
+since every retrain starts from the base model), its gate set and its validation set. From the diagnosis
+come the fixable failures of each target pattern, split by a stable hash of their request id into
+
+- **gold** (trained on),
+- **validation** (picks the best candidate; never trained on),
+- **gate** (measures the pattern's fix rate in the gate; never trained on, never used for selection).
+
+Passing traffic is split the same way: a held-out share extends the gate set (more of what production gets
+right to protect), the rest feeds hard negatives and replay. The new gate set is the old one plus these
+held-out examples, so evaluation sets only grow: gains once accepted stay measured (the ratchet).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pioneer.curriculum.balance import labels_of
+from pioneer.curriculum.builder import Curriculum
+from pioneer.diagnosis.report import DiagnosisReport
+from pioneer.events import LabeledTrace, Output
+from pioneer.gates.regression import CheckpointEval
+from pioneer.registry import Registry, VersionManifest
+from pioneer.traces.examples import trace_to_example
+from pioneer.training.base import Example
+
+
+def stable_order(ids: Iterable[str], salt: str = "") -> list[str]:
+    """``ids`` in an order fixed by their hash: the same split on every run, whatever order they came in.
+
+    >>> stable_order(["b", "a", "c"]) == stable_order(["c", "b", "a"])
+    True
+    """
+    return sorted(set(ids), key=lambda i: hashlib.sha256(f"{salt}{i}".encode()).hexdigest())
+
+
+def split_ids(
+    ids: Sequence[str], *, gate_fraction: float, validation_fraction: float
+) -> tuple[list[str], list[str], list[str]]:
+    """Split into (gold, validation, gate). At least one gate example whenever there are two or more.
+
+    >>> [len(part) for part in split_ids([str(i) for i in range(10)], gate_fraction=0.3, validation_fraction=0.2)]
+    [5, 2, 3]
+    """
+    ordered = stable_order(ids, salt="split:")
+    n = len(ordered)
+    n_gate = max(1, round(n * gate_fraction)) if n >= 2 else 0
+    n_val = round(n * validation_fraction) if n - n_gate >= 3 else 0
+    gate, validation, gold = ordered[:n_gate], ordered[n_gate : n_gate + n_val], ordered[n_gate + n_val :]
+    return gold, validation, gate
+
+
+@dataclass(slots=True, kw_only=True)
+class RetrainData:
+    """Everything one retrain trains, selects and gates on."""
+
+    task: str
+    base_train: list[Example]
+    gold: list[Example]
+    confusions: dict[str, Output]
+    pool: list[Example]
+    """Hard-negative candidates: the base training set and passing traces (minus held-out ones)."""
+    replay: list[Example]
+    """Passing traces not held out."""
+    validation: list[Example]
+    gate_set: list[Example]
+    pattern_gate: dict[str, list[str]]
+    """Target pattern id -> ids of its held-out failures in the gate set."""
+    slices: dict[str, list[str]]
+    checkpoints: list[CheckpointEval]
+    notes: list[str] = field(default_factory=list)
+
+    def evaluation_sets(self) -> list[Example]:
+        """Everything that must never be trained on."""
+        return [*self.gate_set, *self.validation]
+
+
+def prepare(
+    registry: Registry,
+    manifest: VersionManifest,
+    report: DiagnosisReport,
+    traces: Sequence[LabeledTrace],
+    passes: Sequence[LabeledTrace],
+    *,
+    gate_fraction: float = 0.3,
+    validation_fraction: float = 0.2,
+    pass_holdout: float = 0.3,
+    max_gate_passes: int = 200,
+    checkpoint_depth: int = 2,
+) -> RetrainData:
+    """Assemble the retrain's data from the production ``manifest``, the diagnosis and the traces.
+
+    ``traces`` are the target patterns' traces; ``passes`` are further passing traces of the model (recent
+    traffic) for replay, hard negatives and the regression set. ``pass_holdout`` of them, at most
+    ``max_gate_passes``, join the gate set: the regression set R of the reference system held about 200
+    previously passing examples, and an absolute flip budget (epsilon) only means something against an R of
+    known size.
+    """
+    model = manifest.model
+    notes: list[str] = []
+    base_train = registry.get_dataset(model, manifest.training_data) if manifest.training_data else []
+    old_gate = registry.get_dataset(model, manifest.eval_sets["gate"]) if "gate" in manifest.eval_sets else []
+    old_val = (
+        registry.get_dataset(model, manifest.eval_sets["validation"]) if "validation" in manifest.eval_sets else []
+    )
+    by_id = {t.request_id: t for t in [*passes, *traces]}
+    examples = {rid: e for rid, t in by_id.items() if (e := trace_to_example(t)) is not None}
+
+    gold: list[Example] = []
+    validation = list(old_val)
+    gate_set = list(old_gate)
+    pattern_gate: dict[str, list[str]] = {}
+    confusions: dict[str, Output] = {}
+    for pattern in report.fixable:
+        ids = [i for i in pattern.ids("fixable") if i in examples]
+        g, v, h = split_ids(ids, gate_fraction=gate_fraction, validation_fraction=validation_fraction)
+        gold += [examples[i] for i in g]
+        validation += [examples[i] for i in v]
+        gate_set += [examples[i] for i in h]
+        pattern_gate[pattern.pattern_id] = h
+        confusions.update({i: by_id[i].prediction for i in g})
+
+    pass_ids = [rid for rid, t in by_id.items() if t.outcome == "pass" and rid in examples]
+    n_hold = min(round(len(pass_ids) * pass_holdout), max_gate_passes)
+    ordered = stable_order(pass_ids, salt="passes:")
+    held, kept = ordered[:n_hold], ordered[n_hold:]
+    gate_set += [examples[i] for i in held]
+    replay = [examples[i] for i in kept]
+
+    # Earlier checkpoints' stored results: the ratchet. Their examples must be evaluated too.
+    checkpoints: list[CheckpointEval] = []
+    current: str | None = manifest.version
+    for _ in range(checkpoint_depth):
+        if current is None:
+            break
+        stored = registry.get_evaluation(model, current, "gate")
+        if stored is not None:
+            checkpoints.append(CheckpointEval(version=current, correct=stored.correct_by_id()))
+            gate_set += registry.get_dataset(model, stored.dataset)
+        current = registry.get_manifest(model, current).parent
+    gate_set = _unique(gate_set)
+    validation = [e for e in _unique(validation) if e.id not in {x.id for x in gate_set}]
+    eval_ids = {e.id for e in gate_set} | {e.id for e in validation}
+    base_train = [e for e in base_train if e.id not in eval_ids]
+
+    slices: dict[str, list[str]] = {}
+    for e in gate_set:
+        for label in labels_of(e):
+            slices.setdefault(f"label:{label}", []).append(e.id)
+    gate_ids = {e.id for e in gate_set}
+    for pattern in report.fixable:
+        members = set(pattern_gate.get(pattern.pattern_id, [])) | (set(pattern.pass_ids) & gate_ids)
+        slices[f"pattern:{pattern.pattern_id}"] = sorted(members)
+    if not validation:
+        notes.append("no validation examples: candidates are ranked by their training order")
+    return RetrainData(
+        task=manifest.task,
+        base_train=base_train,
+        gold=gold,
+        confusions=confusions,
+        pool=[*base_train, *replay],
+        replay=replay,
+        validation=validation,
+        gate_set=gate_set,
+        pattern_gate=pattern_gate,
+        slices=slices,
+        checkpoints=checkpoints,
+        notes=notes,
+    )
+
+
+def _unique(examples: Iterable[Example]) -> list[Example]:
+    seen: set[str] = set()
+    out = []
+    for e in examples:
+        if e.id not in seen:
+            seen.add(e.id)
+            out.append(e)
+    return out
+
+
+def training_set(
+    base: Sequence[Example], curriculum: Curriculum, repeat: int, extra: Sequence[Example] = ()
+) -> list[Example]:
+    """Base data, ``extra`` data, then the curriculum ``repeat`` times (copies get distinct ids: ``<id>#<k>``)."""
+    train = list(base)
+    base_ids = {e.id for e in base}
+    for e in extra:
+        if e.id not in base_ids:
+            train.append(e)
+            base_ids.add(e.id)
+    for k in range(max(1, repeat)):
+        for e in curriculum.examples():
+            if k == 0 and e.id in base_ids:
+                continue  # replay drawn from the base data is already there once
+            train.append(e if k == 0 else dataclasses.replace(e, id=f"{e.id}#{k}"))
+    return train
+
+
+def unique_examples(examples: Sequence[Example]) -> list[Example]:
+    """One copy per example (repeats dropped), for storing a training set the next retrain starts from."""
+    seen: set[str] = set()
+    out = []
+    for e in examples:
+        key = e.id.split("#", 1)[0]
+        if key not in seen:
+            seen.add(key)
+            out.append(e if key == e.id else dataclasses.replace(e, id=key))
+    return out

@@ -1,0 +1,433 @@
+"""``Retrainer``: serve one retrain request end to end: diagnose, build a curriculum, train candidates,
+gate the best, release or reject. Publishing is not its job: it returns the events to publish.
+
+The steps, each done by its own component:
+
+1. **replay check**: if the registry holds a decision for this request id, re-apply it (idempotent) and
+   return it: no retraining, no second alias move, the same event ids;
+2. **diagnosis** (:class:`~pioneer.diagnosis.Diagnoser`) of the request's patterns, with their traces from the
+   :class:`~pioneer.traces.TraceStore`; no fixable pattern ends in a rejection that says why;
+3. **data** (:func:`~pioneer.retrain.datasets.prepare`): gold / validation / gate splits, grown gate set;
+4. **iterations** (at most ``budget.max_iterations``): the :class:`RecipeSearch` proposes at least two recipes;
+   for each, the :class:`~pioneer.curriculum.CurriculumBuilder` builds the curriculum and a fresh adapter
+   trains from the base model on base data + curriculum, then is scored on validation; the best is
+   evaluated on the gate set and judged by the :class:`~pioneer.gates.RegressionGate` against production;
+5. **decision**: the judged candidate is registered (content hash; rejected ones too, for audit), the decision
+   record is written, and only then, for a pass, the alias is moved (compare-and-set, keyed by request id).
+
+Nothing ends silently: every path returns a decision with a release, a rejection or a ``failed`` progress event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pioneer.curriculum.builder import Curriculum, CurriculumBuilder
+from pioneer.curriculum.teacher import Teacher, augment
+from pioneer.diagnosis.diagnoser import Diagnoser
+from pioneer.diagnosis.report import DiagnosisReport
+from pioneer.events import GateCheck, GateReport, RetrainRequest
+from pioneer.gates.regression import RegressionGate
+from pioneer.registry import (
+    Registry,
+    RegistryError,
+    StoredEvaluation,
+    VersionInfo,
+    VersionManifest,
+)
+from pioneer.retrain.commit import commit_decision, replay_decision
+from pioneer.retrain.datasets import RetrainData, prepare, training_set, unique_examples
+from pioneer.retrain.decision import ReleaseDecision, build_decision, decision_metrics
+from pioneer.retrain.progress import ProgressReporter, ProgressSink
+from pioneer.retrain.recipes import Recipe, RecipeSearch, config_to_dict
+from pioneer.retrain.release import rejection_event
+from pioneer.traces.examples import trace_to_example
+from pioneer.traces.store import TraceStore
+from pioneer.training.base import BaseTrainConfig, Evaluation, Example, TaskAdapter
+
+log = logging.getLogger(__name__)
+
+AdapterFactory = Callable[[str, BaseTrainConfig | None], TaskAdapter]
+"""``factory(task, config) -> untrained adapter`` (default: ``pioneer.training.adapter_for``)."""
+
+
+def default_factory(task: str, config: BaseTrainConfig | None) -> TaskAdapter:
+    from pioneer.training import adapter_for
+
+    return adapter_for(task, config)
+
+
+@dataclasses.dataclass(slots=True)
+class _Candidate:
+    recipe: Recipe
+    adapter: TaskAdapter
+    curriculum: Curriculum
+    train: list[Example]
+    score: float
+    seconds: float
+
+
+class Retrainer:
+    """Serves retrain requests. See the module docstring.
+
+    Parameters
+    ----------
+    gate
+        The release gate (its thresholds decide; it never promotes).
+    diagnoser, builder, search
+        The diagnosis, curriculum and recipe components (defaults: their default constructions).
+    factory
+        Builds an untrained adapter for a task and config.
+    teacher
+        Optional teacher for paraphrase augmentation of gold examples (off when None).
+    alias
+        The alias a release moves.
+    max_passes
+        Most recent passing traces used for replay, hard negatives and the regression set.
+    max_gate_passes
+        Most passing traces held out into the gate set (the rest are training material).
+    checkpoint_depth
+        Earlier checkpoints (production, its parent, ...) whose evaluation sets the ratchet checks.
+    """
+
+    def __init__(
+        self,
+        *,
+        gate: RegressionGate | None = None,
+        diagnoser: Diagnoser | None = None,
+        builder: CurriculumBuilder | None = None,
+        search: RecipeSearch | None = None,
+        factory: AdapterFactory | None = None,
+        teacher: Teacher | None = None,
+        alias: str = "production",
+        max_passes: int = 2000,
+        max_gate_passes: int = 200,
+        checkpoint_depth: int = 2,
+    ) -> None:
+        self.gate = gate or RegressionGate()
+        self.diagnoser = diagnoser or Diagnoser()
+        self.builder = builder or CurriculumBuilder()
+        self.search = search or RecipeSearch()
+        self.factory = factory or default_factory
+        self.teacher = teacher
+        self.alias = alias
+        self.max_passes = max_passes
+        self.max_gate_passes = max_gate_passes
+        self.checkpoint_depth = checkpoint_depth
+
+    def __repr__(self) -> str:
+        return (
+            f"Retrainer(gate={self.gate!r}, diagnoser={self.diagnoser!r}, builder={self.builder!r},"
+            f" search={self.search!r}, teacher={self.teacher!r}, alias={self.alias!r})"
+        )
+
+    # ------------------------------------------------------------------------------------------- entry point
+
+    def run(
+        self, request: RetrainRequest, *, registry: Registry, traces: TraceStore, progress: ProgressSink | None = None
+    ) -> ReleaseDecision:
+        """Serve ``request``; idempotent by ``request.request_id``. Never raises for a failed retrain."""
+        model = request.model.name
+        replay = replay_decision(registry, model, request.request_id)
+        if replay is not None:
+            return replay
+        reporter = ProgressReporter(request.request_id, model, progress)
+        started = time.monotonic()
+        try:
+            decision = self._decide(request, registry=registry, traces=traces, reporter=reporter, started=started)
+        except Exception as exc:  # a bug or a broken input must still end in an event, not in silence
+            log.exception("retrain failed", extra={"request_id": request.request_id, "model": model})
+            final = reporter.emit("failed", message=f"{type(exc).__name__}: {exc}"[:2000], send=False)
+            return ReleaseDecision(
+                request_id=request.request_id,
+                model=model,
+                outcome="failed",
+                version=None,
+                production_version=registry.get_alias(model, self.alias),
+                gate_report=None,
+                events=[final],
+                alias_name=self.alias,
+                wall_seconds=time.monotonic() - started,
+            )
+        return commit_decision(registry, decision, reporter)
+
+    # ------------------------------------------------------------------------------------------- the loop
+
+    def _decide(
+        self,
+        request: RetrainRequest,
+        *,
+        registry: Registry,
+        traces: TraceStore,
+        reporter: ProgressReporter,
+        started: float,
+    ) -> ReleaseDecision:
+        model = request.model.name
+        reporter.emit(
+            "queued", message=f"{len(request.patterns)} patterns; budget {request.budget.max_iterations} iterations"
+        )
+        production_version = registry.get_alias(model, self.alias)
+        if production_version is None:
+            raise RegistryError(f"model {model!r} has no {self.alias!r} version to retrain", "RESOURCE_DOES_NOT_EXIST")
+        if request.model.version != production_version:
+            log.warning(
+                "request names another version than production; retraining against production",
+                extra={"requested": request.model.version, "production": production_version},
+            )
+        manifest = registry.get_manifest(model, production_version)
+        production = registry.load_adapter(model, production_version)
+
+        reporter.emit("diagnosing", version=production_version)
+        pattern_traces = [(ref, traces.query(model=model, pattern_id=ref.pattern_id)) for ref in request.patterns]
+        passes = traces.query(model=model, outcome="pass", limit=self.max_passes)
+        # Trusted: what production learned from, and passing traffic (its answers confirmed by the labels).
+        trusted = registry.get_dataset(model, manifest.training_data) if manifest.training_data else []
+        trusted += [e for e in map(trace_to_example, passes) if e is not None]
+        report = self.diagnoser.diagnose(
+            manifest.task,
+            pattern_traces,
+            trusted,
+            production=production,
+            model=model,
+            version=production_version,
+            request_id=request.request_id,
+        )
+        reporter.emit("diagnosing", message=report.summary())
+        if not report.fixable:
+            return self._nothing_to_train(request, report, production_version, started)
+
+        members = [t for _, ts in pattern_traces for t in ts]
+        data = prepare(
+            registry,
+            manifest,
+            report,
+            members,
+            passes,
+            max_gate_passes=self.max_gate_passes,
+            checkpoint_depth=self.checkpoint_depth,
+        )
+        augmented = augment(data.task, data.gold, self.teacher) if self.teacher is not None else []
+        baseline = production.evaluate(data.gate_set)
+        base_config = getattr(production, "config", None)
+
+        best, evaluation, gate_report, tried = self._search(
+            request, data, augmented, base_config, baseline, production_version, reporter, started
+        )
+        metrics = decision_metrics(
+            evaluation, baseline, gate_report, gate_examples=len(data.gate_set), gold_examples=len(data.gold)
+        )
+        reporter.emit("releasing" if gate_report.passed else "gating", candidate=best.recipe.name, metrics=metrics)
+        manifest_new = self._register(registry, model, best, evaluation, gate_report, data, manifest, metrics, request)
+        return build_decision(
+            request.request_id,
+            model,
+            manifest_new,
+            production_version,
+            gate_report,
+            metrics,
+            alias=self.alias,
+            diagnosis=report,
+            curriculum=best.curriculum,
+            tried=tried,
+            started=started,
+            artifact_uri=registry.version_path(model, manifest_new.version).as_uri(),
+            mode="pioneer",
+        )
+
+    def _search(
+        self,
+        request: RetrainRequest,
+        data: RetrainData,
+        augmented: Sequence[Example],
+        base_config: BaseTrainConfig | None,
+        baseline: Evaluation,
+        production_version: str,
+        reporter: ProgressReporter,
+        started: float,
+    ) -> tuple[_Candidate, Evaluation, GateReport, list[dict[str, Any]]]:
+        """Iterate: propose recipes, train each, gate the best by validation; stop at a pass or the budget's end.
+
+        Returns the last judged candidate, its gate-set evaluation and report, and every candidate tried.
+        """
+        tried: list[dict[str, Any]] = []
+        judged: tuple[_Candidate, Evaluation, GateReport] | None = None
+        last_recipe: Recipe | None = None
+        n_candidates = max(2, request.budget.max_candidates)
+        if request.budget.max_candidates < 2:
+            log.warning("budget allows fewer than two candidates; trying two (one recipe cannot be compared)")
+        for iteration in range(request.budget.max_iterations):
+            if iteration > 0 and _over_budget(request, started):
+                reporter.emit("training", iteration=iteration, message="time budget spent; stopping")
+                break
+            recipes = self.search.propose(
+                iteration,
+                config=base_config,
+                production_score=baseline.metric,
+                last=last_recipe,
+                last_report=None if judged is None else judged[2],
+                candidates=n_candidates,
+            )
+            candidates = [self._train(recipe, data, augmented, base_config, iteration, reporter) for recipe in recipes]
+            best = max(candidates, key=lambda c: c.score)  # ties: the first (gentler) recipe
+            for c in candidates:
+                tried.append(
+                    {
+                        "iteration": iteration,
+                        "recipe": c.recipe.to_dict(),
+                        "validation": c.score,
+                        "seconds": round(c.seconds, 2),
+                        "curriculum": c.curriculum.summary(),
+                        "chosen": c is best,
+                    }
+                )
+            reporter.emit(
+                "evaluating", iteration=iteration, candidate=best.recipe.name, metrics={"validation": best.score}
+            )
+            evaluation = best.adapter.evaluate(data.gate_set)
+            reporter.emit("gating", iteration=iteration, candidate=best.recipe.name)
+            gate_report = self.gate.evaluate(
+                evaluation,
+                baseline=baseline,
+                baseline_version=production_version,
+                checkpoints=data.checkpoints,
+                slices=data.slices,
+                patterns=data.pattern_gate,
+            )
+            judged, last_recipe = (best, evaluation, gate_report), best.recipe
+            reporter.emit(
+                "gating",
+                iteration=iteration,
+                candidate=best.recipe.name,
+                message=f"gate {'passed' if gate_report.passed else 'failed'}: "
+                + ", ".join(f"{c.name}={'ok' if c.passed else 'FAIL'}" for c in gate_report.checks),
+            )
+            if gate_report.passed:
+                break
+
+        assert judged is not None
+        return (*judged, tried)
+
+    def _train(
+        self,
+        recipe: Recipe,
+        data: RetrainData,
+        augmented: Sequence[Example],
+        base_config: BaseTrainConfig | None,
+        iteration: int,
+        reporter: ProgressReporter,
+    ) -> _Candidate:
+        began = time.monotonic()
+        curriculum = self.builder.clone(
+            replay_share=recipe.replay_share, hard_negatives_per_gold=recipe.hard_negatives_per_gold
+        ).build(
+            data.task,
+            data.gold,
+            data.pool,
+            confusions=data.confusions,
+            replay=data.replay,
+            augmented=augmented,
+            exclude=data.evaluation_sets(),
+        )
+        reporter.emit("curriculum", iteration=iteration, candidate=recipe.name, metrics=_numbers(curriculum.summary()))
+        train = training_set(
+            data.base_train, curriculum, recipe.curriculum_repeat, data.replay if recipe.traffic else ()
+        )
+        adapter = self.factory(data.task, recipe.apply(base_config))
+        adapter.fit(
+            train, validation=data.validation or None, progress=reporter.training_callback(iteration, recipe.name)
+        )
+        score = adapter.evaluate(data.validation).metric if data.validation else 0.0
+        reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
+        return _Candidate(recipe, adapter, curriculum, train, score, time.monotonic() - began)
+
+    def _register(
+        self,
+        registry: Registry,
+        model: str,
+        candidate: _Candidate,
+        evaluation: Evaluation,
+        report: GateReport,
+        data: RetrainData,
+        parent: VersionManifest,
+        metrics: dict[str, float],
+        request: RetrainRequest,
+    ) -> VersionManifest:
+        gate_hash = registry.put_dataset(model, data.gate_set)
+        info = VersionInfo(
+            parent=parent.version,
+            base_model=parent.base_model,
+            training_data=registry.put_dataset(model, unique_examples(candidate.train)),
+            eval_sets={"gate": gate_hash, "validation": registry.put_dataset(model, data.validation)},
+            recipe={
+                "config": config_to_dict(getattr(candidate.adapter, "config", None)),
+                "recipe": candidate.recipe.to_dict(),
+                "curriculum": registry.put_dataset(model, candidate.curriculum.examples()),
+                "curriculum_summary": candidate.curriculum.summary(),
+            },
+            metrics=metrics,
+            gate_report=report,
+            request_id=request.request_id,
+            mode="pioneer",
+        )
+        stored = StoredEvaluation(
+            dataset=gate_hash,
+            metric_name=evaluation.metric_name,
+            metric=evaluation.metric,
+            ids=list(evaluation.ids),
+            correct=list(evaluation.correct),
+        )
+        return registry.register_version(model, candidate.adapter, info, evaluations={"gate": stored})
+
+    def _nothing_to_train(
+        self, request: RetrainRequest, report: DiagnosisReport, production_version: str, started: float
+    ) -> ReleaseDecision:
+        gate_report = GateReport(
+            passed=False,
+            baseline_version=production_version,
+            candidate_version=None,
+            checks=[
+                GateCheck(
+                    name="fixable_patterns",
+                    passed=False,
+                    observed=0.0,
+                    threshold=1.0,
+                    detail="no target pattern is fixable by training: "
+                    + "; ".join(f"{p.pattern_id}: {p.reason}" for p in report.patterns),
+                )
+            ],
+            notes=["Nothing was trained.", f"Rejected: the alias stays on {production_version}."],
+        )
+        now = time.time()
+        rejection = rejection_event(
+            request.model.name,
+            version=None,
+            production_version=production_version,
+            report=gate_report,
+            request_id=request.request_id,
+            timestamp=now,
+        )
+        return ReleaseDecision(
+            request_id=request.request_id,
+            model=request.model.name,
+            outcome="rejected",
+            version=None,
+            production_version=production_version,
+            gate_report=gate_report,
+            events=[rejection],
+            alias_name=self.alias,
+            diagnosis=report.to_dict(),
+            wall_seconds=time.monotonic() - started,
+        )
+
+
+def _over_budget(request: RetrainRequest, started: float) -> bool:
+    limit = request.budget.max_train_seconds
+    return limit is not None and time.monotonic() - started > limit
+
+
+def _numbers(summary: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}

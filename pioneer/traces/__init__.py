@@ -1,0 +1,13 @@
+"""The labelled-trace store the trainer queries (embedded default: SQLite fed from the labeled-trace topic)."""
+
+from pioneer.traces.examples import (
+    has_content,
+    output_key,
+    render,
+    target_output,
+    trace_to_example,
+)
+from pioneer.traces.simulate import labeled_trace
+from pioneer.traces.store import TraceStore
+
+__all__ = ["TraceStore", "has_content", "labeled_trace", "output_key", "render", "target_output", "trace_to_example"]

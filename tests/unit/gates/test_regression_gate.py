@@ -1,0 +1,161 @@
+"""RegressionGate: flips, ratchet, slices, patterns, metric; defined behaviour with no baseline or thresholds."""
+
+from __future__ import annotations
+
+import pytest
+
+from pioneer.errors import ConfigError
+from pioneer.events import EventCodec, ModelRef, ReleaseRejection
+from pioneer.gates import NO_BASELINE_NOTE, CheckpointEval, RegressionGate
+from pioneer.training import Evaluation
+
+IDS = [f"e{i}" for i in range(20)]
+
+
+def ev(correct: list[bool], ids: list[str] = IDS) -> Evaluation:
+    return Evaluation(
+        metric_name="accuracy", metric=sum(correct) / len(correct), ids=ids, correct=correct, predictions=[]
+    )
+
+
+def flipped(base: list[bool], wrong: list[int], right: list[int] = ()) -> list[bool]:
+    out = list(base)
+    for i in wrong:
+        out[i] = False
+    for i in right:
+        out[i] = True
+    return out
+
+
+BASE = [True] * 15 + [False] * 5  # baseline gets e0..e14 right
+
+
+def check(report, name):
+    return next(c for c in report.checks if c.name == name)
+
+
+@pytest.mark.parametrize(("flips", "passed"), [(0, True), (2, True), (3, False)])
+def test_negative_flips_are_an_absolute_count(flips: int, passed: bool) -> None:
+    # Each flip is paid back by a fix elsewhere, so accuracy never drops: only the flip count can reject.
+    candidate = ev(flipped(BASE, wrong=list(range(flips)), right=list(range(15, 15 + flips))))
+    report = RegressionGate(slice_max_drop=None).evaluate(candidate, baseline=ev(BASE), baseline_version="v1")
+    assert check(report, "negative_flips").observed == flips
+    assert report.passed is passed
+    if not passed:
+        assert "Rejected: the alias stays on v1." in report.notes
+
+
+def test_a_missing_result_counts_as_a_flip() -> None:
+    candidate = ev(BASE[1:], ids=IDS[1:])
+    report = RegressionGate(epsilon=0).evaluate(candidate, baseline=ev(BASE))
+    assert not check(report, "negative_flips").passed
+    assert not check(report, "metric_not_below_baseline").passed  # different examples: cannot compare
+
+
+def test_cross_checkpoint_ratchet_catches_what_production_already_lost() -> None:
+    # The previous checkpoint got e15 and e16 right; production lost them (within its own epsilon);
+    # the candidate keeps production's results but must not lose more than epsilon of the checkpoint's.
+    previous = CheckpointEval(version="v0", correct=dict(zip(IDS, [True] * 18 + [False] * 2, strict=True)))
+    candidate = ev(flipped(BASE, wrong=[0]))
+    gate = RegressionGate(cross_checkpoint_epsilon=2, metric_min_delta=None)
+    report = gate.evaluate(candidate, baseline=ev(BASE), checkpoints=[previous])
+    ratchet = check(report, "cross_checkpoint_flips:v0")
+    assert ratchet.observed == 4 and not ratchet.passed  # e15, e16 + e17 (never regained) + e0
+    assert check(report, "negative_flips").passed
+
+
+def test_slice_drop_judges_only_big_enough_slices() -> None:
+    slices = {"label:a": IDS[:10], "label:b": IDS[10:12]}
+    candidate = ev(flipped(BASE, wrong=[0, 1, 10], right=[15, 16, 17]))
+    gate = RegressionGate(epsilon=5, slice_max_drop=0.1, slice_min_size=5)
+    report = gate.evaluate(candidate, baseline=ev(BASE), slices=slices)
+    drop = check(report, "slice_drop")
+    assert not drop.passed and drop.observed == pytest.approx(0.2) and "label:a" in drop.detail
+    assert "label:b" not in drop.detail  # 2 examples: below slice_min_size
+
+
+def test_metric_must_not_drop_below_production() -> None:
+    report = RegressionGate(epsilon=5).evaluate(ev(flipped(BASE, wrong=[0])), baseline=ev(BASE))
+    assert not check(report, "metric_not_below_baseline").passed and not report.passed
+
+
+def test_pattern_fix_rate_floor_and_empty_pattern_fails_closed() -> None:
+    patterns = {"p-1": ["e15", "e16", "e17", "e18"], "p-2": []}
+    candidate = ev(flipped(BASE, wrong=[], right=[15]))
+    report = RegressionGate(pattern_fix_floor=0.5, pattern_min_size=1).evaluate(
+        candidate, baseline=ev(BASE), patterns=patterns
+    )
+    assert check(report, "pattern_fix_rate:p-1").observed == 0.25
+    assert not check(report, "pattern_fix_rate:p-1").passed
+    assert (
+        not check(report, "pattern_fix_rate:p-2").passed
+        and "fail closed" in check(report, "pattern_fix_rate:p-2").detail
+    )
+
+
+def test_small_patterns_are_judged_pooled() -> None:
+    patterns = {"big": IDS[15:20], "s1": ["e0"], "s2": ["e1", "e2"]}
+    candidate = ev(flipped(BASE, wrong=[0], right=[15, 16, 17]))
+    report = RegressionGate(epsilon=5, pattern_min_size=5).evaluate(candidate, baseline=ev(BASE), patterns=patterns)
+    names = [c.name for c in report.checks if c.name.startswith("pattern_fix_rate")]
+    assert names == ["pattern_fix_rate:big", "pattern_fix_rate:pooled(2 patterns)"]
+    assert check(report, "pattern_fix_rate:big").observed == 0.6
+    assert check(report, "pattern_fix_rate:pooled(2 patterns)").observed == pytest.approx(2 / 3)
+
+
+def test_first_model_gets_only_absolute_checks_and_says_so() -> None:
+    report = RegressionGate(metric_floor=0.7).evaluate(ev(BASE))
+    assert [c.name for c in report.checks] == ["metric_floor"]
+    assert report.passed and report.baseline_version is None
+    assert NO_BASELINE_NOTE in report.notes
+    assert not RegressionGate(metric_floor=0.8).evaluate(ev(BASE)).passed
+
+
+def test_no_thresholds_refuses_and_no_applicable_threshold_fails_closed() -> None:
+    with pytest.raises(ConfigError, match="no threshold"):
+        RegressionGate(
+            epsilon=None,
+            cross_checkpoint_epsilon=None,
+            slice_max_drop=None,
+            metric_min_delta=None,
+            pattern_fix_floor=None,
+            metric_floor=None,
+        )
+    only_flips = RegressionGate(
+        cross_checkpoint_epsilon=None,
+        slice_max_drop=None,
+        metric_min_delta=None,
+        pattern_fix_floor=None,
+        metric_floor=None,
+    )
+    report = only_flips.evaluate(ev(BASE))  # a first model: the flip check cannot apply
+    assert not report.passed and report.checks == []
+    assert any("fail closed" in note for note in report.notes)
+
+
+@pytest.mark.parametrize(
+    "bad", [dict(epsilon=-1), dict(slice_max_drop=1.5), dict(metric_floor=-0.1), dict(slice_min_size=0)]
+)
+def test_invalid_thresholds_fail_at_construction(bad: dict) -> None:
+    with pytest.raises(ConfigError):
+        RegressionGate(**bad)
+
+
+def test_the_report_is_a_valid_event_payload() -> None:
+    report = RegressionGate().evaluate(ev(flipped(BASE, wrong=[0, 1, 2])), baseline=ev(BASE), baseline_version="v1")
+    event = ReleaseRejection(
+        event_id="rej-1",
+        timestamp=1.0,
+        model=ModelRef(name="m", version="v2"),
+        production_version="v1",
+        gate_report=report,
+        reason="flips",
+    )
+    EventCodec().encode(event)
+
+
+def test_gate_is_immutable_and_clones() -> None:
+    gate = RegressionGate()
+    assert gate.clone(epsilon=0).epsilon == 0 and gate.epsilon == 2
+    with pytest.raises(AttributeError):
+        gate.epsilon = 5  # type: ignore[misc]

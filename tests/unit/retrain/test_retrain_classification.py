@@ -1,0 +1,207 @@
+"""The retrain loop with real training: a planted pattern gets fixed, planted noise stays out, regressions are
+rejected, and a crash between deciding and publishing still ends in exactly one release."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+import pytest
+
+from pioneer.data import load_clinc150
+from pioneer.diagnosis import Diagnoser, NeighbourNoiseDetector
+from pioneer.events import (
+    Budget,
+    EventCodec,
+    ModelRef,
+    Output,
+    PatternRef,
+    RetrainRequest,
+)
+from pioneer.registry import FileRegistry
+from pioneer.retrain import NAIVE_NOTE, Retrainer, default_factory, handle_request
+from pioneer.traces import labeled_trace
+from tests.unit.retrain.conftest import World
+from tests.unit.retrain.scenario import CLINC, MODEL, NEW
+
+pytestmark = pytest.mark.slow
+
+
+def request(world: World, request_id: str, *, iterations: int = 2, pattern: str = "p-spend") -> RetrainRequest:
+    return RetrainRequest(
+        event_id=request_id,
+        timestamp=2000.0,
+        request_id=request_id,
+        model=ModelRef(name=MODEL, version=world.production),
+        patterns=[PatternRef(pattern_id=pattern, name="spending questions")],
+        reason="test",
+        budget=Budget(max_iterations=iterations, max_candidates=2),
+    )
+
+
+class CountingFactory:
+    def __init__(self) -> None:
+        self.fits = 0
+
+    def __call__(self, task, config):
+        self.fits += 1
+        return default_factory(task, config)
+
+
+def test_planted_pattern_is_fixed_and_planted_noise_is_excluded(world: World) -> None:
+    registry, store = world.registry(), world.traces()
+    events = []
+    decision = Retrainer().run(request(world, "rr-fix"), registry=registry, traces=store, progress=events.append)
+    assert decision.outcome == "released", decision.gate_report
+    assert registry.get_alias(MODEL, "production") == decision.version != world.production
+
+    # fixed: on CLINC test requests of the new intent, never seen by anyone, the release is right and production was not
+    unseen = [e for e in load_clinc150(CLINC, "test") if e.label == NEW]
+    before = registry.load_adapter(MODEL, world.production).evaluate(unseen).metric
+    after = registry.load_adapter(MODEL, decision.version).evaluate(unseen).metric
+    assert before == 0.0 and after >= 0.7, (before, after)
+    assert decision.metrics["negative_flips"] <= 2
+
+    # noise, the injection and gibberish were diagnosed and never trained on
+    noisy = {e.id for e in world.scenario.noise} | {"adv-1", "gib-1", "bare-1"}
+    manifest = registry.get_manifest(MODEL, decision.version)
+    trained = {e.id.split("#")[0] for e in registry.get_dataset(MODEL, manifest.training_data)}
+    curriculum = registry.get_dataset(MODEL, manifest.recipe["curriculum"])
+    assert not noisy & trained
+    assert Counter(e.label for e in curriculum)[NEW] >= 8
+    verdicts = decision.diagnosis["patterns"][0]["verdicts"]
+    assert sum(verdicts[i] == "label_noise" for i in {e.id for e in world.scenario.noise}) >= 5
+
+    # the gate set grew (ratchet) and nothing in it was trained on
+    gate_ids = {e.id for e in registry.get_dataset(MODEL, manifest.eval_sets["gate"])}
+    assert len(gate_ids) > len(world.scenario.base_gate) and not gate_ids & trained
+
+    # at least two real candidates per iteration, and the story told in valid events
+    assert Counter(c["iteration"] for c in decision.candidates)[0] >= 2
+    codec = EventCodec()
+    for event in [*events, *decision.events]:
+        codec.encode(event)
+    stages = [e.stage for e in events]
+    for stage in ("queued", "diagnosing", "curriculum", "training", "evaluating", "gating", "releasing"):
+        assert stage in stages
+    assert decision.events[-1].stage == "released" and decision.events[-1].event_id not in {e.event_id for e in events}
+    release = decision.events[0]
+    assert release.event_type == "model_release" and release.alias.from_version == world.production
+    assert release.gate_report.candidate_version == decision.version
+    assert any(c.name == "pattern_fix_rate:p-spend" and c.passed for c in release.gate_report.checks)
+
+
+def test_a_candidate_that_flips_too_much_is_rejected_and_the_alias_stays(world: World) -> None:
+    # A systematic bad labeller: known "balance" requests "corrected" to "transfer". With noise filtering
+    # switched off, training on them teaches the model to break balance questions it answered right.
+    registry, store = world.registry(), world.traces()
+    production = registry.load_adapter(MODEL, world.production)
+    known = set(world.scenario.base_train) | set(world.scenario.base_gate) | set(world.scenario.base_validation)
+    balance = [e for e in load_clinc150(CLINC, "train") if e.label == "balance" and e not in known][:30]
+    bad = [
+        labeled_trace(
+            e,
+            out,
+            model=MODEL,
+            version=world.production,
+            task="classification",
+            at=3000.0 + i,
+            expected=Output(label="transfer"),
+        )
+        for i, (e, out) in enumerate(zip(balance, production.predict([e.text for e in balance]), strict=True))
+    ]
+    store.add(bad)
+    store.attach_pattern("p-bad", [t.request_id for t in bad])
+    no_filter = Diagnoser(noise=NeighbourNoiseDetector(max_ratio=0.0, model_max_support=0.0, min_model_confidence=1.0))
+    retrainer = Retrainer(diagnoser=no_filter)
+
+    decision = retrainer.run(request(world, "rr-bad", iterations=1, pattern="p-bad"), registry=registry, traces=store)
+
+    assert decision.outcome == "rejected"
+    flips = next(c for c in decision.gate_report.checks if c.name == "negative_flips")
+    assert not flips.passed and flips.observed > 2
+    assert registry.get_alias(MODEL, "production") == world.production
+    assert [r.to_version for r in registry.alias_history(MODEL, "production")] == [world.production]
+    rejection = decision.events[0]
+    assert rejection.event_type == "release_rejection" and rejection.production_version == world.production
+    assert "negative_flips" in rejection.reason
+    EventCodec().encode(rejection)
+    assert registry.get_manifest(MODEL, decision.version).blessed is False  # kept for audit, never promotable
+
+
+class Crash(BaseException):
+    """The process dies (not an exception any code catches)."""
+
+
+class CrashOnFirstMove(FileRegistry):
+    crashed = False
+
+    def move_alias(self, *args, **kwargs):
+        if not CrashOnFirstMove.crashed:
+            CrashOnFirstMove.crashed = True
+            raise Crash
+        return super().move_alias(*args, **kwargs)
+
+
+def test_a_crash_between_training_and_publishing_releases_exactly_once(world: World) -> None:
+    factory = CountingFactory()
+    with pytest.raises(Crash):  # decided and recorded, then died before moving the alias or publishing
+        Retrainer(factory=factory).run(
+            request(world, "rr-crash"), registry=world.registry(CrashOnFirstMove), traces=world.traces()
+        )
+    fits_before_restart = factory.fits
+    assert world.registry().get_alias(MODEL, "production") == world.production
+
+    published = []
+    for _ in range(2):  # the restart, then a redelivery after publishing but before the offset commit
+        decision = handle_request(
+            request(world, "rr-crash"),
+            registry=world.registry(),
+            traces=world.traces(),
+            retrainer=Retrainer(factory=factory),
+        )
+        published += decision.events
+    assert factory.fits == fits_before_restart  # nothing retrained after the restart
+    assert decision.outcome == "released" and decision.replayed
+    releases = {e.event_id for e in published if e.event_type == "model_release"}
+    assert len(releases) == 1  # one release id: downstream deduplication sees exactly one release
+    registry = world.registry()
+    assert registry.get_alias(MODEL, "production") == decision.version
+    moves = [r for r in registry.alias_history(MODEL, "production") if r.request_id == "rr-crash"]
+    assert len(moves) == 1
+
+
+def test_the_naive_baseline_trains_on_everything_and_ships_without_a_gate(world: World) -> None:
+    registry, store = world.registry(), world.traces()
+    naive_request = dataclasses.replace(request(world, "rr-naive"), mode="naive")
+    decision = handle_request(naive_request, registry=registry, traces=store)
+    assert decision.outcome == "released" and decision.mode == "naive"
+    assert registry.get_alias(MODEL, "production") == decision.version
+    manifest = registry.get_manifest(MODEL, decision.version)
+    assert manifest.mode == "naive" and manifest.gate_report.checks == [] and NAIVE_NOTE in manifest.gate_report.notes
+    trained = {e.id for e in registry.get_dataset(MODEL, manifest.training_data)}
+    assert {e.id for e in world.scenario.noise} | {"adv-1", "gib-1"} <= trained  # no filter: noise and attacks too
+    assert "negative_flips" in decision.metrics  # the damage is still measured
+
+
+def test_a_request_with_nothing_fixable_ends_in_a_rejection_that_says_why(world: World) -> None:
+    registry, store = world.registry(), world.traces()
+    store.attach_pattern("p-noise", [e.id for e in world.scenario.noise])
+    factory = CountingFactory()
+    decision = Retrainer(factory=factory).run(
+        request(world, "rr-noise", pattern="p-noise"), registry=registry, traces=store
+    )
+    assert decision.outcome == "rejected" and decision.version is None and factory.fits == 0
+    check = decision.gate_report.checks[0]
+    assert check.name == "fixable_patterns" and not check.passed and "label_noise" in check.detail
+    assert [e.event_type for e in decision.events] == ["release_rejection", "training_progress"]
+    assert registry.get_alias(MODEL, "production") == world.production
+
+
+def test_a_broken_request_fails_loudly_with_an_event(world: World) -> None:
+    broken = dataclasses.replace(request(world, "rr-broken"), model=ModelRef(name="no-such-model", version="x"))
+    decision = Retrainer().run(broken, registry=world.registry(), traces=world.traces())
+    assert decision.outcome == "failed"
+    (event,) = decision.events
+    assert event.event_type == "training_progress" and event.stage == "failed" and "no-such-model" in event.message
+    assert world.registry().get_request("no-such-model", "rr-broken") is None  # a redelivery retries
