@@ -17,7 +17,7 @@ from pioneer.gates.regression import RegressionGate
 from pioneer.registry import Registry, StoredEvaluation, VersionInfo
 from pioneer.retrain.commit import commit_decision, replay_decision
 from pioneer.retrain.decision import ReleaseDecision, build_decision, decision_metrics
-from pioneer.retrain.loop import AdapterFactory, default_factory
+from pioneer.retrain.loop import AdapterFactory, default_factory, validation_score
 from pioneer.retrain.progress import ProgressReporter, ProgressSink
 from pioneer.retrain.recipes import config_to_dict
 from pioneer.training.base import BaseTrainConfig, Example
@@ -72,7 +72,7 @@ def train_first_version(
     report = gate.evaluate(evaluation, baseline=None)
     metrics = decision_metrics(evaluation, None, report, gate_examples=len(gate_set))
     if validation:
-        metrics[f"validation_{evaluation.metric_name}"] = adapter.evaluate(validation).metric
+        metrics[f"validation_{evaluation.metric_name}"] = validation_score(adapter, validation)
     config_used = getattr(adapter, "config", None)
     info = VersionInfo(
         parent=None,

@@ -340,7 +340,7 @@ class Retrainer:
         adapter.fit(
             train, validation=data.validation or None, progress=reporter.training_callback(iteration, recipe.name)
         )
-        score = adapter.evaluate(data.validation).metric if data.validation else 0.0
+        score = validation_score(adapter, data.validation)
         reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
         return _Candidate(recipe, adapter, curriculum, train, score, time.monotonic() - began)
 
@@ -422,6 +422,19 @@ class Retrainer:
             diagnosis=report.to_dict(),
             wall_seconds=time.monotonic() - started,
         )
+
+
+def validation_score(adapter: TaskAdapter, validation: Sequence[Example]) -> float:
+    """The headline metric of a just-fitted ``adapter`` on ``validation`` (0.0 without validation examples).
+
+    ``fit`` was given the same examples and already scored them (``fit_stats_["validation_metric"]``), so that
+    score is reused rather than predicting the whole set a second time: for a generator, evaluation is one greedy
+    decode per example, and a second pass cost as much as a tenth of a small retrain on a CPU.
+    """
+    if not validation:
+        return 0.0
+    known = getattr(adapter, "fit_stats_", {}).get("validation_metric")
+    return float(known) if known is not None else adapter.evaluate(validation).metric
 
 
 def _over_budget(request: RetrainRequest, started: float) -> bool:

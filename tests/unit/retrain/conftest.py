@@ -2,7 +2,7 @@
 
 Training is real, through the default adapter factory and loader (the classification adapter on the offline
 MiniLM, frozen encoder with a logistic head: seconds on a CPU). The embedding cache lives in a private
-PIONEER_HOME shared by this session's tests only.
+PIONEER_HOME shared by this session's tests only; converted base models come from the machine's shared cache.
 """
 
 from __future__ import annotations
@@ -36,7 +36,15 @@ class World:
 
 @pytest.fixture(scope="session")
 def pioneer_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private PIONEER_HOME whose ``cache/models`` is the shared one: embeddings stay private to the session,
+    but the SmolLM2 GGUF is converted once per machine (about 20 s on two cores), not once per test session."""
+    from pioneer.settings import Paths
+
+    shared_models = Paths.from_env().cache / "models"
+    shared_models.mkdir(parents=True, exist_ok=True)
     home = tmp_path_factory.mktemp("pioneer-home")
+    (home / "cache").mkdir()
+    (home / "cache" / "models").symlink_to(shared_models, target_is_directory=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PIONEER_HOME", str(home))
         yield home

@@ -8,6 +8,7 @@ Mixed into that pattern are planted mislabels (ordinary requests of known intent
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,7 +142,7 @@ class SpanScenario:
 
 
 def restaurant(
-    n_train: int = 48, n_val: int = 12, n_gate: int = 16, n_party: int = 20, n_noise: int = 5, n_passes: int = 16
+    n_train: int = 32, n_val: int = 8, n_gate: int = 12, n_party: int = 12, n_noise: int = 4, n_passes: int = 8
 ) -> SpanScenario:
     from pioneer.data import load_span_json
 
@@ -202,3 +203,64 @@ def span_traces(scenario: SpanScenario, predict, *, version: str, start: float =
                 )
             )
     return pattern, others
+
+
+# ---------------------------------------------------------------------------------------------------- generation
+
+WRITER_MODEL = "intent-writer"
+WRITER_KNOWN = ("balance", "transfer", "pay_bill", "freeze_account")
+
+
+@dataclass
+class WriterScenario:
+    """A generator that answers with the name of a banking request's intent, and traffic it must adapt to.
+
+    Four intents are known (distinct ones: a 135M model must tell them apart after a few dozen steps). Traffic
+    brings ``spending_history`` requests (the fixable pattern). Popular requests recur in traffic (the deployed
+    model answers them right, so they pass), and planted corrections of those very requests name
+    ``spending_history``: the near-duplicate vote of generation must catch them.
+    """
+
+    base_train: list[Example]
+    base_validation: list[Example]
+    base_gate: list[Example]
+    new_intent: list[Example]
+    noise: list[Example]
+    passes: list[Example]
+    unseen_new: list[Example]
+    """``spending_history`` requests of the CLINC150 test split: nobody trains, selects or gates on them."""
+
+
+def intent_writer(
+    n_train: int = 4,
+    n_val: int = 1,
+    n_gate: int = 2,
+    n_new: int = 8,
+    n_popular: int = 2,
+    repeats: int = 3,
+    n_passes: int = 4,
+    n_unseen: int = 8,
+) -> WriterScenario:
+    def as_generation(examples: list[Example]) -> list[Example]:
+        return [dataclasses.replace(e, label=None, target=e.label) for e in examples]
+
+    train = [e for e in load_clinc150(CLINC, "train") if e.label in WRITER_KNOWN]
+    val = [e for e in load_clinc150(CLINC, "val") if e.label in WRITER_KNOWN]
+    test = [e for e in load_clinc150(CLINC, "test") if e.label in WRITER_KNOWN + (NEW,)]
+    base_train = subsample(train, per_label=n_train, seed=1)
+    used = {e.id for e in base_train}
+    popular = subsample(base_train, n=n_popular, seed=2)  # requests production was trained on, asked again and again
+    repeated = [
+        dataclasses.replace(e, id=f"{e.id}:again{k}") for e in as_generation(popular) for k in range(repeats)
+    ]
+    passes = subsample([e for e in train if e.id not in used], n=n_passes, seed=3)
+    new = [e for e in load_clinc150(CLINC, "train") if e.label == NEW][:n_new]
+    return WriterScenario(
+        base_train=as_generation(base_train),
+        base_validation=as_generation(subsample(val, per_label=n_val, seed=1)),
+        base_gate=as_generation(subsample([e for e in test if e.label in WRITER_KNOWN], per_label=n_gate, seed=1)),
+        new_intent=as_generation(new),
+        noise=[dataclasses.replace(e, id=f"{e.id}:mislabelled", target=NEW) for e in as_generation(popular)],
+        passes=repeated + as_generation(passes),
+        unseen_new=as_generation([e for e in test if e.label == NEW][:n_unseen]),
+    )

@@ -95,6 +95,36 @@ def test_loss_is_on_the_completion_only(trained: GenerationAdapter) -> None:
     assert "SmolLM" not in served
 
 
+def test_the_completion_only_projection_computes_trl_s_loss(trained: GenerationAdapter) -> None:
+    """The cheaper loss (logits of labelled positions only) is the same number as trl's on a real padded batch."""
+    import tempfile
+
+    import torch
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from pioneer.training.generation import _completion_loss_trainer
+    from pioneer.training.runtime import training_arguments
+
+    rows = [  # prompts and answers of different lengths, so the batch is padded and the answers sit apart
+        {"prompt": trained.messages(e.text), "completion": [{"role": "assistant", "content": e.target}]}
+        for e in TRAIN[:4]
+    ]
+    rows[1]["completion"][0]["content"] += " Then add the other term once more."
+    with tempfile.TemporaryDirectory() as scratch:
+        args = training_arguments(_config(batch_size=4), scratch, cls=SFTConfig, completion_only_loss=True)
+        trainer = _completion_loss_trainer()(
+            model=trained._model, args=args, train_dataset=Dataset.from_list(rows), processing_class=trained._tokenizer
+        )
+        batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+        with torch.no_grad():
+            for items in (None, torch.tensor(30)):
+                ours = trainer.compute_loss(trainer.model, dict(batch), num_items_in_batch=items)
+                theirs = SFTTrainer.compute_loss(trainer, trainer.model, dict(batch), num_items_in_batch=items)
+                assert ours.item() == pytest.approx(theirs.item(), rel=1e-4), (items, ours, theirs)
+    assert len({int(n) for n in batch["attention_mask"].sum(dim=1)}) > 1  # the batch really was padded
+
+
 def test_save_holds_only_the_lora_adapter_and_reloads(trained: GenerationAdapter, tmp_path: Path) -> None:
     trained.save(tmp_path / "m")
     files = saved_files(tmp_path / "m")
