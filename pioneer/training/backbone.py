@@ -93,6 +93,46 @@ def load_saved_encoder(directory: Path, config: BaseTrainConfig, *, mode: str) -
     return tokenizer, encoder
 
 
+HEAD_FILE = "head.safetensors"
+
+
+def save_encoder_model(adapter: Any, directory: Path, *, head: dict[str, Any], state: dict[str, Any]) -> None:
+    """Save an encoder adapter: its encoder as its mode needs, its head as safetensors, and a manifest with
+    ``state`` (the adapter's vocabulary) plus the encoder mode and fit statistics."""
+    from pioneer.training.persistence import save_tensors, write_manifest
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_encoder(adapter._model.encoder, adapter._tokenizer, directory, mode=adapter._encoder_mode)
+    save_tensors(directory / HEAD_FILE, head)
+    write_manifest(
+        directory,
+        task=adapter.task,
+        adapter=type(adapter).__name__,
+        config=adapter.config.to_dict(),
+        state={**state, "encoder": adapter._encoder_mode, "fit_stats": adapter.fit_stats_},
+    )
+
+
+def load_encoder_model(adapter_cls: Any, config_cls: Any, directory: Path) -> tuple[Any, dict[str, Any], Any, dict[str, Any]]:
+    """The first half of loading what :func:`save_encoder_model` wrote: (adapter with its config, tokenizer,
+    device and fit statistics set; the manifest's state; the encoder; the head tensors). The caller builds
+    its model around the encoder and loads the head into it."""
+    from pioneer.training.persistence import load_tensors, read_manifest
+    from pioneer.training.runtime import library_progress, pick_device
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    adapter = adapter_cls(config_cls.from_dict(manifest["config"]))
+    state = manifest["state"]
+    adapter.fit_stats_ = {k: float(v) for k, v in state.get("fit_stats", {}).items()}
+    adapter._encoder_mode = state["encoder"]
+    with library_progress(adapter.config):
+        adapter._tokenizer, encoder = load_saved_encoder(directory, adapter.config, mode=adapter._encoder_mode)
+    adapter._device = pick_device(adapter.config.device)
+    return adapter, state, encoder, load_tensors(directory / HEAD_FILE)
+
+
 def require_safetensors(folder: Path) -> Path:
     """``folder`` if it holds a peft adapter as safetensors; refuse anything else (e.g. a pickled .bin)."""
     if not (folder / "adapter_model.safetensors").exists():

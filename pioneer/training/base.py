@@ -152,7 +152,6 @@ class TaskAdapter(ABC):
     """After ``fit``: ``seconds``, ``examples``, ``steps``, ``examples_per_second``, ``train_loss`` (when the
     strategy has one) and ``validation_metric`` (when ``fit`` got validation examples)."""
 
-    @abstractmethod
     def fit(
         self,
         train: Sequence[Example],
@@ -161,6 +160,20 @@ class TaskAdapter(ABC):
         progress: ProgressCallback | None = None,
     ) -> Self:
         """Learn from ``train`` (from the base model: every fit starts afresh). Returns self."""
+        from pioneer.training.runtime import library_progress  # runtime imports this module
+
+        with library_progress(self.config):
+            return self._fit(train, validation=validation, progress=progress)
+
+    @abstractmethod
+    def _fit(
+        self,
+        train: Sequence[Example],
+        *,
+        validation: Sequence[Example] | None,
+        progress: ProgressCallback | None,
+    ) -> Self:
+        """What :meth:`fit` does, with the libraries' own progress bars already settled."""
 
     @abstractmethod
     def predict(self, texts: Sequence[str]) -> list[Output]:

@@ -27,12 +27,10 @@ from pioneer.errors import NotFittedError
 from pioneer.events import Output
 from pioneer.metrics import accuracy, per_label_accuracy
 from pioneer.training.base import BaseTrainConfig, Evaluation, Example, ProgressCallback, TaskAdapter
-from pioneer.training.persistence import load_tensors, read_manifest, save_tensors, write_manifest
 from pioneer.training.runtime import (
     FitClock,
     apply_threads,
     final_loss,
-    library_progress,
     pick_device,
     progress_iter,
     quiet_trainer,
@@ -44,7 +42,6 @@ log = logging.getLogger(__name__)
 
 STRATEGIES = ("head", "finetune")
 HEAD_INITS = ("probe", "random")
-HEAD_FILE = "head.safetensors"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -148,16 +145,6 @@ class ClassificationAdapter(TaskAdapter):
         self._cache: Any = None
 
     # ------------------------------------------------------------------------------------------------ fitting
-
-    def fit(
-        self,
-        train: Sequence[Example],
-        *,
-        validation: Sequence[Example] | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> Self:
-        with library_progress(self.config):
-            return self._fit(train, validation=validation, progress=progress)
 
     def _fit(
         self,
@@ -365,40 +352,22 @@ class ClassificationAdapter(TaskAdapter):
     # ------------------------------------------------------------------------------------------------ persistence
 
     def save(self, directory: Path) -> None:
-        from pioneer.training.backbone import save_encoder
+        from pioneer.training.backbone import save_encoder_model
 
         self._check_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_encoder(self._model.encoder, self._tokenizer, directory, mode=self._encoder_mode)
-        save_tensors(directory / HEAD_FILE, dict(self._model.classifier.state_dict()))
-        write_manifest(
-            directory,
-            task=self.task,
-            adapter=type(self).__name__,
-            config=self.config.to_dict(),
-            state={"labels": self.labels_, "encoder": self._encoder_mode, "fit_stats": self.fit_stats_},
-        )
+        save_encoder_model(self, directory, head=dict(self._model.classifier.state_dict()), state={"labels": self.labels_})
 
     @classmethod
     def load(cls, directory: Path) -> Self:
-        from pioneer.training.backbone import load_saved_encoder
+        from pioneer.training.backbone import load_encoder_model
         from pioneer.training.encoders import SentenceClassifier
 
-        directory = Path(directory)
-        manifest = read_manifest(directory)
-        adapter = cls(ClassificationConfig.from_dict(manifest["config"]))
-        state = manifest["state"]
+        adapter, state, encoder, head = load_encoder_model(cls, ClassificationConfig, directory)
         adapter.labels_ = list(state["labels"])
-        adapter.fit_stats_ = {k: float(v) for k, v in state.get("fit_stats", {}).items()}
-        adapter._encoder_mode = state["encoder"]
-        with library_progress(adapter.config):
-            adapter._tokenizer, encoder = load_saved_encoder(directory, adapter.config, mode=adapter._encoder_mode)
-        adapter._device = pick_device(adapter.config.device)
         model = SentenceClassifier(
             encoder, len(adapter.labels_), normalize=adapter.config.normalize_embeddings, dropout=adapter.config.dropout
         )
-        model.classifier.load_state_dict(load_tensors(directory / HEAD_FILE))
+        model.classifier.load_state_dict(head)
         adapter._model = model.to(adapter._device).eval()
         return adapter
 

@@ -28,12 +28,10 @@ from pioneer.errors import NotFittedError
 from pioneer.events import Output, Span
 from pioneer.metrics import span_scores, spans_match
 from pioneer.training.base import BaseTrainConfig, Evaluation, Example, ProgressCallback, TaskAdapter
-from pioneer.training.persistence import load_tensors, read_manifest, save_tensors, write_manifest
 from pioneer.training.runtime import (
     FitClock,
     apply_threads,
     final_loss,
-    library_progress,
     pick_device,
     progress_iter,
     quiet_trainer,
@@ -43,7 +41,6 @@ from pioneer.training.runtime import (
 
 log = logging.getLogger(__name__)
 
-HEAD_FILE = "head.safetensors"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -177,16 +174,6 @@ class EntityExtractionAdapter(TaskAdapter):
         return features
 
     # ------------------------------------------------------------------------------------------------ fitting
-
-    def fit(
-        self,
-        train: Sequence[Example],
-        *,
-        validation: Sequence[Example] | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> Self:
-        with library_progress(self.config):
-            return self._fit(train, validation=validation, progress=progress)
 
     def _fit(
         self,
@@ -338,38 +325,20 @@ class EntityExtractionAdapter(TaskAdapter):
     # ------------------------------------------------------------------------------------------------ persistence
 
     def save(self, directory: Path) -> None:
-        from pioneer.training.backbone import save_encoder
+        from pioneer.training.backbone import save_encoder_model
 
         self._check_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_encoder(self._model.encoder, self._tokenizer, directory, mode=self._encoder_mode)
-        save_tensors(directory / HEAD_FILE, self._model.head_state())
-        write_manifest(
-            directory,
-            task=self.task,
-            adapter=type(self).__name__,
-            config=self.config.to_dict(),
-            state={"tags": self.tags_, "encoder": self._encoder_mode, "fit_stats": self.fit_stats_},
-        )
+        save_encoder_model(self, directory, head=self._model.head_state(), state={"tags": self.tags_})
 
     @classmethod
     def load(cls, directory: Path) -> Self:
-        from pioneer.training.backbone import load_saved_encoder
+        from pioneer.training.backbone import load_encoder_model
         from pioneer.training.encoders import TokenTagger
 
-        directory = Path(directory)
-        manifest = read_manifest(directory)
-        adapter = cls(EntityExtractionConfig.from_dict(manifest["config"]))
-        state = manifest["state"]
+        adapter, state, encoder, head = load_encoder_model(cls, EntityExtractionConfig, directory)
         adapter.tags_ = list(state["tags"])
-        adapter.fit_stats_ = {k: float(v) for k, v in state.get("fit_stats", {}).items()}
-        adapter._encoder_mode = state["encoder"]
-        with library_progress(adapter.config):
-            adapter._tokenizer, encoder = load_saved_encoder(directory, adapter.config, mode=adapter._encoder_mode)
-        adapter._device = pick_device(adapter.config.device)
         model = TokenTagger(encoder, len(adapter.tags_), casing=adapter.config.casing_features, dropout=adapter.config.dropout)
-        model.load_head_state(load_tensors(directory / HEAD_FILE))
+        model.load_head_state(head)
         adapter._model = model.to(adapter._device).eval()
         return adapter
 

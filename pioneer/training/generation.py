@@ -147,16 +147,6 @@ class GenerationAdapter(TaskAdapter):
 
     # ------------------------------------------------------------------------------------------------ fitting
 
-    def fit(
-        self,
-        train: Sequence[Example],
-        *,
-        validation: Sequence[Example] | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> Self:
-        with library_progress(self.config):
-            return self._fit(train, validation=validation, progress=progress)
-
     def _fit(
         self,
         train: Sequence[Example],

@@ -17,7 +17,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from pioneer.events import Output
-from pioneer.training import Evaluation, Example, TaskAdapter
+from pioneer.training import BaseTrainConfig, Evaluation, Example, TaskAdapter
 
 DIM = 64
 
@@ -34,10 +34,11 @@ class CentroidClassifier(TaskAdapter):
     metric_name: ClassVar[str] = "accuracy"
 
     def __init__(self) -> None:
+        self.config = BaseTrainConfig(progress_bar=False)
         self.labels_: list[str] = []
         self.centroids_ = np.zeros((0, DIM), dtype=np.float32)
 
-    def fit(self, train: Sequence[Example], *, validation=None, progress=None) -> Self:
+    def _fit(self, train: Sequence[Example], *, validation=None, progress=None) -> Self:
         self.labels_ = sorted({e.label for e in train if e.label is not None})
         self.centroids_ = np.stack(
             [np.mean([_vector(e.text) for e in train if e.label == label], axis=0) for label in self.labels_]
