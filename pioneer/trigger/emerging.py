@@ -160,11 +160,6 @@ class EmergingPatternDetector(Trigger):
 
     @property
     def pattern_ids_(self) -> dict[int, str]:
-        """Cluster id -> pattern id, for the clusters named so far."""
-        return dict(self._pattern_ids)
-
-    @property
-    def pattern_ids_(self) -> dict[int, str]:
         """Pattern id of each cluster id published (or named as a merge target) and still followed."""
         return dict(self._pattern_ids)
 

@@ -72,6 +72,9 @@ def build_trainer(
     # One training at a time, off the event loop (it takes minutes; heartbeats must go on).
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain")
     latest_trace = {"timestamp": 0.0}
+    # Pattern ids whose emerging events (they carry the members) were stored. The monitor publishes a pattern and
+    # the request naming it on different topics: a request read first found "no failures in this pattern".
+    seen_patterns: set[str] = set()
     decisions: list[Any] = []
 
     def raw_topic(event_type: str) -> faust.TopicT:
@@ -109,6 +112,8 @@ def build_trainer(
                 pattern = await decode(event.message, ErrorPattern)
                 if pattern is not None and pattern.members:
                     store.attach_pattern(pattern.pattern_id, pattern.members)
+                if pattern is not None and pattern.emerging:
+                    seen_patterns.add(pattern.pattern_id)
             await publisher.flush()
 
     @app.agent(raw_topic("retrain_request"), name="requests", concurrency=1)
@@ -121,6 +126,7 @@ def build_trainer(
                 await publisher.flush()
                 continue
             await _catch_up(latest_trace, request.timestamp, config.catch_up_timeout)
+            await _patterns_in(seen_patterns, request, store, config.catch_up_timeout)
 
             def progress(update: TrainingProgress) -> None:
                 # Called from the training thread: hand the event to the loop.
@@ -146,6 +152,18 @@ def build_trainer(
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     return Trainer(app=app, publisher=publisher, metrics=metrics, registry=registry, store=store, decisions=decisions)
+
+
+async def _patterns_in(seen: set[str], request: RetrainRequest, store: TraceStore, timeout: float) -> None:
+    """Wait (up to ``timeout``) until every pattern the request names was seen emerging here or already has
+    traces in the store (after a restart, the events read before it are not read again)."""
+    deadline = time.monotonic() + timeout
+    waiting = [p.pattern_id for p in request.patterns]
+    while waiting and time.monotonic() < deadline:
+        waiting = [pid for pid in waiting
+                   if pid not in seen and not store.query(model=request.model.name, pattern_id=pid, limit=1)]
+        if waiting:
+            await asyncio.sleep(0.2)
 
 
 async def _catch_up(latest: dict[str, float], until: float, timeout: float) -> None:
