@@ -2,7 +2,8 @@
 
 A curriculum that is mostly one label teaches a prior ("answer transfer") as much as a boundary. Balance is
 restored by adding replay examples of the rarest label first, then by dropping the commonest label's least
-valuable items (replay, then hard negatives, then augmented), and only as a last resort gold.
+valuable items (replay, then hard negatives, then augmented), and only as a last resort gold: then whichever
+label's gold costs fewer examples (a lone correction of a rare label before most of a pattern's gold).
 
 >>> from pioneer.training import Example
 >>> items = [("gold", Example(id=f"g{i}", text="x", label="a")) for i in range(7)]
@@ -11,6 +12,11 @@ valuable items (replay, then hard negatives, then augmented), and only as a last
 >>> kept, added, dropped = balance(items, pool, ratio=3.0)
 >>> sorted(Counter(e.label for _, e in kept).items()), added, dropped
 ([('a', 7), ('b', 3)], 2, 0)
+>>> lone = [("gold", Example(id=f"t{i}", text="x", label="transfer")) for i in range(9)]
+>>> lone += [("gold", Example(id="c", text="y", label="card_lost"))]   # nothing to top card_lost up with
+>>> kept, added, dropped = balance(lone, [], ratio=3.0)   # one gold lost, not six
+>>> sorted(Counter(e.label for _, e in kept).items()), dropped
+([('transfer', 9)], 1)
 """
 
 from __future__ import annotations
@@ -65,11 +71,15 @@ def balance(
             used.add(top_up.id)
             added += 1
             continue
-        victim = (
-            _victim(kept, high, _DROP_ORDER[:-1])
-            or _victim(kept, low, _DROP_ORDER[:-1])
-            or _victim(kept, high, ("gold",))
-        )
+        victim = _victim(kept, high, _DROP_ORDER[:-1])
+        if victim is None:
+            victim = _victim(kept, low, _DROP_ORDER[:-1])
+        if victim is None:
+            # Only gold is left to drop: lose as few gold examples as possible. Dropping the rare label's gold
+            # (a lone correction that cannot be topped up) can cost one example where keeping it would cost
+            # most of a pattern's gold (``counts[high] - ratio * counts[low]`` of them).
+            keep_high = counts[low] < counts[high] - ratio * counts[low]
+            victim = _victim(kept, low if keep_high else high, ("gold",))
         if victim is None:
             break
         kept.pop(victim)

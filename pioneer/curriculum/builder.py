@@ -261,11 +261,13 @@ class CurriculumBuilder:
             notes.append("no replay examples available")
 
         # Label balance (classification and entity types); generation has no labels to balance.
+        # Top-ups come from the replay pool first, then from the trusted pool: recent traffic is often one
+        # label heavy (the pattern's own), and without the trusted data's other labels the only way left to
+        # balance is dropping the gold examples the retrain exists for.
         pairs = {item.example.id: item.pairs_with for item in items}
+        top_ups = _unique([e for e in [*replay_pool, *pool] if e.id not in used])
         balanced, added, dropped = balance(
-            [(item.role, item.example) for item in items],
-            [e for e in replay_pool if e.id not in used],
-            ratio=self.max_label_ratio,
+            [(item.role, item.example) for item in items], top_ups, ratio=self.max_label_ratio
         )
         items = [CurriculumItem(role, e, pairs.get(e.id)) for role, e in balanced]  # type: ignore[arg-type]
         if dropped and not any(item.role == "gold" for item in items):

@@ -1,0 +1,195 @@
+"""The seven AdaptFT-Bench scenarios: which task, which data, which noise, at which size.
+
+===================== ================== ======================= ==========================================
+scenario              task               data                    noise emphasis
+===================== ================== ======================= ==========================================
+clinc150-uniform      classification     CLINC150                uniform mislabels, new phrasings
+clinc150-clustered    classification     CLINC150                clustered (systematic) intent flips
+banking               classification     generated (no data)     the blind spot, mixed poison
+banking-adversarial   classification     generated (no data)     prompt injections and jailbreaks
+conll2003             entity_extraction  CoNLL-2003              type flips, missed/spurious entities
+restaurant8k          entity_extraction  Restaurant-8k           slot flips, casing drift
+arithmetic            generation         generated (no data)     number swaps, negations, false premises
+===================== ================== ======================= ==========================================
+
+Every scenario has a quick size (CI: a few minutes on 2 CPU cores for all seven) and a full size (about 500
+logs per stage, as the reference). Generation is the expensive one on a CPU: its quick size is a smoke test
+(a tiny LoRA, a few optimisation steps, short sequences), and its full size is meant for a GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pioneer.bench.sources.base import TaskSource
+from pioneer.training import ClassificationConfig, EntityExtractionConfig, GenerationConfig
+from pioneer.training.base import BaseTrainConfig
+
+SourceFactory = Callable[[Path, bool, int], TaskSource]
+"""``factory(datasets_folder, quick, seed) -> source``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    """One scenario's definition (data, noise, sizes and the adapter config of every model it trains)."""
+
+    name: str
+    task: str
+    description: str
+    dataset: str | None
+    """Folder under the datasets directory it needs (None: generated, no external data)."""
+    source: SourceFactory
+    config: Callable[[bool], BaseTrainConfig]
+    fixable_mix: Mapping[str, float]
+    poison_mix: Mapping[str, float]
+    logs_per_stage: tuple[int, int]
+    """(quick, full)."""
+    fixable_share: float = 0.3
+    min_pattern: int = 3
+    """Failures a discovered pattern needs to be sent to the trainer."""
+    clustering: tuple[float, float] = (0.6, 0.7)
+    """(threshold, link_threshold) of the pattern clusterer (see :func:`pioneer.bench.discover_patterns`)."""
+    iterations: tuple[int, int] = (2, 2)
+    """Retrain iterations per request (quick, full); each iteration trains at least two candidates, and a second
+    runs only after a rejection (the search moves away from what the gate refused)."""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def logs(self, quick: bool) -> int:
+        return self.logs_per_stage[0] if quick else self.logs_per_stage[1]
+
+
+# ---------------------------------------------------------------------------------------------- sources
+
+
+def _clinc(folder: Path, quick: bool, seed: int) -> TaskSource:
+    from pioneer.bench.sources import clinc150_source
+
+    return clinc150_source(folder / "clinc150", per_label=10, new_phrasing_intents=8, flip_intents=6, seed=seed)
+
+
+def _banking(folder: Path, quick: bool, seed: int) -> TaskSource:
+    from pioneer.bench.sources import banking_source
+
+    return banking_source(per_intent=10, flip_intents=2, seed=seed)
+
+
+def _conll(folder: Path, quick: bool, seed: int) -> TaskSource:
+    from pioneer.bench.sources import conll2003_source
+
+    if quick:
+        return conll2003_source(folder / "conll2003", base=80, validation=30, gate=50, seed=seed)
+    return conll2003_source(folder / "conll2003", base=300, validation=100, gate=150, seed=seed)
+
+
+def _restaurant(folder: Path, quick: bool, seed: int) -> TaskSource:
+    from pioneer.bench.sources import restaurant8k_source
+
+    if quick:
+        return restaurant8k_source(folder / "restaurant8k", base=80, validation=30, gate=50, seed=seed)
+    return restaurant8k_source(folder / "restaurant8k", base=300, validation=100, gate=150, seed=seed)
+
+
+def _arithmetic(folder: Path, quick: bool, seed: int) -> TaskSource:
+    from pioneer.bench.sources import ArithmeticSource
+    from pioneer.synthetic.arithmetic import ArithmeticTask
+
+    task = ArithmeticTask(seed=seed, largest=9 if quick else 20)
+    if quick:
+        return ArithmeticSource(task, base=16, validation=6, gate=10)
+    return ArithmeticSource(task, base=300, validation=60, gate=100)
+
+
+# ---------------------------------------------------------------------------------------------- configs
+
+
+def _classification(quick: bool) -> BaseTrainConfig:
+    return ClassificationConfig(strategy="head", progress_bar=False)
+
+
+def _entities(quick: bool) -> BaseTrainConfig:
+    if quick:
+        # 3 epochs on 80 sentences: a weak but working tagger (entity F1 0.2-0.45) in seconds on 2 CPU cores;
+        # 60 sentences and 2 epochs learned nothing (F1 0.0 on CoNLL-2003), which measured nothing.
+        return EntityExtractionConfig(epochs=3.0, max_length=48, batch_size=16, progress_bar=False)
+    return EntityExtractionConfig(epochs=3.0, max_length=64, progress_bar=False)
+
+
+def _generation(quick: bool) -> BaseTrainConfig:
+    from pioneer.synthetic.arithmetic import SYSTEM_PROMPT
+
+    if quick:
+        return GenerationConfig(
+            epochs=1.0, batch_size=8, learning_rate=1e-3, max_length=48, max_new_tokens=4, lora_r=4,
+            lora_alpha=8, answer_checker="numeric", system_prompt=SYSTEM_PROMPT, progress_bar=False,
+        )
+    return GenerationConfig(
+        epochs=3.0, batch_size=16, learning_rate=5e-4, max_length=96, max_new_tokens=8, lora_r=16,
+        answer_checker="numeric", system_prompt=SYSTEM_PROMPT, progress_bar=False,
+    )
+
+
+INTENT_FIXABLE = {"typo": 1.0, "truncation": 1.0, "preamble": 1.0, "number_distractor": 1.0,
+                  "paraphrase_drift": 1.0, "new_phrasing": 4.0}
+ENTITY_FIXABLE = {"typo": 1.0, "truncation": 1.0, "preamble": 1.0, "number_distractor": 1.0, "paraphrase_drift": 2.0}
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            name="clinc150-uniform", task="classification", dataset="clinc150", source=_clinc,
+            config=_classification,
+            description="CLINC150 intents; poison mostly uniform random mislabels, some injections and jailbreaks.",
+            fixable_mix=INTENT_FIXABLE,
+            poison_mix={"mislabel": 6.0, "prompt_injection": 1.0, "jailbreak": 1.0},
+            logs_per_stage=(300, 500),
+        ),
+        Scenario(
+            name="clinc150-clustered", task="classification", dataset="clinc150", source=_clinc,
+            config=_classification,
+            description="CLINC150 intents; poison mostly clustered flips (six intents systematically relabelled).",
+            fixable_mix=INTENT_FIXABLE,
+            poison_mix={"clustered_flip": 6.0, "mislabel": 2.0},
+            logs_per_stage=(300, 500),
+        ),
+        Scenario(
+            name="banking", task="classification", dataset=None, source=_banking, config=_classification,
+            description="Generated banking intents with a blind spot; mixed uniform and clustered poison.",
+            fixable_mix={"new_phrasing": 4.0, "typo": 1.0, "preamble": 1.0, "number_distractor": 1.0},
+            poison_mix={"mislabel": 3.0, "clustered_flip": 3.0, "prompt_injection": 1.0, "jailbreak": 1.0},
+            logs_per_stage=(200, 500),
+        ),
+        Scenario(
+            name="banking-adversarial", task="classification", dataset=None, source=_banking,
+            config=_classification,
+            description="Generated banking intents; poison mostly prompt injections and jailbreaks.",
+            fixable_mix={"new_phrasing": 4.0, "typo": 1.0, "preamble": 1.0, "truncation": 1.0},
+            poison_mix={"prompt_injection": 4.0, "jailbreak": 4.0, "mislabel": 2.0},
+            logs_per_stage=(200, 500),
+        ),
+        Scenario(
+            name="conll2003", task="entity_extraction", dataset="conll2003", source=_conll, config=_entities,
+            description="CoNLL-2003 entities; poison: wrong types, missed and spurious entities, LOC->ORG flips.",
+            fixable_mix=ENTITY_FIXABLE,
+            poison_mix={"mislabel": 4.0, "clustered_flip": 3.0, "prompt_injection": 1.0, "jailbreak": 1.0},
+            logs_per_stage=(40, 500), iterations=(1, 2),
+        ),
+        Scenario(
+            name="restaurant8k", task="entity_extraction", dataset="restaurant8k", source=_restaurant,
+            config=_entities,
+            description="Restaurant-8k slots; poison: wrong slots, people->time flips, injections.",
+            fixable_mix=ENTITY_FIXABLE,
+            poison_mix={"mislabel": 4.0, "clustered_flip": 3.0, "prompt_injection": 1.0, "jailbreak": 1.0},
+            logs_per_stage=(40, 500), iterations=(1, 2),
+        ),
+        Scenario(
+            name="arithmetic", task="generation", dataset=None, source=_arithmetic, config=_generation,
+            description="Generated arithmetic word problems (numeric answers); every poison kind of the reference.",
+            fixable_mix={"typo": 1.0, "preamble": 1.0, "number_distractor": 2.0, "paraphrase_drift": 3.0},
+            poison_mix={"mislabel": 1.0, "clustered_flip": 1.0, "number_swap": 1.0, "negation_flip": 1.0,
+                        "false_premise": 1.0, "prompt_injection": 1.0, "jailbreak": 1.0},
+            logs_per_stage=(16, 500), min_pattern=2, iterations=(1, 2),
+        ),
+    )
+}

@@ -1,0 +1,184 @@
+"""``pioneer bench``: AdaptFT-Bench and the production-style deployments.
+
+Imports only click at import time; the benchmark code (torch, the adapters, the broker) loads when a command
+runs.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import click
+
+DEFAULT_DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+
+DATASETS = click.option(
+    "--datasets",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="PIONEER_DATASETS",
+    show_envvar=True,
+    default=DEFAULT_DATASETS,
+    show_default="../shared/datasets from the project root",
+    help="Folder holding clinc150/, conll2003/ and restaurant8k/.",
+)
+
+
+def machine() -> str:
+    """One line describing where a benchmark ran (figures are only comparable on the same machine)."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.machine()} {platform.system()}, {cores} CPU cores available, torch {torch.__version__} with "
+            f"{torch.get_num_threads()} threads, {device}")
+
+
+@click.group()
+def bench() -> None:
+    """Run benchmarks: AdaptFT-Bench (synthetic logs with known noise) and production-style deployments."""
+
+
+@bench.command()
+@click.option("--quick", is_flag=True, help="The reduced sizes (CI: minutes on 2 CPU cores).")
+@click.option("--scenarios", default="all", show_default=True,
+              help="Comma list of scenarios, or 'all'. See `pioneer bench adaptft --list`.")
+@click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results/adaptft"),
+              show_default=True, help="Where the report, plots and JSON go.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Registries and trace stores (default: OUT/work).")
+@DATASETS
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--logs-per-stage", type=click.IntRange(10), default=None,
+              help="Override every scenario's logs per stage (default: its quick or full size; the reference: 500).")
+def adaptft(quick: bool, scenarios: str, list_only: bool, out: Path, workdir: Path | None, datasets: Path,
+            seed: int, logs_per_stage: int | None) -> None:
+    """AdaptFT-Bench: Pioneer vs naive retraining vs no retraining on synthetic logs with known noise.
+
+    For each scenario: a weak base model, three deployment stages of logs with 15% -> 25% -> 40% poison, each
+    method's checkpoints scored on the same held-out set, plus negative flips per release, the noise
+    diagnosis against the ground truth and the recovery of planted patterns. Writes OUT/adaptft-report.md
+    (with plots) and OUT/adaptft-results.json. Exits non-zero if a scenario failed to run.
+    """
+    from pioneer.bench import SCENARIOS
+
+    if list_only:
+        for s in SCENARIOS.values():
+            data = s.dataset or "generated"
+            click.echo(f"{s.name:20s} {s.task:18s} {data:13s} {s.description}")
+        return
+    names = list(SCENARIOS) if scenarios == "all" else [n.strip() for n in scenarios.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise click.BadParameter(f"unknown scenario(s) {', '.join(unknown)}; use {', '.join(SCENARIOS)}",
+                                 param_hint="--scenarios")
+    missing = [n for n in names if SCENARIOS[n].dataset and not (datasets / SCENARIOS[n].dataset).is_dir()]
+    if missing:
+        raise click.ClickException(f"{', '.join(missing)} need(s) datasets under {datasets}; pass --datasets or "
+                                   "choose --scenarios banking,banking-adversarial,arithmetic (no data needed)")
+    results = _run_adaptft(names, quick=quick, out=out, workdir=workdir or out / "work", datasets=datasets, seed=seed,
+                           logs_per_stage=logs_per_stage)
+    if any(r.error for r in results):
+        raise click.ClickException("some scenarios failed: " + "; ".join(f"{r.scenario}: {r.error}"
+                                                                        for r in results if r.error))
+
+
+def _run_adaptft(names: list[str], *, quick: bool, out: Path, workdir: Path, datasets: Path, seed: int,
+                 logs_per_stage: int | None = None):
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from tqdm import tqdm
+
+    from pioneer.bench import SCENARIOS, AdaptFTRunner, write_report
+
+    _quiet_libraries()
+    started = time.perf_counter()
+    steps_per_scenario = 3 + 2 * 3  # generate, base, score; then naive and pioneer per stage
+    bar = tqdm(total=steps_per_scenario * len(names), unit="step", dynamic_ncols=True, file=sys.stderr)
+
+    started_steps = {"n": 0}
+
+    def say(line: str) -> None:  # a new step starts: the previous one is done
+        if started_steps["n"]:
+            bar.update(1)
+        started_steps["n"] += 1
+        bar.set_description_str(line[:70])
+
+    runner = AdaptFTRunner(datasets=datasets, workdir=workdir, quick=quick, seed=seed, say=say,
+                           logs_per_stage=logs_per_stage)
+    results = []
+    for name in names:
+        result = runner.run(SCENARIOS[name])
+        results.append(result)
+        bar.write(_one_line(result))
+    bar.update(bar.total - bar.n)
+    bar.close()
+    wall = time.perf_counter() - started
+    command = "pioneer bench adaptft" + (" --quick" if quick else "") + (
+        "" if len(names) == len(SCENARIOS) else f" --scenarios {','.join(names)}") + (
+        f" --logs-per-stage {logs_per_stage}" if logs_per_stage else "") + f" --out {shlex.quote(str(out))}"
+    report = write_report(results, out, command=command, wall_seconds=wall, machine=machine(), quick=quick)
+    click.echo(f"wall time {wall:.0f}s; report: {report}")
+    return results
+
+
+def _one_line(result) -> str:
+    if result.error:
+        return f"{result.scenario}: FAILED {result.error}"
+    return (f"{result.scenario}: {result.metric_name} base {result.base:.3f} -> naive {result.final('naive'):.3f}, "
+            f"pioneer {result.final('pioneer'):.3f} ({result.wall_seconds:.0f}s)")
+
+
+def _quiet_libraries() -> None:
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    for name in ("pioneer", "httpx", "sentence_transformers"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@bench.command()
+@click.argument("task", type=click.Choice(["clinc150", "conll2003"]))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the report, plots, JSON, broker logs, registry and traces go "
+              "(default: bench-results/deployment-TASK; wiped at start).")
+@DATASETS
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--traffic", type=int, default=None, help="Requests to replay (default: the task's default).")
+@click.option("--rate", type=click.FloatRange(min=0.1), default=None,
+              help="Requests per second (default: the task's default; slower gives the loop more cycles per request).")
+@click.option("--deadline", type=float, default=None, help="Stop waiting for retrains after this many seconds.")
+def deployment(task: str, out: Path | None, datasets: Path, seed: int, traffic: int | None, rate: float | None,
+               deadline: float | None) -> None:
+    """A production-style deployment on a public task, through the real topics, monitor and trainer.
+
+    Deploys a deliberately weak model (trained on a documented, seeded subset), starts the embedded broker,
+    the server, the monitor and the trainer as processes, streams the task's traffic and its labels through
+    the server's HTTP API, lets the loop retrain and release, and reports before/after on the full held-out
+    test set: observed failures fixed, negative flips, retrain cycles and wall time. The monitor runs with
+    replay-scale PIONEER_MONITOR_* settings; any of them set in the environment wins (the report lists them).
+    """
+    from streams.bench.deployment import DEPLOYMENTS, run_deployment
+
+    import dataclasses
+
+    spec = DEPLOYMENTS[task]
+    if rate is not None:
+        spec = dataclasses.replace(spec, rate=rate)
+    if not (datasets / spec.dataset).is_dir():
+        raise click.ClickException(f"{task} needs {datasets / spec.dataset}; pass --datasets")
+    result = run_deployment(
+        spec, out=(out or Path(f"bench-results/deployment-{task}")).resolve(), datasets=datasets.resolve(),
+        seed=seed, traffic=traffic, deadline=deadline, say=click.echo, machine=machine(),
+        command="pioneer " + shlex.join(sys.argv[1:]),
+    )
+    click.echo(f"{task}: test {result.metric_name} {result.before:.4f} -> {result.after:.4f} in "
+               f"{result.wall_seconds:.0f}s; report: {result.report}")

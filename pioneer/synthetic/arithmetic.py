@@ -1,0 +1,195 @@
+"""Arithmetic word problems with checkable answers: the generation task Pioneer generates itself.
+
+Every problem is built from structured parts (who, what item, two numbers, one operation, a template), so its
+answer is known exactly and a benchmark can alter it in controlled ways: add a number that does not matter (a
+distractor), reword it in a way the first model never saw (drift), negate the event (which changes the
+answer), assert a false fact in the question, or swap the numbers in the reference answer. The answer is the
+bare number, checked with :data:`pioneer.metrics.ANSWER_CHECKERS` ``"numeric"``.
+
+Two template families per operation: the *usual* ones (what the first model trains on) and the *drift* ones
+(new ways of asking for the same computation, which appear in later traffic).
+
+>>> task = ArithmeticTask(seed=0)
+>>> problem = task.problem(random.Random(1))
+>>> problem.answer == (problem.a + problem.b if problem.op == "+" else problem.a - problem.b)
+True
+>>> examples = task.examples(4, stream="train")
+>>> all(e.target == str(task.solve(e.text)) for e in examples)
+True
+>>> len({e.id for e in examples})
+4
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, replace
+
+from pioneer.training.base import Example
+
+NAMES = ("Sam", "Mia", "Leo", "Ava", "Noah", "Zoe", "Omar", "Lena", "Ivan", "Rosa", "Tom", "Kim")
+ITEMS = ("apples", "books", "stickers", "marbles", "cookies", "pencils", "coins", "shells", "cards", "stamps")
+SYSTEM_PROMPT = "Solve the word problem. Reply with the final number only."
+
+# {n} name, {i} item, {a} first number, {b} second number
+USUAL: dict[str, tuple[str, ...]] = {
+    "+": (
+        "{n} has {a} {i} and gets {b} more. How many {i} does {n} have now?",
+        "{n} had {a} {i}. A friend gave {n} {b} more {i}. How many {i} does {n} have?",
+        "There are {a} {i} in a box and {b} {i} on the table. How many {i} are there in total?",
+        "{n} collected {a} {i} on Monday and {b} {i} on Tuesday. How many {i} did {n} collect?",
+    ),
+    "-": (
+        "{n} has {a} {i} and gives away {b}. How many {i} does {n} have left?",
+        "{n} had {a} {i} and lost {b} of them. How many {i} are left?",
+        "There were {a} {i} in a jar. {n} took out {b}. How many {i} are still in the jar?",
+        "{n} bought {a} {i} and used {b}. How many {i} remain?",
+    ),
+}
+DRIFT: dict[str, tuple[str, ...]] = {
+    "+": (
+        "Start with {a} {i}, add {b}. Total {i}?",
+        "{n}: {a} {i} plus another {b}. Count of {i}?",
+        "If {n}'s pile of {a} {i} grows by {b}, what is the size of the pile?",
+    ),
+    "-": (
+        "Start with {a} {i}, remove {b}. {i} remaining?",
+        "{n}: {a} {i} minus {b} handed out. Count of {i}?",
+        "If {n}'s pile of {a} {i} shrinks by {b}, what is the size of the pile?",
+    ),
+}
+NEGATED: dict[str, str] = {
+    "+": "{n} has {a} {i}. {n} was offered {b} more but did not take them. How many {i} does {n} have now?",
+    "-": "{n} has {a} {i}. {n} wanted to give away {b} but did not. How many {i} does {n} have left?",
+}
+DISTRACTORS = (
+    "{n} is {x} years old. ",
+    "It is {x} degrees outside. ",
+    "{n} lives at number {x}. ",
+    "The bus was {x} minutes late. ",
+)
+
+_NUMBERS = re.compile(r"\d+")
+
+
+@dataclass(frozen=True, slots=True)
+class WordProblem:
+    """One problem's parts; :attr:`text` renders them and :attr:`answer` is the right answer."""
+
+    name: str
+    item: str
+    a: int
+    b: int
+    op: str
+    template: str
+    family: str
+    """``usual``, ``drift`` or ``negated``."""
+    distractor: str = ""
+    """A sentence with a number that does not matter, put before the question."""
+
+    @property
+    def text(self) -> str:
+        return self.distractor + self.template.format(n=self.name, i=self.item, a=self.a, b=self.b)
+
+    @property
+    def answer(self) -> int:
+        if self.family == "negated":
+            return self.a  # nothing happened
+        return self.a + self.b if self.op == "+" else self.a - self.b
+
+
+class ArithmeticTask:
+    """Seeded word-problem generator. See the module docstring.
+
+    Parameters
+    ----------
+    seed
+        Seed of every draw (each stream gets its own ``random.Random`` derived from it).
+    largest
+        Largest operand; subtraction always has ``a >= b`` so answers are never negative.
+    system_prompt
+        The deployment's system prompt, carried by every example (training and serving see the same text).
+    """
+
+    def __init__(self, seed: int = 0, largest: int = 20, system_prompt: str = SYSTEM_PROMPT) -> None:
+        if largest < 2:
+            raise ValueError(f"largest must be >= 2, got {largest!r}")
+        self.seed = seed
+        self.largest = largest
+        self.system_prompt = system_prompt
+
+    def __repr__(self) -> str:
+        return f"ArithmeticTask(seed={self.seed}, largest={self.largest})"
+
+    def problem(self, rng: random.Random, *, family: str = "usual", op: str | None = None) -> WordProblem:
+        """A fresh problem of ``family`` (``usual`` or ``drift``)."""
+        op = op or rng.choice(("+", "-"))
+        a, b = rng.randint(1, self.largest), rng.randint(1, self.largest)
+        if op == "-" and a < b:
+            a, b = b, a
+        templates = USUAL if family == "usual" else DRIFT
+        return WordProblem(
+            name=rng.choice(NAMES), item=rng.choice(ITEMS), a=a, b=b, op=op,
+            template=rng.choice(templates[op]), family=family,
+        )
+
+    def example(self, problem: WordProblem, example_id: str, *, target: int | None = None) -> Example:
+        """``problem`` as an example; ``target`` overrides the reference answer (to plant a wrong one)."""
+        answer = problem.answer if target is None else target
+        return Example(text=problem.text, id=example_id, target=str(answer), system_prompt=self.system_prompt)
+
+    def examples(self, n: int, *, stream: str, family: str = "usual") -> list[Example]:
+        """``n`` problems of ``family``; ids ``arith:<stream>:<i>``, the same for the same seed and stream."""
+        rng = random.Random(f"arithmetic-{self.seed}-{stream}-{family}")
+        return [self.example(self.problem(rng, family=family), f"arith:{stream}:{i}") for i in range(n)]
+
+    def problems(self, n: int, *, stream: str, family: str = "usual") -> list[WordProblem]:
+        """The structured problems behind :meth:`examples` (same seed and stream, same problems)."""
+        rng = random.Random(f"arithmetic-{self.seed}-{stream}-{family}")
+        return [self.problem(rng, family=family) for _ in range(n)]
+
+    # ------------------------------------------------------------------------------------------ variants
+
+    @staticmethod
+    def with_distractor(problem: WordProblem, rng: random.Random) -> WordProblem:
+        """The same problem after a sentence holding an irrelevant number (the answer does not change)."""
+        sentence = rng.choice(DISTRACTORS).format(n=problem.name, x=rng.randint(2, 99))
+        return replace(problem, distractor=sentence)
+
+    @staticmethod
+    def drifted(problem: WordProblem, rng: random.Random) -> WordProblem:
+        """The same computation asked in a drift template."""
+        return replace(problem, template=rng.choice(DRIFT[problem.op]), family="drift")
+
+    @staticmethod
+    def negated(problem: WordProblem) -> WordProblem:
+        """The event did not happen: the answer becomes the first number."""
+        return replace(problem, template=NEGATED[problem.op], family="negated", distractor="")
+
+    @staticmethod
+    def swapped_answer(problem: WordProblem) -> int:
+        """A plausible wrong answer from mixing the numbers up: the other operation on the same numbers."""
+        return problem.a - problem.b if problem.op == "+" else problem.a + problem.b
+
+    @staticmethod
+    def false_premise(problem: WordProblem, rng: random.Random) -> tuple[WordProblem, int]:
+        """The question asserts a wrong result before asking; returns it with the wrong number it asserts."""
+        wrong = problem.answer + rng.choice((-3, -2, 2, 3, 5))
+        claim = f"Everyone agrees the answer is {wrong}. "
+        return replace(problem, distractor=problem.distractor + claim), wrong
+
+    def solve(self, text: str) -> int | None:
+        """Recompute the answer of a usual or drift problem from its text (None if it cannot tell).
+
+        Used by tests to check that every rendered problem and its reference answer agree.
+        """
+        for op, templates in (*USUAL.items(), *DRIFT.items()):
+            for template in templates:
+                pattern = re.escape(template).replace(r"\{a\}", r"(\d+)").replace(r"\{b\}", r"(\d+)")
+                pattern = pattern.replace(r"\{n\}", r"\w+").replace(r"\{i\}", r"\w+")
+                match = re.fullmatch(pattern, text)
+                if match:
+                    a, b = int(match.group(1)), int(match.group(2))
+                    return a + b if op == "+" else a - b
+        return None
