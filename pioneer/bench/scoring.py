@@ -95,12 +95,7 @@ def diagnosis_scores(verdicts: Mapping[str, str], logs: Mapping[str, SyntheticLo
         score.flagged += flagged
         score.poison += log.poisoned
         score.true_positive += flagged and log.poisoned
-    for kind, counts in sorted(by_kind.items()):
-        diagnosed = sum(n for v, n in counts.items() if v != "already_fixed")
-        flagged = sum(n for v, n in counts.items() if v in FLAGGED)
-        score.per_kind[kind] = {"diagnosed": diagnosed, "flagged": flagged,
-                                "share": flagged / diagnosed if diagnosed else 0.0}
-        score.verdicts[kind] = dict(sorted(counts.items()))
+    _summarise_kinds(score, by_kind)
     return score
 
 
@@ -115,13 +110,18 @@ def merge_scores(scores: Iterable[DiagnosisScore]) -> DiagnosisScore:
         total.poison += s.poison
         for kind, counts in s.verdicts.items():
             kinds[kind].update(counts)
-    for kind, counts in sorted(kinds.items()):
+    _summarise_kinds(total, kinds)
+    return total
+
+
+def _summarise_kinds(score: DiagnosisScore, verdicts_by_kind: Mapping[str, Counter[str]]) -> None:
+    """Fill ``score``'s per-kind flagged share and verdict counts from each noise kind's verdict counts."""
+    for kind, counts in sorted(verdicts_by_kind.items()):
         diagnosed = sum(n for v, n in counts.items() if v != "already_fixed")
         flagged = sum(n for v, n in counts.items() if v in FLAGGED)
-        total.per_kind[kind] = {"diagnosed": diagnosed, "flagged": flagged,
+        score.per_kind[kind] = {"diagnosed": diagnosed, "flagged": flagged,
                                 "share": flagged / diagnosed if diagnosed else 0.0}
-        total.verdicts[kind] = dict(sorted(counts.items()))
-    return total
+        score.verdicts[kind] = dict(sorted(counts.items()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,8 @@ import httpx
 from pioneer.reports import grouped_bars, table, timeline
 from pioneer.training.base import BaseTrainConfig, Example
 from streams.demo.live import Answer, LiveState, rolling, watch_events
-from streams.demo.processes import ManagedProcess
-from streams.demo.run import _wait_ready
+from streams.demo.processes import ManagedProcess, child_environment
+from streams.demo.run import wait_ready
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ def run_deployment(
         for process in processes:
             process.start()
         base_url = f"http://127.0.0.1:{port}"
-        _wait_ready(base_url, processes, say, timeout=300.0)  # the demo's wait; a loaded CPU starts slowly
+        wait_ready(base_url, processes, say, timeout=300.0)  # the demo's wait; a loaded CPU starts slowly
         say(f"[4/6] replaying {len(stream)} requests at {spec.rate:g}/s with labels {spec.label_delay:g}s later")
         state, observed = asyncio.run(
             _drive(spec, stream, settings, base_url, processes, say, deadline or spec.deadline, loads)
@@ -291,11 +291,7 @@ def _train_first(spec: DeploymentSpec, registry, base, validation, gate) -> str:
 
 
 def _child_env(home: Path, bootstrap: str, spec: DeploymentSpec) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PIONEER_HOME=str(home), PIONEER_BROKER=bootstrap, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false", PIONEER_LOG_LEVEL="INFO", OMP_WAIT_POLICY="PASSIVE",
-    )
+    env = child_environment(home, bootstrap)
     for name, value in spec.monitor_env.items():  # what the caller set in the environment wins
         env.setdefault(name, value)
     return env

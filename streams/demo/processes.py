@@ -57,3 +57,14 @@ class ManagedProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
+
+
+def child_environment(home: Path, bootstrap: str) -> dict[str, str]:
+    """The environment of the loop's child processes: this process's, with their home and broker, offline
+    model loading, and idle OpenMP threads that sleep instead of spinning on shared cores."""
+    env = dict(os.environ)
+    env.update(
+        PIONEER_HOME=str(home), PIONEER_BROKER=bootstrap, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false", PIONEER_LOG_LEVEL="INFO", OMP_WAIT_POLICY="PASSIVE",
+    )
+    return env

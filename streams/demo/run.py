@@ -28,7 +28,7 @@ import httpx
 from pioneer.reports import grouped_bars, percent, table, timeline
 from pioneer.synthetic import DriftingTraffic
 from streams.demo.live import Answer, LiveState, rolling, status_line, watch_events
-from streams.demo.processes import ManagedProcess
+from streams.demo.processes import ManagedProcess, child_environment
 
 log = logging.getLogger(__name__)
 MODEL = "demo-intents"
@@ -91,7 +91,7 @@ def run_demo(options: DemoOptions, say=print) -> DemoResult:
     home.mkdir(parents=True)
     os.environ["PIONEER_HOME"] = str(home)
     broker = TansuBroker(port=free_port(), log_file=home / "logs" / "broker.log")
-    say(f"[1/6] starting the embedded broker…")
+    say("[1/6] starting the embedded broker…")
     broker.start()
     processes: list[ManagedProcess] = []
     try:
@@ -116,7 +116,7 @@ def run_demo(options: DemoOptions, say=print) -> DemoResult:
         for process in processes:
             process.start()
         base_url = f"http://127.0.0.1:{serve_port}"
-        _wait_ready(base_url, processes, say)
+        wait_ready(base_url, processes, say)
 
         say("[4/6] replaying traffic; the blind spot appears at "
             f"t={options.drift_at:.0f}s and grows to {options.max_share:.0%} of requests")
@@ -167,17 +167,14 @@ def _train_first(task, registry) -> str:
 
 
 def _child_env(home: Path, bootstrap: str, options: DemoOptions) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PIONEER_HOME=str(home), PIONEER_BROKER=bootstrap, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false", PIONEER_LOG_LEVEL="INFO",
-    )
+    env = child_environment(home, bootstrap)
     env.update(DEMO_MONITOR)
     env.update(options.monitor_env)
     return env
 
 
-def _wait_ready(base_url: str, processes: list[ManagedProcess], say, timeout: float = 240.0) -> None:
+def wait_ready(base_url: str, processes: list[ManagedProcess], say, timeout: float = 240.0) -> None:
+    """Wait until the server at ``base_url`` is ready, failing at once if one of ``processes`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for process in processes:
