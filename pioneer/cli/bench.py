@@ -164,7 +164,8 @@ def deployment(task: str, out: Path | None, datasets: Path, seed: int, traffic: 
     the server, the monitor and the trainer as processes, streams the task's traffic and its labels through
     the server's HTTP API, lets the loop retrain and release, and reports before/after on the full held-out
     test set: observed failures fixed, negative flips, retrain cycles and wall time. The monitor runs with
-    replay-scale PIONEER_MONITOR_* settings; any of them set in the environment wins (the report lists them).
+    replay-scale PIONEER_MONITOR_* settings; any of them set in the environment wins, and PIONEER_TRAINER_*
+    variables (e.g. PIONEER_TRAINER_EPSILON) reach the trainer; the report lists them.
     """
     from streams.bench.deployment import DEPLOYMENTS, run_deployment
 

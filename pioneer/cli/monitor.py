@@ -35,6 +35,7 @@ def _config_class():
 @click.option("--recent-half-life", type=float, default=_default("recent_half_life"), show_default="3600", help="Seconds of the recent window (recent failures, growth).")
 @click.option("--min-failures", type=float, default=_default("min_failures"), show_default="10", help="Recent failures a cluster needs to be an emerging pattern.")
 @click.option("--min-growth", type=float, default=_default("min_growth"), show_default="2", help="Growth an emerging pattern needs (recent vs long-run failure rate).")
+@click.option("--broad-failure-rate", type=click.FloatRange(0, 1, min_open=True), default=_default("broad_failure_rate"), show_default="0.3", help="Model-wide failure rate above which lift and growth are waived (a model failing everywhere); 1 turns it off.")
 @click.option("--cooldown", type=float, default=_default("cooldown"), show_default="3600", help="Seconds between two retrain requests for one model.")
 @click.option("--max-requests", type=int, default=_default("max_requests"), show_default="3", help="Retrain requests allowed per model per day.")
 def monitor(broker: str, **options: object) -> None:

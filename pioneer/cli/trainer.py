@@ -15,8 +15,11 @@ from pioneer.cli.options import BROKER
               show_default="pioneer-trainer", help="Consumer group shared by the trainer's workers.")
 @click.option("--catch-up-timeout", type=float, default=60.0, show_default=True,
               help="Seconds to wait for the trace store to reach a request's time before training.")
+@click.option("--epsilon", type=click.IntRange(0), default=lambda: int(os.environ.get("PIONEER_TRAINER_EPSILON", 2)),
+              show_default="2", help="Negative flips a release may make on the gate set (and on each earlier "
+              "checkpoint's set): examples production gets right that the candidate gets wrong. [env: PIONEER_TRAINER_EPSILON]")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
-def trainer(broker: str, group_id: str, catch_up_timeout: float, metrics_port: int | None) -> None:
+def trainer(broker: str, group_id: str, catch_up_timeout: float, epsilon: int, metrics_port: int | None) -> None:
     """Serve retrain requests: diagnose, retrain, gate, release.
 
     Keeps the labeled-trace store ($PIONEER_HOME/traces.sqlite) current from the labeled-trace topic, and for
@@ -30,7 +33,7 @@ def trainer(broker: str, group_id: str, catch_up_timeout: float, metrics_port: i
     from streams.trainer.config import TrainerConfig
     from streams.trainer.worker import build_trainer
 
-    config = TrainerConfig(group_id=group_id, catch_up_timeout=catch_up_timeout, metrics_port=metrics_port)
+    config = TrainerConfig(group_id=group_id, catch_up_timeout=catch_up_timeout, epsilon=epsilon, metrics_port=metrics_port)
     worker = build_trainer(KafkaSettings.from_env(broker), config)
     click.echo(f"trainer '{group_id}' starting against {broker} (registry {worker.registry})", err=True)
     run_worker(worker.app)

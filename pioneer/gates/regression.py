@@ -75,7 +75,9 @@ class RegressionGate:
         Patterns with fewer held-out failures are judged pooled together (one check over their union), since
         a fix rate over one or two examples is a coin toss.
     metric_floor
-        Smallest metric accepted at all; the only metric check a first model (no baseline) gets.
+        Smallest metric accepted at all; the only metric check a first model (no baseline) gets. When production
+        itself is below the floor, a candidate that beats production passes this check (the other checks still
+        apply): refusing it would keep the worse model serving.
     """
 
     epsilon: int | None = 2
@@ -184,15 +186,7 @@ class RegressionGate:
                 pooled = [i for ids in small.values() for i in ids]
                 checks.append(self._pattern(f"pooled({len(small)} patterns)", pooled, cand))
         if self.metric_floor is not None:
-            checks.append(
-                GateCheck(
-                    name="metric_floor",
-                    passed=candidate.metric >= self.metric_floor,
-                    observed=candidate.metric,
-                    threshold=self.metric_floor,
-                    detail=f"{candidate.metric_name} {candidate.metric:.4f} (floor {self.metric_floor}).",
-                )
-            )
+            checks.append(self._floor(candidate, baseline))
         if not checks:
             notes.append("No configured threshold applies here, so nothing was verified: refused (fail closed).")
         passed = bool(checks) and all(c.passed for c in checks)
@@ -207,6 +201,19 @@ class RegressionGate:
         )
 
     # ------------------------------------------------------------------------------------------- checks
+
+    def _floor(self, candidate: Evaluation, baseline: Evaluation | None) -> GateCheck:
+        assert self.metric_floor is not None
+        floor = self.metric_floor
+        detail = f"{candidate.metric_name} {candidate.metric:.4f} (floor {floor})."
+        if baseline is not None and baseline.metric < floor:
+            floor = min(floor, baseline.metric + 1e-9)  # strictly better than a production already below it
+            detail = (f"{candidate.metric_name} {candidate.metric:.4f}; production {baseline.metric:.4f} is below the"
+                      f" floor {self.metric_floor}, so the candidate must beat production.")
+        return GateCheck(
+            name="metric_floor", passed=candidate.metric >= floor, observed=candidate.metric, threshold=floor,
+            detail=detail,
+        )
 
     def _metric_vs_baseline(self, candidate: Evaluation, baseline: Evaluation) -> GateCheck:
         assert self.metric_min_delta is not None

@@ -4,14 +4,17 @@ gate the best, release or reject. Publishing is not its job: it returns the even
 The steps, each done by its own component:
 
 1. **replay check**: if the registry holds a decision for this request id, re-apply it (idempotent) and
-   return it: no retraining, no second alias move, the same event ids;
+   return it: no retraining, no second alias move, the same event ids. A request naming a version production
+   has since moved past is *superseded*: rejected without training (its failures describe a model no longer
+   served; the monitor asks again if the new one fails too);
 2. **diagnosis** (:class:`~pioneer.diagnosis.Diagnoser`) of the request's patterns, with their traces from the
    :class:`~pioneer.traces.TraceStore`; no fixable pattern ends in a rejection that says why;
 3. **data** (:func:`~pioneer.retrain.datasets.prepare`): gold / validation / gate splits, grown gate set;
 4. **iterations** (at most ``budget.max_iterations``): the :class:`RecipeSearch` proposes at least two recipes;
    for each, the :class:`~pioneer.curriculum.CurriculumBuilder` builds the curriculum and a fresh adapter
-   trains from the base model on base data + curriculum, then is scored on validation; the best is
-   evaluated on the gate set and judged by the :class:`~pioneer.gates.RegressionGate` against production;
+   trains on base data + curriculum, from the base model (or, for a warm-start recipe, from the production
+   weights), then is scored on validation; in order of that score the candidates are evaluated on the gate set
+   and judged by the :class:`~pioneer.gates.RegressionGate` against production, until one passes;
 5. **decision**: the judged candidate is registered (content hash; rejected ones too, for audit), the decision
    record is written, and only then, for a pass, the alias is moved (compare-and-set, keyed by request id).
 
@@ -174,6 +177,8 @@ class Retrainer:
         if production_version is None:
             raise RegistryError(f"model {model!r} has no {self.alias!r} version to retrain", "RESOURCE_DOES_NOT_EXIST")
         if request.model.version != production_version:
+            if _descends_from(registry, model, production_version, request.model.version):
+                return self._superseded(request, production_version, started)
             log.warning(
                 "request names another version than production; retraining against production",
                 extra={"requested": request.model.version, "production": production_version},
@@ -198,7 +203,7 @@ class Retrainer:
         )
         reporter.emit("diagnosing", message=report.summary())
         if not report.fixable:
-            return self._nothing_to_train(request, report, production_version, started)
+            return self._unfixable(request, report, production_version, started)
 
         members = [t for _, ts in pattern_traces for t in ts]
         data = prepare(
@@ -212,10 +217,9 @@ class Retrainer:
         )
         augmented = augment(data.task, data.gold, self.teacher) if self.teacher is not None else []
         baseline = production.evaluate(data.gate_set)
-        base_config = getattr(production, "config", None)
 
         best, evaluation, gate_report, tried = self._search(
-            request, data, augmented, base_config, baseline, production_version, reporter, started
+            request, data, augmented, production, baseline, production_version, reporter, started
         )
         metrics = decision_metrics(
             evaluation, baseline, gate_report, gate_examples=len(data.gate_set), gold_examples=len(data.gold)
@@ -243,16 +247,18 @@ class Retrainer:
         request: RetrainRequest,
         data: RetrainData,
         augmented: Sequence[Example],
-        base_config: BaseTrainConfig | None,
+        production: TaskAdapter,
         baseline: Evaluation,
         production_version: str,
         reporter: ProgressReporter,
         started: float,
     ) -> tuple[_Candidate, Evaluation, GateReport, list[dict[str, Any]]]:
-        """Iterate: propose recipes, train each, gate the best by validation; stop at a pass or the budget's end.
+        """Iterate: propose recipes, train each, gate them best-validation first; stop at a pass or the budget's end.
 
-        Returns the last judged candidate, its gate-set evaluation and report, and every candidate tried.
+        Returns the passing candidate (else the last iteration's best by validation), its gate-set evaluation and
+        report, and every candidate tried.
         """
+        base_config: BaseTrainConfig | None = getattr(production, "config", None)
         tried: list[dict[str, Any]] = []
         judged: tuple[_Candidate, Evaluation, GateReport] | None = None
         last_recipe: Recipe | None = None
@@ -270,9 +276,43 @@ class Retrainer:
                 last=last_recipe,
                 last_report=None if judged is None else judged[2],
                 candidates=n_candidates,
+                warm_start=production.warm_starts,
             )
-            candidates = [self._train(recipe, data, augmented, base_config, iteration, reporter) for recipe in recipes]
-            best = max(candidates, key=lambda c: c.score)  # ties: the first (gentler) recipe
+            candidates = [
+                self._train(recipe, data, augmented, production, iteration, reporter) for recipe in recipes
+            ]
+            # Gate candidates best-validation first and stop at the first that passes: the validation set is small,
+            # so the runner-up often keeps within the flip budget where the favourite does not.
+            ranked = sorted(candidates, key=lambda c: -c.score)  # stable: ties keep the gentler, earlier recipe
+            passed: _Candidate | None = None
+            for rank, candidate in enumerate(ranked):
+                reporter.emit(
+                    "evaluating", iteration=iteration, candidate=candidate.recipe.name,
+                    metrics={"validation": candidate.score},
+                )
+                evaluation = candidate.adapter.evaluate(data.gate_set)
+                reporter.emit("gating", iteration=iteration, candidate=candidate.recipe.name)
+                gate_report = self.gate.evaluate(
+                    evaluation,
+                    baseline=baseline,
+                    baseline_version=production_version,
+                    checkpoints=data.checkpoints,
+                    slices=data.slices,
+                    patterns=data.pattern_gate,
+                )
+                reporter.emit(
+                    "gating",
+                    iteration=iteration,
+                    candidate=candidate.recipe.name,
+                    message=f"gate {'passed' if gate_report.passed else 'failed'}: "
+                    + ", ".join(f"{c.name}={'ok' if c.passed else 'FAIL'}" for c in gate_report.checks),
+                )
+                if rank == 0 or gate_report.passed:
+                    # The favourite's report steers the next iteration unless another candidate passes.
+                    judged, last_recipe = (candidate, evaluation, gate_report), candidate.recipe
+                if gate_report.passed:
+                    passed = candidate
+                    break
             for c in candidates:
                 tried.append(
                     {
@@ -281,31 +321,10 @@ class Retrainer:
                         "validation": c.score,
                         "seconds": round(c.seconds, 2),
                         "curriculum": c.curriculum.summary(),
-                        "chosen": c is best,
+                        "chosen": c is judged[0],
                     }
                 )
-            reporter.emit(
-                "evaluating", iteration=iteration, candidate=best.recipe.name, metrics={"validation": best.score}
-            )
-            evaluation = best.adapter.evaluate(data.gate_set)
-            reporter.emit("gating", iteration=iteration, candidate=best.recipe.name)
-            gate_report = self.gate.evaluate(
-                evaluation,
-                baseline=baseline,
-                baseline_version=production_version,
-                checkpoints=data.checkpoints,
-                slices=data.slices,
-                patterns=data.pattern_gate,
-            )
-            judged, last_recipe = (best, evaluation, gate_report), best.recipe
-            reporter.emit(
-                "gating",
-                iteration=iteration,
-                candidate=best.recipe.name,
-                message=f"gate {'passed' if gate_report.passed else 'failed'}: "
-                + ", ".join(f"{c.name}={'ok' if c.passed else 'FAIL'}" for c in gate_report.checks),
-            )
-            if gate_report.passed:
+            if passed is not None:
                 break
 
         assert judged is not None
@@ -316,7 +335,7 @@ class Retrainer:
         recipe: Recipe,
         data: RetrainData,
         augmented: Sequence[Example],
-        base_config: BaseTrainConfig | None,
+        production: TaskAdapter,
         iteration: int,
         reporter: ProgressReporter,
     ) -> _Candidate:
@@ -336,9 +355,12 @@ class Retrainer:
         train = training_set(
             data.base_train, curriculum, recipe.curriculum_repeat, data.replay if recipe.traffic else ()
         )
-        adapter = self.factory(data.task, recipe.apply(base_config))
+        adapter = self.factory(data.task, recipe.apply(getattr(production, "config", None)))
         adapter.fit(
-            train, validation=data.validation or None, progress=reporter.training_callback(iteration, recipe.name)
+            train,
+            validation=data.validation or None,
+            progress=reporter.training_callback(iteration, recipe.name),
+            start_from=production if recipe.warm_start and adapter.warm_starts else None,
         )
         score = validation_score(adapter, data.validation)
         reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
@@ -382,23 +404,45 @@ class Retrainer:
         )
         return registry.register_version(model, candidate.adapter, info, evaluations={"gate": stored})
 
-    def _nothing_to_train(
+    def _superseded(self, request: RetrainRequest, production_version: str, started: float) -> ReleaseDecision:
+        """A request made against a version that production has since moved past: its failures describe a model
+        no longer served. Retraining for it would redo work; the monitor asks again if the new version fails."""
+        check = GateCheck(
+            name="request_current",
+            passed=False,
+            observed=0.0,
+            threshold=1.0,
+            detail=f"superseded: production moved from {request.model.version} to {production_version} since this"
+            " request; the monitor requests again if the new version fails on these patterns.",
+        )
+        return self._nothing_to_train(request, check, production_version, started)
+
+    def _unfixable(
         self, request: RetrainRequest, report: DiagnosisReport, production_version: str, started: float
+    ) -> ReleaseDecision:
+        check = GateCheck(
+            name="fixable_patterns",
+            passed=False,
+            observed=0.0,
+            threshold=1.0,
+            detail="no target pattern is fixable by training: "
+            + "; ".join(f"{p.pattern_id}: {p.reason}" for p in report.patterns),
+        )
+        return self._nothing_to_train(request, check, production_version, started, report)
+
+    def _nothing_to_train(
+        self,
+        request: RetrainRequest,
+        check: GateCheck,
+        production_version: str,
+        started: float,
+        report: DiagnosisReport | None = None,
     ) -> ReleaseDecision:
         gate_report = GateReport(
             passed=False,
             baseline_version=production_version,
             candidate_version=None,
-            checks=[
-                GateCheck(
-                    name="fixable_patterns",
-                    passed=False,
-                    observed=0.0,
-                    threshold=1.0,
-                    detail="no target pattern is fixable by training: "
-                    + "; ".join(f"{p.pattern_id}: {p.reason}" for p in report.patterns),
-                )
-            ],
+            checks=[check],
             notes=["Nothing was trained.", f"Rejected: the alias stays on {production_version}."],
         )
         now = time.time()
@@ -419,9 +463,21 @@ class Retrainer:
             gate_report=gate_report,
             events=[rejection],
             alias_name=self.alias,
-            diagnosis=report.to_dict(),
+            diagnosis=None if report is None else report.to_dict(),
             wall_seconds=time.monotonic() - started,
         )
+
+
+def _descends_from(registry: Registry, model: str, version: str, ancestor: str, depth: int = 64) -> bool:
+    """Whether ``ancestor`` is among ``version``'s parents (production moved forward from it, not back)."""
+    current = registry.get_manifest(model, version).parent
+    for _ in range(depth):
+        if current is None:
+            return False
+        if current == ancestor:
+            return True
+        current = registry.get_manifest(model, current).parent
+    return False
 
 
 def validation_score(adapter: TaskAdapter, validation: Sequence[Example]) -> float:

@@ -12,6 +12,12 @@ which knob mattered). What to vary follows its bands on the production score:
 Training on them adds coverage and anchors the decision boundaries where production is already right
 (on CLINC150 it halved the negative flips of a retrain: 37 to 19 on a 1,252-example gate set).
 
+Where the adapter can continue from the production weights (``warm_starts``: the entity tagger), candidates that
+must protect what works start from them instead of the base model: a tagger retrained from 150 to 230 news
+sentences raised entity F1 from 0.25 to 0.57 on its gate set but broke 5 sentences production got right, more
+than epsilon allows; continuing from production moves it less. Below 0.80 the second candidate warm-starts,
+and so does every "protect" candidate after a regression.
+
 After a rejected iteration the next one moves away from what failed: regressions (flips, slices, metric)
 call for more replay and a gentler fit; unfixed patterns call for more weight on the curriculum and a harder fit.
 
@@ -57,6 +63,8 @@ class Recipe:
     hard_negatives_per_gold: int = 1
     traffic: bool = False
     """Also train on the verified passing traffic (not held out), not only on base data and curriculum."""
+    warm_start: bool = False
+    """Continue from the production version's weights instead of the base model."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -116,8 +124,10 @@ class RecipeSearch:
         last: Recipe | None = None,
         last_report: GateReport | None = None,
         candidates: int | None = None,
+        warm_start: bool = False,
     ) -> list[Recipe]:
-        """The recipes of ``iteration`` (0-based), starting from the production version's ``config``."""
+        """The recipes of ``iteration`` (0-based), starting from the production version's ``config``;
+        ``warm_start`` says whether the adapter can continue from the production weights."""
         n = max(2, candidates or self.candidates)
         if iteration == 0 or last is None or last_report is None:
             base = Recipe(name="", config=knobs(config))
@@ -125,6 +135,8 @@ class RecipeSearch:
             score = 0.0 if production_score is None else production_score
             if score < 0.80:
                 variants = [dict(traffic=True), dict(curriculum_repeat=3, hard_negatives_per_gold=2, traffic=True)]
+                if warm_start:
+                    variants[1] = dict(traffic=True, warm_start=True)
             elif score < 0.95:
                 variants = [dict(), dict(traffic=True)]
             else:
@@ -136,7 +148,8 @@ class RecipeSearch:
             regressed = bool(failed & set(REGRESSION_CHECKS))
             unfixed = "pattern_fix_rate" in failed
             protect = dict(
-                replay_share=min(0.3, last.replay_share + 0.1), config=_scaled(last.config, _GENTLER), traffic=True
+                replay_share=min(0.3, last.replay_share + 0.1), config=_scaled(last.config, _GENTLER), traffic=True,
+                warm_start=warm_start or last.warm_start,
             )
             push = dict(curriculum_repeat=last.curriculum_repeat + 1, config=_scaled(last.config, _STRONGER))
             if regressed and unfixed:

@@ -145,6 +145,8 @@ class TaskAdapter(ABC):
     """``classification``, ``entity_extraction`` or ``generation``."""
     metric_name: ClassVar[str]
     """The headline metric ``evaluate`` reports (``accuracy``, ``entity_f1``, ``exact_match``)."""
+    warm_starts: ClassVar[bool] = False
+    """Whether ``fit(start_from=...)`` can continue from another fitted adapter's weights."""
 
     config: BaseTrainConfig
     """The hyperparameters the adapter was built with (each adapter narrows the type to its own config)."""
@@ -158,12 +160,20 @@ class TaskAdapter(ABC):
         *,
         validation: Sequence[Example] | None = None,
         progress: ProgressCallback | None = None,
+        start_from: TaskAdapter | None = None,
     ) -> Self:
-        """Learn from ``train`` (from the base model: every fit starts afresh). Returns self."""
+        """Learn from ``train``, from the base model, or with ``start_from`` (a fitted adapter of the same
+        kind, left untouched) from its weights, where the adapter ``warm_starts``. Returns self."""
         from pioneer.training.runtime import library_progress  # runtime imports this module
 
+        if start_from is not None and not self.warm_starts:
+            raise ValueError(f"{type(self).__name__} cannot warm-start; fit it without start_from")
+        if start_from is not None and type(start_from) is not type(self):
+            raise ValueError(f"cannot warm-start a {type(self).__name__} from a {type(start_from).__name__}")
         with library_progress(self.config):
-            return self._fit(train, validation=validation, progress=progress)
+            if start_from is None:
+                return self._fit(train, validation=validation, progress=progress)
+            return self._fit(train, validation=validation, progress=progress, start_from=start_from)
 
     @abstractmethod
     def _fit(

@@ -109,6 +109,7 @@ class EntityExtractionAdapter(TaskAdapter):
 
     task: ClassVar[str] = "entity_extraction"
     metric_name: ClassVar[str] = "entity_f1"
+    warm_starts: ClassVar[bool] = True
     config: EntityExtractionConfig
 
     def __init__(self, config: EntityExtractionConfig | None = None) -> None:
@@ -181,7 +182,10 @@ class EntityExtractionAdapter(TaskAdapter):
         *,
         validation: Sequence[Example] | None,
         progress: ProgressCallback | None,
+        start_from: EntityExtractionAdapter | None = None,
     ) -> Self:
+        import copy
+
         import torch
         from transformers import Trainer, set_seed
 
@@ -194,18 +198,26 @@ class EntityExtractionAdapter(TaskAdapter):
         set_seed(cfg.seed)
         clock = FitClock(len(train))
         types = cfg.entity_types or sorted({s.label for e in train for s in e.spans or ()})
-        self.tags_ = [OUTSIDE] + [f"{p}-{t}" for t in sorted(types) for p in ("B", "I")]
+        start = self._warm_start_source(start_from, types)
+        if start is not None:
+            # Continue from the given model's tagger: its tag set (a superset of the data's) and weights, copied.
+            self.tags_ = list(start.tags_ or [])
+            self._tokenizer, self._device, self._encoder_mode = start._tokenizer, start._device, "full"
+            self._model = copy.deepcopy(start._model).to(self._device)
+            types = sorted({t[2:] for t in self.tags_ if t != OUTSIDE})
+        else:
+            self.tags_ = [OUTSIDE] + [f"{p}-{t}" for t in sorted(types) for p in ("B", "I")]
+            self._tokenizer, encoder = load_base_encoder(cfg)
+            self._device = pick_device(cfg.device)
+            if cfg.use_lora:
+                encoder = add_lora(encoder, cfg)
+                self._encoder_mode = "lora"
+            else:
+                self._encoder_mode = "full"
+            self._model = TokenTagger(encoder, len(self.tags_), casing=cfg.casing_features, dropout=cfg.dropout).to(self._device)
+        self._model.train()
         tag_id = {t: i for i, t in enumerate(self.tags_)}
         keep = set(types)
-
-        self._tokenizer, encoder = load_base_encoder(cfg)
-        self._device = pick_device(cfg.device)
-        if cfg.use_lora:
-            encoder = add_lora(encoder, cfg)
-            self._encoder_mode = "lora"
-        else:
-            self._encoder_mode = "full"
-        self._model = TokenTagger(encoder, len(self.tags_), casing=cfg.casing_features, dropout=cfg.dropout).to(self._device)
 
         dataset = []
         for example, item in zip(train, self._encode([e.text for e in train]), strict=True):
@@ -245,8 +257,29 @@ class EntityExtractionAdapter(TaskAdapter):
         self.fit_stats_ = clock.stats(steps=int(trainer.state.global_step), epochs=cfg.epochs, train_loss=final_loss(trainer))
         if validation:
             self.fit_stats_["validation_metric"] = self.evaluate(validation).metric
-        log.info("fitted entity extractor", extra={"lora": cfg.use_lora, "tags": len(self.tags_), **self.fit_stats_})
+        log.info("fitted entity extractor", extra={"lora": self._encoder_mode == "lora", "tags": len(self.tags_),
+                                                    "warm_start": start is not None, **self.fit_stats_})
         return self
+
+    def _warm_start_source(
+        self, start_from: EntityExtractionAdapter | None, types: Sequence[str]
+    ) -> EntityExtractionAdapter | None:
+        """``start_from`` when its tagger can continue on this data; None (train from base) otherwise, logged."""
+        if start_from is None:
+            return None
+        start_from._check_fitted()
+        known = {t[2:] for t in start_from.tags_ or () if t != OUTSIDE}
+        reasons = []
+        if start_from._encoder_mode != "full" or self.config.use_lora:
+            reasons.append("only fully fine-tuned encoders warm-start (LoRA and frozen ones train from base)")
+        if not set(types) <= known:
+            reasons.append(f"new entity types {sorted(set(types) - known)}")
+        if start_from.config.casing_features != self.config.casing_features:
+            reasons.append("casing features differ")
+        if reasons:
+            log.warning("training from the base model instead of warm-starting", extra={"why": "; ".join(reasons)})
+            return None
+        return start_from
 
     # ------------------------------------------------------------------------------------------------ inference
 

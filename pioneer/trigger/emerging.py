@@ -10,6 +10,13 @@ A cluster passes a check when all of these hold at the snapshot time (defaults i
 * its growth (recent against long-run failure rate, relative to all traffic) is at least ``min_growth`` [2.0],
   so a long-standing weakness that is not getting worse does not fire again and again.
 
+A model that fails broadly (the lower bound of its failure rate over all recent traffic is at least
+``broad_failure_rate`` [0.3]) cannot show either contrast: no region can fail 1.5 times as often as traffic that
+already fails half the time, and a weakness present from the first request never grows. While that holds, lift
+and growth are waived and every cluster with enough failures and a failure-rate lower bound of at least
+``min_failure_rate`` passes: the largest failure clusters are the patterns to train on. A weak first model (a
+tagger trained on 150 sentences fails on two thirds of news sentences) is the case this covers.
+
 It becomes *emerging* after passing ``hold_checks`` consecutive checks [2] and stops after failing
 ``release_checks`` consecutive checks [3] (hysteresis against flapping). An emerging cluster is published
 when it starts emerging, when its state or flag changes, and at least every ``heartbeat`` seconds of event
@@ -66,6 +73,8 @@ class Check:
     failure_rate_lower: float
     global_rate: float
     growth: float
+    broad: bool
+    """The model failed broadly at this check, so lift and growth were waived."""
     passed: bool
 
 
@@ -88,6 +97,9 @@ class EmergingPatternDetector(Trigger):
         The lower bound must also exceed this multiple of the global failure rate, >= 0.
     min_growth
         Minimum growth (1 = steady), >= 0.
+    broad_failure_rate
+        Lower bound of the model's failure rate over all recent traffic above which lift and growth are
+        waived, in (0, 1]; None never waives them.
     hold_checks
         Consecutive passing checks before a cluster is emerging, >= 1.
     release_checks
@@ -113,6 +125,7 @@ class EmergingPatternDetector(Trigger):
         min_failure_rate: float = 0.1,
         min_lift: float = 1.5,
         min_growth: float = 2.0,
+        broad_failure_rate: float | None = 0.3,
         hold_checks: int = 2,
         release_checks: int = 3,
         confidence: float = 0.95,
@@ -122,6 +135,8 @@ class EmergingPatternDetector(Trigger):
         _number("min_failure_rate", min_failure_rate, 0.0, 1.0)
         _number("min_lift", min_lift, 0.0)
         _number("min_growth", min_growth, 0.0)
+        if broad_failure_rate is not None:
+            _number("broad_failure_rate", broad_failure_rate, 1e-9, 1.0)
         _number("hold_checks", hold_checks, 1, integer=True)
         _number("release_checks", release_checks, 1, integer=True)
         _number("confidence", confidence, 0.5 + 1e-9, 1.0 - 1e-9)
@@ -130,6 +145,7 @@ class EmergingPatternDetector(Trigger):
         self.min_failure_rate = min_failure_rate
         self.min_lift = min_lift
         self.min_growth = min_growth
+        self.broad_failure_rate = broad_failure_rate
         self.hold_checks = hold_checks
         self.release_checks = release_checks
         self.confidence = confidence
@@ -176,13 +192,22 @@ class EmergingPatternDetector(Trigger):
         lower = failure_rate_lower_bound(cluster.failures_recent, cluster.passes_sampled_recent, s, self._z)
         global_rate = estimate_failure_rate(snapshot.failures_recent, snapshot.passes_sampled_recent, s)
         growth = min(cluster.growth, _GROWTH_CAP)
+        broad = self.fails_broadly(snapshot)
         passed = (
             cluster.failures_recent >= self.min_failures
             and lower >= self.min_failure_rate
-            and lower > self.min_lift * global_rate
-            and growth >= self.min_growth
+            and (broad or (lower > self.min_lift * global_rate and growth >= self.min_growth))
         )
-        return Check(cluster.failures_recent, rate, lower, global_rate, growth, passed)
+        return Check(cluster.failures_recent, rate, lower, global_rate, growth, broad, passed)
+
+    def fails_broadly(self, snapshot: Snapshot) -> bool:
+        """Whether the model's recent failure rate over all traffic surely (lower bound) reaches ``broad_failure_rate``."""
+        if self.broad_failure_rate is None:
+            return False
+        lower = failure_rate_lower_bound(
+            snapshot.failures_recent, snapshot.passes_sampled_recent, snapshot.pass_sample_rate, self._z
+        )
+        return lower >= self.broad_failure_rate
 
     def update(self, snapshot: Snapshot, *, model: ModelName | ModelRef | str) -> Self:  # type: ignore[override]
         """Check every cluster of ``snapshot`` (one model's clusterer) and collect the events to publish."""

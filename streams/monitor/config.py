@@ -25,6 +25,7 @@ class MonitorConfig:
     recent_half_life: float = field(default=3_600.0, metadata={"help": "Seconds of the recent window (recent failures, growth)."})
     min_failures: float = field(default=10.0, metadata={"help": "Recent failures a cluster needs to be an emerging pattern."})
     min_growth: float = field(default=2.0, metadata={"help": "Growth (recent vs long-run failure rate) an emerging pattern needs."})
+    broad_failure_rate: float = field(default=0.3, metadata={"help": "Model-wide failure rate (lower bound) above which every sizeable failure cluster is a pattern; 1 turns it off."})
     cooldown: float = field(default=3_600.0, metadata={"help": "Seconds between two retrain requests for one model."})
     max_requests: int = field(default=3, metadata={"help": "Retrain requests allowed per model per day."})
 
@@ -43,6 +44,7 @@ class MonitorConfig:
                     recent_half_life=self.recent_half_life, seed=0,
                 ),
                 detector=EmergingPatternDetector(min_failures=self.min_failures, min_growth=self.min_growth,
+                                                 broad_failure_rate=self.broad_failure_rate,
                                                  heartbeat=max(60.0, self.recent_half_life)),
                 trigger=RetrainTrigger(cooldown=self.cooldown, max_requests=self.max_requests),
             )

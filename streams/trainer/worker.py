@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -24,8 +25,9 @@ from typing import Any
 import faust
 
 from pioneer.events import DecodeError, ErrorPattern, EventCodec, LabeledTrace, RetrainRequest, TrainingProgress, make_dead_letter
+from pioneer.gates import RegressionGate
 from pioneer.registry import FileRegistry, Registry
-from pioneer.retrain import handle_request
+from pioneer.retrain import Retrainer, handle_request
 from pioneer.settings import Paths
 from pioneer.traces import TraceStore
 from streams.app import create_app
@@ -45,6 +47,8 @@ class Trainer:
     registry: Registry
     store: TraceStore
     decisions: list[Any]
+    handler: Any
+    """Serves one request: ``handler(request, registry=..., traces=..., progress=...)``."""
 
 
 def build_trainer(
@@ -53,8 +57,13 @@ def build_trainer(
     *,
     registry: Registry | None = None,
     store: TraceStore | None = None,
-    handler: Any = handle_request,
+    handler: Any = None,
 ) -> Trainer:
+    """The trainer's Faust app; ``handler`` (default: :func:`handle_request` with the config's gate) serves each
+    request."""
+    if handler is None:
+        handler = functools.partial(handle_request, retrainer=Retrainer(
+            gate=RegressionGate(epsilon=config.epsilon, cross_checkpoint_epsilon=config.epsilon)))
     paths = Paths.from_env()
     metrics = StreamMetrics()
     publisher = EventPublisher(settings, metrics=metrics)
@@ -151,7 +160,8 @@ def build_trainer(
 
     if config.metrics_port:
         metrics.serve(config.metrics_port)
-    return Trainer(app=app, publisher=publisher, metrics=metrics, registry=registry, store=store, decisions=decisions)
+    return Trainer(app=app, publisher=publisher, metrics=metrics, registry=registry, store=store, decisions=decisions,
+                   handler=handler)
 
 
 async def _patterns_in(seen: set[str], request: RetrainRequest, store: TraceStore, timeout: float) -> None:

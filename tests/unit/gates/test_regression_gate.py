@@ -79,6 +79,17 @@ def test_metric_must_not_drop_below_production() -> None:
     assert not check(report, "metric_not_below_baseline").passed and not report.passed
 
 
+def test_below_the_floor_a_candidate_must_beat_production_rather_than_reach_the_floor() -> None:
+    weak = [True] * 4 + [False] * 16  # production 0.20, far below the floor 0.5
+    better, worse = flipped(weak, wrong=[], right=[4, 5]), flipped(weak, wrong=[0])
+    gate = RegressionGate(epsilon=2, metric_floor=0.5)
+    assert check(gate.evaluate(ev(better), baseline=ev(weak)), "metric_floor").passed
+    assert not check(gate.evaluate(ev(weak), baseline=ev(weak)), "metric_floor").passed  # equal is not better
+    assert not check(gate.evaluate(ev(worse), baseline=ev(weak)), "metric_floor").passed
+    # Without a baseline (a first model) the floor itself holds.
+    assert not check(gate.evaluate(ev(better)), "metric_floor").passed
+
+
 def test_pattern_fix_rate_floor_and_empty_pattern_fails_closed() -> None:
     patterns = {"p-1": ["e15", "e16", "e17", "e18"], "p-2": []}
     candidate = ev(flipped(BASE, wrong=[], right=[15]))

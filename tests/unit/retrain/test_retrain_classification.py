@@ -90,6 +90,13 @@ def test_planted_pattern_is_fixed_and_planted_noise_is_excluded(world: World) ->
     assert release.gate_report.candidate_version == decision.version
     assert any(c.name == "pattern_fix_rate:p-spend" and c.passed for c in release.gate_report.checks)
 
+    # A request still naming the replaced version is superseded: nothing trains, the alias stays on the release.
+    factory = CountingFactory()
+    stale = Retrainer(factory=factory).run(request(world, "rr-stale"), registry=registry, traces=store)
+    assert stale.outcome == "rejected" and factory.fits == 0
+    assert [c.name for c in stale.gate_report.checks] == ["request_current"]
+    assert registry.get_alias(MODEL, "production") == decision.version
+
 
 def test_a_candidate_that_flips_too_much_is_rejected_and_the_alias_stays(world: World) -> None:
     # A systematic bad labeller: known "balance" requests "corrected" to "transfer". With noise filtering

@@ -66,6 +66,31 @@ def test_threshold_only_removes_entities(tagger: EntityExtractionAdapter) -> Non
 
 
 @pytest.mark.slow
+def test_warm_start_continues_from_the_given_tagger_and_leaves_it_untouched(tagger: EntityExtractionAdapter) -> None:
+    texts = [e.text for e in TEST]
+    before = tagger.predict(texts)
+    weights = {k: v.clone() for k, v in tagger._model.state_dict().items()}
+    # No training steps at all (a 0-epoch fit is refused, so one tiny step at a learning rate of ~0): a warm
+    # start reproduces the tagger, a cold start from the base encoder does not.
+    still = dataclasses.replace(tagger.config, epochs=1.0, learning_rate=1e-12, head_learning_rate=1e-12)
+    warm = EntityExtractionAdapter(still).fit(TRAIN[:8], start_from=tagger)
+    assert warm.predict(texts) == before and warm.tags_ == tagger.tags_
+    cold = EntityExtractionAdapter(still).fit(TRAIN[:8])
+    assert cold.predict(texts) != before
+    # Real steps from the warm start move the copy, never the original.
+    EntityExtractionAdapter(tagger.config).fit(TRAIN[:16], start_from=tagger)
+    assert all(np.array_equal(v.cpu().numpy(), tagger._model.state_dict()[k].cpu().numpy()) for k, v in weights.items())
+    assert tagger.predict(texts) == before
+
+
+def test_warm_start_is_refused_where_it_cannot_work(tagger: EntityExtractionAdapter) -> None:
+    from pioneer.training import ClassificationAdapter
+
+    with pytest.raises(ValueError, match="cannot warm-start"):
+        ClassificationAdapter().fit([], start_from=tagger)
+
+
+@pytest.mark.slow
 def test_lora_without_casing_trains_and_saves_adapter_only(tmp_path: Path) -> None:
     config = EntityExtractionConfig(
         epochs=1.0, batch_size=8, max_length=32, use_lora=True, learning_rate=1e-3, casing_features=False, lora_r=4

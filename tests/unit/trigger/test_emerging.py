@@ -59,8 +59,8 @@ def test_each_threshold_blocks_on_its_own() -> None:
         assert not det.check(c, snap(1000.0, c)).passed, change
     # Above the thresholds but not above the global failure rate: no.
     c = cluster(1, passes_sampled_recent=8.0)
-    busy = Snapshot(time=1.0, clusters=(c,), merged={}, failures_recent=900.0, passes_sampled_recent=10.0,
-                    pass_sample_rate=0.1, n_updates=1)
+    busy = Snapshot(time=1.0, clusters=(c,), merged={}, failures_recent=200.0, passes_sampled_recent=60.0,
+                    pass_sample_rate=0.1, n_updates=1)  # traffic fails 25%: not broad, so lift applies
     assert not det.check(c, busy).passed
 
 
@@ -122,3 +122,34 @@ def test_pattern_ids_are_deterministic_and_checkpoints_continue_identically() ->
     assert run(restored, [700.0, 1400.0]) == run(a, [700.0, 1400.0])
     with pytest.raises(ValueError):
         EmergingPatternDetector.from_bytes(b'{"class": "Other", "version": 1}')
+
+
+def broad_snap(t: float, *clusters: ClusterStats, failures: float, sampled_passes: float) -> Snapshot:
+    return Snapshot(time=t, clusters=tuple(clusters), merged={}, failures_recent=failures,
+                    passes_sampled_recent=sampled_passes, pass_sample_rate=0.1, n_updates=10_000)
+
+
+def test_a_model_failing_broadly_gets_patterns_without_lift_or_growth() -> None:
+    # Traffic fails 2/3 of the time: no cluster can fail 1.5x as often, and a weakness present from the start
+    # never grows. The broad rule waives both; without it (None) the same clusters never pass.
+    steady = cluster(1, failures_recent=40.0, passes_sampled_recent=2.0, growth=1.0, state="stable")
+    broad = broad_snap(1000.0, steady, failures=600.0, sampled_passes=30.0)
+    check = EmergingPatternDetector().check(steady, broad)
+    assert check.broad and check.passed
+    assert not EmergingPatternDetector(broad_failure_rate=None).check(steady, broad).passed
+    # Still needs the cluster's own evidence: too few failures or a low failure rate fail.
+    for change in ({"failures_recent": 9.0}, {"passes_sampled_recent": 400.0}):
+        c = cluster(1, growth=1.0, **change)
+        assert not EmergingPatternDetector().check(c, broad_snap(1000.0, c, failures=600.0, sampled_passes=30.0)).passed
+    # A model failing 10% of traffic is not broad: lift and growth apply again.
+    narrow = broad_snap(1000.0, steady, failures=100.0, sampled_passes=90.0)
+    check = EmergingPatternDetector().check(steady, narrow)
+    assert not check.broad and not check.passed
+
+
+def test_broad_patterns_emerge_through_the_detector() -> None:
+    det = EmergingPatternDetector(hold_checks=2)
+    clusters = [cluster(i, growth=1.0, state="stable") for i in (1, 2, 3)]
+    for t in (1000.0, 1010.0):
+        det.update(broad_snap(t, *clusters, failures=600.0, sampled_passes=30.0), model="tagger")
+    assert len(det.emerging_) == 3

@@ -1,0 +1,46 @@
+"""RecipeSearch: what each band of the production score varies, and how a rejection steers the next iteration."""
+
+from __future__ import annotations
+
+from pioneer.events import GateCheck, GateReport
+from pioneer.retrain import RecipeSearch
+from pioneer.training import EntityExtractionConfig
+
+
+def report(*failed: str) -> GateReport:
+    names = ["negative_flips", "pattern_fix_rate:p-1", "metric_floor"]
+    return GateReport(passed=not failed, baseline_version="v1", notes=[], checks=[
+        GateCheck(name=n, passed=n not in failed, observed=0.0, threshold=0.0, detail="") for n in names
+    ])
+
+
+def test_every_iteration_compares_at_least_two_different_recipes() -> None:
+    search = RecipeSearch()
+    for score in (0.3, 0.85, 0.97):
+        recipes = search.propose(0, config=EntityExtractionConfig(), production_score=score)
+        assert len(recipes) == 2 and recipes[0] != recipes[1]
+        assert len({r.name for r in recipes}) == 2
+
+
+def test_a_weak_model_that_can_warm_start_tries_it_next_to_a_fresh_fit() -> None:
+    search = RecipeSearch()
+    config = EntityExtractionConfig()
+    cold, warm = search.propose(0, config=config, production_score=0.3, warm_start=True)
+    assert (cold.warm_start, warm.warm_start) == (False, True) and cold.traffic and warm.traffic
+    assert not any(r.warm_start for r in search.propose(0, config=config, production_score=0.3))
+    # A strong model is handled surgically from the base model either way.
+    assert not any(r.warm_start for r in search.propose(0, config=config, production_score=0.97, warm_start=True))
+
+
+def test_after_flips_the_protecting_candidates_warm_start_and_replay_more() -> None:
+    search = RecipeSearch()
+    config = EntityExtractionConfig()
+    first = search.propose(0, config=config, production_score=0.3, warm_start=True)[0]
+    nxt = search.propose(1, config=config, production_score=0.3, last=first, last_report=report("negative_flips"),
+                         warm_start=True)
+    assert all(r.warm_start and r.replay_share > first.replay_share for r in nxt)
+    assert all(r.config["learning_rate"] < first.config["learning_rate"] for r in nxt)
+    # Unfixed patterns alone push harder instead.
+    push = search.propose(1, config=config, production_score=0.3, last=first,
+                          last_report=report("pattern_fix_rate:p-1"), warm_start=True)
+    assert all(r.curriculum_repeat > first.curriculum_repeat for r in push)

@@ -1,0 +1,27 @@
+"""The trainer worker's settings reach the gate that judges its candidates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pioneer.cli import cli
+from streams.kafka import KafkaSettings
+from streams.trainer.config import TrainerConfig
+from streams.trainer.worker import build_trainer
+
+
+@pytest.mark.parametrize("epsilon", [2, 5])
+def test_the_default_handler_gates_with_the_configured_epsilon(epsilon: int, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIONEER_HOME", str(tmp_path))
+    trainer = build_trainer(KafkaSettings.from_env("localhost:1"), TrainerConfig(epsilon=epsilon))
+    gate = trainer.handler.keywords["retrainer"].gate
+    assert (gate.epsilon, gate.cross_checkpoint_epsilon) == (epsilon, epsilon)
+
+
+def test_the_cli_offers_epsilon_and_names_its_variable() -> None:
+    result = CliRunner().invoke(cli, ["trainer", "--help"])
+    assert result.exit_code == 0 and "--epsilon" in result.output and "PIONEER_TRAINER_EPSILON" in result.output
