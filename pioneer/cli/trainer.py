@@ -18,8 +18,14 @@ from pioneer.cli.options import BROKER
 @click.option("--epsilon", type=click.IntRange(0), default=lambda: int(os.environ.get("PIONEER_TRAINER_EPSILON", 2)),
               show_default="2", help="Negative flips a release may make on the gate set (and on each earlier "
               "checkpoint's set): examples production gets right that the candidate gets wrong. [env: PIONEER_TRAINER_EPSILON]")
+@click.option("--pattern-fix-floor", type=click.FloatRange(0.0, 1.0),
+              default=lambda: float(os.environ.get("PIONEER_TRAINER_PATTERN_FIX_FLOOR", 0.5)), show_default="0.5",
+              help="Share of each target pattern's held-out failures a release must get right (an entity failure is"
+              " fixed only when the whole sentence is). [env: PIONEER_TRAINER_PATTERN_FIX_FLOOR]")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
-def trainer(broker: str, group_id: str, catch_up_timeout: float, epsilon: int, metrics_port: int | None) -> None:
+def trainer(
+    broker: str, group_id: str, catch_up_timeout: float, epsilon: int, pattern_fix_floor: float, metrics_port: int | None
+) -> None:
     """Serve retrain requests: diagnose, retrain, gate, release.
 
     Keeps the labeled-trace store ($PIONEER_HOME/traces.sqlite) current from the labeled-trace topic, and for
@@ -33,7 +39,8 @@ def trainer(broker: str, group_id: str, catch_up_timeout: float, epsilon: int, m
     from streams.trainer.config import TrainerConfig
     from streams.trainer.worker import build_trainer
 
-    config = TrainerConfig(group_id=group_id, catch_up_timeout=catch_up_timeout, epsilon=epsilon, metrics_port=metrics_port)
+    config = TrainerConfig(group_id=group_id, catch_up_timeout=catch_up_timeout, epsilon=epsilon,
+                           pattern_fix_floor=pattern_fix_floor, metrics_port=metrics_port)
     worker = build_trainer(KafkaSettings.from_env(broker), config)
     click.echo(f"trainer '{group_id}' starting against {broker} (registry {worker.registry})", err=True)
     run_worker(worker.app)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pioneer.errors import ConfigError
 from pioneer.events import GateCheck, GateReport
 from pioneer.training.base import Evaluation
+from pioneer.trigger.rates import wilson_upper, z_score
 
 NO_BASELINE_NOTE = (
     "First version of this model: there is no baseline, so the flip, cross-checkpoint and change checks did not run."
@@ -74,6 +75,11 @@ class RegressionGate:
     pattern_min_size
         Patterns with fewer held-out failures are judged pooled together (one check over their union), since
         a fix rate over one or two examples is a coin toss.
+    pattern_confidence
+        A fix rate fails only when the upper Wilson bound at this one-sided confidence is below the floor: the
+        evidence says the candidate fixes less than the floor, not just that too few held-out failures were
+        there to show it (1 of 8 fixed passes a floor of 0.25 at 0.95; 2 of 40 does not). None judges the
+        observed rate itself.
     metric_floor
         Smallest metric accepted at all; the only metric check a first model (no baseline) gets. When production
         itself is below the floor, a candidate that beats production passes this check (the other checks still
@@ -87,6 +93,7 @@ class RegressionGate:
     metric_min_delta: float | None = 0.0
     pattern_fix_floor: float | None = 0.5
     pattern_min_size: int = 5
+    pattern_confidence: float | None = 0.95
     metric_floor: float | None = 0.5
 
     def __post_init__(self) -> None:
@@ -111,6 +118,10 @@ class RegressionGate:
         if self.metric_min_delta is not None and not -1.0 <= self.metric_min_delta <= 1.0:
             raise ConfigError(
                 f"RegressionGate: metric_min_delta must be between -1 and 1, got {self.metric_min_delta!r}"
+            )
+        if self.pattern_confidence is not None and not 0.5 < self.pattern_confidence < 1.0:
+            raise ConfigError(
+                f"RegressionGate: pattern_confidence must be in (0.5, 1) or None, got {self.pattern_confidence!r}"
             )
         for name in ("slice_min_size", "pattern_min_size"):
             if getattr(self, name) < 1:
@@ -271,13 +282,17 @@ class RegressionGate:
             )
         fixed = sum(cand.get(i, False) for i in ids)
         rate = fixed / len(ids)
+        detail = f"{fixed} of {len(ids)} held-out failures of pattern {pattern_id} now right (floor {self.pattern_fix_floor}"
+        judged = rate
+        if self.pattern_confidence is not None:
+            judged = wilson_upper(fixed, len(ids), z_score(self.pattern_confidence))
+            detail += f"; judged by the {self.pattern_confidence:.0%} upper bound {judged:.3f}"
         return GateCheck(
             name=name,
-            passed=rate >= self.pattern_fix_floor - 1e-12,
+            passed=judged >= self.pattern_fix_floor - 1e-12,
             observed=rate,
             threshold=self.pattern_fix_floor,
-            detail=f"{fixed} of {len(ids)} held-out failures of pattern {pattern_id} now right"
-            f" (floor {self.pattern_fix_floor}).",
+            detail=detail + ").",
         )
 
 

@@ -8,6 +8,10 @@ come the fixable failures of each target pattern, split by a stable hash of thei
 - **validation** (picks the best candidate; never trained on),
 - **gate** (measures the pattern's fix rate in the gate; never trained on, never used for selection).
 
+*Coverage* (recent fixable failures outside the target patterns, offered when production is weak) is split
+into training material and validation only: it measures nothing in the gate, whose fix-rate checks are about
+the target patterns.
+
 Passing traffic is split the same way: a held-out share extends the gate set (more of what production gets
 right to protect), the rest feeds hard negatives and replay. The new gate set is the old one plus these
 held-out examples, so evaluation sets only grow: gains once accepted stay measured (the ratchet).
@@ -67,6 +71,8 @@ class RetrainData:
     """Hard-negative candidates: the base training set and passing traces (minus held-out ones)."""
     replay: list[Example]
     """Passing traces not held out."""
+    coverage: list[Example]
+    """Fixable failures outside the target patterns (empty unless production is weak), not held out."""
     validation: list[Example]
     gate_set: list[Example]
     pattern_gate: dict[str, list[str]]
@@ -87,6 +93,7 @@ def prepare(
     traces: Sequence[LabeledTrace],
     passes: Sequence[LabeledTrace],
     *,
+    coverage: Sequence[LabeledTrace] = (),
     gate_fraction: float = 0.3,
     validation_fraction: float = 0.2,
     pass_holdout: float = 0.3,
@@ -124,6 +131,12 @@ def prepare(
         gate_set += [examples[i] for i in h]
         pattern_gate[pattern.pattern_id] = h
         confusions.update({i: by_id[i].prediction for i in g})
+
+    coverage_examples = {t.request_id: e for t in coverage if (e := trace_to_example(t)) is not None}
+    coverage_ids = stable_order([i for i in coverage_examples if i not in examples], salt="coverage:")
+    n_val = round(len(coverage_ids) * validation_fraction)
+    c_val, c_gold = coverage_ids[:n_val], coverage_ids[n_val:]
+    validation += [coverage_examples[i] for i in c_val]
 
     pass_ids = [rid for rid, t in by_id.items() if t.outcome == "pass" and rid in examples]
     n_hold = min(round(len(pass_ids) * pass_holdout), max_gate_passes)
@@ -165,6 +178,7 @@ def prepare(
         confusions=confusions,
         pool=[*base_train, *replay],
         replay=replay,
+        coverage=[coverage_examples[i] for i in c_gold if i not in eval_ids],
         validation=validation,
         gate_set=gate_set,
         pattern_gate=pattern_gate,

@@ -136,6 +136,7 @@ def decision_metrics(
     *,
     gate_examples: int | None = None,
     gold_examples: int | None = None,
+    coverage_examples: int | None = None,
 ) -> dict[str, float]:
     """The numbers a release or rejection carries: metric, baseline metric, flips both ways, pattern fix rates."""
     metrics = {evaluation.metric_name: evaluation.metric}
@@ -152,4 +153,6 @@ def decision_metrics(
         metrics["gate_examples"] = float(gate_examples)
     if gold_examples is not None:
         metrics["gold_examples"] = float(gold_examples)
+    if coverage_examples is not None:
+        metrics["coverage_examples"] = float(coverage_examples)
     return metrics

@@ -9,12 +9,21 @@ The steps, each done by its own component:
    served; the monitor asks again if the new one fails too);
 2. **diagnosis** (:class:`~pioneer.diagnosis.Diagnoser`) of the request's patterns, with their traces from the
    :class:`~pioneer.traces.TraceStore`; no fixable pattern ends in a rejection that says why;
-3. **data** (:func:`~pioneer.retrain.datasets.prepare`): gold / validation / gate splits, grown gate set;
+3. **data** (:func:`~pioneer.retrain.datasets.prepare`): gold / validation / gate splits, grown gate set. When
+   production is weak (its gate score below ``coverage_below``: the reference system's "data problem" band),
+   the most recent failures *outside* the target patterns are diagnosed too, and the fixable ones become
+   *coverage*: training material for the recipes of that band (a tagger failing on two sentences in three has
+   more to learn than any handful of patterns holds);
 4. **iterations** (at most ``budget.max_iterations``): the :class:`RecipeSearch` proposes at least two recipes;
    for each, the :class:`~pioneer.curriculum.CurriculumBuilder` builds the curriculum and a fresh adapter
    trains on base data + curriculum, from the base model (or, for a warm-start recipe, from the production
-   weights), then is scored on validation; in order of that score the candidates are evaluated on the gate set
-   and judged by the :class:`~pioneer.gates.RegressionGate` against production, until one passes;
+   weights), then is scored on validation. A warm-started candidate is also offered *blended* back toward
+   production at each of ``blend_weights`` (:meth:`~pioneer.training.TaskAdapter.blend`): a retrained tagger
+   that lifted gate F1 from 0.59 to 0.90 but broke 12 sentences broke 4 at weight 0.5, still at 0.85.
+   In order of validation score the candidates are evaluated on the gate set and judged by the
+   :class:`~pioneer.gates.RegressionGate` against production, until one passes. Below ``coverage_below`` the
+   target patterns' fix rate is checked pooled over all of them (the retrain rebuilds the data rather than
+   patching each pattern);
 5. **decision**: the judged candidate is registered (content hash; rejected ones too, for audit), the decision
    record is written, and only then, for a pass, the alias is moved (compare-and-set, keyed by request id).
 
@@ -33,7 +42,7 @@ from pioneer.curriculum.builder import Curriculum, CurriculumBuilder
 from pioneer.curriculum.teacher import Teacher, augment
 from pioneer.diagnosis.diagnoser import Diagnoser
 from pioneer.diagnosis.report import DiagnosisReport
-from pioneer.events import GateCheck, GateReport, RetrainRequest
+from pioneer.events import GateCheck, GateReport, LabeledTrace, PatternRef, RetrainRequest
 from pioneer.gates.regression import RegressionGate
 from pioneer.registry import (
     Registry,
@@ -95,6 +104,13 @@ class Retrainer:
         Most passing traces held out into the gate set (the rest are training material).
     checkpoint_depth
         Earlier checkpoints (production, its parent, ...) whose evaluation sets the ratchet checks.
+    coverage_below
+        Production gate score below which recent failures outside the target patterns are diagnosed and offered
+        as coverage data (0 turns coverage off).
+    max_coverage_failures
+        Most recent failures considered for coverage.
+    blend_weights
+        Weights at which each warm-started candidate is also blended back toward production (empty: none).
     """
 
     def __init__(
@@ -110,7 +126,16 @@ class Retrainer:
         max_passes: int = 2000,
         max_gate_passes: int = 200,
         checkpoint_depth: int = 2,
+        coverage_below: float = 0.80,
+        max_coverage_failures: int = 500,
+        blend_weights: Sequence[float] = (0.75, 0.6, 0.45, 0.3),
     ) -> None:
+        if any(not 0.0 < w < 1.0 for w in blend_weights):
+            raise ValueError(f"blend_weights must lie strictly between 0 and 1, got {blend_weights!r}")
+        if not 0.0 <= coverage_below <= 1.0:
+            raise ValueError(f"coverage_below must be between 0 and 1, got {coverage_below!r}")
+        if max_coverage_failures < 0:
+            raise ValueError(f"max_coverage_failures must be >= 0, got {max_coverage_failures!r}")
         self.gate = gate or RegressionGate()
         self.diagnoser = diagnoser or Diagnoser()
         self.builder = builder or CurriculumBuilder()
@@ -121,6 +146,9 @@ class Retrainer:
         self.max_passes = max_passes
         self.max_gate_passes = max_gate_passes
         self.checkpoint_depth = checkpoint_depth
+        self.coverage_below = coverage_below
+        self.max_coverage_failures = max_coverage_failures
+        self.blend_weights = tuple(blend_weights)
 
     def __repr__(self) -> str:
         return (
@@ -206,12 +234,17 @@ class Retrainer:
             return self._unfixable(request, report, production_version, started)
 
         members = [t for _, ts in pattern_traces for t in ts]
+        coverage = self._coverage(
+            registry, manifest, traces, production, trusted, request.request_id,
+            exclude={t.request_id for t in members},
+        )
         data = prepare(
             registry,
             manifest,
             report,
             members,
             passes,
+            coverage=coverage,
             max_gate_passes=self.max_gate_passes,
             checkpoint_depth=self.checkpoint_depth,
         )
@@ -222,7 +255,8 @@ class Retrainer:
             request, data, augmented, production, baseline, production_version, reporter, started
         )
         metrics = decision_metrics(
-            evaluation, baseline, gate_report, gate_examples=len(data.gate_set), gold_examples=len(data.gold)
+            evaluation, baseline, gate_report, gate_examples=len(data.gate_set), gold_examples=len(data.gold),
+            coverage_examples=len(data.coverage) if best.recipe.coverage else 0,
         )
         reporter.emit("releasing" if gate_report.passed else "gating", candidate=best.recipe.name, metrics=metrics)
         manifest_new = self._register(registry, model, best, evaluation, gate_report, data, manifest, metrics, request)
@@ -241,6 +275,44 @@ class Retrainer:
             artifact_uri=registry.version_path(model, manifest_new.version).as_uri(),
             mode="pioneer",
         )
+
+    def _coverage(
+        self,
+        registry: Registry,
+        manifest: VersionManifest,
+        traces: TraceStore,
+        production: TaskAdapter,
+        trusted: Sequence[Example],
+        request_id: str,
+        *,
+        exclude: set[str],
+    ) -> list[LabeledTrace]:
+        """Recent fixable failures outside the target patterns, when production is weak enough to need them.
+
+        They go through the same diagnosis as a pattern's failures (label noise, injections, out of scope and
+        already-fixed inputs are left out), so coverage never trains on what a pattern's curriculum would not.
+        """
+        model, version = manifest.model, manifest.version
+        stored = registry.get_evaluation(model, version, "gate") if self.max_coverage_failures else None
+        if stored is None or stored.metric >= self.coverage_below:
+            return []
+        recent = [
+            t
+            for t in traces.query(model=model, outcome="fail", limit=self.max_coverage_failures + len(exclude))
+            if t.request_id not in exclude
+        ][-self.max_coverage_failures :]
+        if not recent:
+            return []
+        ref = PatternRef(pattern_id="coverage", name="recent failures outside the target patterns")
+        report = self.diagnoser.diagnose(
+            manifest.task, [(ref, recent)], trusted, production=production, model=model, version=version,
+            request_id=request_id,
+        )
+        verdicts = report.patterns[0].verdicts
+        kept = [t for t in recent if verdicts.get(t.request_id) == "fixable"]
+        log.info("coverage failures", extra={"model": model, "recent": len(recent), "fixable": len(kept),
+                                              "production_gate_metric": round(stored.metric, 4)})
+        return kept
 
     def _search(
         self,
@@ -265,6 +337,12 @@ class Retrainer:
         n_candidates = max(2, request.budget.max_candidates)
         if request.budget.max_candidates < 2:
             log.warning("budget allows fewer than two candidates; trying two (one recipe cannot be compared)")
+        pattern_checks = data.pattern_gate
+        if baseline.metric < self.coverage_below and len(data.pattern_gate) > 1:
+            # A weak model's retrain rebuilds its data rather than patching patterns one by one: the request's
+            # patterns are judged together (at least the floor's share of all their held-out failures fixed).
+            pooled = sorted({i for ids in data.pattern_gate.values() for i in ids})
+            pattern_checks = {f"all({len(data.pattern_gate)} patterns)": pooled}
         for iteration in range(request.budget.max_iterations):
             if iteration > 0 and _over_budget(request, started):
                 reporter.emit("training", iteration=iteration, message="time budget spent; stopping")
@@ -281,6 +359,7 @@ class Retrainer:
             candidates = [
                 self._train(recipe, data, augmented, production, iteration, reporter) for recipe in recipes
             ]
+            candidates += [b for c in candidates for b in self._blends(c, production, data, iteration, reporter)]
             # Gate candidates best-validation first and stop at the first that passes: the validation set is small,
             # so the runner-up often keeps within the flip budget where the favourite does not.
             ranked = sorted(candidates, key=lambda c: -c.score)  # stable: ties keep the gentler, earlier recipe
@@ -298,7 +377,7 @@ class Retrainer:
                     baseline_version=production_version,
                     checkpoints=data.checkpoints,
                     slices=data.slices,
-                    patterns=data.pattern_gate,
+                    patterns=pattern_checks,
                 )
                 reporter.emit(
                     "gating",
@@ -352,9 +431,8 @@ class Retrainer:
             exclude=data.evaluation_sets(),
         )
         reporter.emit("curriculum", iteration=iteration, candidate=recipe.name, metrics=_numbers(curriculum.summary()))
-        train = training_set(
-            data.base_train, curriculum, recipe.curriculum_repeat, data.replay if recipe.traffic else ()
-        )
+        extra = [*(data.replay if recipe.traffic else ()), *(data.coverage if recipe.coverage else ())]
+        train = training_set(data.base_train, curriculum, recipe.curriculum_repeat, extra)
         adapter = self.factory(data.task, recipe.apply(getattr(production, "config", None)))
         adapter.fit(
             train,
@@ -365,6 +443,28 @@ class Retrainer:
         score = validation_score(adapter, data.validation)
         reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
         return _Candidate(recipe, adapter, curriculum, train, score, time.monotonic() - began)
+
+    def _blends(
+        self, candidate: _Candidate, production: TaskAdapter, data: RetrainData, iteration: int,
+        reporter: ProgressReporter,
+    ) -> list[_Candidate]:
+        """``candidate`` blended toward production at each of ``blend_weights``, when it was warm-started."""
+        if not (candidate.recipe.warm_start and candidate.adapter.warm_starts):
+            return []
+        blends = []
+        for weight in self.blend_weights:
+            began = time.monotonic()
+            recipe = dataclasses.replace(candidate.recipe, name=f"{candidate.recipe.name}@{weight:g}", blend=weight)
+            try:
+                adapter = candidate.adapter.blend(production, weight)
+            except ValueError as exc:  # the fit fell back to the base model: nothing to blend toward
+                log.warning("candidate not blended", extra={"candidate": candidate.recipe.name, "why": str(exc)})
+                return []
+            score = adapter.evaluate(data.validation).metric if data.validation else 0.0
+            reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
+            seconds = candidate.seconds + time.monotonic() - began
+            blends.append(_Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds))
+        return blends
 
     def _register(
         self,

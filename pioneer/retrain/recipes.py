@@ -3,7 +3,8 @@
 Every iteration tries at least two recipes (the reference system's rule: one recipe tells you nothing about
 which knob mattered). What to vary follows its bands on the production score:
 
-- below 0.80 the problem is data: both candidates add the verified passing traffic to the training data (coverage),
+- below 0.80 the problem is data: both candidates add the verified passing traffic and the *coverage* (fixable
+  failures outside the target patterns, which the retrainer gathers only in this band) to the training data,
   and differ in how much weight the curriculum gets;
 - 0.80 to 0.95: the same hyperparameters with and without the verified traffic (the data mix is the question);
 - from 0.95 it is surgical: the curriculum once, more replay, one gentler candidate.
@@ -15,7 +16,7 @@ Training on them adds coverage and anchors the decision boundaries where product
 Where the adapter can continue from the production weights (``warm_starts``: the entity tagger), candidates that
 must protect what works start from them instead of the base model: a tagger retrained from 150 to 230 news
 sentences raised entity F1 from 0.25 to 0.57 on its gate set but broke 5 sentences production got right, more
-than epsilon allows; continuing from production moves it less. Below 0.80 the second candidate warm-starts,
+than epsilon allows; continuing from production moves it less. Below 0.95 the second candidate warm-starts,
 and so does every "protect" candidate after a regression.
 
 After a rejected iteration the next one moves away from what failed: regressions (flips, slices, metric)
@@ -63,8 +64,13 @@ class Recipe:
     hard_negatives_per_gold: int = 1
     traffic: bool = False
     """Also train on the verified passing traffic (not held out), not only on base data and curriculum."""
+    coverage: bool = False
+    """Also train on the coverage failures: labelled failures outside the target patterns (data-problem band)."""
     warm_start: bool = False
     """Continue from the production version's weights instead of the base model."""
+    blend: float = 1.0
+    """Share of the fitted weights kept when the retrainer blends a warm-started candidate back toward
+    production (1.0: not blended). Set by the retrainer, not proposed by the search."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -134,11 +140,16 @@ class RecipeSearch:
             fit = base.config
             score = 0.0 if production_score is None else production_score
             if score < 0.80:
-                variants = [dict(traffic=True), dict(curriculum_repeat=3, hard_negatives_per_gold=2, traffic=True)]
+                variants = [
+                    dict(traffic=True, coverage=True),
+                    dict(curriculum_repeat=3, hard_negatives_per_gold=2, traffic=True, coverage=True),
+                ]
                 if warm_start:
-                    variants[1] = dict(traffic=True, warm_start=True)
+                    variants[1] = dict(traffic=True, coverage=True, warm_start=True)
             elif score < 0.95:
                 variants = [dict(), dict(traffic=True)]
+                if warm_start:
+                    variants[1] = dict(traffic=True, warm_start=True)
             else:
                 surgical = dict(curriculum_repeat=1, replay_share=0.2)
                 variants = [surgical, dict(surgical, config=_scaled(fit, _GENTLER))]
@@ -163,7 +174,8 @@ class RecipeSearch:
             variants.append(dict(variants[len(variants) % 2], config=_scaled(base.config, kind)))
         letters = "abcdefghijklmnopqrstuvwxyz"
         return [
-            dataclasses.replace(base, name=f"it{iteration}-{letters[i % 26]}", **v) for i, v in enumerate(variants[:n])
+            dataclasses.replace(base, name=f"it{iteration}-{letters[i % 26]}", blend=1.0, **v)
+            for i, v in enumerate(variants[:n])
         ]
 
 

@@ -146,7 +146,8 @@ class TaskAdapter(ABC):
     metric_name: ClassVar[str]
     """The headline metric ``evaluate`` reports (``accuracy``, ``entity_f1``, ``exact_match``)."""
     warm_starts: ClassVar[bool] = False
-    """Whether ``fit(start_from=...)`` can continue from another fitted adapter's weights."""
+    """Whether ``fit(start_from=...)`` can continue from another fitted adapter's weights, and :meth:`blend`
+    can interpolate between two such adapters."""
 
     config: BaseTrainConfig
     """The hyperparameters the adapter was built with (each adapter narrows the type to its own config)."""
@@ -174,6 +175,16 @@ class TaskAdapter(ABC):
             if start_from is None:
                 return self._fit(train, validation=validation, progress=progress)
             return self._fit(train, validation=validation, progress=progress, start_from=start_from)
+
+    def blend(self, toward: Self, weight: float) -> Self:
+        """A new adapter whose weights are ``weight`` × this one's + (1 − ``weight``) × ``toward``'s (both left
+        untouched); only for adapters that ``warm_starts``.
+
+        A fine-tuned model pulled part of the way back to the model it started from keeps most of the gain and
+        breaks less of what the start got right (weight-space ensembling, Wortsman et al., "Robust fine-tuning
+        of zero-shot models"): the trainer's lever against negative flips.
+        """
+        raise ValueError(f"{type(self).__name__} cannot blend weights with another adapter")
 
     @abstractmethod
     def _fit(

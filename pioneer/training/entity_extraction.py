@@ -281,6 +281,33 @@ class EntityExtractionAdapter(TaskAdapter):
             return None
         return start_from
 
+    def blend(self, toward: EntityExtractionAdapter, weight: float) -> EntityExtractionAdapter:
+        import copy
+
+        import torch
+
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"weight={weight!r} must be in [0, 1].")
+        self._check_fitted()
+        toward._check_fitted()
+        if type(toward) is not type(self) or toward.tags_ != self.tags_:
+            raise ValueError("blend needs two taggers with the same tag set")
+        if self._encoder_mode != "full" or toward._encoder_mode != "full":
+            raise ValueError("blend needs fully fine-tuned taggers (LoRA and frozen encoders do not blend)")
+        mine, theirs = self._model.state_dict(), toward._model.state_dict()
+        if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
+            raise ValueError("blend needs two taggers of the same architecture")
+        blended = type(self)(self.config)
+        blended.tags_ = list(self.tags_ or [])
+        blended._tokenizer, blended._device, blended._encoder_mode = self._tokenizer, self._device, self._encoder_mode
+        blended._model = copy.deepcopy(self._model)
+        with torch.no_grad():
+            blended._model.load_state_dict(
+                {k: weight * v + (1.0 - weight) * theirs[k] if v.is_floating_point() else v for k, v in mine.items()}
+            )
+        blended._model.eval()
+        return blended
+
     # ------------------------------------------------------------------------------------------------ inference
 
     def _check_fitted(self) -> None:

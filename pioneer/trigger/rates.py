@@ -43,6 +43,17 @@ def wilson_lower(successes: float, n: float, z: float) -> float:
     return max(0.0, (centre - margin) / (1 + z2 / n))
 
 
+def wilson_upper(successes: float, n: float, z: float) -> float:
+    """Wilson score upper bound of a proportion (1.0 when ``n`` is 0).
+
+    >>> round(wilson_upper(0, 2, 1.645), 3), round(wilson_upper(1, 8, 1.645), 3)
+    (0.575, 0.411)
+    """
+    if n <= 0:
+        return 1.0
+    return 1.0 - wilson_lower(n - successes, n, z)
+
+
 def failure_rate_lower_bound(failures: float, sampled_passes: float, sample_rate: float, z: float = 1.645) -> float:
     """Lower confidence bound of the failure rate (one-sided, ``z`` = 1.645 for 95%)."""
     q = wilson_lower(failures, failures + sampled_passes, z)

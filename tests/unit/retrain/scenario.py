@@ -139,6 +139,10 @@ class SpanScenario:
     passes: list[Example]
     unseen_party: list[Example]
     """Party-size utterances from the test split, for measuring the fix on inputs nobody trained or gated on."""
+    spare_party: list[Example]
+    """More party-size utterances, for traffic outside the pattern."""
+    spare_noise: list[Example]
+    """More "tomorrow" requests, for planted mislabels outside the pattern."""
 
 
 def restaurant(
@@ -158,7 +162,7 @@ def restaurant(
     def relative_date(e: Example) -> bool:  # "tomorrow": a surface form that recurs, so its spans can vote
         return kinds(e) == {"date"} and all(e.text[s.start : s.end].lower() == "tomorrow" for s in e.spans or ())
 
-    relative = subsample([e for e in train if relative_date(e)], n=8 + 4 + n_noise, seed=5)
+    relative = subsample([e for e in train if relative_date(e)], n=8 + 4 + 2 * n_noise, seed=5)
     known = subsample(
         [e for e in train if kinds(e) in ({"date"}, {"time"}) and not relative_date(e)],
         n=n_train - 8 + n_val + n_gate + n_passes - 4,
@@ -168,15 +172,18 @@ def restaurant(
     base_validation, rest = rest[:n_val], rest[n_val:]
     base_gate, rest = rest[:n_gate], rest[n_gate:]
     passes = rest[: n_passes - 4] + relative[8:12]
-    noise = relative[12:]
+    noise, spare_noise = relative[12 : 12 + n_noise], relative[12 + n_noise :]
+    parties = [e for e in train if party(e)]
     return SpanScenario(
         base_train,
         base_validation,
         base_gate,
-        party=[e for e in train if party(e)][:n_party],
+        party=parties[:n_party],
         noise=noise,
         passes=passes,
         unseen_party=[e for e in test if party(e)][:40],
+        spare_party=parties[n_party : n_party + 6],
+        spare_noise=spare_noise,
     )
 
 

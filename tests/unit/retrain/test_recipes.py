@@ -28,7 +28,10 @@ def test_a_weak_model_that_can_warm_start_tries_it_next_to_a_fresh_fit() -> None
     cold, warm = search.propose(0, config=config, production_score=0.3, warm_start=True)
     assert (cold.warm_start, warm.warm_start) == (False, True) and cold.traffic and warm.traffic
     assert not any(r.warm_start for r in search.propose(0, config=config, production_score=0.3))
-    # A strong model is handled surgically from the base model either way.
+    # Between 0.80 and 0.95 the second candidate continues from production too; a strong model is handled
+    # surgically from the base model either way.
+    assert [r.warm_start for r in search.propose(0, config=config, production_score=0.85, warm_start=True)] == [
+        False, True]
     assert not any(r.warm_start for r in search.propose(0, config=config, production_score=0.97, warm_start=True))
 
 
@@ -44,3 +47,16 @@ def test_after_flips_the_protecting_candidates_warm_start_and_replay_more() -> N
     push = search.propose(1, config=config, production_score=0.3, last=first,
                           last_report=report("pattern_fix_rate:p-1"), warm_start=True)
     assert all(r.curriculum_repeat > first.curriculum_repeat for r in push)
+
+
+def test_only_a_weak_model_trains_on_coverage_failures() -> None:
+    search = RecipeSearch()
+    config = EntityExtractionConfig()
+    weak = search.propose(0, config=config, production_score=0.5, warm_start=True)
+    assert all(r.coverage and r.blend == 1.0 for r in weak)
+    for score in (0.85, 0.97):
+        assert not any(r.coverage for r in search.propose(0, config=config, production_score=score, warm_start=True))
+    # A protecting iteration after a weak model's regression keeps the coverage it had.
+    nxt = search.propose(1, config=config, production_score=0.5, last=weak[1], last_report=report("negative_flips"),
+                         warm_start=True)
+    assert all(r.coverage for r in nxt)

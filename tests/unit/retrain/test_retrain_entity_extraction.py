@@ -10,6 +10,7 @@ steps each, one iteration of two candidates.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,14 @@ def test_party_sizes_get_learned_and_mislabelled_dates_stay_out(tmp_path: Path, 
     assert first.released, first.gate_report
     production = registry.load_adapter(NER_MODEL, first.version)
     pattern, others = span_traces(scenario, production.predict, version=first.version)
+    # Failures outside the pattern: more party sizes (coverage a weak tagger may learn from) and more planted
+    # "tomorrow is a time" mislabels (which the same diagnosis must keep out).
+    outside = span_traces(
+        dataclasses.replace(scenario, party=scenario.spare_party, noise=scenario.spare_noise, passes=[]),
+        production.predict, version=first.version, start=5000.0,
+    )[0]
     store = TraceStore(tmp_path / "traces.sqlite")
-    store.add(pattern + others)
+    store.add(pattern + others + outside)
     store.attach_pattern("p-party", [t.request_id for t in pattern])
     request = RetrainRequest(
         event_id="rr-party",
@@ -55,7 +62,8 @@ def test_party_sizes_get_learned_and_mislabelled_dates_stay_out(tmp_path: Path, 
         budget=Budget(max_iterations=1, max_candidates=2),
     )
 
-    decision = Retrainer().run(request, registry=registry, traces=store)
+    # coverage_below=1.0: the outside failures are gathered whatever production scores.
+    decision = Retrainer(coverage_below=1.0).run(request, registry=registry, traces=store)
 
     assert decision.outcome in ("released", "rejected") and decision.version is not None
     # the planted pattern is fixed by the judged candidate, on utterances nobody trained or gated on
@@ -69,6 +77,15 @@ def test_party_sizes_get_learned_and_mislabelled_dates_stay_out(tmp_path: Path, 
     manifest = registry.get_manifest(NER_MODEL, decision.version)
     trained = {e.id.split("#")[0] for e in registry.get_dataset(NER_MODEL, manifest.training_data)}
     assert not noisy & trained
+    # coverage: never gated on, mislabels never trained on, and the party sizes trained on where the band asks
+    gate_ids = {e.id for e in registry.get_dataset(NER_MODEL, manifest.eval_sets["gate"])}
+    spare_party, spare_noise = {e.id for e in scenario.spare_party}, {e.id for e in scenario.spare_noise}
+    assert not (spare_party | spare_noise) & gate_ids and not spare_noise & trained
+    with_coverage = [c for c in registry.get_request(NER_MODEL, "rr-party")["candidates"] if c["recipe"]["coverage"]]
+    assert bool(with_coverage) == (decision.metrics["baseline_entity_f1"] < 0.80)
+    validation = {e.id for e in registry.get_dataset(NER_MODEL, manifest.eval_sets["validation"])}
+    if manifest.recipe["recipe"]["coverage"]:
+        assert spare_party <= trained | validation and spare_party & trained
     # the decision follows its gate report, and says so in valid events
     assert decision.released == decision.gate_report.passed
     assert registry.get_alias(NER_MODEL, "production") == (decision.version if decision.released else first.version)

@@ -83,11 +83,31 @@ def test_warm_start_continues_from_the_given_tagger_and_leaves_it_untouched(tagg
     assert tagger.predict(texts) == before
 
 
+@pytest.mark.slow
+def test_blend_interpolates_weights_and_leaves_both_taggers_untouched(tagger: EntityExtractionAdapter) -> None:
+    texts = [e.text for e in TEST]
+    other = EntityExtractionAdapter(tagger.config).fit(TRAIN[:16], start_from=tagger)
+    mine, theirs = tagger._model.state_dict(), other._model.state_dict()
+    saved = {k: v.clone() for k, v in theirs.items()}
+    half = other.blend(tagger, 0.5)
+    key = next(k for k, v in mine.items() if v.is_floating_point() and not np.array_equal(v.numpy(), theirs[k].numpy()))
+    expected = 0.5 * mine[key] + 0.5 * theirs[key]
+    assert np.allclose(half._model.state_dict()[key].numpy(), expected.numpy(), atol=1e-6)
+    # The end points are the taggers themselves; neither input changes.
+    assert other.blend(tagger, 1.0).predict(texts) == other.predict(texts)
+    assert other.blend(tagger, 0.0).predict(texts) == tagger.predict(texts)
+    assert all(np.array_equal(v.numpy(), theirs[k].numpy()) for k, v in saved.items())
+    with pytest.raises(ValueError, match="weight"):
+        other.blend(tagger, 1.5)
+
+
 def test_warm_start_is_refused_where_it_cannot_work(tagger: EntityExtractionAdapter) -> None:
     from pioneer.training import ClassificationAdapter
 
     with pytest.raises(ValueError, match="cannot warm-start"):
         ClassificationAdapter().fit([], start_from=tagger)
+    with pytest.raises(ValueError, match="cannot blend"):
+        ClassificationAdapter().blend(ClassificationAdapter(), 0.5)
 
 
 @pytest.mark.slow
