@@ -22,9 +22,19 @@ from pioneer.cli.options import BROKER
               default=lambda: float(os.environ.get("PIONEER_TRAINER_PATTERN_FIX_FLOOR", 0.5)), show_default="0.5",
               help="Share of each target pattern's held-out failures a release must get right (an entity failure is"
               " fixed only when the whole sentence is). [env: PIONEER_TRAINER_PATTERN_FIX_FLOOR]")
+@click.option("--pattern-confidence", type=click.FloatRange(0.5, 1.0, min_open=True, max_open=True),
+              default=lambda: _optional_float(os.environ.get("PIONEER_TRAINER_PATTERN_CONFIDENCE")),
+              help="Fail a pattern's fix rate only when its upper Wilson bound at this confidence is below the floor"
+              " (e.g. 0.95 for entity taggers); unset: the observed rate. [env: PIONEER_TRAINER_PATTERN_CONFIDENCE]")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
 def trainer(
-    broker: str, group_id: str, catch_up_timeout: float, epsilon: int, pattern_fix_floor: float, metrics_port: int | None
+    broker: str,
+    group_id: str,
+    catch_up_timeout: float,
+    epsilon: int,
+    pattern_fix_floor: float,
+    pattern_confidence: float | None,
+    metrics_port: int | None,
 ) -> None:
     """Serve retrain requests: diagnose, retrain, gate, release.
 
@@ -40,7 +50,12 @@ def trainer(
     from streams.trainer.worker import build_trainer
 
     config = TrainerConfig(group_id=group_id, catch_up_timeout=catch_up_timeout, epsilon=epsilon,
-                           pattern_fix_floor=pattern_fix_floor, metrics_port=metrics_port)
+                           pattern_fix_floor=pattern_fix_floor, pattern_confidence=pattern_confidence,
+                           metrics_port=metrics_port)
     worker = build_trainer(KafkaSettings.from_env(broker), config)
     click.echo(f"trainer '{group_id}' starting against {broker} (registry {worker.registry})", err=True)
     run_worker(worker.app)
+
+
+def _optional_float(value: str | None) -> float | None:
+    return float(value) if value not in (None, "") else None

@@ -11,4 +11,5 @@ class TrainerConfig:
     catch_up_timeout: float = field(default=60.0, metadata={"help": "Seconds to wait for the trace store to reach a request's time before training."})
     epsilon: int = field(default=2, metadata={"help": "Negative flips a release may make on the gate set, and on each earlier checkpoint's set."})
     pattern_fix_floor: float = field(default=0.5, metadata={"help": "Share of each target pattern's held-out failures a release must get right."})
+    pattern_confidence: float | None = field(default=None, metadata={"help": "Judge a fix rate by its upper Wilson bound at this confidence (None: the observed rate)."})
     metrics_port: int | None = field(default=None, metadata={"help": "Serve Prometheus /metrics on this port (None: off)."})

@@ -64,7 +64,8 @@ def build_trainer(
     if handler is None:
         handler = functools.partial(handle_request, retrainer=Retrainer(
             gate=RegressionGate(epsilon=config.epsilon, cross_checkpoint_epsilon=config.epsilon,
-                                pattern_fix_floor=config.pattern_fix_floor)))
+                                pattern_fix_floor=config.pattern_fix_floor,
+                                pattern_confidence=config.pattern_confidence)))
     paths = Paths.from_env()
     metrics = StreamMetrics()
     publisher = EventPublisher(settings, metrics=metrics)

@@ -25,13 +25,15 @@ def test_the_default_handler_gates_with_the_configured_epsilon(epsilon: int, tmp
 def test_the_default_handler_gates_with_the_configured_pattern_fix_floor(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIONEER_HOME", str(tmp_path))
-    trainer = build_trainer(KafkaSettings.from_env("localhost:1"), TrainerConfig(pattern_fix_floor=0.25))
-    assert trainer.handler.keywords["retrainer"].gate.pattern_fix_floor == 0.25
+    config = TrainerConfig(pattern_fix_floor=0.25, pattern_confidence=0.95)
+    gate = build_trainer(KafkaSettings.from_env("localhost:1"), config).handler.keywords["retrainer"].gate
+    assert (gate.pattern_fix_floor, gate.pattern_confidence) == (0.25, 0.95)
 
 
 def test_the_cli_offers_the_gate_settings_and_names_their_variables() -> None:
     result = CliRunner().invoke(cli, ["trainer", "--help"])
     assert result.exit_code == 0
     for option, variable in (("--epsilon", "PIONEER_TRAINER_EPSILON"),
-                             ("--pattern-fix-floor", "PIONEER_TRAINER_PATTERN_FIX_FLOOR")):
+                             ("--pattern-fix-floor", "PIONEER_TRAINER_PATTERN_FIX_FLOOR"),
+                             ("--pattern-confidence", "PIONEER_TRAINER_PATTERN_CONFIDENCE")):
         assert option in result.output and variable in result.output

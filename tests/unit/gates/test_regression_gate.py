@@ -93,7 +93,7 @@ def test_below_the_floor_a_candidate_must_beat_production_rather_than_reach_the_
 def test_pattern_fix_rate_floor_and_empty_pattern_fails_closed() -> None:
     patterns = {"p-1": ["e15", "e16", "e17", "e18"], "p-2": []}
     candidate = ev(flipped(BASE, wrong=[], right=[15]))
-    report = RegressionGate(pattern_fix_floor=0.5, pattern_min_size=1, pattern_confidence=None).evaluate(
+    report = RegressionGate(pattern_fix_floor=0.5, pattern_min_size=1).evaluate(
         candidate, baseline=ev(BASE), patterns=patterns
     )
     assert check(report, "pattern_fix_rate:p-1").observed == 0.25
@@ -105,7 +105,7 @@ def test_pattern_fix_rate_floor_and_empty_pattern_fails_closed() -> None:
 
 
 def test_a_fix_rate_fails_only_on_evidence_that_it_is_below_the_floor() -> None:
-    gate = RegressionGate(pattern_fix_floor=0.5, pattern_min_size=1)  # judged by the 95% upper bound
+    gate = RegressionGate(pattern_fix_floor=0.5, pattern_min_size=1, pattern_confidence=0.95)
     one_of_four = ev(flipped(BASE, wrong=[], right=[15]))
     patterns = {"p-1": ["e15", "e16", "e17", "e18"]}
     fixed = check(gate.evaluate(one_of_four, baseline=ev(BASE), patterns=patterns), "pattern_fix_rate:p-1")
