@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-import os
-
 import click
 
-from pioneer.cli.options import BROKER
+from pioneer.cli.options import BROKER, config_default
 
 
 def _default(name: str):
     """A flag's default: ``PIONEER_MONITOR_<NAME>`` if set, else the config's default."""
-    field = next(f for f in dataclasses.fields(_config_class()) if f.name == name)
-    return lambda: os.environ.get(f"PIONEER_MONITOR_{name.upper()}", field.default)
+    return config_default("PIONEER_MONITOR_", _config_class(), name)
 
 
 def _config_class():

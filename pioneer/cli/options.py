@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -29,3 +32,10 @@ OUTPUT = click.option(
 
 def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
+
+
+def config_default(prefix: str, config_class: type, name: str) -> Callable[[], Any]:
+    """A flag's default: ``<prefix><NAME>`` from the environment if set, else the worker config's own default
+    (one place for every default; click converts the variable's text to the option's type)."""
+    field = next(f for f in dataclasses.fields(config_class) if f.name == name)
+    return lambda: os.environ.get(f"{prefix}{name.upper()}", field.default)

@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from pioneer.cli.options import BROKER
+from pioneer.cli.options import BROKER, config_default
+
+
+def _default(name: str):
+    """A flag's default: ``PIONEER_TRAINER_<NAME>`` if set, else the config's default."""
+    from streams.trainer.config import TrainerConfig
+
+    return config_default("PIONEER_TRAINER_", TrainerConfig, name)
 
 
 @click.command()
 @BROKER
-@click.option("--group", "group_id", default=lambda: os.environ.get("PIONEER_TRAINER_GROUP_ID", "pioneer-trainer"),
-              show_default="pioneer-trainer", help="Consumer group shared by the trainer's workers.")
+@click.option("--group", "group_id", default=_default("group_id"), show_default="pioneer-trainer",
+              help="Consumer group shared by the trainer's workers. [env: PIONEER_TRAINER_GROUP_ID]")
 @click.option("--catch-up-timeout", type=float, default=60.0, show_default=True,
               help="Seconds to wait for the trace store to reach a request's time before training.")
-@click.option("--epsilon", type=click.IntRange(0), default=lambda: int(os.environ.get("PIONEER_TRAINER_EPSILON", 2)),
-              show_default="2", help="Negative flips a release may make on the gate set (and on each earlier "
-              "checkpoint's set): examples production gets right that the candidate gets wrong. [env: PIONEER_TRAINER_EPSILON]")
-@click.option("--pattern-fix-floor", type=click.FloatRange(0.0, 1.0),
-              default=lambda: float(os.environ.get("PIONEER_TRAINER_PATTERN_FIX_FLOOR", 0.5)), show_default="0.5",
-              help="Share of each target pattern's held-out failures a release must get right (an entity failure is"
-              " fixed only when the whole sentence is). [env: PIONEER_TRAINER_PATTERN_FIX_FLOOR]")
+@click.option("--epsilon", type=click.IntRange(0), default=_default("epsilon"), show_default="2",
+              help="Negative flips a release may make on the gate set (and on each earlier checkpoint's set): examples"
+              " production gets right that the candidate gets wrong. [env: PIONEER_TRAINER_EPSILON]")
+@click.option("--pattern-fix-floor", type=click.FloatRange(0.0, 1.0), default=_default("pattern_fix_floor"),
+              show_default="0.5", help="Share of each target pattern's held-out failures a release must get right (an"
+              " entity failure is fixed only when the whole sentence is). [env: PIONEER_TRAINER_PATTERN_FIX_FLOOR]")
 @click.option("--pattern-confidence", type=click.FloatRange(0.5, 1.0, min_open=True, max_open=True),
-              default=lambda: _optional_float(os.environ.get("PIONEER_TRAINER_PATTERN_CONFIDENCE")),
+              default=_default("pattern_confidence"),
               help="Fail a pattern's fix rate only when its upper Wilson bound at this confidence is below the floor"
               " (e.g. 0.95 for entity taggers); unset: the observed rate. [env: PIONEER_TRAINER_PATTERN_CONFIDENCE]")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
@@ -55,7 +59,3 @@ def trainer(
     worker = build_trainer(KafkaSettings.from_env(broker), config)
     click.echo(f"trainer '{group_id}' starting against {broker} (registry {worker.registry})", err=True)
     run_worker(worker.app)
-
-
-def _optional_float(value: str | None) -> float | None:
-    return float(value) if value not in (None, "") else None

@@ -55,7 +55,7 @@ from pioneer.retrain.commit import commit_decision, replay_decision
 from pioneer.retrain.datasets import RetrainData, prepare, training_set, unique_examples
 from pioneer.retrain.decision import ReleaseDecision, build_decision, decision_metrics
 from pioneer.retrain.progress import ProgressReporter, ProgressSink
-from pioneer.retrain.recipes import Recipe, RecipeSearch, config_to_dict
+from pioneer.retrain.recipes import DATA_BAND_BELOW, Recipe, RecipeSearch, config_to_dict
 from pioneer.retrain.release import rejection_event
 from pioneer.traces.examples import trace_to_example
 from pioneer.traces.store import TraceStore
@@ -126,7 +126,7 @@ class Retrainer:
         max_passes: int = 2000,
         max_gate_passes: int = 200,
         checkpoint_depth: int = 2,
-        coverage_below: float = 0.80,
+        coverage_below: float = DATA_BAND_BELOW,
         max_coverage_failures: int = 500,
         blend_weights: Sequence[float] = (0.75, 0.6, 0.45, 0.3),
     ) -> None:
