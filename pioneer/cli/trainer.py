@@ -30,6 +30,17 @@ def _default(name: str):
               default=_default("pattern_confidence"),
               help="Fail a pattern's fix rate only when its upper Wilson bound at this confidence is below the floor"
               " (e.g. 0.95 for entity taggers); unset: the observed rate. [env: PIONEER_TRAINER_PATTERN_CONFIDENCE]")
+@click.option("--coverage-below", type=click.FloatRange(0.0, 1.0), default=_default("coverage_below"),
+              show_default="0.8", help="Production gate score below which fixable failures outside the target"
+              " patterns are trained on too (the reference system's data-problem band; 0.95 also covers its"
+              " optimisation band). [env: PIONEER_TRAINER_COVERAGE_BELOW]")
+@click.option("--band-score", type=click.Choice(["gate", "live"]), default=_default("band_score"), show_default="gate",
+              help="Production's score that picks the band (data / optimisation / surgical): its gate-set score, or"
+              " its accuracy on its labelled traffic (live; the gate set holds back passing traffic, so its score runs"
+              " high; use live where labels are trusted). [env: PIONEER_TRAINER_BAND_SCORE]")
+@click.option("--max-passes", type=click.IntRange(1), default=_default("max_passes"), show_default="2000",
+              help="Most recent passing traces a retrain uses for replay, hard negatives and the gate set."
+              " [env: PIONEER_TRAINER_MAX_PASSES]")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
 def trainer(
     broker: str,
@@ -38,6 +49,9 @@ def trainer(
     epsilon: int,
     pattern_fix_floor: float,
     pattern_confidence: float | None,
+    coverage_below: float,
+    band_score: str,
+    max_passes: int,
     metrics_port: int | None,
 ) -> None:
     """Serve retrain requests: diagnose, retrain, gate, release.
@@ -55,7 +69,7 @@ def trainer(
 
     config = TrainerConfig(group_id=group_id, catch_up_timeout=catch_up_timeout, epsilon=epsilon,
                            pattern_fix_floor=pattern_fix_floor, pattern_confidence=pattern_confidence,
-                           metrics_port=metrics_port)
+                           coverage_below=coverage_below, band_score=band_score, max_passes=max_passes, metrics_port=metrics_port)
     worker = build_trainer(KafkaSettings.from_env(broker), config)
     click.echo(f"trainer '{group_id}' starting against {broker} (registry {worker.registry})", err=True)
     run_worker(worker.app)

@@ -10,7 +10,7 @@ The steps, each done by its own component:
 2. **diagnosis** (:class:`~pioneer.diagnosis.Diagnoser`) of the request's patterns, with their traces from the
    :class:`~pioneer.traces.TraceStore`; no fixable pattern ends in a rejection that says why;
 3. **data** (:func:`~pioneer.retrain.datasets.prepare`): gold / validation / gate splits, grown gate set. When
-   production is weak (its gate score below ``coverage_below``: the reference system's "data problem" band),
+   production is weak (its score below ``coverage_below``: the reference system's "data problem" band),
    the most recent failures *outside* the target patterns are diagnosed too, and the fixable ones become
    *coverage*: training material for the recipes of that band (a tagger failing on two sentences in three has
    more to learn than any handful of patterns holds);
@@ -26,6 +26,12 @@ The steps, each done by its own component:
    patching each pattern);
 5. **decision**: the judged candidate is registered (content hash; rejected ones too, for audit), the decision
    record is written, and only then, for a pass, the alias is moved (compare-and-set, keyed by request id).
+
+Production's *score*, which picks the band (coverage, the recipes, pooled pattern checks), is its gate-set score
+by default. With ``band_score="live"`` it is its accuracy on its own labelled traffic once that holds
+``min_live_traces`` traces: the gate set holds back passing traffic to protect, so its score runs high (a
+CLINC150 head right on 90% of its traffic scored 0.95 on its gate set, and retrained surgically). Live accuracy
+counts wrong labels as failures, so it suits traffic whose labels are trusted.
 
 Nothing ends silently: every path returns a decision with a release, a rejection or a ``failed`` progress event.
 """
@@ -62,6 +68,8 @@ from pioneer.traces.store import TraceStore
 from pioneer.training.base import BaseTrainConfig, Evaluation, Example, TaskAdapter
 
 log = logging.getLogger(__name__)
+
+BAND_SCORES = ("gate", "live")
 
 AdapterFactory = Callable[[str, BaseTrainConfig | None], TaskAdapter]
 """``factory(task, config) -> untrained adapter`` (default: ``pioneer.training.adapter_for``)."""
@@ -105,12 +113,17 @@ class Retrainer:
     checkpoint_depth
         Earlier checkpoints (production, its parent, ...) whose evaluation sets the ratchet checks.
     coverage_below
-        Production gate score below which recent failures outside the target patterns are diagnosed and offered
+        Production score below which recent failures outside the target patterns are diagnosed and offered
         as coverage data (0 turns coverage off).
     max_coverage_failures
         Most recent failures considered for coverage.
     blend_weights
         Weights at which each warm-started candidate is also blended back toward production (empty: none).
+    band_score
+        What production's score is: ``"gate"`` (its gate-set score) or ``"live"`` (its accuracy on its labelled
+        traffic, when there are ``min_live_traces`` traces of it; the gate score otherwise).
+    min_live_traces
+        Labelled traces of the production version needed before its live accuracy is used.
     """
 
     def __init__(
@@ -128,12 +141,18 @@ class Retrainer:
         checkpoint_depth: int = 2,
         coverage_below: float = DATA_BAND_BELOW,
         max_coverage_failures: int = 500,
-        blend_weights: Sequence[float] = (0.75, 0.6, 0.45, 0.3),
+        blend_weights: Sequence[float] = (0.75, 0.6, 0.45, 0.3, 0.15),
+        band_score: str = "gate",
+        min_live_traces: int = 200,
     ) -> None:
         if any(not 0.0 < w < 1.0 for w in blend_weights):
             raise ValueError(f"blend_weights must lie strictly between 0 and 1, got {blend_weights!r}")
         if not 0.0 <= coverage_below <= 1.0:
             raise ValueError(f"coverage_below must be between 0 and 1, got {coverage_below!r}")
+        if band_score not in BAND_SCORES:
+            raise ValueError(f"band_score must be one of {', '.join(BAND_SCORES)}, got {band_score!r}")
+        if min_live_traces < 1:
+            raise ValueError(f"min_live_traces must be >= 1, got {min_live_traces!r}")
         if max_coverage_failures < 0:
             raise ValueError(f"max_coverage_failures must be >= 0, got {max_coverage_failures!r}")
         self.gate = gate or RegressionGate()
@@ -149,6 +168,8 @@ class Retrainer:
         self.coverage_below = coverage_below
         self.max_coverage_failures = max_coverage_failures
         self.blend_weights = tuple(blend_weights)
+        self.band_score = band_score
+        self.min_live_traces = min_live_traces
 
     def __repr__(self) -> str:
         return (
@@ -234,9 +255,12 @@ class Retrainer:
             return self._unfixable(request, report, production_version, started)
 
         members = [t for _, ts in pattern_traces for t in ts]
+        live = self._live_score(traces, model, production_version)
+        stored = registry.get_evaluation(model, production_version, "gate")
         coverage = self._coverage(
-            registry, manifest, traces, production, trusted, request.request_id,
+            manifest, traces, production, trusted, request.request_id,
             exclude={t.request_id for t in members},
+            score=live if live is not None else (None if stored is None else stored.metric),
         )
         data = prepare(
             registry,
@@ -252,7 +276,8 @@ class Retrainer:
         baseline = production.evaluate(data.gate_set)
 
         best, evaluation, gate_report, tried = self._search(
-            request, data, augmented, production, baseline, production_version, reporter, started
+            request, data, augmented, production, baseline, production_version, reporter, started,
+            score=live if live is not None else baseline.metric,
         )
         metrics = decision_metrics(
             evaluation, baseline, gate_report, gate_examples=len(data.gate_set), gold_examples=len(data.gold),
@@ -276,9 +301,19 @@ class Retrainer:
             mode="pioneer",
         )
 
+    def _live_score(self, traces: TraceStore, model: str, version: str) -> float | None:
+        """Production's accuracy on its labelled traffic, when ``band_score`` is "live" and there is enough of it."""
+        if self.band_score != "live":
+            return None
+        seen = traces.count(model=model, version=version)
+        if seen < self.min_live_traces:
+            return None
+        score = traces.count(model=model, version=version, outcome="pass") / seen
+        log.info("live score", extra={"model": model, "version": version, "traces": seen, "accuracy": round(score, 4)})
+        return score
+
     def _coverage(
         self,
-        registry: Registry,
         manifest: VersionManifest,
         traces: TraceStore,
         production: TaskAdapter,
@@ -286,6 +321,7 @@ class Retrainer:
         request_id: str,
         *,
         exclude: set[str],
+        score: float | None,
     ) -> list[LabeledTrace]:
         """Recent fixable failures outside the target patterns, when production is weak enough to need them.
 
@@ -293,8 +329,7 @@ class Retrainer:
         already-fixed inputs are left out), so coverage never trains on what a pattern's curriculum would not.
         """
         model, version = manifest.model, manifest.version
-        stored = registry.get_evaluation(model, version, "gate") if self.max_coverage_failures else None
-        if stored is None or stored.metric >= self.coverage_below:
+        if not self.max_coverage_failures or score is None or score >= self.coverage_below:
             return []
         recent = [
             t
@@ -311,7 +346,7 @@ class Retrainer:
         verdicts = report.patterns[0].verdicts
         kept = [t for t in recent if verdicts.get(t.request_id) == "fixable"]
         log.info("coverage failures", extra={"model": model, "recent": len(recent), "fixable": len(kept),
-                                              "production_gate_metric": round(stored.metric, 4)})
+                                              "production_score": round(score, 4)})
         return kept
 
     def _search(
@@ -324,8 +359,11 @@ class Retrainer:
         production_version: str,
         reporter: ProgressReporter,
         started: float,
+        *,
+        score: float,
     ) -> tuple[_Candidate, Evaluation, GateReport, list[dict[str, Any]]]:
         """Iterate: propose recipes, train each, gate them best-validation first; stop at a pass or the budget's end.
+        ``score`` is production's, which picks the band.
 
         Returns the passing candidate (else the last iteration's best by validation), its gate-set evaluation and
         report, and every candidate tried.
@@ -338,7 +376,7 @@ class Retrainer:
         if request.budget.max_candidates < 2:
             log.warning("budget allows fewer than two candidates; trying two (one recipe cannot be compared)")
         pattern_checks = data.pattern_gate
-        if baseline.metric < self.coverage_below and len(data.pattern_gate) > 1:
+        if score < self.coverage_below and len(data.pattern_gate) > 1:
             # A weak model's retrain rebuilds its data rather than patching patterns one by one: the request's
             # patterns are judged together (at least the floor's share of all their held-out failures fixed).
             pooled = sorted({i for ids in data.pattern_gate.values() for i in ids})
@@ -350,11 +388,12 @@ class Retrainer:
             recipes = self.search.propose(
                 iteration,
                 config=base_config,
-                production_score=baseline.metric,
+                production_score=score,
                 last=last_recipe,
                 last_report=None if judged is None else judged[2],
                 candidates=n_candidates,
                 warm_start=production.warm_starts,
+                coverage=bool(data.coverage),
             )
             candidates = [
                 self._train(recipe, data, augmented, production, iteration, reporter) for recipe in recipes

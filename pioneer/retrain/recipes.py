@@ -6,14 +6,17 @@ which knob mattered). What to vary follows its bands on the production score:
 - below 0.80 the problem is data: both candidates add the verified passing traffic and the *coverage* (fixable
   failures outside the target patterns, which the retrainer gathers only in this band) to the training data,
   and differ in how much weight the curriculum gets;
-- 0.80 to 0.95: the same hyperparameters with and without the verified traffic (the data mix is the question);
-- from 0.95 it is surgical: the curriculum once, more replay, one gentler candidate.
+- 0.80 to 0.95: the same hyperparameters with and without the verified traffic and any coverage (the data mix
+  is the question; a trainer set to gather coverage up to 0.95 offers it here too);
+- from 0.95 it is surgical: the curriculum once, more replay, one gentler candidate (or, where the trainer
+  gathers coverage even this high, one that also trains on the traffic and the coverage).
 
 "Verified traffic" is the passing traces not held out for the gate: inputs whose answers a label confirmed.
 Training on them adds coverage and anchors the decision boundaries where production is already right
 (on CLINC150 it halved the negative flips of a retrain: 37 to 19 on a 1,252-example gate set).
 
-Where the adapter can continue from the production weights (``warm_starts``: the entity tagger), candidates that
+Where the adapter can continue from the production weights (``warm_starts``: the entity tagger, a classification
+head on a frozen encoder), candidates that
 must protect what works start from them instead of the base model: a tagger retrained from 150 to 230 news
 sentences raised entity F1 from 0.25 to 0.57 on its gate set but broke 5 sentences production got right, more
 than epsilon allows; continuing from production moves it less. Below 0.95 the second candidate warm-starts,
@@ -133,9 +136,11 @@ class RecipeSearch:
         last_report: GateReport | None = None,
         candidates: int | None = None,
         warm_start: bool = False,
+        coverage: bool = False,
     ) -> list[Recipe]:
         """The recipes of ``iteration`` (0-based), starting from the production version's ``config``;
-        ``warm_start`` says whether the adapter can continue from the production weights."""
+        ``warm_start`` says whether the adapter can continue from the production weights, ``coverage`` whether
+        the retrain gathered failures outside its patterns (a trainer set to, above the data band)."""
         n = max(2, candidates or self.candidates)
         if iteration == 0 or last is None or last_report is None:
             base = Recipe(name="", config=knobs(config))
@@ -149,12 +154,15 @@ class RecipeSearch:
                 if warm_start:
                     variants[1] = dict(traffic=True, coverage=True, warm_start=True)
             elif score < 0.95:
-                variants = [dict(), dict(traffic=True)]
+                # Coverage is gathered in this band only where the trainer is set to (``coverage_below``).
+                variants = [dict(), dict(traffic=True, coverage=True)]
                 if warm_start:
-                    variants[1] = dict(traffic=True, warm_start=True)
+                    variants[1] = dict(traffic=True, coverage=True, warm_start=True)
             else:
                 surgical = dict(curriculum_repeat=1, replay_share=0.2)
                 variants = [surgical, dict(surgical, config=_scaled(fit, _GENTLER))]
+                if coverage:  # the second candidate learns from the rest of the failures too, in a warm, blended step
+                    variants[1] = dict(surgical, traffic=True, coverage=True, warm_start=warm_start)
         else:
             base = last
             failed = {c.name.split(":")[0] for c in last_report.checks if not c.passed}

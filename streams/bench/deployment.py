@@ -172,6 +172,25 @@ TAGGER_TRAINER = {
     "PIONEER_TRAINER_EPSILON": "5",
     "PIONEER_TRAINER_PATTERN_FIX_FLOOR": "0.25",
     "PIONEER_TRAINER_PATTERN_CONFIDENCE": "0.95",
+    # The replay's labels are right: the band follows the share of sentences the tagger gets wholly right, which
+    # keeps the data band (coverage, pooled pattern checks) on while its gate F1 (held-out passes in it) reads 0.8+.
+    "PIONEER_TRAINER_BAND_SCORE": "live",
+}
+
+# Every label of the replay is known and right, so production's band is read from its accuracy on the traffic (its
+# gate-set score ran 0.95+ while it answered 90% of the traffic right, which made every retrain surgical); while it
+# is below 0.95 every fixable failure it makes is material (not only those in patterns), and every passing request
+# anchors what it gets right: the trainer gathers coverage up to 0.95 and replays up to 20,000 passes. Blends toward
+# production keep each release's flips within epsilon. Replayed offline on this split (frozen MiniLM heads, refit on all traffic seen, the largest blend weight
+# with <= 2 flips on a 150 + 200 + failures gate set released): 84.1% -> 95.1% test accuracy in 13 steps; the
+# same head fitted on all 15,000 training queries at once reaches 95.5%.
+CLASSIFIER_TRAINER = {
+    "PIONEER_TRAINER_BAND_SCORE": "live",
+    "PIONEER_TRAINER_COVERAGE_BELOW": "1.0",
+    "PIONEER_TRAINER_MAX_PASSES": "20000",
+    # Blends take part of a refit's step, so they fix part of each pattern: 1 of 4 held-out failures fixed is not
+    # evidence that a blend fails its pattern (the flip budget still guards what production gets right).
+    "PIONEER_TRAINER_PATTERN_CONFIDENCE": "0.95",
 }
 
 DEPLOYMENTS: dict[str, DeploymentSpec] = {
@@ -181,13 +200,13 @@ DEPLOYMENTS: dict[str, DeploymentSpec] = {
                "training split: 10 examples for each of 130 intents and 2 for each of 20 seeded intents; validation "
                "and gate sets 1 example per intent each from the val split",
         load=_clinc150, config=_clinc150_config, traffic=13660, rate=12.0, batch=12,
-        monitor_env=REPLAY_MONITOR, target_before=0.85, target_after=0.95,
+        monitor_env=REPLAY_MONITOR, trainer_env=CLASSIFIER_TRAINER, target_before=0.85, target_after=0.95,
     ),
     "conll2003": DeploymentSpec(
         name="conll2003", task="entity_extraction", dataset="conll2003",
         recipe="BIO tagger (all-MiniLM-L6-v2 + casing features), 2 epochs on 150 seeded training sentences "
                "(entity F1 0.276 on the full test set); validation 100 and gate 150 sentences from dev",
-        load=_conll2003, config=_conll2003_config, traffic=3000, rate=2.5, batch=8,
+        load=_conll2003, config=_conll2003_config, traffic=6000, rate=2.5, batch=8,
         monitor_env=TAGGER_REPLAY_MONITOR, trainer_env=TAGGER_TRAINER, target_before=0.35, target_after=0.85, deadline=7200.0, settle=240.0,
     ),
 }

@@ -65,7 +65,8 @@ def build_trainer(
         handler = functools.partial(handle_request, retrainer=Retrainer(
             gate=RegressionGate(epsilon=config.epsilon, cross_checkpoint_epsilon=config.epsilon,
                                 pattern_fix_floor=config.pattern_fix_floor,
-                                pattern_confidence=config.pattern_confidence)))
+                                pattern_confidence=config.pattern_confidence),
+            coverage_below=config.coverage_below, max_passes=config.max_passes, band_score=config.band_score))
     paths = Paths.from_env()
     metrics = StreamMetrics()
     publisher = EventPublisher(settings, metrics=metrics)

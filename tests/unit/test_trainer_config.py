@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from pioneer.cli import cli
+from pioneer.retrain.recipes import DATA_BAND_BELOW
 from streams.kafka import KafkaSettings
 from streams.trainer.config import TrainerConfig
 from streams.trainer.worker import build_trainer
@@ -30,10 +31,22 @@ def test_the_default_handler_gates_with_the_configured_pattern_fix_floor(tmp_pat
     assert (gate.pattern_fix_floor, gate.pattern_confidence) == (0.25, 0.95)
 
 
+def test_the_default_handler_gathers_coverage_and_passes_as_configured(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIONEER_HOME", str(tmp_path))
+    assert TrainerConfig().coverage_below == DATA_BAND_BELOW  # the default is the reference system's data band
+    config = TrainerConfig(coverage_below=0.95, max_passes=20000, band_score="live")
+    retrainer = build_trainer(KafkaSettings.from_env("localhost:1"), config).handler.keywords["retrainer"]
+    assert (retrainer.coverage_below, retrainer.max_passes, retrainer.band_score) == (0.95, 20000, "live")
+
+
 def test_the_cli_offers_the_gate_settings_and_names_their_variables() -> None:
     result = CliRunner().invoke(cli, ["trainer", "--help"])
     assert result.exit_code == 0
     for option, variable in (("--epsilon", "PIONEER_TRAINER_EPSILON"),
                              ("--pattern-fix-floor", "PIONEER_TRAINER_PATTERN_FIX_FLOOR"),
-                             ("--pattern-confidence", "PIONEER_TRAINER_PATTERN_CONFIDENCE")):
+                             ("--pattern-confidence", "PIONEER_TRAINER_PATTERN_CONFIDENCE"),
+                             ("--coverage-below", "PIONEER_TRAINER_COVERAGE_BELOW"),
+                             ("--max-passes", "PIONEER_TRAINER_MAX_PASSES"),
+                             ("--band-score", "PIONEER_TRAINER_BAND_SCORE")):
         assert option in result.output and variable in result.output

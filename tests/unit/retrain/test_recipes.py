@@ -49,13 +49,19 @@ def test_after_flips_the_protecting_candidates_warm_start_and_replay_more() -> N
     assert all(r.curriculum_repeat > first.curriculum_repeat for r in push)
 
 
-def test_only_a_weak_model_trains_on_coverage_failures() -> None:
+def test_coverage_is_offered_below_the_surgical_band() -> None:
     search = RecipeSearch()
     config = EntityExtractionConfig()
     weak = search.propose(0, config=config, production_score=0.5, warm_start=True)
     assert all(r.coverage and r.blend == 1.0 for r in weak)
-    for score in (0.85, 0.97):
-        assert not any(r.coverage for r in search.propose(0, config=config, production_score=score, warm_start=True))
+    # 0.80-0.95: one candidate without extra data, one with traffic and coverage (where the trainer gathers any).
+    middle = search.propose(0, config=config, production_score=0.85, warm_start=True)
+    assert [(r.traffic, r.coverage, r.warm_start) for r in middle] == [(False, False, False), (True, True, True)]
+    assert not any(r.coverage for r in search.propose(0, config=config, production_score=0.97, warm_start=True))
+    # From 0.95, only a trainer that gathered coverage there trains on it: in its second, warm-started candidate.
+    high = search.propose(0, config=config, production_score=0.97, warm_start=True, coverage=True)
+    assert [(r.traffic, r.coverage, r.warm_start, r.curriculum_repeat) for r in high] == [
+        (False, False, False, 1), (True, True, True, 1)]
     # A protecting iteration after a weak model's regression keeps the coverage it had.
     nxt = search.propose(1, config=config, production_score=0.5, last=weak[1], last_report=report("negative_flips"),
                          warm_start=True)

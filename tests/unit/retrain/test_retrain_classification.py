@@ -212,3 +212,17 @@ def test_a_broken_request_fails_loudly_with_an_event(world: World) -> None:
     (event,) = decision.events
     assert event.event_type == "training_progress" and event.stage == "failed" and "no-such-model" in event.message
     assert world.registry().get_request("no-such-model", "rr-broken") is None  # a redelivery retries
+
+
+def test_the_live_band_score_is_production_accuracy_on_its_own_labelled_traffic(world: World) -> None:
+    store = world.traces()
+    seen = store.query(model=MODEL, version=world.production)
+    accuracy = sum(t.outcome == "pass" for t in seen) / len(seen)
+    assert 0.0 < accuracy < 1.0
+    live = Retrainer(band_score="live", min_live_traces=len(seen))
+    assert live._live_score(store, MODEL, world.production) == pytest.approx(accuracy)
+    # Too little traffic, or the gate score asked for: the gate score picks the band.
+    assert Retrainer(band_score="live", min_live_traces=len(seen) + 1)._live_score(store, MODEL, world.production) is None
+    assert Retrainer()._live_score(store, MODEL, world.production) is None
+    with pytest.raises(ValueError, match="band_score"):
+        Retrainer(band_score="validation")

@@ -80,6 +80,38 @@ def test_head_refit_is_deterministic_and_uses_the_cache(head_adapter: Classifica
     assert [p.label for p in again.predict([e.text for e in TEST])] == [p.label for p in head_adapter.predict([e.text for e in TEST])]
 
 
+def test_a_head_warm_starts_from_another_head_on_the_same_encoder(head_adapter: ClassificationAdapter) -> None:
+    texts = [e.text for e in TEST]
+    one_step = ClassificationConfig(strategy="head", max_length=24, head_max_iter=1)
+    # One L-BFGS step from the fitted head stays where it is; one step from zero is nowhere near it.
+    warm = ClassificationAdapter(one_step).fit(TRAIN, start_from=head_adapter)
+    cold = ClassificationAdapter(one_step).fit(TRAIN)
+    gap = lambda a: np.abs(a.predict_proba(texts) - head_adapter.predict_proba(texts)).max()  # noqa: E731
+    assert gap(warm) < 0.05 < gap(cold)
+    # A different label set cannot start there: the fit starts at zero instead (and says so in the log).
+    fewer = [e for e in TRAIN if e.label != "alarm"]
+    assert ClassificationAdapter(one_step).fit(fewer, start_from=head_adapter).labels_ == ["music", "transfer", "weather"]
+
+
+def test_blending_two_heads_interpolates_their_logits(head_adapter: ClassificationAdapter) -> None:
+    texts = [e.text for e in TEST]
+    other = ClassificationAdapter(head_adapter.config).fit(TRAIN[::2], start_from=head_adapter)
+    before = head_adapter.predict_proba(texts), other.predict_proba(texts)
+    half = other.blend(head_adapter, 0.5)
+    mine, theirs = other._model.classifier.weight.detach(), head_adapter._model.classifier.weight.detach()
+    np.testing.assert_allclose(half._model.classifier.weight.detach().numpy(), (0.5 * (mine + theirs)).numpy(), atol=1e-6)
+    np.testing.assert_allclose(other.blend(head_adapter, 1.0).predict_proba(texts), before[1], atol=1e-6)
+    np.testing.assert_allclose(other.blend(head_adapter, 0.0).predict_proba(texts), before[0], atol=1e-6)
+    np.testing.assert_allclose(head_adapter.predict_proba(texts), before[0])  # neither input changed
+    np.testing.assert_allclose(other.predict_proba(texts), before[1])
+    with pytest.raises(ValueError, match="label sets"):
+        ClassificationAdapter(head_adapter.config).fit([e for e in TRAIN if e.label != "alarm"]).blend(head_adapter, 0.5)
+    with pytest.raises(ValueError, match="encoders"):
+        ClassificationAdapter(ClassificationConfig(strategy="head", max_length=16)).fit(TRAIN).blend(head_adapter, 0.5)
+    with pytest.raises(ValueError, match="weight"):
+        other.blend(head_adapter, 1.5)
+
+
 def test_finetune_trains_all_weights_and_round_trips(tmp_path: Path) -> None:
     steps: list[tuple[int, int]] = []
     config = ClassificationConfig(strategy="finetune", epochs=1.0, batch_size=8, max_length=16, embedding_cache=False)

@@ -102,12 +102,14 @@ def test_blend_interpolates_weights_and_leaves_both_taggers_untouched(tagger: En
 
 
 def test_warm_start_is_refused_where_it_cannot_work(tagger: EntityExtractionAdapter) -> None:
-    from pioneer.training import ClassificationAdapter
+    from pioneer.training import ClassificationAdapter, GenerationAdapter
 
     with pytest.raises(ValueError, match="cannot warm-start"):
         ClassificationAdapter().fit([], start_from=tagger)
+    with pytest.raises(ValueError, match="cannot warm-start"):
+        GenerationAdapter().fit([], start_from=tagger)
     with pytest.raises(ValueError, match="cannot blend"):
-        ClassificationAdapter().blend(ClassificationAdapter(), 0.5)
+        GenerationAdapter().blend(GenerationAdapter(), 0.5)
 
 
 @pytest.mark.slow
