@@ -16,8 +16,8 @@ scores and saving do not depend on how it was trained.
 Two heads on the same frozen encoder and label set live in one space: ``fit(start_from=...)`` starts the
 regression at the given head's weights, and :meth:`ClassificationAdapter.blend` interpolates two heads, which
 interpolates their logits. The retrainer uses the blend to take part of a refit's step: on CLINC150 a head
-refitted on the traffic seen so far broke tens of the answers production got right, its blends at weights
-0.1-0.75 two or fewer.
+refitted with 3,000 more queries broke 35 of the weak head's right answers on the test set; blended back at
+weight 0.3 it broke 11, at 0.1 it broke 2.
 """
 
 from __future__ import annotations
