@@ -256,11 +256,11 @@ class Retrainer:
 
         members = [t for _, ts in pattern_traces for t in ts]
         live = self._live_score(traces, model, production_version)
-        stored = registry.get_evaluation(model, production_version, "gate")
+        stored = registry.get_evaluation(model, production_version, "gate") if live is None else None
         coverage = self._coverage(
             manifest, traces, production, trusted, request.request_id,
             exclude={t.request_id for t in members},
-            score=live if live is not None else (None if stored is None else stored.metric),
+            score=live if stored is None else stored.metric,
         )
         data = prepare(
             registry,
