@@ -339,13 +339,12 @@ class AdaptFTRunner:
         decision = None
         score = None
         if refs:
-            # An entity failure is fixed only when the whole sentence is right, and the quick bench holds one or two
-            # of a pattern's failures out: its fix rate is judged by its upper confidence bound, not the point rate.
-            confidence = 0.95 if scenario.task == "entity_extraction" else None
-            retrainer = Retrainer(gate=RegressionGate(
-                epsilon=self.epsilon, cross_checkpoint_epsilon=self.epsilon, metric_floor=0.0,
-                pattern_confidence=confidence,
-            ))
+            retrainer = Retrainer(
+                gate=RegressionGate(
+                    epsilon=self.epsilon, cross_checkpoint_epsilon=self.epsilon, metric_floor=0.0,
+                    pattern_confidence=scenario.pattern_confidence,
+                ),
+            )
             decision = retrainer.run(self._request(scenario, chain, stage, refs, "pioneer"),
                                      registry=chain.registry, traces=chain.store)
             verdicts = {rid: v for p in (decision.diagnosis or {}).get("patterns", []) for rid, v in p["verdicts"].items()}

@@ -20,7 +20,7 @@ logs per stage, as the reference). Generation is the expensive one on a CPU: its
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pioneer.bench.sources.base import TaskSource
@@ -54,7 +54,10 @@ class Scenario:
     iterations: tuple[int, int] = (2, 2)
     """Retrain iterations per request (quick, full); each iteration trains at least two candidates, and a second
     runs only after a rejection (the search moves away from what the gate refused)."""
-    extra: dict[str, object] = field(default_factory=dict)
+    pattern_confidence: float | None = None
+    """The gate judges each pattern's fix rate by its upper confidence bound at this level (None: the point
+    rate). Entity taggers: a failure is fixed only when the whole sentence is right, and a stage holds one or
+    two of a pattern's failures out."""
 
     def logs(self, quick: bool) -> int:
         return self.logs_per_stage[0] if quick else self.logs_per_stage[1]
@@ -173,7 +176,7 @@ SCENARIOS: dict[str, Scenario] = {
             description="CoNLL-2003 entities; poison: wrong types, missed and spurious entities, LOC->ORG flips.",
             fixable_mix=ENTITY_FIXABLE,
             poison_mix={"mislabel": 4.0, "clustered_flip": 3.0, "prompt_injection": 1.0, "jailbreak": 1.0},
-            logs_per_stage=(40, 500), iterations=(1, 2),
+            logs_per_stage=(40, 500), iterations=(1, 2), pattern_confidence=0.95,
         ),
         Scenario(
             name="restaurant8k", task="entity_extraction", dataset="restaurant8k", source=_restaurant,
@@ -181,7 +184,7 @@ SCENARIOS: dict[str, Scenario] = {
             description="Restaurant-8k slots; poison: wrong slots, people->time flips, injections.",
             fixable_mix=ENTITY_FIXABLE,
             poison_mix={"mislabel": 4.0, "clustered_flip": 3.0, "prompt_injection": 1.0, "jailbreak": 1.0},
-            logs_per_stage=(40, 500), iterations=(1, 2),
+            logs_per_stage=(40, 500), iterations=(1, 2), pattern_confidence=0.95,
         ),
         Scenario(
             name="arithmetic", task="generation", dataset=None, source=_arithmetic, config=_generation,

@@ -2,6 +2,7 @@
 
 from pioneer.diagnosis.adversarial import AdversarialDetector
 from pioneer.diagnosis.diagnoser import Diagnoser
+from pioneer.diagnosis.lexicon import OUTSIDE, SpanLexicon
 from pioneer.diagnosis.noise import NeighbourNoiseDetector, NoiseVote
 from pioneer.diagnosis.report import (
     VERDICTS,
@@ -12,6 +13,7 @@ from pioneer.diagnosis.report import (
 from pioneer.diagnosis.vectors import Encoder, TfidfEncoder, cosine
 
 __all__ = [
+    "OUTSIDE",
     "VERDICTS",
     "AdversarialDetector",
     "DiagnosisReport",
@@ -21,6 +23,7 @@ __all__ = [
     "NeighbourNoiseDetector",
     "NoiseVote",
     "PatternDiagnosis",
+    "SpanLexicon",
     "TfidfEncoder",
     "cosine",
 ]

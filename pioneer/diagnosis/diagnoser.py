@@ -12,7 +12,9 @@ names its verdict:
    ``oos_max_similarity``), or, for classification, a label the model has never seen and too few failures
    to learn it from;
 5. ``label_noise``: its near neighbours contradict the correction and the deployed model, where its scores are
-   known, gives the correction next to no probability (:class:`NeighbourNoiseDetector`);
+   known, gives the correction next to no probability (:class:`NeighbourNoiseDetector`); for entities, the
+   trusted data contradicts what the correction changed in the model's answer (a type, an added or a dropped
+   span: :class:`~pioneer.diagnosis.lexicon.SpanLexicon`);
 6. otherwise ``fixable``.
 
 A pattern is fixable when at least ``min_fixable`` of its failures are, and they are at least
@@ -28,6 +30,7 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 
 from pioneer.diagnosis.adversarial import AdversarialDetector
+from pioneer.diagnosis.lexicon import SpanLexicon
 from pioneer.diagnosis.noise import NeighbourNoiseDetector
 from pioneer.diagnosis.report import (
     VERDICTS,
@@ -143,7 +146,11 @@ class Diagnoser:
         new_label_counts = Counter(
             (target_output(traces[r]) or Output()).label for r in failure_ids if task == "classification"
         )
-        lexicon = _span_lexicon(task, pool_texts[: len(trusted)], pool_outputs[: len(trusted)])
+        # What the trusted data says about each text: the entity vote (nothing to say for the other tasks).
+        lexicon = SpanLexicon([], [])
+        if task == "entity_extraction":
+            spans = [(o.spans or []) if o else [] for o in pool_outputs[: len(trusted)]]
+            lexicon = SpanLexicon(pool_texts[: len(trusted)], spans)
         groups = noise.groups(pool_keys)
 
         verdicts: dict[str, tuple[str, str]] = {}
@@ -188,7 +195,7 @@ class Diagnoser:
         already_fixed: bool,
         known_labels: set[str],
         new_label_counts: Counter[str | None],
-        lexicon: dict[str, Counter[str]],
+        lexicon: SpanLexicon,
         groups: dict[Hashable, np.ndarray],
     ) -> tuple[str, str]:
         expected = target_output(trace)
@@ -209,7 +216,7 @@ class Diagnoser:
                 return "out_of_scope", f"label {expected.label!r} is unknown to the model and too rare to learn"
         given = output_key(task, expected)
         if task == "entity_extraction":
-            vote = noise.vote_spans(trace.input.text, expected.spans or [], lexicon)
+            vote = noise.vote_spans(trace.input.text, expected.spans or [], lexicon, predicted=trace.prediction.spans)
         else:
             floor = noise.near_duplicate if task == "generation" else None
             scores = trace.prediction.scores if task == "classification" else None
@@ -294,16 +301,3 @@ class Diagnoser:
             pass_ids=passes,
             examples=[f for v in VERDICTS for f in examples.get(v, [])],
         )
-
-
-def _span_lexicon(task: str, texts: Sequence[str], outputs: Sequence[Output | None]) -> dict[str, Counter[str]]:
-    """Lower-cased surface form -> entity types it carries in the trusted data (entity extraction only)."""
-    lexicon: dict[str, Counter[str]] = defaultdict(Counter)
-    if task != "entity_extraction":
-        return lexicon
-    for text, output in zip(texts, outputs, strict=True):
-        for span in (output.spans or []) if output is not None else []:
-            surface = text[span.start : span.end].casefold()
-            if surface:
-                lexicon[surface][span.label] += 1
-    return lexicon

@@ -29,8 +29,10 @@ One rule serves every task kind:
 
 - classification: answers are labels;
 - generation: answers are normalised targets, and only near-duplicates (``near_duplicate``) vote;
-- entity extraction: spans vote by surface form (every occurrence of "paris" in the trusted data votes for
-  its entity type), and a span whose text is not at its offsets is malformed.
+- entity extraction: where the correction differs from the model's answer, each difference is voted by every
+  occurrence of the same text in the trusted data (:class:`~pioneer.diagnosis.lexicon.SpanLexicon`: "paris"
+  labelled LOC votes LOC, "table" outside every entity votes for no entity), and a span whose text is not at
+  its offsets is malformed.
 
 >>> import numpy as np
 >>> detector = NeighbourNoiseDetector(per_class=2)
@@ -49,12 +51,12 @@ True
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from pioneer.diagnosis.lexicon import OUTSIDE, SpanLexicon
 from pioneer.events import Span
 
 
@@ -93,9 +95,10 @@ class NeighbourNoiseDetector:
     near_duplicate
         Generation: only neighbours at least this similar vote.
     span_max_support
-        Entity extraction: a span type holding at most this share of its surface form's labels is suspect...
+        Entity extraction: a claim (a type for a text, or "no entity") holding at most this share of the trusted
+        occurrences' votes is suspect...
     span_min_majority
-        ...if one other type holds at least this share.
+        ...if one other answer holds at least this share.
     """
 
     def __init__(
@@ -202,25 +205,40 @@ class NeighbourNoiseDetector:
                 suspect = False
         return NoiseVote(suspect=suspect, score=own, rival=rival, rival_score=rival_score, voters=voters)
 
-    def vote_spans(self, text: str, spans: Sequence[Span], lexicon: Mapping[str, Counter[str]]) -> NoiseVote:
-        """Entity extraction: each span's type against the pool's types for the same surface form.
+    def vote_spans(
+        self, text: str, spans: Sequence[Span], lexicon: SpanLexicon, predicted: Sequence[Span] | None = None
+    ) -> NoiseVote:
+        """Entity extraction: each claim the correction makes against the model's answer, voted by the trusted data.
 
-        ``lexicon`` maps a lower-cased surface form to the types it carries in the *trusted* data only: traces
-        under diagnosis do not vote, or a batch of consistent mislabels would vote for itself. A surface form
-        the trusted data never labelled gets no verdict (a new entity is not noise). Malformed spans are suspect.
+        With the model's ``predicted`` spans, the claims are the differences: a correction span the model did not
+        give claims its type for its text, and a predicted span the correction drops (nothing overlaps it) claims
+        its text is no entity (:data:`~pioneer.diagnosis.lexicon.OUTSIDE`); spans both agree on are not voted.
+        Without it every correction span is a claim. ``lexicon`` holds the *trusted* data only: traces under
+        diagnosis do not vote, or a batch of consistent mislabels would vote for itself. A text the trusted
+        data holds fewer than ``min_voters`` times gets no verdict (a new entity is not noise). A claim is
+        suspect when its answer holds at most ``span_max_support`` of the votes and one rival at least
+        ``span_min_majority``. Malformed spans are suspect.
         """
-        weakest: NoiseVote | None = None
+        agreed = {s.key() for s in predicted or ()}
+        claims: list[tuple[str, str]] = []
         for span in spans:
             surface = text[span.start : span.end]
             if not surface or (span.text is not None and span.text != surface):
                 return NoiseVote(suspect=True, score=0.0, rival="malformed span", rival_score=1.0, voters=0)
-            counts = Counter(lexicon.get(surface.casefold(), Counter()))
-            total = sum(n for n in counts.values() if n > 0)
+            if span.key() not in agreed:
+                claims.append((surface, span.label))
+        for dropped in predicted or ():
+            if not any(s.start < dropped.end and dropped.start < s.end for s in spans):
+                claims.append((text[dropped.start : dropped.end], OUTSIDE))
+        weakest: NoiseVote | None = None
+        for surface, given in claims:
+            counts = lexicon.counts(surface)
+            total = sum(counts.values())
             if total < self.min_voters:
                 continue
-            share = max(counts[span.label], 0) / total
+            share = counts[given] / total
             rival, rival_n = max(
-                ((k, n) for k, n in counts.items() if k != span.label), key=lambda kv: kv[1], default=(None, 0)
+                ((k, n) for k, n in counts.items() if k != given), key=lambda kv: (kv[1], kv[0]), default=(None, 0)
             )
             verdict = NoiseVote(
                 suspect=share <= self.span_max_support and rival_n / total >= self.span_min_majority,

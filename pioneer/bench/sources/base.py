@@ -126,13 +126,15 @@ class TaskSource(ABC):
         if made is not None or kind not in _SHARED:
             return made
         example = self.clean(rng, split)
-        truth = example.expected()
         if kind == "clean":
-            return Noised(example, truth)
+            return Noised(example, example.expected())
+        # Edits that move text move spans: the truth (and a wrong answer) is read off the edited input.
         if kind == "typo":
-            return Noised(noise.add_typos(example, rng, n=2), truth)
+            typed = noise.add_typos(example, rng, n=2)
+            return Noised(typed, typed.expected())
         if kind == "preamble":
-            return Noised(noise.preamble(example, rng), truth)
+            opened = noise.preamble(example, rng)
+            return Noised(opened, opened.expected())
         if kind == "truncation":
             cut = noise.truncate(example, rng)
             return None if cut is None else Noised(cut, cut.expected())
@@ -142,7 +144,8 @@ class TaskSource(ABC):
             wrong = self.wrong(example, rng)
             return Noised(noise.inject(example, rng, self.answer_text(wrong)), wrong)
         if kind == "jailbreak":
-            return Noised(noise.jailbreak(example, rng), self.wrong(example, rng))
+            attack = noise.jailbreak(example, rng)
+            return Noised(attack, self.wrong(attack, rng))
         raise AssertionError(kind)
 
 

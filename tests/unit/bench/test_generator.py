@@ -96,3 +96,31 @@ def test_arithmetic_ground_truth() -> None:
             assert task.solve(log.example.text) == truth
     base_texts = {e.text for e in ArithmeticSource(task, base=10, validation=5, gate=5).base_sets().train}
     assert not base_texts & {log.example.text for s in logs.stages for log in s.logs}
+
+
+def test_entity_feedback_points_at_its_words_and_is_right_unless_poison() -> None:
+    from pioneer.bench.sources import EntitySource
+    from pioneer.events import Span
+
+    def booking(i: int) -> Example:
+        text = f"Dinner for {i % 7 + 2} people with Anna Berg at Luigi Place on Friday {i}"
+        spans = []
+        for word, label in ((f"{i % 7 + 2} people", "people"), ("Anna", "first_name"), ("Friday", "date")):
+            start = text.index(word)
+            spans.append(Span(start=start, end=start + len(word), label=label, text=word))
+        return Example(id=f"r{i}", text=text, spans=tuple(spans))
+
+    pool = [booking(i) for i in range(400)]
+    source = EntitySource(base=pool[:10], validation=[], gate=[], traffic=pool[10:],
+                          types=["people", "first_name", "date", "time"], flip=("people", "time"))
+    fixable = {"typo": 1.0, "preamble": 1.0, "truncation": 1.0, "number_distractor": 1.0, "paraphrase_drift": 1.0}
+    poison = {"mislabel": 1.0, "clustered_flip": 1.0, "prompt_injection": 1.0, "jailbreak": 1.0}
+    logs = LogGenerator(logs_per_stage=60, fixable_mix=fixable, poison_mix=poison, seed=2).generate(source, prefix="e")
+    seen = set()
+    for log in (log for s in logs.stages for log in s.logs):
+        text = log.example.text
+        assert all(text[s.start : s.end] == s.text for s in log.feedback.spans or ()), log
+        if log.category != "poison":
+            assert log.feedback == log.example.expected(), log
+        seen.add(log.kind)
+    assert {"typo", "preamble", "jailbreak"} <= seen

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pioneer.diagnosis import (
@@ -117,3 +119,65 @@ def test_noise_detector_validates_its_parameters() -> None:
         NeighbourNoiseDetector(max_ratio=2.0)
     with pytest.raises(ValueError, match="min_fixable"):
         Diagnoser(min_fixable=0)
+
+
+def _span(text: str, word: str, label: str) -> Span:
+    start = text.index(word)
+    return Span(start=start, end=start + len(word), label=label, text=word)
+
+
+def _entity_report(trusted: list[Example], failures: list[tuple[Example, list[Span]]]) -> dict[str, str]:
+    """Verdicts for failures given as (correction, the model's spans)."""
+    pattern = [
+        labeled_trace(e, Output(spans=predicted), model="m", version="v", task="entity_extraction", at=float(i))
+        for i, (e, predicted) in enumerate(failures)
+    ]
+    report = Diagnoser().diagnose("entity_extraction", [(PatternRef(pattern_id="p", name="p"), pattern)], trusted)
+    return report.patterns[0].verdicts
+
+
+@pytest.fixture(scope="module")
+def bookings() -> list[Example]:
+    """Trusted restaurant bookings: party sizes are ``people``, times ``time``, the rest of the words no entity."""
+    out = []
+    for i in range(8):
+        text = f"a table for {i + 2} people at {i + 1} pm please"
+        out.append(Example(id=f"b{i}", text=text, spans=(_span(text, f"{i + 2} people", "people"),
+                                                          _span(text, f"{i + 1} pm", "time"))))
+    return out
+
+
+def test_entity_corrections_are_voted_where_they_differ_from_the_model(bookings: list[Example]) -> None:
+    text = "book a table for 11 people at 9 pm"
+    people, time = _span(text, "11 people", "people"), _span(text, "9 pm", "time")
+    flipped = Example(id="flip", text=text, spans=(dataclasses.replace(people, label="time"), time))
+    dropped = Example(id="drop", text=text, spans=(time,))
+    spurious = Example(id="spur", text=text, spans=(people, time, _span(text, "table", "time")))
+    genuine = Example(id="real", text=text, spans=(people, time))
+    verdicts = _entity_report(bookings, [
+        (flipped, [people, time]),   # "11 people" never seen: voted by its shape, "0 people", a party size
+        (dropped, [people, time]),   # the correction drops a party size the trusted data always labels
+        (spurious, [people, time]),  # "table" stands outside every entity in the trusted data
+        (genuine, [time]),           # the model missed the party size; the correction restores it
+    ])
+    assert verdicts == {"flip": "label_noise", "drop": "label_noise", "spur": "label_noise", "real": "fixable"}
+
+
+def test_entity_claims_the_model_agrees_with_are_not_voted(bookings: list[Example]) -> None:
+    text = "a table for 3 people at 2 pm please"
+    # Both the model and the correction call "table" a time; only the missed party size differs, and it is right.
+    odd = _span(text, "table", "time")
+    correction = Example(id="x", text=text, spans=(odd, _span(text, "3 people", "people")))
+    assert _entity_report(bookings, [(correction, [odd])]) == {"x": "fixable"}
+
+
+def test_span_lexicon_counts_occurrences_and_falls_back_to_shape() -> None:
+    from pioneer.diagnosis import OUTSIDE, SpanLexicon
+
+    texts = ["fly to Paris", "Paris in May", "a paris hat shop"]
+    lexicon = SpanLexicon(texts, [[_span(texts[0], "Paris", "LOC")], [_span(texts[1], "Paris", "LOC")], []])
+    assert lexicon.counts("PARIS") == {"LOC": 2, OUTSIDE: 1}
+    assert lexicon.counts("in") == {OUTSIDE: 1}  # "in" inside no entity, once; never inside "Paris"
+    assert lexicon.counts("12") == {}  # no digits in the data: the shape finds nothing either
+    with pytest.raises(ValueError, match="span lists"):
+        SpanLexicon(texts, [])
