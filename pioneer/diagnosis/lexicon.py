@@ -83,9 +83,6 @@ class SpanLexicon:
     def __repr__(self) -> str:
         return f"SpanLexicon(texts={len(self._texts)}, min_count={self.min_count})"
 
-    def __len__(self) -> int:
-        return len(self._texts)
-
     def counts(self, surface: str) -> Counter[str]:
         """Votes of the trusted occurrences of ``surface`` (by its shape when it is rare and holds digits; none
         when it has no letters)."""
