@@ -61,14 +61,19 @@ def _encoder_inputs(input_ids: torch.Tensor, attention_mask: torch.Tensor, token
 class SentenceClassifier(nn.Module):
     """``Linear(normalize(mean_pool(encoder(text))))``; see the module docstring for why this shape."""
 
-    def __init__(self, encoder: nn.Module, num_labels: int, *, normalize: bool = True, dropout: float = 0.0) -> None:
+    def __init__(
+        self, encoder: nn.Module, num_labels: int, *, normalize: bool = True, dropout: float = 0.0,
+        extra_features: int = 0,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.config = getattr(encoder, "config", None)
         self.normalize = normalize
         self.dropout = nn.Dropout(dropout)
         hidden = int(encoder.config.hidden_size)
-        self.classifier = nn.Linear(hidden, num_labels)
+        # ``extra_features``: inputs of the classifier beyond the embedding (a frozen-encoder head's hashed
+        # n-grams), which the caller appends; ``forward`` (fine-tuning) uses the embedding alone and needs 0.
+        self.classifier = nn.Linear(hidden + extra_features, num_labels)
 
     def embed(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None

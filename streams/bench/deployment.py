@@ -117,7 +117,9 @@ def _clinc150(folder: Path, seed: int) -> Loaded:
 def _clinc150_config() -> BaseTrainConfig:
     from pioneer.training import ClassificationConfig
 
-    return ClassificationConfig(strategy="head", progress_bar=False)
+    # Hashed character n-grams beside the embedding: the frozen encoder's head tops out at 95.5% on all 15,000
+    # training queries, 96.2% with them, and a weak head starts where it did (84.0% either way).
+    return ClassificationConfig(strategy="head", char_ngrams=16384, progress_bar=False)
 
 
 def _conll2003(folder: Path, seed: int) -> Loaded:
@@ -201,7 +203,8 @@ CLASSIFIER_TRAINER = {
 DEPLOYMENTS: dict[str, DeploymentSpec] = {
     "clinc150": DeploymentSpec(
         name="clinc150", task="classification", dataset="clinc150",
-        recipe="classification head (frozen all-MiniLM-L6-v2 + logistic regression) on a seeded subset of the "
+        recipe="classification head (logistic regression on frozen all-MiniLM-L6-v2 embeddings and hashed "
+               "character 2-5-grams) on a seeded subset of the "
                "training split: 10 examples for each of 130 intents and 2 for each of 20 seeded intents; validation "
                "and gate sets 1 example per intent each from the val split",
         load=_clinc150, config=_clinc150_config, traffic=13660, rate=12.0, batch=12,

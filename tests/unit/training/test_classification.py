@@ -14,6 +14,7 @@ from pioneer.training import (
     adapter_for,
     load_adapter,
 )
+from pioneer.training.base import Example
 from pioneer.training.embeddings import EmbeddingCache
 from tests.unit.training.synthetic import assert_no_pickles, intent_data, saved_files
 
@@ -112,6 +113,36 @@ def test_blending_two_heads_interpolates_their_logits(head_adapter: Classificati
         other.blend(head_adapter, 1.5)
 
 
+def test_char_ngram_head_sees_spelling_saves_warm_starts_and_blends(head_adapter: ClassificationAdapter, tmp_path: Path) -> None:
+    config = ClassificationConfig(strategy="head", max_length=24, char_ngrams=512)
+    # Made-up product names in the same sentences: only their spelling tells the labels apart.
+    frames = ["please reorder the {} today", "is my {} in stock", "cancel the {} i bought", "how much is a {}",
+              "ship two {} to my office", "my {} arrived broken"]
+    names = {"zorbix": "tools", "quandle": "toys", "flimpet": "food"}  # three: two-label heads do not warm-start
+    train = [Example(id=f"t{i}-{n}", text=f.format(n), label=label)
+             for i, f in enumerate(frames[:4]) for n, label in names.items()]
+    test = [Example(id=f"h{i}-{n}", text=f.format(n + "s"), label=label)
+            for i, f in enumerate(frames[4:]) for n, label in names.items()]
+    adapter = ClassificationAdapter(config).fit(train)
+    assert adapter._model.classifier.weight.shape == (3, 384 + 512)
+    assert adapter.evaluate(test).metric == 1.0, [p.label for p in adapter.predict([e.text for e in test])]
+    spelling_only = adapter.blend(adapter, 1.0)  # a copy; then the embedding's weights are zeroed
+    spelling_only._model.classifier.weight.data[:, :384] = 0.0
+    assert spelling_only.evaluate(test).metric == 1.0  # the n-grams alone tell the names apart
+    adapter.save(tmp_path / "m")
+    assert saved_files(tmp_path / "m") == {"pioneer_adapter.json", "head.safetensors"}
+    texts = [e.text for e in test]
+    reloaded = load_adapter(tmp_path / "m")
+    np.testing.assert_allclose(reloaded.predict_proba(texts), adapter.predict_proba(texts), atol=1e-5)
+    # Hashed n-grams need no vocabulary: every version shares the space, so heads warm-start and blend.
+    one_step = ClassificationConfig(strategy="head", max_length=24, char_ngrams=512, head_max_iter=1)
+    warm = ClassificationAdapter(one_step).fit(train, start_from=adapter)
+    assert np.abs(warm.predict_proba(texts) - adapter.predict_proba(texts)).max() < 0.05
+    np.testing.assert_allclose(warm.blend(adapter, 0.0).predict_proba(texts), adapter.predict_proba(texts), atol=1e-6)
+    with pytest.raises(ValueError, match="encoders or their inputs"):
+        adapter.blend(ClassificationAdapter(ClassificationConfig(strategy="head", max_length=24)).fit(train), 0.5)
+
+
 def test_finetune_trains_all_weights_and_round_trips(tmp_path: Path) -> None:
     steps: list[tuple[int, int]] = []
     config = ClassificationConfig(strategy="finetune", epochs=1.0, batch_size=8, max_length=16, embedding_cache=False)
@@ -150,6 +181,10 @@ def test_config_errors_name_the_field() -> None:
         ClassificationAdapter(ClassificationConfig(strategy="magic"))
     with pytest.raises(ValueError, match="use_lora"):
         ClassificationAdapter(ClassificationConfig(strategy="head", use_lora=True))
+    with pytest.raises(ValueError, match="char_ngrams"):
+        ClassificationAdapter(ClassificationConfig(strategy="finetune", char_ngrams=1024))
+    with pytest.raises(ValueError, match="char_ngrams"):
+        ClassificationAdapter(ClassificationConfig(char_ngrams=-1))
     with pytest.raises(ValueError, match="learning_rate"):
         ClassificationAdapter(ClassificationConfig(learning_rate=0.0))
     with pytest.raises(ValueError, match="label"):
