@@ -4,7 +4,8 @@ Three ways to learn, chosen by ``strategy`` and ``use_lora`` (the retrain search
 
 - ``strategy="head"``: the encoder stays frozen; a multinomial logistic regression (scikit-learn, L2 with
   ``head_c``) is fitted on its normalised mean-pooled sentence embeddings. Seconds on a CPU, deterministic, and
-  embeddings are cached by content, so refits on overlapping data cost only the new texts.
+  embeddings are cached by content, so refits on overlapping data cost only the new texts. With
+  ``char_ngrams`` the regression also sees hashed character n-grams of the words (spelling the encoder blurs).
 - ``strategy="finetune"``: every encoder weight trains with the head, through the transformers ``Trainer``.
   With ``head_init="probe"`` the head starts from the ``head`` strategy's fit (linear probing then fine-tuning,
   which keeps the pretrained features from being torn up by a random head's early gradients).
