@@ -108,7 +108,9 @@ def _arithmetic(folder: Path, quick: bool, seed: int) -> TaskSource:
 
 
 def _classification(quick: bool) -> BaseTrainConfig:
-    return ClassificationConfig(strategy="head", progress_bar=False)
+    # The deployments' head: embedding and spelling. At full size Pioneer ends 0.6-4.0 points higher with the
+    # n-grams than without (naive retraining moves -1.3 to +2.0), the base models 0.7-2.4 points higher.
+    return ClassificationConfig(strategy="head", char_ngrams=16384, progress_bar=False)
 
 
 def _entities(quick: bool) -> BaseTrainConfig:
