@@ -113,7 +113,7 @@ def test_blending_two_heads_interpolates_their_logits(head_adapter: Classificati
         other.blend(head_adapter, 1.5)
 
 
-def test_char_ngram_head_sees_spelling_saves_warm_starts_and_blends(head_adapter: ClassificationAdapter, tmp_path: Path) -> None:
+def test_char_ngram_head_sees_spelling_saves_warm_starts_and_blends(tmp_path: Path) -> None:
     config = ClassificationConfig(strategy="head", max_length=24, char_ngrams=512)
     # Made-up product names in the same sentences: only their spelling tells the labels apart.
     frames = ["please reorder the {} today", "is my {} in stock", "cancel the {} i bought", "how much is a {}",
