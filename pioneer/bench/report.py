@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pioneer.bench.logs import FIXABLE_KINDS, KINDS, POISON_KINDS
-from pioneer.bench.runner import ScenarioResult
+from pioneer.bench.runner import Checkpoint, ScenarioResult
 from pioneer.reports import horizontal_bars, small_multiples, table
 
 PRESERVE_TOLERANCE = 0.0
@@ -72,14 +72,21 @@ def stage_rows(result: ScenarioResult) -> list[list[object]]:
             none.metric if none else "-", naive.metric if naive else "-", pioneer.metric if pioneer else "-",
             "-" if stage < 0 or naive is None else naive.negative_flips,
             "-" if stage < 0 or pioneer is None else pioneer.negative_flips,
-            "-" if stage < 0 or pioneer is None or pioneer.gate_negative_flips is None
-            else int(pioneer.gate_negative_flips),
+            _gate_flips(naive, stage),
+            _gate_flips(pioneer, stage),
             "-" if stage < 0 or pioneer is None else f"{pioneer.outcome} ({pioneer.patterns or 0} patterns)",
             "-" if stage not in diagnosis else f"{_fmt(diagnosis[stage]['precision'])} / "
             f"{_fmt(diagnosis[stage]['recall'])}",
             "-" if stage < 0 or pioneer is None else (pioneer.note or ""),
         ])
     return rows
+
+
+def _gate_flips(checkpoint: Checkpoint | None, stage: int) -> object:
+    """Negative flips of the release's candidate on its gate set (naive releases whatever the count)."""
+    if stage < 0 or checkpoint is None or checkpoint.gate_negative_flips is None:
+        return "-"
+    return int(checkpoint.gate_negative_flips)
 
 
 def _pooled(result: ScenarioResult) -> dict[str, Any] | None:
@@ -232,7 +239,13 @@ def write_report(
         lines += ["**Failed scenarios:** " + "; ".join(f"{r.scenario}: {r.error}" for r in failed), ""]
     if "metric-per-stage.png" in plots:
         lines += ["![metric per stage](metric-per-stage.png)", ""]
-    lines += ["## Per stage", ""]
+    lines += [
+        "## Per stage",
+        "",
+        "*Flips*: held-out answers the stage's release broke. *Gate flips*: what the candidate broke on its gate "
+        "set, where Pioneer's gate allows at most ε = 2 (naive releases whatever the count).",
+        "",
+    ]
     for r in ok:
         lines += [
             f"### {r.scenario}: {r.description}",
@@ -242,7 +255,8 @@ def write_report(
                         for i, c in enumerate(r.stage_counts)),
             "",
             table(["stage", "poison", "none", "naive", "pioneer", "naive flips", "pioneer flips",
-                   "pioneer gate flips", "pioneer decision", "diagnosis P / R", "gate checks failed"], stage_rows(r)),
+                   "naive gate flips", "pioneer gate flips", "pioneer decision", "diagnosis P / R",
+                   "gate checks failed"], stage_rows(r)),
             "",
         ]
     if "negative-flips.png" in plots:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from pioneer.bench import Checkpoint, ScenarioResult, write_report
-from pioneer.bench.report import verdict
+from pioneer.bench.report import stage_rows, verdict
 
 
 def _result(name: str, naive: list[float], pioneer: list[float], base: float = 0.8) -> ScenarioResult:
@@ -16,7 +16,8 @@ def _result(name: str, naive: list[float], pioneer: list[float], base: float = 0
         r.checkpoints.append(Checkpoint(method=method, stage=-1, version="v0", outcome="base", metric=base))
         for i, v in enumerate(values):
             r.checkpoints.append(Checkpoint(method=method, stage=i, version=f"v{i}", outcome="released", metric=v,
-                                            negative_flips=i, trained={"clean": 5, "fixable": 2, "poison": i}))
+                                            negative_flips=i, trained={"clean": 5, "fixable": 2, "poison": i},
+                                            gate_negative_flips=float(i + (5 if method == "naive" else 0))))
     r.diagnosis.append({"stage": "pooled", "diagnosed": 10, "flagged": 4, "poison": 5, "true_positive": 4,
                         "precision": 1.0, "recall": 0.8,
                         "per_kind": {"mislabel": {"diagnosed": 5, "flagged": 4, "share": 0.8}}, "verdicts": {}})
@@ -42,3 +43,9 @@ def test_write_report(tmp_path: Path) -> None:
         assert (tmp_path / name).stat().st_size > 1000 and f"]({name})" in text
     raw = json.loads((tmp_path / "adaptft-results.json").read_text())
     assert raw["verdicts"]["a"]["pioneer"] == "improves" and len(raw["results"]) == 2
+
+
+def test_stage_rows_show_both_methods_gate_flips() -> None:
+    rows = stage_rows(_result("a", [0.7, 0.6, 0.5], [0.85, 0.85, 0.86]))
+    # columns 7 and 8: naive's and Pioneer's flips on their gate sets; none for the base row
+    assert [row[7:9] for row in rows] == [["-", "-"], [5, 0], [6, 1], [7, 2]]
