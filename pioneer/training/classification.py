@@ -260,8 +260,6 @@ class ClassificationAdapter(TaskAdapter):
     def blend(self, toward: ClassificationAdapter, weight: float) -> ClassificationAdapter:
         import torch
 
-        from pioneer.training.encoders import SentenceClassifier
-
         if not 0.0 <= weight <= 1.0:
             raise ValueError(f"weight={weight!r} must be in [0, 1].")
         self._check_fitted()
@@ -274,10 +272,7 @@ class ClassificationAdapter(TaskAdapter):
         blended.labels_ = list(self.labels_ or [])
         blended._tokenizer, blended._device, blended._cache = self._tokenizer, self._device, self._cache
         # The frozen encoder is shared, not copied: nothing trains it in place (every fit loads its own).
-        blended._model = SentenceClassifier(
-            self._model.encoder, len(blended.labels_), normalize=self.config.normalize_embeddings,
-            dropout=self.config.dropout, extra_features=self.config.char_ngrams,
-        ).to(self._device)
+        blended._model = blended._new_model(self._model.encoder).to(self._device)
         mine, theirs = self._model.classifier.state_dict(), toward._model.classifier.state_dict()
         with torch.no_grad():
             blended._model.classifier.load_state_dict(
@@ -289,16 +284,23 @@ class ClassificationAdapter(TaskAdapter):
 
     def _load_base(self) -> None:
         from pioneer.training.backbone import load_base_encoder
-        from pioneer.training.encoders import SentenceClassifier
 
         assert self.labels_ is not None
         self._tokenizer, encoder = load_base_encoder(self.config)
         self._device = pick_device(self.config.device)
-        self._model = SentenceClassifier(
-            encoder, len(self.labels_), normalize=self.config.normalize_embeddings, dropout=self.config.dropout,
-            extra_features=self.config.char_ngrams,
-        ).to(self._device)
+        self._model = self._new_model(encoder).to(self._device)
         self._encoder_mode = "frozen"
+
+    def _new_model(self, encoder: Any) -> Any:
+        """A ``SentenceClassifier`` over ``encoder`` for this adapter's labels, shaped by its config (the head's
+        inputs include the n-gram buckets); its head is untrained."""
+        from pioneer.training.encoders import SentenceClassifier
+
+        cfg = self.config
+        return SentenceClassifier(
+            encoder, len(self.labels_ or []), normalize=cfg.normalize_embeddings, dropout=cfg.dropout,
+            extra_features=cfg.char_ngrams,
+        )
 
     def _frozen_embeddings(self, texts: Sequence[str], *, progress: ProgressCallback | None = None) -> Any:
         """Embeddings of ``texts`` from the (still frozen) encoder, through the content-keyed cache."""
@@ -471,14 +473,10 @@ class ClassificationAdapter(TaskAdapter):
     @classmethod
     def load(cls, directory: Path) -> Self:
         from pioneer.training.backbone import load_encoder_model
-        from pioneer.training.encoders import SentenceClassifier
 
         adapter, state, encoder, head = load_encoder_model(cls, ClassificationConfig, directory)
         adapter.labels_ = list(state["labels"])
-        model = SentenceClassifier(
-            encoder, len(adapter.labels_), normalize=adapter.config.normalize_embeddings, dropout=adapter.config.dropout,
-            extra_features=adapter.config.char_ngrams,
-        )
+        model = adapter._new_model(encoder)
         model.classifier.load_state_dict(head)
         adapter._model = model.to(adapter._device).eval()
         return adapter
