@@ -243,7 +243,9 @@ def write_report(
         "## Per stage",
         "",
         "*Flips*: held-out answers the stage's release broke. *Gate flips*: what the candidate broke on its gate "
-        "set, where Pioneer's gate allows at most ε = 2 (naive releases whatever the count).",
+        "set, where Pioneer's gate allows at most ε = 2 (naive releases whatever the count). For a rejected stage, "
+        "*gate checks failed* names those of the best-validated candidate, then the *nearest miss*: the candidate "
+        "that failed the fewest checks.",
         "",
     ]
     for r in ok:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,30 @@ log = logging.getLogger(__name__)
 METHODS = ("none", "naive", "pioneer")
 STAGE_SECONDS = 100_000.0
 """Event-time gap between stages (traces of stage ``i`` are labelled at ``(i + 1) * STAGE_SECONDS + n``)."""
+
+
+def nearest_miss(candidates: Sequence[Mapping[str, Any]]) -> str:
+    """The gated candidate of a rejected retrain that came closest to passing: fewest failed checks, then fewest
+    gate flips; "" when none was gated. The favourite's report says why the best fit failed; this says whether a
+    gentler one (a blend toward production) was one check away.
+
+    >>> nearest_miss([{"recipe": {"name": "it0-a"}, "gate": {"passed": False, "failed": ["negative_flips",
+    ...   "pattern_fix_rate:p"], "negative_flips": 9.0}}, {"recipe": {"name": "it0-a@0.3"}, "gate": {"passed": False,
+    ...   "failed": ["pattern_fix_rate:p"], "negative_flips": 1.0}}, {"recipe": {"name": "it1-a"}, "gate": None}])
+    'it0-a@0.3: 1 gate flips, failed pattern_fix_rate:p'
+    """
+    gated = [c for c in candidates if c.get("gate") and not c["gate"]["passed"]]
+    if not gated:
+        return ""
+
+    def distance(candidate: Mapping[str, Any]) -> tuple[int, float]:
+        flips = candidate["gate"].get("negative_flips")
+        return len(candidate["gate"]["failed"]), float("inf") if flips is None else flips
+
+    best = min(gated, key=distance)  # ties: the earlier (usually the less blended) candidate
+    flips = best["gate"].get("negative_flips")
+    counted = "" if flips is None else f"{int(flips)} gate flips, "
+    return f"{best['recipe']['name']}: {counted}failed {', '.join(best['gate']['failed'])}"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -347,12 +371,15 @@ class AdaptFTRunner:
             )
             decision = retrainer.run(self._request(scenario, chain, stage, refs, "pioneer"),
                                      registry=chain.registry, traces=chain.store)
-            verdicts = {rid: v for p in (decision.diagnosis or {}).get("patterns", []) for rid, v in p["verdicts"].items()}
+            patterns = (decision.diagnosis or {}).get("patterns", [])
+            verdicts = {rid: v for p in patterns for rid, v in p["verdicts"].items()}
             score = diagnosis_scores(verdicts, by_id)
         evaluation, flips, fixes, trained = self._advance(chain, decision, heldout, by_id, scenario.name)
         note = ""
         if decision is not None and decision.gate_report is not None and not decision.released:
             note = "; ".join(c.name for c in decision.gate_report.checks if not c.passed)
+            miss = nearest_miss(decision.candidates)
+            note += f" (nearest miss {miss})" if miss else ""
         return (
             Checkpoint(
                 method="pioneer", stage=stage.index, version=chain.version,

@@ -48,7 +48,8 @@ class ReleaseDecision:
     diagnosis: dict[str, Any] | None = None
     curriculum: dict[str, Any] | None = None
     candidates: list[dict[str, Any]] = field(default_factory=list)
-    """Every candidate tried: recipe, validation score, wall time, and its version if it was gated."""
+    """Every candidate tried: recipe, validation score, wall time, and (``gate``) the gate's verdict on it when it
+    was gated: passed, the names of the checks it failed, its negative flips."""
     mode: str = "pioneer"
     wall_seconds: float = 0.0
     replayed: bool = False

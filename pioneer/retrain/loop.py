@@ -403,6 +403,7 @@ class Retrainer:
             # so the runner-up often keeps within the flip budget where the favourite does not.
             ranked = sorted(candidates, key=lambda c: -c.score)  # stable: ties keep the gentler, earlier recipe
             passed: _Candidate | None = None
+            verdicts: dict[int, dict[str, Any]] = {}  # id(candidate) -> what the gate said of it
             for rank, candidate in enumerate(ranked):
                 reporter.emit(
                     "evaluating", iteration=iteration, candidate=candidate.recipe.name,
@@ -425,6 +426,7 @@ class Retrainer:
                     message=f"gate {'passed' if gate_report.passed else 'failed'}: "
                     + ", ".join(f"{c.name}={'ok' if c.passed else 'FAIL'}" for c in gate_report.checks),
                 )
+                verdicts[id(candidate)] = _verdict(gate_report)
                 if rank == 0 or gate_report.passed:
                     # The favourite's report steers the next iteration unless another candidate passes.
                     judged, last_recipe = (candidate, evaluation, gate_report), candidate.recipe
@@ -440,6 +442,7 @@ class Retrainer:
                         "seconds": round(c.seconds, 2),
                         "curriculum": c.curriculum.summary(),
                         "chosen": c is judged[0],
+                        "gate": verdicts.get(id(c)),
                     }
                 )
             if passed is not None:
@@ -639,3 +642,14 @@ def _over_budget(request: RetrainRequest, started: float) -> bool:
 
 def _numbers(summary: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def _verdict(report: GateReport) -> dict[str, Any]:
+    """What the gate said of one candidate, for the decision record: every gated candidate's reason is kept,
+    not only the favourite's (a blend that kept within the flip budget may have failed on pattern fixes)."""
+    flips = next((c.observed for c in report.checks if c.name == "negative_flips"), None)
+    return {
+        "passed": report.passed,
+        "failed": [c.name for c in report.checks if not c.passed],
+        "negative_flips": flips,
+    }

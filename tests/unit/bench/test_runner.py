@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pioneer.bench import AdaptFTRunner
+from pioneer.bench.runner import nearest_miss
 
 
 def test_a_relative_workdir_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -15,3 +16,26 @@ def test_a_relative_workdir_is_made_absolute(tmp_path: Path, monkeypatch: pytest
     runner = AdaptFTRunner(datasets=Path("datasets"), workdir=Path("bench-results/work"), quick=True)
     assert runner.workdir.is_absolute() and runner.workdir == tmp_path / "bench-results" / "work"
 
+
+
+def _candidate(name: str, failed: list[str] | None, flips: float | None = None) -> dict:
+    gate = None if failed is None else {"passed": not failed, "failed": failed, "negative_flips": flips}
+    return {"recipe": {"name": name}, "gate": gate}
+
+
+def test_nearest_miss_prefers_fewer_failed_checks_then_fewer_flips() -> None:
+    tried = [
+        _candidate("it0-a", ["negative_flips", "cross_checkpoint_flips:v1"], 8.0),
+        _candidate("it0-a@0.45", ["negative_flips"], 3.0),
+        _candidate("it0-a@0.15", ["pattern_fix_rate:all"], 1.0),
+        _candidate("it1-a", None),  # never gated
+    ]
+    assert nearest_miss(tried) == "it0-a@0.15: 1 gate flips, failed pattern_fix_rate:all"
+    assert nearest_miss(tried[:2]) == "it0-a@0.45: 3 gate flips, failed negative_flips"
+
+
+def test_nearest_miss_is_empty_when_nothing_failed_the_gate() -> None:
+    assert nearest_miss([]) == ""
+    assert nearest_miss([_candidate("it0-a", None), _candidate("it0-b", [], 0.0)]) == ""
+    only_metric = [_candidate("it0-a", ["metric_not_below_baseline"])]
+    assert nearest_miss(only_metric) == "it0-a: failed metric_not_below_baseline"

@@ -78,6 +78,9 @@ def test_planted_pattern_is_fixed_and_planted_noise_is_excluded(world: World) ->
 
     # at least two real candidates per iteration, and the story told in valid events
     assert Counter(c["iteration"] for c in decision.candidates)[0] >= 2
+    # the record says what the gate made of each candidate it judged: the released one passed everything
+    released = [c for c in decision.candidates if c["chosen"]][-1]  # earlier iterations' favourites come first
+    assert released["gate"] == {"passed": True, "failed": [], "negative_flips": decision.metrics["negative_flips"]}
     codec = EventCodec()
     for event in [*events, *decision.events]:
         codec.encode(event)
@@ -132,6 +135,11 @@ def test_a_candidate_that_flips_too_much_is_rejected_and_the_alias_stays(world: 
     rejection = decision.events[0]
     assert rejection.event_type == "release_rejection" and rejection.production_version == world.production
     assert "negative_flips" in rejection.reason
+    # none passed, so every candidate was judged, and the record keeps each one's failed checks
+    assert decision.candidates and all(c["gate"] is not None for c in decision.candidates)
+    assert all(not c["gate"]["passed"] and c["gate"]["failed"] for c in decision.candidates)
+    judged = next(c for c in decision.candidates if c["chosen"])
+    assert judged["gate"]["failed"] == [c.name for c in decision.gate_report.checks if not c.passed]
     EventCodec().encode(rejection)
     assert registry.get_manifest(MODEL, decision.version).blessed is False  # kept for audit, never promotable
 

@@ -1,0 +1,135 @@
+"""Flip anatomy: why did the regression gate reject an AdaptFT-Bench stage, poison or churn?
+
+Takes a finished ``pioneer bench adaptft`` run and one of its rejected Pioneer stages, and retrains the candidate
+the gate judged (same recipe, same production weights to warm-start from, same training set) under variations
+that separate the two causes of negative flips:
+
+  as trained      the candidate's recipe, reproduced;
+  poison removed  the same training set without the logs the generator poisoned (the ground truth, which
+                  Pioneer never sees): what a perfect noise diagnosis would have trained on;
+  base + clean    only the base data and the clean logs;
+  seed k          the recipe again with another seed (is it noise of the fit?);
+  blend w         the "as trained" candidate blended back toward production at weight w.
+
+Each row is scored on the stage's gate set against production: gate metric, negative flips (examples production
+got right that the candidate gets wrong: the gate allows 2) and fixes. If removing the poison leaves the flips
+where they were, the rejection is churn of retraining, not poison that slipped through the diagnosis.
+
+    python scripts/flip_anatomy.py bench-results/adaptft-full500-conll2003 --scenario conll2003 --stage 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pioneer.bench.logs import SyntheticLog
+from pioneer.bench.runner import AdaptFTRunner
+from pioneer.bench.scenarios import SCENARIOS
+from pioneer.registry.file import FileRegistry
+from pioneer.training import adapter_for
+from pioneer.training.base import Example, TaskAdapter
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path, help="Output folder of a `pioneer bench adaptft` run (holds work/).")
+    parser.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
+    parser.add_argument("--stage", type=int, required=True, help="The stage (1-3) whose rejection to explain.")
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--seeds", type=int, default=2, help="Extra seeds of the recipe (0: none).")
+    parser.add_argument("--blend", type=float, nargs="*", default=[0.6, 0.4, 0.25, 0.1, 0.05],
+                        help="Weights at which the reproduced candidate is blended back toward production.")
+    return parser.parse_args(argv)
+
+
+def run_settings(run: Path) -> tuple[bool, int | None, int]:
+    """``quick``, ``logs_per_stage`` and ``seed`` of the run, read from its command line."""
+    command = json.loads((run / "adaptft-results.json").read_bytes())["command"].split()
+    value = lambda flag: command[command.index(flag) + 1] if flag in command else None  # noqa: E731
+    logs = value("--logs-per-stage")
+    return "--quick" in command, int(logs) if logs else None, int(value("--seed") or 0)
+
+
+def category_of(logs: dict[str, SyntheticLog]) -> Callable[[Example], str]:
+    """Ground-truth category of a training example (``base`` for the base data; ``#k`` repeats stripped)."""
+
+    def category(example: Example) -> str:
+        entry = logs.get(example.id.split("#", 1)[0])
+        return "base" if entry is None else entry.category
+
+    return category
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    quick, logs_per_stage, seed = run_settings(args.run)
+    model = args.scenario
+    registry = FileRegistry(args.run / "work" / model / "pioneer" / "registry")
+    request = args.run / "work" / model / "pioneer" / "registry" / model / "requests" / \
+        f"{model}-pioneer-stage{args.stage - 1}.json"
+    decision = json.loads(request.read_bytes())
+    if decision.get("outcome") != "rejected" or not decision.get("gate_report"):
+        print(f"stage {args.stage} of {model} was not rejected by the gate ({decision.get('outcome')}): "
+              "nothing to explain")
+        return 1
+    manifest = registry.get_manifest(model, decision["gate_report"]["candidate_version"])
+    recipe = manifest.recipe["recipe"]
+    production = registry.load_adapter(model, manifest.parent)
+    config = registry.load_adapter(model, manifest.version).config
+    train = registry.get_dataset(model, manifest.training_data)
+    gate = registry.get_dataset(model, manifest.eval_sets["gate"])
+
+    runner = AdaptFTRunner(datasets=args.datasets, workdir=args.run / "work", quick=quick, seed=seed,
+                           logs_per_stage=logs_per_stage)
+    category = category_of(runner.generate(SCENARIOS[model]).by_id())
+    baseline = production.evaluate(gate)
+    right_before = baseline.correct_by_id()
+    print(f"{model}, stage {args.stage}: candidate {manifest.version} ({recipe['name']}), gate set of {len(gate)}, "
+          f"production right on {sum(right_before.values())}")
+    print("training set by category:", dict(Counter(category(e) for e in train)))
+    print(f"\n| trial | training examples | gate {baseline.metric_name} | negative flips | fixes | fit s |")
+    print("|---|---|---|---|---|---|")
+
+    def row(name: str, adapter: TaskAdapter, size: int, seconds: float) -> None:
+        after = adapter.evaluate(gate)
+        right_after = after.correct_by_id()
+        flips = sum(1 for i, ok in right_before.items() if ok and not right_after.get(i))
+        fixes = sum(1 for i, ok in right_before.items() if not ok and right_after.get(i))
+        print(f"| {name} | {size} | {baseline.metric:.3f} → {after.metric:.3f} | {flips} | {fixes} | {seconds:.0f} |",
+              flush=True)
+
+    def fit(data: list[Example], seed_offset: int = 0) -> tuple[TaskAdapter, float]:
+        started = time.perf_counter()
+        adapter = adapter_for(manifest.task, dict(config.to_dict(), seed=config.seed + seed_offset))
+        adapter.fit(data, start_from=production if recipe["warm_start"] else None)
+        if recipe["blend"] < 1.0:
+            adapter = adapter.blend(production, recipe["blend"])
+        return adapter, time.perf_counter() - started
+
+    reproduced, seconds = fit(train)
+    row("as trained", reproduced, len(train), seconds)
+    for name, keep in (("poison removed", {"base", "clean", "fixable"}), ("base + clean", {"base", "clean"})):
+        subset = [e for e in train if category(e) in keep]
+        row(name, *_swap(fit(subset), len(subset)))
+    for k in range(1, args.seeds + 1):
+        row(f"seed +{k}", *_swap(fit(train, seed_offset=k), len(train)))
+    if production.warm_starts:
+        for weight in args.blend:
+            row(f"blend {weight:g}", reproduced.blend(production, weight), len(train), 0.0)
+    return 0
+
+
+def _swap(fitted: tuple[TaskAdapter, float], size: int) -> tuple[TaskAdapter, int, float]:
+    return fitted[0], size, fitted[1]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
