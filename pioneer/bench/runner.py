@@ -58,7 +58,7 @@ def nearest_miss(candidates: Sequence[Mapping[str, Any]]) -> str:
     >>> nearest_miss([{"recipe": {"name": "it0-a"}, "gate": {"passed": False, "failed": ["negative_flips",
     ...   "pattern_fix_rate:p"], "negative_flips": 9.0}}, {"recipe": {"name": "it0-a@0.3"}, "gate": {"passed": False,
     ...   "failed": ["pattern_fix_rate:p"], "negative_flips": 1.0}}, {"recipe": {"name": "it1-a"}, "gate": None}])
-    'it0-a@0.3: 1 gate flips, failed pattern_fix_rate:p'
+    'it0-a@0.3: 1 gate flip, failed pattern_fix_rate:p'
     """
     gated = [c for c in candidates if c.get("gate") and not c["gate"]["passed"]]
     if not gated:
@@ -70,7 +70,7 @@ def nearest_miss(candidates: Sequence[Mapping[str, Any]]) -> str:
 
     best = min(gated, key=distance)  # ties: the earlier (usually the less blended) candidate
     flips = best["gate"].get("negative_flips")
-    counted = "" if flips is None else f"{int(flips)} gate flips, "
+    counted = "" if flips is None else f"{int(flips)} gate flip{'' if flips == 1 else 's'}, "
     return f"{best['recipe']['name']}: {counted}failed {', '.join(best['gate']['failed'])}"
 
 

@@ -30,7 +30,7 @@ def test_nearest_miss_prefers_fewer_failed_checks_then_fewer_flips() -> None:
         _candidate("it0-a@0.15", ["pattern_fix_rate:all"], 1.0),
         _candidate("it1-a", None),  # never gated
     ]
-    assert nearest_miss(tried) == "it0-a@0.15: 1 gate flips, failed pattern_fix_rate:all"
+    assert nearest_miss(tried) == "it0-a@0.15: 1 gate flip, failed pattern_fix_rate:all"
     assert nearest_miss(tried[:2]) == "it0-a@0.45: 3 gate flips, failed negative_flips"
 
 
