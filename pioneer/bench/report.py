@@ -166,8 +166,10 @@ def write_report(
     wall_seconds: float,
     machine: str,
     quick: bool,
+    epsilon: int = 2,
 ) -> Path:
-    """Write ``adaptft-report.md``, ``adaptft-results.json`` and the plots into ``out``; returns the report path."""
+    """Write ``adaptft-report.md``, ``adaptft-results.json`` and the plots into ``out``; returns the report path.
+    ``epsilon`` is the flip budget Pioneer's gate ran with (stated in the report)."""
     out.mkdir(parents=True, exist_ok=True)
     ok = [r for r in results if r.error is None]
     xticks = ["base", "stage 1", "stage 2", "stage 3"]
@@ -226,7 +228,8 @@ def write_report(
         "(poison 15% → 25% → 40%, 70% of each stage's logs seen by retraining, 30% held out). Every checkpoint is "
         "scored on the same held-out set (the union of all stages' test splits, true outputs). *none* keeps the "
         "base model; *naive* retrains on every log and releases; *pioneer* clusters failures into patterns, "
-        "diagnoses them, trains on a curriculum and releases only through the regression gate (ε = 2).",
+        "diagnoses them, trains on a curriculum and releases only through the regression gate "
+        f"(ε = {epsilon}{'' if epsilon == 2 else '; the reference: 2'}).",
         "",
         "## Results",
         "",
@@ -243,9 +246,9 @@ def write_report(
         "## Per stage",
         "",
         "*Flips*: held-out answers the stage's release broke. *Gate flips*: what the candidate broke on its gate "
-        "set, where Pioneer's gate allows at most ε = 2 (naive releases whatever the count). For a rejected stage, "
-        "*gate checks failed* names those of the best-validated candidate, then the *nearest miss*: the candidate "
-        "that failed the fewest checks.",
+        f"set, where Pioneer's gate allows at most ε = {epsilon} (naive releases whatever the count). For a rejected "
+        "stage, *gate checks failed* names those of the best-validated candidate, then the *nearest miss*: the "
+        "candidate that failed the fewest checks.",
         "",
     ]
     for r in ok:
@@ -305,7 +308,7 @@ def write_report(
     report = out / "adaptft-report.md"
     report.write_text("\n".join(lines))
     (out / "adaptft-results.json").write_text(json.dumps(
-        {"command": command, "machine": machine, "quick": quick, "wall_seconds": wall_seconds,
+        {"command": command, "machine": machine, "quick": quick, "epsilon": epsilon, "wall_seconds": wall_seconds,
          "verdicts": {r.scenario: verdict(r) for r in results},
          "results": [r.to_dict() for r in results]}, indent=2, default=float))
     return report

@@ -56,8 +56,11 @@ def bench() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--logs-per-stage", type=click.IntRange(10), default=None,
               help="Override every scenario's logs per stage (default: its quick or full size; the reference: 500).")
+@click.option("--epsilon", type=click.IntRange(0), default=2, show_default=True,
+              help="Negative flips Pioneer's release gate allows on its gate set (the reference: 2). Other values "
+              "show what the flip budget costs; the verdicts compare against naive either way.")
 def adaptft(quick: bool, scenarios: str, list_only: bool, out: Path, workdir: Path | None, datasets: Path,
-            seed: int, logs_per_stage: int | None) -> None:
+            seed: int, logs_per_stage: int | None, epsilon: int) -> None:
     """AdaptFT-Bench: Pioneer vs naive retraining vs no retraining on synthetic logs with known noise.
 
     For each scenario: a weak base model, three deployment stages of logs with 15% -> 25% -> 40% poison, each
@@ -82,14 +85,14 @@ def adaptft(quick: bool, scenarios: str, list_only: bool, out: Path, workdir: Pa
         raise click.ClickException(f"{', '.join(missing)} need(s) datasets under {datasets}; pass --datasets or "
                                    "choose --scenarios banking,banking-adversarial,arithmetic (no data needed)")
     results = _run_adaptft(names, quick=quick, out=out, workdir=workdir or out / "work", datasets=datasets, seed=seed,
-                           logs_per_stage=logs_per_stage)
+                           logs_per_stage=logs_per_stage, epsilon=epsilon)
     if any(r.error for r in results):
         raise click.ClickException("some scenarios failed: " + "; ".join(f"{r.scenario}: {r.error}"
                                                                         for r in results if r.error))
 
 
 def _run_adaptft(names: list[str], *, quick: bool, out: Path, workdir: Path, datasets: Path, seed: int,
-                 logs_per_stage: int | None = None):
+                 logs_per_stage: int | None = None, epsilon: int = 2):
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from tqdm import tqdm
@@ -110,7 +113,7 @@ def _run_adaptft(names: list[str], *, quick: bool, out: Path, workdir: Path, dat
         bar.set_description_str(line[:70])
 
     runner = AdaptFTRunner(datasets=datasets, workdir=workdir, quick=quick, seed=seed, say=say,
-                           logs_per_stage=logs_per_stage)
+                           logs_per_stage=logs_per_stage, epsilon=epsilon)
     results = []
     for name in names:
         result = runner.run(SCENARIOS[name])
@@ -121,8 +124,10 @@ def _run_adaptft(names: list[str], *, quick: bool, out: Path, workdir: Path, dat
     wall = time.perf_counter() - started
     command = "pioneer bench adaptft" + (" --quick" if quick else "") + (
         "" if len(names) == len(SCENARIOS) else f" --scenarios {','.join(names)}") + (
-        f" --logs-per-stage {logs_per_stage}" if logs_per_stage else "") + f" --out {shlex.quote(str(out))}"
-    report = write_report(results, out, command=command, wall_seconds=wall, machine=machine(), quick=quick)
+        f" --logs-per-stage {logs_per_stage}" if logs_per_stage else "") + (
+        f" --epsilon {epsilon}" if epsilon != 2 else "") + f" --out {shlex.quote(str(out))}"
+    report = write_report(results, out, command=command, wall_seconds=wall, machine=machine(), quick=quick,
+                          epsilon=epsilon)
     click.echo(f"wall time {wall:.0f}s; report: {report}")
     return results
 

@@ -129,3 +129,22 @@ def test_diagnosis_flags_poison_precisely(bench: tuple[Path, dict[str, Any]]) ->
             assert pooled["precision"] >= MIN_PRECISION, f"{scenario['scenario']}: {pooled}"
         if pooled["poison"] >= 10:  # enough poison among the diagnosed failures for recall to mean something
             assert pooled["recall"] >= 0.5, f"{scenario['scenario']}: {pooled}"
+
+
+def test_the_flip_budget_flag_reaches_the_gate(tmp_path: Path) -> None:
+    # ε = 0: any candidate that breaks one gate answer must be rejected; the report and the JSON say which ε ran.
+    out = tmp_path / "eps0"
+    result = CliRunner().invoke(
+        cli, ["bench", "adaptft", "--quick", "--scenarios", "banking", "--logs-per-stage", "60", "--epsilon", "0",
+              "--out", str(out)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    raw = json.loads((out / "adaptft-results.json").read_text())
+    assert raw["epsilon"] == 0 and "--epsilon 0" in raw["command"]
+    assert "(ε = 0; the reference: 2)" in (out / "adaptft-report.md").read_text()
+    judged = [c for c in _chain(raw["results"][0], "pioneer") if c["gate_negative_flips"] is not None]
+    assert judged, "no stage reached the gate"
+    for checkpoint in judged:
+        if checkpoint["gate_negative_flips"] > 0:
+            assert checkpoint["outcome"] == "rejected", checkpoint

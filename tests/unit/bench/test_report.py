@@ -43,6 +43,16 @@ def test_write_report(tmp_path: Path) -> None:
         assert (tmp_path / name).stat().st_size > 1000 and f"]({name})" in text
     raw = json.loads((tmp_path / "adaptft-results.json").read_text())
     assert raw["verdicts"]["a"]["pioneer"] == "improves" and len(raw["results"]) == 2
+    assert "(ε = 2)" in text and raw["epsilon"] == 2
+
+
+def test_the_report_states_a_flip_budget_other_than_the_reference(tmp_path: Path) -> None:
+    results = [_result("a", [0.7, 0.6, 0.5], [0.85, 0.85, 0.86])]
+    report = write_report(results, tmp_path / "eps5", command="pioneer bench adaptft --epsilon 5", wall_seconds=1.0,
+                          machine="test", quick=True, epsilon=5)
+    text = report.read_text()
+    assert "(ε = 5; the reference: 2)" in text and "allows at most ε = 5" in text and "ε = 2)" not in text
+    assert json.loads((tmp_path / "eps5" / "adaptft-results.json").read_text())["epsilon"] == 5
 
 
 def test_stage_rows_show_both_methods_gate_flips() -> None:
