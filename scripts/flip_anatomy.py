@@ -58,7 +58,7 @@ def run_settings(run: Path) -> tuple[bool, int | None, int]:
     return "--quick" in command, int(logs) if logs else None, int(value("--seed") or 0)
 
 
-def category_of(logs: dict[str, SyntheticLog]) -> Callable[[Example], str]:
+def ground_truth(logs: dict[str, SyntheticLog]) -> Callable[[Example], str]:
     """Ground-truth category of a training example (``base`` for the base data; ``#k`` repeats stripped)."""
 
     def category(example: Example) -> str:
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     runner = AdaptFTRunner(datasets=args.datasets, workdir=args.run / "work", quick=quick, seed=seed,
                            logs_per_stage=logs_per_stage)
-    category = category_of(runner.generate(SCENARIOS[model]).by_id())
+    category = ground_truth(runner.generate(SCENARIOS[model]).by_id())
     baseline = production.evaluate(gate)
     right_before = baseline.correct_by_id()
     print(f"{model}, stage {args.stage}: candidate {manifest.version} ({recipe['name']}), gate set of {len(gate)}, "
@@ -118,17 +118,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     row("as trained", reproduced, len(train), seconds)
     for name, keep in (("poison removed", {"base", "clean", "fixable"}), ("base + clean", {"base", "clean"})):
         subset = [e for e in train if category(e) in keep]
-        row(name, *_swap(fit(subset), len(subset)))
+        adapter, seconds = fit(subset)
+        row(name, adapter, len(subset), seconds)
     for k in range(1, args.seeds + 1):
-        row(f"seed +{k}", *_swap(fit(train, seed_offset=k), len(train)))
+        adapter, seconds = fit(train, seed_offset=k)
+        row(f"seed +{k}", adapter, len(train), seconds)
     if production.warm_starts:
         for weight in args.blend:
             row(f"blend {weight:g}", reproduced.blend(production, weight), len(train), 0.0)
     return 0
-
-
-def _swap(fitted: tuple[TaskAdapter, float], size: int) -> tuple[TaskAdapter, int, float]:
-    return fitted[0], size, fitted[1]
 
 
 if __name__ == "__main__":

@@ -124,7 +124,7 @@ def _run_adaptft(names: list[str], *, quick: bool, out: Path, workdir: Path, dat
     wall = time.perf_counter() - started
     command = "pioneer bench adaptft" + (" --quick" if quick else "") + (
         "" if len(names) == len(SCENARIOS) else f" --scenarios {','.join(names)}") + (
-        f" --logs-per-stage {logs_per_stage}" if logs_per_stage else "") + (
+        f" --logs-per-stage {logs_per_stage}" if logs_per_stage else "") + (f" --seed {seed}" if seed else "") + (
         f" --epsilon {epsilon}" if epsilon != 2 else "") + f" --out {shlex.quote(str(out))}"
     report = write_report(results, out, command=command, wall_seconds=wall, machine=machine(), quick=quick,
                           epsilon=epsilon)

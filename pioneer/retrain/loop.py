@@ -89,6 +89,8 @@ class _Candidate:
     train: list[Example]
     score: float
     seconds: float
+    verdict: dict[str, Any] | None = None
+    """What the gate said of it (None until it is gated: see ``_verdict``)."""
 
 
 class Retrainer:
@@ -403,7 +405,6 @@ class Retrainer:
             # so the runner-up often keeps within the flip budget where the favourite does not.
             ranked = sorted(candidates, key=lambda c: -c.score)  # stable: ties keep the gentler, earlier recipe
             passed: _Candidate | None = None
-            verdicts: dict[int, dict[str, Any]] = {}  # id(candidate) -> what the gate said of it
             for rank, candidate in enumerate(ranked):
                 reporter.emit(
                     "evaluating", iteration=iteration, candidate=candidate.recipe.name,
@@ -426,7 +427,7 @@ class Retrainer:
                     message=f"gate {'passed' if gate_report.passed else 'failed'}: "
                     + ", ".join(f"{c.name}={'ok' if c.passed else 'FAIL'}" for c in gate_report.checks),
                 )
-                verdicts[id(candidate)] = _verdict(gate_report)
+                candidate.verdict = _verdict(gate_report)
                 if rank == 0 or gate_report.passed:
                     # The favourite's report steers the next iteration unless another candidate passes.
                     judged, last_recipe = (candidate, evaluation, gate_report), candidate.recipe
@@ -442,7 +443,7 @@ class Retrainer:
                         "seconds": round(c.seconds, 2),
                         "curriculum": c.curriculum.summary(),
                         "chosen": c is judged[0],
-                        "gate": verdicts.get(id(c)),
+                        "gate": c.verdict,
                     }
                 )
             if passed is not None:
