@@ -15,6 +15,9 @@ Each row is scored on the stage's gate set against production: gate metric, nega
 got right that the candidate gets wrong: the gate allows 2) and fixes. If removing the poison leaves the flips
 where they were, the rejection is churn of retraining, not poison that slipped through the diagnosis.
 
+Before the table it prints the ground truth of the pattern check's evidence: the target patterns' held-out
+failures, which the candidate must fix. A poisoned one cannot be fixed by a candidate that learned the truth.
+
     python scripts/flip_anatomy.py bench-results/adaptft-full500-conll2003 --scenario conll2003 --stage 3
 """
 
@@ -32,6 +35,7 @@ from pioneer.bench.logs import SyntheticLog
 from pioneer.bench.runner import AdaptFTRunner
 from pioneer.bench.scenarios import SCENARIOS
 from pioneer.registry.file import FileRegistry
+from pioneer.retrain.datasets import split_ids
 from pioneer.training import adapter_for
 from pioneer.training.base import Example, TaskAdapter
 
@@ -68,6 +72,16 @@ def ground_truth(logs: dict[str, SyntheticLog]) -> Callable[[Example], str]:
     return category
 
 
+def pattern_evidence(decision: dict, gate_ids: set[str], logs: dict[str, SyntheticLog]) -> Counter[tuple[str, str]]:
+    """(category, kind) of each target pattern's held-out failures, split as the retrain split them."""
+    found: Counter[tuple[str, str]] = Counter()
+    for pattern in decision["diagnosis"]["patterns"]:
+        fixable = [i for i, verdict in pattern["verdicts"].items() if verdict == "fixable"]
+        _, _, held_out = split_ids(fixable, gate_fraction=0.3, validation_fraction=0.2)
+        found.update((logs[i].category, logs[i].kind) for i in held_out if i in gate_ids and i in logs)
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     quick, logs_per_stage, seed = run_settings(args.run)
@@ -89,12 +103,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     runner = AdaptFTRunner(datasets=args.datasets, workdir=args.run / "work", quick=quick, seed=seed,
                            logs_per_stage=logs_per_stage)
-    category = ground_truth(runner.generate(SCENARIOS[model]).by_id())
+    logs = runner.generate(SCENARIOS[model]).by_id()
+    category = ground_truth(logs)
     baseline = production.evaluate(gate)
     right_before = baseline.correct_by_id()
     print(f"{model}, stage {args.stage}: candidate {manifest.version} ({recipe['name']}), gate set of {len(gate)}, "
           f"production right on {sum(right_before.values())}")
     print("training set by category:", dict(Counter(category(e) for e in train)))
+    evidence = pattern_evidence(decision, {e.id for e in gate}, logs)
+    by_category = Counter(c for c, _ in evidence.elements())
+    print(f"pattern check's held-out failures by category: {dict(by_category)}; poison kinds: "
+          f"{ {k: n for (c, k), n in evidence.items() if c == 'poison'} }")
     print(f"\n| trial | training examples | gate {baseline.metric_name} | negative flips | fixes | fit s |")
     print("|---|---|---|---|---|---|")
 
