@@ -30,12 +30,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pioneer.bench.logs import SyntheticLog
 from pioneer.bench.runner import AdaptFTRunner
 from pioneer.bench.scenarios import SCENARIOS
 from pioneer.registry.file import FileRegistry
-from pioneer.retrain.datasets import split_ids
+from pioneer.retrain.datasets import GATE_FRACTION, VALIDATION_FRACTION, split_ids
 from pioneer.training import adapter_for
 from pioneer.training.base import Example, TaskAdapter
 
@@ -72,12 +73,14 @@ def ground_truth(logs: dict[str, SyntheticLog]) -> Callable[[Example], str]:
     return category
 
 
-def pattern_evidence(decision: dict, gate_ids: set[str], logs: dict[str, SyntheticLog]) -> Counter[tuple[str, str]]:
+def pattern_evidence(
+    decision: dict[str, Any], gate_ids: set[str], logs: dict[str, SyntheticLog]
+) -> Counter[tuple[str, str]]:
     """(category, kind) of each target pattern's held-out failures, split as the retrain split them."""
     found: Counter[tuple[str, str]] = Counter()
     for pattern in decision["diagnosis"]["patterns"]:
         fixable = [i for i, verdict in pattern["verdicts"].items() if verdict == "fixable"]
-        _, _, held_out = split_ids(fixable, gate_fraction=0.3, validation_fraction=0.2)
+        _, _, held_out = split_ids(fixable, gate_fraction=GATE_FRACTION, validation_fraction=VALIDATION_FRACTION)
         found.update((logs[i].category, logs[i].kind) for i in held_out if i in gate_ids and i in logs)
     return found
 
@@ -112,8 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("training set by category:", dict(Counter(category(e) for e in train)))
     evidence = pattern_evidence(decision, {e.id for e in gate}, logs)
     by_category = Counter(c for c, _ in evidence.elements())
-    print(f"pattern check's held-out failures by category: {dict(by_category)}; poison kinds: "
-          f"{ {k: n for (c, k), n in evidence.items() if c == 'poison'} }")
+    poison_kinds = {kind: n for (c, kind), n in evidence.items() if c == "poison"}
+    print(f"pattern check's held-out failures by category: {dict(by_category)}; poison kinds: {poison_kinds}")
     print(f"\n| trial | training examples | gate {baseline.metric_name} | negative flips | fixes | fit s |")
     print("|---|---|---|---|---|---|")
 

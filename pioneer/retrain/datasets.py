@@ -43,6 +43,12 @@ def stable_order(ids: Iterable[str], salt: str = "") -> list[str]:
     return sorted(set(ids), key=lambda i: hashlib.sha256(f"{salt}{i}".encode()).hexdigest())
 
 
+GATE_FRACTION = 0.3
+"""Share of each target pattern's fixable failures held out for the gate (its pattern fix check)."""
+VALIDATION_FRACTION = 0.2
+"""Share held out for ranking candidates."""
+
+
 def split_ids(
     ids: Sequence[str], *, gate_fraction: float, validation_fraction: float
 ) -> tuple[list[str], list[str], list[str]]:
@@ -94,8 +100,8 @@ def prepare(
     passes: Sequence[LabeledTrace],
     *,
     coverage: Sequence[LabeledTrace] = (),
-    gate_fraction: float = 0.3,
-    validation_fraction: float = 0.2,
+    gate_fraction: float = GATE_FRACTION,
+    validation_fraction: float = VALIDATION_FRACTION,
     pass_holdout: float = 0.3,
     max_gate_passes: int = 200,
     checkpoint_depth: int = 2,
