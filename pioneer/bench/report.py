@@ -247,8 +247,9 @@ def write_report(
         "",
         "*Flips*: held-out answers the stage's release broke. *Gate flips*: what the candidate broke on its gate "
         f"set, where Pioneer's gate allows at most ε = {epsilon} (naive releases whatever the count). For a rejected "
-        "stage, *gate checks failed* names those of the best-validated candidate, then the *nearest miss*: the "
-        "candidate that failed the fewest checks.",
+        "stage, *gate checks failed* names those of the best-validated candidate and what it did on the gate set "
+        "(production's metric and its own, answers fixed and broken), then the *nearest miss*: the candidate that "
+        "failed the fewest checks.",
         "",
     ]
     for r in ok:

@@ -74,6 +74,22 @@ def nearest_miss(candidates: Sequence[Mapping[str, Any]]) -> str:
     return f"{best['recipe']['name']}: {counted}failed {', '.join(best['gate']['failed'])}"
 
 
+def gate_summary(metrics: Mapping[str, float], metric_name: str) -> str:
+    """What the judged candidate of a retrain did on its gate set: production's metric and its own, and the answers
+    it fixed and broke there; "" when the decision carries no baseline. A refusal of a candidate that fixed dozens
+    and broke three reads differently from one that gained nothing.
+
+    >>> gate_summary({"exact_match": 0.626, "baseline_exact_match": 0.237, "positive_flips": 57.0,
+    ...               "negative_flips": 3.0}, "exact_match")
+    'gate set 0.237 → 0.626, 57 fixed, 3 broken'
+    """
+    baseline = metrics.get(f"baseline_{metric_name}")
+    if baseline is None or metric_name not in metrics:
+        return ""
+    return (f"gate set {baseline:.3f} → {metrics[metric_name]:.3f}, {int(metrics.get('positive_flips', 0))} fixed, "
+            f"{int(metrics.get('negative_flips', 0))} broken")
+
+
 @dataclass(slots=True, kw_only=True)
 class Checkpoint:
     """One method's production version after one stage (stage -1: the base model)."""
@@ -378,6 +394,8 @@ class AdaptFTRunner:
         note = ""
         if decision is not None and decision.gate_report is not None and not decision.released:
             note = "; ".join(c.name for c in decision.gate_report.checks if not c.passed)
+            summary = gate_summary(decision.metrics, chain.evaluation.metric_name)
+            note += f" ({summary})" if summary else ""
             miss = nearest_miss(decision.candidates)
             note += f" (nearest miss {miss})" if miss else ""
         return (

@@ -16,7 +16,7 @@ Training on them adds coverage and anchors the decision boundaries where product
 (on CLINC150 it halved the negative flips of a retrain: 37 to 19 on a 1,252-example gate set).
 
 Where the adapter can continue from the production weights (``warm_starts``: the entity tagger, a classification
-head on a frozen encoder), candidates that
+head on a frozen encoder, a generator's LoRA adapter), candidates that
 must protect what works start from them instead of the base model: a tagger retrained from 150 to 230 news
 sentences raised entity F1 from 0.25 to 0.57 on its gate set but broke 5 sentences production got right, more
 than epsilon allows; continuing from production moves it less. Below 0.95 the second candidate warm-starts,

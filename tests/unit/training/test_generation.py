@@ -138,6 +138,65 @@ def test_save_holds_only_the_lora_adapter_and_reloads(trained: GenerationAdapter
     assert saved_files(tmp_path / "again") == files
 
 
+def _lora_weights(adapter: GenerationAdapter) -> dict[str, object]:
+    from peft import get_peft_model_state_dict
+
+    return {k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(adapter._model).items()}
+
+
+def test_warm_start_continues_the_given_adapter_and_leaves_it_untouched(trained: GenerationAdapter) -> None:
+    import torch
+
+    texts = [e.text for e in TEST[:4]]
+    before, weights = trained.generate(texts), _lora_weights(trained)
+    # One step at a learning rate of ~0 (a 0-epoch fit is refused): a warm start reproduces the adapter, a cold
+    # start (LoRA's B initialised to zero) is the untrained base model, which does not answer in the trained format.
+    still = _config(epochs=1.0, learning_rate=1e-12)
+    warm = GenerationAdapter(still).fit(TRAIN[:8], start_from=trained)
+    assert warm.generate(texts) == before
+    assert all(torch.allclose(v, weights[k], atol=1e-6) for k, v in _lora_weights(warm).items())
+    cold = GenerationAdapter(still).fit(TRAIN[:8])
+    assert cold.generate(texts) != before
+    # Real steps from the warm start move the copy, never the original.
+    moved = GenerationAdapter(_config()).fit(TRAIN[:16], start_from=trained)
+    assert any(not torch.equal(v, weights[k]) for k, v in _lora_weights(moved).items())
+    assert all(torch.equal(v, weights[k]) for k, v in _lora_weights(trained).items())
+    assert trained.generate(texts) == before
+
+
+def test_blend_interpolates_the_lora_factors_and_leaves_both_untouched(trained: GenerationAdapter) -> None:
+    import torch
+
+    texts = [e.text for e in TEST[:4]]
+    other = GenerationAdapter(_config(learning_rate=5e-3)).fit(TRAIN[16:], start_from=trained)
+    mine, theirs = _lora_weights(trained), _lora_weights(other)
+    half = other.blend(trained, 0.5)
+    blended = _lora_weights(half)
+    key = next(k for k in mine if not torch.equal(mine[k], theirs[k]))
+    assert torch.allclose(blended[key], 0.5 * mine[key] + 0.5 * theirs[key], atol=1e-6)
+    # The ends are the two adapters themselves (merged into the served weights), and neither input changed.
+    assert other.blend(trained, 1.0).generate(texts) == other.generate(texts)
+    assert other.blend(trained, 0.0).generate(texts) == trained.generate(texts)
+    assert all(torch.equal(v, theirs[k]) for k, v in _lora_weights(other).items())
+    with pytest.raises(ValueError, match="weight"):
+        other.blend(trained, 1.5)
+
+
+def test_adapters_of_another_shape_neither_warm_start_nor_blend(trained: GenerationAdapter) -> None:
+    import copy
+
+    other_rank = GenerationAdapter(_config(lora_r=4))
+    assert other_rank._warm_start_source(trained) is None  # trains from the base model instead (logged)
+    assert GenerationAdapter(_config(use_lora=False))._warm_start_source(trained) is None
+    assert GenerationAdapter(_config())._warm_start_source(trained) is trained
+    reshaped = copy.copy(trained)
+    reshaped.config = _config(lora_r=4)
+    with pytest.raises(ValueError, match="lora_r differs"):
+        reshaped.blend(trained, 0.5)
+    with pytest.raises(ValueError, match="nothing to blend"):
+        GenerationAdapter(_config()).use_base_model().blend(trained, 0.5)
+
+
 def test_answer_checkers_are_pluggable() -> None:
     assert set(ANSWER_CHECKERS) == {"exact", "normalized", "numeric"}
     adapter = GenerationAdapter(_config(answer_checker="numeric"))
