@@ -22,7 +22,7 @@ adapter (a few MB) and names the base model in its config.
 A fitted generator can be the start of the next fit (``fit(start_from=production)``: the retrain continues
 production's LoRA adapter, or its full weights, instead of starting a new one from the base model), and a candidate
 can be :meth:`~GenerationAdapter.blend`-ed back toward production. A retrained 135M model right on a fifth of its
-arithmetic problems changed five or six of those answers with each retrain (stop 13, H100), more than a flip
+arithmetic problems changed five or six of those answers with each retrain (on an H100), more than a flip
 budget of two allows; pulling the candidate part of the way back is the trainer's lever against that, as it is for
 the entity tagger.
 """
