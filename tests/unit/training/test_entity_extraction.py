@@ -108,8 +108,6 @@ def test_warm_start_is_refused_where_it_cannot_work(tagger: EntityExtractionAdap
         ClassificationAdapter().fit([], start_from=tagger)
     with pytest.raises(ValueError, match="cannot warm-start"):
         GenerationAdapter().fit([], start_from=tagger)
-    with pytest.raises(ValueError, match="cannot blend"):
-        GenerationAdapter().blend(GenerationAdapter(), 0.5)
 
 
 @pytest.mark.slow
