@@ -183,7 +183,6 @@ class GenerationAdapter(TaskAdapter):
             }
             for e in train
         ]
-        peft_config = self._lora_config() if cfg.use_lora else None
         if start is not None:
             # The given model's weights, copied into a fresh model; a LoRA one already carries its adapter.
             self._tokenizer, model = self._with_weights(start._own_weights())
@@ -191,6 +190,7 @@ class GenerationAdapter(TaskAdapter):
             peft_config = None
         else:
             self._tokenizer, model = self._load_base()
+            peft_config = self._lora_config() if cfg.use_lora else None
         with tempfile.TemporaryDirectory(prefix="pioneer-sft-") as scratch:
             args = training_arguments(
                 cfg,
