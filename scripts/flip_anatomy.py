@@ -9,7 +9,15 @@ that separate the two causes of negative flips:
                   Pioneer never sees): what a perfect noise diagnosis would have trained on;
   base + clean    only the base data and the clean logs;
   seed k          the recipe again with another seed (is it noise of the fit?);
-  blend w         the "as trained" candidate blended back toward production at weight w.
+  blend w         the "as trained" candidate blended back toward production at weight w;
+  average of k    the "as trained" fit and the first k - 1 reseeded fits, weights averaged (a uniform model soup
+                  of warm starts from production): averaging removes what differs from fit to fit, so if the
+                  average breaks as much as each fit, the flips are systematic, not noise of one fit.
+
+After the table it sorts the "as trained" candidate's flips by the ground truth of the example (base data, or
+the log's category and kind) and by whether the candidate's answer is right by the *true* output. Flips on
+poisoned passes that the candidate answers truly would be an artefact of poison in the gate set; flips it gets
+wrong by the truth are real regressions.
 
 Each row is scored on the stage's gate set against production: gate metric, negative flips (examples production
 got right that the candidate gets wrong: the gate allows 2) and fixes. If removing the poison leaves the flips
@@ -19,6 +27,7 @@ Before the table it prints the ground truth of the pattern check's evidence: the
 failures, which the candidate must fix. A poisoned one cannot be fixed by a candidate that learned the truth.
 
     python scripts/flip_anatomy.py bench-results/adaptft-full500-conll2003 --scenario conll2003 --stage 3
+    python scripts/flip_anatomy.py RUN --scenario conll2003 --stage 3 --seeds 2 --averages --blend 0.6 0.4 0.25
 """
 
 from __future__ import annotations
@@ -52,6 +61,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=2, help="Extra seeds of the recipe (0: none).")
     parser.add_argument("--blend", type=float, nargs="*", default=[0.6, 0.4, 0.25, 0.1, 0.05],
                         help="Weights at which the reproduced candidate is blended back toward production.")
+    parser.add_argument("--averages", action="store_true",
+                        help="Also average the reseeded fits with the reproduced one (needs --seeds >= 1 and an "
+                             "adapter that blends).")
     return parser.parse_args(argv)
 
 
@@ -120,13 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n| trial | training examples | gate {baseline.metric_name} | negative flips | fixes | fit s |")
     print("|---|---|---|---|---|---|")
 
-    def row(name: str, adapter: TaskAdapter, size: int, seconds: float) -> None:
+    def row(name: str, adapter: TaskAdapter, size: int, seconds: float) -> list[str]:
+        """Print the trial's row; return the ids it flipped."""
         after = adapter.evaluate(gate)
         right_after = after.correct_by_id()
-        flips = sum(1 for i, ok in right_before.items() if ok and not right_after.get(i))
+        flipped = [i for i, ok in right_before.items() if ok and not right_after.get(i)]
         fixes = sum(1 for i, ok in right_before.items() if not ok and right_after.get(i))
-        print(f"| {name} | {size} | {baseline.metric:.3f} → {after.metric:.3f} | {flips} | {fixes} | {seconds:.0f} |",
-              flush=True)
+        print(f"| {name} | {size} | {baseline.metric:.3f} → {after.metric:.3f} | {len(flipped)} | {fixes} | "
+              f"{seconds:.0f} |", flush=True)
+        return flipped
 
     def fit(data: list[Example], seed_offset: int = 0) -> tuple[TaskAdapter, float]:
         started = time.perf_counter()
@@ -137,18 +151,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         return adapter, time.perf_counter() - started
 
     reproduced, seconds = fit(train)
-    row("as trained", reproduced, len(train), seconds)
+    flipped = row("as trained", reproduced, len(train), seconds)
     for name, keep in (("poison removed", {"base", "clean", "fixable"}), ("base + clean", {"base", "clean"})):
         subset = [e for e in train if category(e) in keep]
         adapter, seconds = fit(subset)
         row(name, adapter, len(subset), seconds)
+    average = reproduced
     for k in range(1, args.seeds + 1):
         adapter, seconds = fit(train, seed_offset=k)
         row(f"seed +{k}", adapter, len(train), seconds)
+        if args.averages and reproduced.warm_starts:
+            average = average.blend(adapter, k / (k + 1))  # running mean: the k earlier fits weigh k / (k + 1)
+            row(f"average of {k + 1}", average, len(train), 0.0)
     if production.warm_starts:
         for weight in args.blend:
             row(f"blend {weight:g}", reproduced.blend(production, weight), len(train), 0.0)
+    print_flips_by_truth(flipped, reproduced, logs)
     return 0
+
+
+def print_flips_by_truth(flipped: Sequence[str], candidate: TaskAdapter, logs: dict[str, SyntheticLog]) -> None:
+    """The "as trained" candidate's flips by the example's ground truth, and whether its answer is right by the
+    true output (a gate example's expected output is the log's feedback, poison included)."""
+    found: Counter[tuple[str, str]] = Counter()
+    for i in flipped:
+        entry = logs.get(i)
+        if entry is None:
+            found[("base data", "-")] += 1
+            continue
+        truth = candidate.evaluate([entry.example]).correct[0]
+        found[(f"{entry.category}/{entry.kind}", "right" if truth else "wrong")] += 1
+    print(f"\n\"as trained\" flips by ground truth ({len(flipped)}): " + ", ".join(
+        f"{name}: {n}" + ("" if verdict == "-" else f" ({verdict} by the true output)")
+        for (name, verdict), n in sorted(found.items())
+    ))
 
 
 if __name__ == "__main__":
