@@ -379,11 +379,13 @@ class AdaptFTRunner:
         decision = None
         score = None
         if refs:
+            blends = scenario.blends(self.quick)
             retrainer = Retrainer(
                 gate=RegressionGate(
                     epsilon=self.epsilon, cross_checkpoint_epsilon=self.epsilon, metric_floor=0.0,
                     pattern_confidence=scenario.pattern_confidence,
                 ),
+                **({} if blends is None else {"blend_weights": blends}),
             )
             decision = retrainer.run(self._request(scenario, chain, stage, refs, "pioneer"),
                                      registry=chain.registry, traces=chain.store)

@@ -59,6 +59,12 @@ class Scenario:
     """The gate judges each pattern's fix rate by its upper confidence bound at this level (None: the point
     rate). Entity taggers: a failure is fixed only when the whole sentence is right, and a stage holds one or
     two of a pattern's failures out."""
+    blend_weights: tuple[tuple[float, ...] | None, tuple[float, ...] | None] = (None, None)
+    """Weights at which Pioneer's retrainer blends a warm-started candidate toward production (quick, full);
+    None: the retrainer's default five."""
+
+    def blends(self, quick: bool) -> tuple[float, ...] | None:
+        return self.blend_weights[0 if quick else 1]
 
     def logs(self, quick: bool) -> int:
         return self.logs_per_stage[0] if quick else self.logs_per_stage[1]
@@ -196,6 +202,9 @@ SCENARIOS: dict[str, Scenario] = {
             poison_mix={"mislabel": 1.0, "clustered_flip": 1.0, "number_swap": 1.0, "negation_flip": 1.0,
                         "false_premise": 1.0, "prompt_injection": 1.0, "jailbreak": 1.0},
             logs_per_stage=(16, 500), min_pattern=2, iterations=(1, 2),
+            # The quick generator answers no problem right (a smoke test): one blend exercises the path; five
+            # cost a minute of greedy decoding on 2 CPU cores and measure nothing more.
+            blend_weights=((0.5,), None),
         ),
     )
 }

@@ -8,6 +8,8 @@ import pytest
 
 from pioneer.bench import AdaptFTRunner
 from pioneer.bench.runner import nearest_miss
+from pioneer.bench.scenarios import SCENARIOS
+from pioneer.retrain import Retrainer
 
 
 def test_a_relative_workdir_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -17,6 +19,12 @@ def test_a_relative_workdir_is_made_absolute(tmp_path: Path, monkeypatch: pytest
     assert runner.workdir.is_absolute() and runner.workdir == tmp_path / "bench-results" / "work"
 
 
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_scenario_blend_setting_is_one_the_retrainer_accepts(name: str) -> None:
+    for quick in (True, False):
+        weights = SCENARIOS[name].blends(quick)
+        retrainer = Retrainer() if weights is None else Retrainer(blend_weights=weights)
+        assert retrainer.blend_weights == (weights or Retrainer().blend_weights)
 
 def _candidate(name: str, failed: list[str] | None, flips: float | None = None) -> dict:
     gate = None if failed is None else {"passed": not failed, "failed": failed, "negative_flips": flips}
