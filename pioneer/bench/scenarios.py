@@ -12,10 +12,10 @@ restaurant8k          entity_extraction  Restaurant-8k           slot flips, cas
 arithmetic            generation         generated (no data)     number swaps, negations, false premises
 ===================== ================== ======================= ==========================================
 
-Every scenario has a quick size (CI: a few minutes on 2 CPU cores for all seven) and a full size (about 500
+Every scenario has a quick size (7-11 minutes on 2 CPU cores for all seven; CI runs two) and a full size (about 500
 logs per stage, as the reference). Generation is the expensive one on a CPU: its quick size is a smoke test
 (a tiny LoRA, a few optimisation steps, short sequences), and its full size is meant for a GPU: on one H100,
-``pioneer bench adaptft --scenarios arithmetic --logs-per-stage 200`` takes about 9 minutes.
+``pioneer bench adaptft --scenarios arithmetic --logs-per-stage 200`` takes 9-12 minutes.
 """
 
 from __future__ import annotations
