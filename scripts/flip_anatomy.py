@@ -173,14 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def print_flips_by_truth(flipped: Sequence[str], candidate: TaskAdapter, logs: dict[str, SyntheticLog]) -> None:
     """The "as trained" candidate's flips by the example's ground truth, and whether its answer is right by the
     true output (a gate example's expected output is the log's feedback, poison included)."""
-    found: Counter[tuple[str, str]] = Counter()
-    for i in flipped:
-        entry = logs.get(i)
-        if entry is None:
-            found[("base data", "-")] += 1
-            continue
-        truth = candidate.evaluate([entry.example]).correct[0]
-        found[(f"{entry.category}/{entry.kind}", "right" if truth else "wrong")] += 1
+    from_logs = [logs[i] for i in flipped if i in logs]
+    truth = candidate.evaluate([entry.example for entry in from_logs]).correct_by_id() if from_logs else {}
+    found: Counter[tuple[str, str]] = Counter(
+        (f"{e.category}/{e.kind}", "right" if truth[e.id] else "wrong") for e in from_logs
+    )
+    if len(flipped) > len(from_logs):
+        found[("base data", "-")] = len(flipped) - len(from_logs)
     print(f"\n\"as trained\" flips by ground truth ({len(flipped)}): " + ", ".join(
         f"{name}: {n}" + ("" if verdict == "-" else f" ({verdict} by the true output)")
         for (name, verdict), n in sorted(found.items())
