@@ -21,6 +21,8 @@ def _config_class():
 @click.command()
 @BROKER
 @click.option("--group", "group_id", default=_default("group_id"), show_default="pioneer-monitor", help="Consumer group shared by the monitor's workers.")
+@click.option("--stage", type=click.Choice(["all", "join", "patterns"]), default="all", show_default=True, help="Run every stage, or only the join (logs + labels -> traces; no embedder) or only the pattern stage, to scale them apart.")
+@click.option("--join-batch", type=int, default=_default("join_batch"), show_default="5000", help="Records per join batch.")
 @click.option("--join-window", type=float, default=_default("join_window"), show_default="900", help="Seconds an unmatched log or label waits for its other half.")
 @click.option("--pass-sample-rate", type=click.FloatRange(0, 1, min_open=True), default=_default("pass_sample_rate"), show_default="0.1", help="Fraction of passing traces embedded, for each cluster's failure rate.")
 @click.option("--embed-model", default=_default("embed_model"), show_default="offline all-MiniLM-L6-v2", help="sentence-transformers model id or local path.")
@@ -34,7 +36,7 @@ def _config_class():
 @click.option("--broad-failure-rate", type=click.FloatRange(0, 1, min_open=True), default=_default("broad_failure_rate"), show_default="0.3", help="Model-wide failure rate above which lift and growth are waived (a model failing everywhere); 1 turns it off.")
 @click.option("--cooldown", type=float, default=_default("cooldown"), show_default="3600", help="Seconds between two retrain requests for one model.")
 @click.option("--max-requests", type=int, default=_default("max_requests"), show_default="3", help="Retrain requests allowed per model per day.")
-def monitor(broker: str, **options: object) -> None:
+def monitor(broker: str, stage: str, **options: object) -> None:
     """Watch inference logs and labels; detect error patterns; request retraining.
 
     Joins logs and labels by request id, embeds the failures (and a sample of passes), clusters them
@@ -45,9 +47,13 @@ def monitor(broker: str, **options: object) -> None:
     from streams.app import run_worker
     from streams.kafka import KafkaSettings
     from streams.monitor.config import MonitorConfig
-    from streams.monitor.worker import build_monitor
+    from streams.monitor.worker import build_monitor, run_join_stage
 
     config = MonitorConfig(**{k: v for k, v in options.items() if v is not None})
-    worker = build_monitor(KafkaSettings.from_env(broker), config)
-    click.echo(f"monitor '{config.group_id}' starting against {broker}", err=True)
+    settings = KafkaSettings.from_env(broker)
+    click.echo(f"monitor '{config.group_id}' ({stage}) starting against {broker}", err=True)
+    if stage == "join":
+        run_join_stage(settings, config)
+        return
+    worker = build_monitor(settings, config, with_join=stage == "all")
     run_worker(worker.app)

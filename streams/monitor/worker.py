@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from dataclasses import dataclass
 
 import faust
@@ -31,7 +32,10 @@ class Monitor:
     patterns: PatternStage
 
 
-def build_monitor(settings: KafkaSettings, config: MonitorConfig, *, embedder: Embedder | None = None) -> Monitor:
+def build_monitor(
+    settings: KafkaSettings, config: MonitorConfig, *, embedder: Embedder | None = None, with_join: bool = True
+) -> Monitor:
+    """The monitor's Faust app: the pattern stage, and the join beside it unless ``with_join`` is False."""
     metrics = MonitorMetrics()
     publisher = EventPublisher(settings, metrics=metrics)
     partitions = settings.catalogue.by_event_type("labeled_trace").partitions
@@ -41,27 +45,21 @@ def build_monitor(settings: KafkaSettings, config: MonitorConfig, *, embedder: E
         datadir=Paths.from_env().state / "faust" / config.group_id,
         partitions=partitions,
     )
-    join = JoinWorker(
-        settings,
-        publisher,
-        metrics=metrics,
-        group_id=f"{config.group_id}-join",
-        window=config.join_window,
-        max_pending=config.join_max_pending,
-        batch_size=config.join_batch,
-    )
+    join = _join_worker(settings, config, publisher, metrics)
     patterns = PatternStage(app, settings, config, publisher=publisher, metrics=metrics, embedder=embedder)
 
-    @app.task
-    async def run_join() -> None:
-        await publisher.start()
-        try:
-            await join.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("the join stage crashed; stopping the worker")
-            await app.crash(RuntimeError("join stage crashed"))
+    if with_join:
+
+        @app.task
+        async def run_join() -> None:
+            await publisher.start()
+            try:
+                await join.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the join stage crashed; stopping the worker")
+                await app.crash(RuntimeError("join stage crashed"))
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(app: faust.App, revoked: set, **kwargs: object) -> None:
@@ -77,3 +75,32 @@ def build_monitor(settings: KafkaSettings, config: MonitorConfig, *, embedder: E
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     return Monitor(app=app, publisher=publisher, metrics=metrics, join=join, patterns=patterns)
+
+
+def _join_worker(settings: KafkaSettings, config: MonitorConfig, publisher: EventPublisher, metrics: MonitorMetrics) -> JoinWorker:
+    return JoinWorker(
+        settings,
+        publisher,
+        metrics=metrics,
+        group_id=f"{config.group_id}-join",
+        window=config.join_window,
+        max_pending=config.join_max_pending,
+        batch_size=config.join_batch,
+    )
+
+
+def run_join_stage(settings: KafkaSettings, config: MonitorConfig) -> None:
+    """Run the join alone (no Faust app, no embedder) until SIGINT or SIGTERM; it finishes its batch first."""
+
+    async def until_signalled() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        metrics = MonitorMetrics()
+        if config.metrics_port:
+            metrics.serve(config.metrics_port)
+        async with EventPublisher(settings, metrics=metrics) as publisher:
+            await _join_worker(settings, config, publisher, metrics).run(stop)
+
+    asyncio.run(until_signalled())

@@ -40,3 +40,36 @@ def ids(records: Sequence[ConsumerRecord]) -> list[str]:
     import orjson
 
     return [orjson.loads(r.value)["event_id"] for r in records]
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.5) -> None:
+    """Poll ``predicate`` until it holds; fail saying ``what`` never happened."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stop_process(process) -> None:
+    """SIGINT a worker started in its own session; SIGKILL it if it has not stopped within 30 s."""
+    import os
+    import signal
+    import subprocess
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def restored_partitions(log_path) -> list[set[int]]:
+    """The join partitions a worker restored, in order (one entry per assignment), from its JSON log."""
+    import orjson
+
+    lines = [line for line in log_path.read_text().splitlines() if '"join partitions restored"' in line]
+    return [set(orjson.loads(line[line.index("{"):])["partitions"]) for line in lines]

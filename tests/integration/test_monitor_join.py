@@ -1,12 +1,17 @@
 """The monitor's join on Apache Kafka: logs and labels in either order, duplicates, late arrivals and bad
-records in; labeled traces out; counts reconciled; a worker that dies mid-batch loses and doubles nothing."""
+records in; labeled traces out; counts reconciled; a worker process killed mid-batch (SIGKILL, at a failpoint)
+loses and doubles nothing, whether a successor or a live peer takes its partitions."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import random
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,8 +19,7 @@ from pioneer.events import EventCodec, InferenceLog, Input, Label, LabeledTrace,
 from streams.io import EventPublisher
 from streams.kafka import KafkaSettings
 from streams.monitor.join import JoinWorker
-from tests.conftest import isolated_settings
-from tests.integration.helpers import read_all
+from tests.integration.helpers import read_all, restored_partitions, stop_process, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 MODEL = ModelRef(name="intents", version="sha256-aaaaaaaaaaaa")
@@ -122,85 +126,80 @@ def test_join_reconciles_every_event(kafka_settings: KafkaSettings) -> None:
     assert len(letters) == 2
 
 
-@pytest.fixture(scope="module")
-def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A broker of this test's own. On the CI broker, after the rest of the suite had used it, the group
-    coordinator answered this test's LeaveGroup with REQUEST_TIMED_OUT and the group never settled (seen
-    twice on the 2-core runner, never on a fresh broker); failover is what this test is about, so it gets a
-    coordinator that nothing else has touched."""
-    from pioneer.settings import Paths
-    from streams.brokers import ApacheKafkaBroker, free_port
-
-    broker = ApacheKafkaBroker(port=free_port(), data_dir=tmp_path_factory.mktemp("join-kafka"), cache_dir=Paths.from_env().cache)
-    broker.start()
-    try:
-        yield broker.bootstrap
-    finally:
-        broker.stop()
+def _start_join(settings: KafkaSettings, logs: Path, name: str, *, faults: str = "") -> subprocess.Popen:
+    """``pioneer monitor --stage join`` as its own process (batches of 60, so a few hundred events are many)."""
+    env = dict(os.environ, PIONEER_BROKER=settings.bootstrap_servers, PIONEER_TOPIC_PREFIX=settings.topic_prefix,
+               PIONEER_FAULTS=faults)
+    command = [sys.executable, "-m", "pioneer", "--log-format", "json", "monitor", "--stage", "join",
+               "--group", "failover", "--join-batch", "60"]
+    with open(logs / f"{name}.log", "wb") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
-@pytest.mark.timeout(480)
-def test_worker_killed_mid_batch_loses_and_doubles_nothing(own_kafka: str) -> None:
-    kafka_settings = isolated_settings(own_kafka)
-    n = 400
+def _pairs(first: int, count: int) -> list:
+    """Logs and labels of requests ``first`` .. ``first + count - 1``, in both orders."""
     events = []
-    for i in range(n):
+    for i in range(first, first + count):
         events += [_log(i), _label(i, correct=i % 4 != 0)] if i % 2 else [_label(i, correct=i % 4 != 0), _log(i)]
-    asyncio.run(_send(kafka_settings, events))
+    return events
 
-    class Crash(Exception):
-        pass
 
-    async def scenario():
-        async with EventPublisher(kafka_settings) as publisher_a, EventPublisher(kafka_settings) as publisher_b:
-            a = JoinWorker(kafka_settings, publisher_a, group_id=f"join-{kafka_settings.topic_prefix}", batch_size=60)
-            b = JoinWorker(kafka_settings, publisher_b, group_id=f"join-{kafka_settings.topic_prefix}", batch_size=60)
-            stop = asyncio.Event()
-            task_b = asyncio.create_task(b.run(stop))
-            # a dies in its third batch, after emitting traces but before writing state or committing
-            original = publisher_a.send_records
-            calls = 0
-
-            assigned_a: set = set()
-
-            async def send_records(topic, records):
-                nonlocal calls
-                assigned_a.update(a.reader.consumer.assignment())
-                if topic == a.state_topic:
-                    calls += 1
-                    if calls == 3:
-                        raise Crash()
-                await original(topic, records)
-
-            publisher_a.send_records = send_records  # type: ignore[method-assign]
-            with pytest.raises(Crash):
-                await a.run()
-            owned_by_b_after = set()
-            loop = asyncio.get_running_loop()
-            # A loaded 2-core broker can take minutes to settle the group after a's failed LeaveGroup (a must
-            # then expire by session timeout); the assertions below say whether b got there.
-            deadline = loop.time() + 180
-            while loop.time() < deadline and not task_b.done():
-                await asyncio.sleep(0.5)
-                owned_by_b_after = b.reader.consumer.assignment()
-                if len(owned_by_b_after) == 8 and not any((await b.reader.lag()).values()):
-                    break
-            stop.set()
-            await asyncio.wait_for(task_b, 60)
-            traces = await read_all(kafka_settings, kafka_settings.topic("labeled_trace"), n)
-            return a, b, traces, owned_by_b_after, assigned_a
-
-    a, b, records, owned_by_b_after, assigned_a = asyncio.run(scenario())
+def _traces(settings: KafkaSettings, expected: int) -> list[LabeledTrace]:
     codec = EventCodec()
-    traces = [codec.decode(r.value, expected=LabeledTrace) for r in records]
-    ids = {t.event_id for t in traces}
+    records = asyncio.run(read_all(settings, settings.topic("labeled_trace"), expected, timeout=5))
+    return [codec.decode(r.value, expected=LabeledTrace) for r in records]
+
+
+def _assert_each_request_once(traces: list[LabeledTrace], n: int) -> None:
     # nothing lost: every pair was joined, by one worker or the other
     assert {t.request_id for t in traces} == {f"req-{i}" for i in range(n)}
-    # nothing doubled downstream: replayed pairs carry the same deterministic id, one id per pair
-    assert len(ids) == n
-    assert a.batches_done >= 1 and b.batches_done >= 1
-    assert len(owned_by_b_after) == 8  # b took over a's partitions of both topics
-    # while both ran, a owned some partitions, and the same numbers of logs and of labels (co-partitioned)
-    logs_of_a = {tp.partition for tp in assigned_a if tp.topic == a.logs_topic}
-    labels_of_a = {tp.partition for tp in assigned_a if tp.topic == a.labels_topic}
-    assert logs_of_a and logs_of_a == labels_of_a and len(logs_of_a) < 4
+    # nothing doubled downstream: a replayed pair carries the same deterministic id
+    assert len({t.event_id for t in traces}) == n
+
+
+def test_worker_killed_mid_batch_is_replayed_by_its_successor(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    """The first worker is the group's only member, so it owns every partition and joins many batches: its
+    failpoint kills it (SIGKILL) once the traces of its second batch that has any are acknowledged, before that
+    batch's join state and offsets are written. The next worker must join that batch again, with the same ids."""
+    n = 400
+    asyncio.run(_send(kafka_settings, _pairs(0, n)))
+    first = _start_join(kafka_settings, tmp_path, "first", faults="join.traces_sent=2")
+    try:
+        assert first.wait(120) == -signal.SIGKILL
+    finally:
+        stop_process(first)
+    killed_with = _traces(kafka_settings, n)
+    assert 0 < len(killed_with) < n
+    successor = _start_join(kafka_settings, tmp_path, "successor")
+    try:
+        wait_for(lambda: len({t.event_id for t in _traces(kafka_settings, n)}) >= n, 120, "every trace")
+    finally:
+        stop_process(successor)
+    traces = _traces(kafka_settings, n)
+    _assert_each_request_once(traces, n)
+    assert len(traces) > n, "the killed worker's last batch was acknowledged but not committed: it must be replayed"
+    assert restored_partitions(tmp_path / "successor.log")[-1] == {0, 1, 2, 3}
+
+
+def test_killed_member_s_partitions_move_to_its_peer(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    """Two members share the partitions; one is killed mid-batch; the survivor takes its partitions over."""
+    half = 200
+    asyncio.run(_send(kafka_settings, _pairs(0, half)))
+    survivor = _start_join(kafka_settings, tmp_path, "survivor")
+    victim = None
+    try:
+        wait_for(lambda: len(_traces(kafka_settings, half)) >= half, 120, "the first half's traces")
+        # The victim joins with nothing left to do; the second part, sent once it owns partitions, is split
+        # between the two, so the victim joins several batches of it and its failpoint fires.
+        victim = _start_join(kafka_settings, tmp_path, "victim", faults="join.traces_sent=2")
+        wait_for(lambda: restored_partitions(tmp_path / "victim.log"), 120, "the victim's assignment")
+        assert 0 < len(restored_partitions(tmp_path / "victim.log")[0]) < 4
+        asyncio.run(_send(kafka_settings, _pairs(half, 2 * half)))
+        assert victim.wait(120) == -signal.SIGKILL
+        wait_for(lambda: len({t.event_id for t in _traces(kafka_settings, 3 * half)}) >= 3 * half, 120, "every trace")
+    finally:
+        stop_process(survivor)
+        if victim is not None:
+            stop_process(victim)
+    _assert_each_request_once(_traces(kafka_settings, 3 * half), 3 * half)
+    assert restored_partitions(tmp_path / "survivor.log")[-1] == {0, 1, 2, 3}

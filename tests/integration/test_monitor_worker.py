@@ -13,7 +13,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from pioneer.events import ErrorPattern, EventCodec, InferenceLog, Input, Label,
 from pioneer.synthetic import BankingTask
 from streams.io import EventPublisher
 from streams.kafka import KafkaSettings
-from tests.integration.helpers import read_all
+from tests.integration.helpers import read_all, restored_partitions, stop_process, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(420)]
 MODEL = ModelRef(name="banking", version="sha256-000000000001")
@@ -67,16 +66,6 @@ def start_monitor(settings: KafkaSettings, home: Path, name: str) -> subprocess.
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 async def publish_mixed(settings: KafkaSettings, logs: list, labels: list, seed: int = 1) -> None:
     """Labels before or after their logs, some events twice."""
     rng = random.Random(seed)
@@ -88,23 +77,6 @@ async def publish_mixed(settings: KafkaSettings, logs: list, labels: list, seed:
             events.append(rng.choice(pair))  # a duplicate
     async with EventPublisher(settings) as publisher:
         await publisher.publish(events)
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _restored(log: Path) -> list[set[int]]:
-    """The join partitions a worker restored, in order (one entry per assignment)."""
-    import orjson
-
-    lines = [orjson.loads(line[line.index("{"):]) for line in log.read_text().splitlines() if '"join partitions restored"' in line]
-    return [set(line["partitions"]) for line in lines]
 
 
 def events_of(settings: KafkaSettings, event_type: str, expected: int, cls: type) -> list:
@@ -121,7 +93,7 @@ def test_monitor_turns_traffic_into_traces_patterns_and_one_retrain_request(kafk
         wait_for(lambda: events_of(kafka_settings, "retrain_request", 1, RetrainRequest), 240, "a retrain request")
         traces = events_of(kafka_settings, "labeled_trace", len(logs), LabeledTrace)
     finally:
-        stop(monitor)
+        stop_process(monitor)
     # every pair joined exactly once (by id), whatever the order and the duplicates
     assert len({t.event_id for t in traces}) == len({t.request_id for t in traces}) == len(logs)
     assert all(t.model == MODEL for t in traces)
@@ -147,7 +119,7 @@ def test_two_workers_share_partitions_and_a_killed_one_loses_and_doubles_nothing
         asyncio.run(publish_mixed(kafka_settings, logs[:half], labels[:half]))
         # both have joined the group and split the partitions
         wait_for(
-            lambda: all(any(0 < len(p) < 4 for p in _restored(tmp_path / f"{w}.log")) for w in ("a", "b")),
+            lambda: all(any(0 < len(p) < 4 for p in restored_partitions(tmp_path / f"{w}.log")) for w in ("a", "b")),
             180, "the two workers to share the partitions",
         )
         wait_for(lambda: len(events_of(kafka_settings, "labeled_trace", half, LabeledTrace)) >= half // 2, 180, "traces")
@@ -160,12 +132,12 @@ def test_two_workers_share_partitions_and_a_killed_one_loses_and_doubles_nothing
         )
         traces = events_of(kafka_settings, "labeled_trace", len(logs), LabeledTrace)
     finally:
-        stop(b)
-        stop(a)
+        stop_process(b)
+        stop_process(a)
     # the two shared the partitions, and b took a's over after the kill
     # (each worker restores the partitions it is assigned; a rebalance revokes all, then splits them)
-    assert any(0 < len(assigned) < 4 for assigned in _restored(tmp_path / "a.log"))
-    restored_by_b = _restored(tmp_path / "b.log")
+    assert any(0 < len(assigned) < 4 for assigned in restored_partitions(tmp_path / "a.log"))
+    restored_by_b = restored_partitions(tmp_path / "b.log")
     assert any(0 < len(assigned) < 4 for assigned in restored_by_b) and set().union(*restored_by_b) == {0, 1, 2, 3}
     # nothing lost: every request joined
     assert {t.request_id for t in traces} == {log.request_id for log in logs}
