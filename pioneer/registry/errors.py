@@ -11,6 +11,7 @@ ErrorCode = Literal[
     "RESOURCE_DOES_NOT_EXIST",
     "INVALID_PARAMETER_VALUE",
     "INVALID_STATE",
+    "STORAGE_ERROR",
 ]
 
 
@@ -19,7 +20,8 @@ class RegistryError(PioneerError):
 
     ``code`` is one of ``RESOURCE_ALREADY_EXISTS``, ``RESOURCE_DOES_NOT_EXIST``, ``INVALID_PARAMETER_VALUE``
     or ``INVALID_STATE`` (for example an alias that moved under the caller, or a promotion without a positive
-    gate report); the message names the resource.
+    gate report), or ``STORAGE_ERROR`` (the store refused a write: a full disk, a quota); the message names the
+    resource.
     """
 
     def __init__(self, message: str, code: ErrorCode) -> None:

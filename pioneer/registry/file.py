@@ -43,8 +43,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from safetensors import SafetensorError
 
 from pioneer.events import AliasMove
+from pioneer.faults import failpoint
 from pioneer.registry.base import ANY_VERSION, Registry
 from pioneer.registry.errors import RegistryError
 from pioneer.registry.records import (
@@ -140,37 +142,46 @@ class FileRegistry(Registry):
     ) -> VersionManifest:
         model_dir = self._model_dir(model)
         staging = model_dir / ".staging" / uuid.uuid4().hex
-        (staging / "model").mkdir(parents=True)
         try:
-            adapter.save(staging / "model")
-            version, files = content_hash(staging / "model")
-            target = model_dir / "versions" / version
-            if target.exists():
-                log.info("version already registered", extra={"model": model, "version": version})
-                return self.get_manifest(model, version)
-            manifest = VersionManifest(
-                model=model, version=version, task=adapter.task, created=time.time(), files=files, **_fields(info)
-            )
-            if manifest.gate_report is not None and manifest.gate_report.candidate_version is None:
-                # The gate judged weights that had no name yet; the name is their hash, known only now.
-                manifest.gate_report = dataclasses.replace(manifest.gate_report, candidate_version=version)
-            for name, evaluation in (evaluations or {}).items():
-                _check_name(name, "evaluation name")
-                _write(staging / "evals" / f"{name}.json", orjson.dumps(evaluation.to_dict()), overwrite=False)
-            _write(staging / "manifest.json", _dumps(manifest.to_dict()), overwrite=False)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.rename(staging, target)
-            except OSError:
-                if not target.exists():
-                    raise
-                # Another writer registered the same content between our check and our rename.
-                return self.get_manifest(model, version)
-            _fsync_dir(target.parent)
-            log.info("version registered", extra={"model": model, "version": version})
-            return manifest
+            return self._register_staged(model, adapter, info, evaluations or {}, staging)
+        except (OSError, SafetensorError) as exc:
+            # Nothing became visible: the version appears only by the rename of a complete staging directory.
+            raise RegistryError(f"could not write a version of {model!r} under {self.root}: {exc}", "STORAGE_ERROR") from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def _register_staged(
+        self, model: str, adapter: TaskAdapter, info: VersionInfo, evaluations: Mapping[str, StoredEvaluation], staging: Path
+    ) -> VersionManifest:
+        model_dir = self._model_dir(model)
+        (staging / "model").mkdir(parents=True)
+        adapter.save(staging / "model")
+        version, files = content_hash(staging / "model")
+        target = model_dir / "versions" / version
+        if target.exists():
+            log.info("version already registered", extra={"model": model, "version": version})
+            return self.get_manifest(model, version)
+        manifest = VersionManifest(
+            model=model, version=version, task=adapter.task, created=time.time(), files=files, **_fields(info)
+        )
+        if manifest.gate_report is not None and manifest.gate_report.candidate_version is None:
+            # The gate judged weights that had no name yet; the name is their hash, known only now.
+            manifest.gate_report = dataclasses.replace(manifest.gate_report, candidate_version=version)
+        for name, evaluation in evaluations.items():
+            _check_name(name, "evaluation name")
+            _write(staging / "evals" / f"{name}.json", orjson.dumps(evaluation.to_dict()), overwrite=False)
+        _write(staging / "manifest.json", _dumps(manifest.to_dict()), overwrite=False)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not target.exists():
+                raise
+            # Another writer registered the same content between our check and our rename.
+            return self.get_manifest(model, version)
+        _fsync_dir(target.parent)
+        log.info("version registered", extra={"model": model, "version": version})
+        return manifest
 
     def get_manifest(self, model: str, version: str) -> VersionManifest:
         path = self._version_dir(model, version) / "manifest.json"
@@ -268,7 +279,7 @@ class FileRegistry(Registry):
             raise RegistryError(f"alias move kind {kind!r} is not release, rollback or set", "INVALID_PARAMETER_VALUE")
         self.get_manifest(model, version)  # an alias may only point at an existing version
         with self._lock(model):
-            history = self.alias_history(model)
+            history = self._completed_history(model, alias)
             if request_id is not None:
                 for record in history:
                     if record.alias == alias and record.request_id == request_id:
@@ -288,13 +299,31 @@ class FileRegistry(Registry):
                 reason=reason,
                 request_id=request_id,
             )
-            # Pointer first, then history: a crash in between leaves a move the history lacks, which a retry
-            # with the same request id repairs; the other order could record a move that never happened.
-            pointer = {"alias": alias, "version": version, "seq": record.seq, "at": record.at}
+            # Pointer first, then history: a crash in between leaves a move the history lacks, which the pointer
+            # carries whole so the next move completes the history; the other order could record a move that
+            # never happened.
+            pointer = {"alias": alias, "version": version, "seq": record.seq, "at": record.at, "record": record.to_dict()}
             _write(self._model_dir(model) / "aliases" / f"{alias}.json", orjson.dumps(pointer), overwrite=True)
+            failpoint("registry.alias_pointer_written")
             self._append_history(model, record)
         log.info("alias moved", extra={"model": model, "alias": alias, "from": current, "to": version, "kind": kind})
         return record.move()
+
+    def _completed_history(self, model: str, alias: str) -> list[AliasRecord]:
+        """The history, first completed (under the model's lock) by the move of ``alias`` whose pointer was written
+        and whose history line was not: a crash between the two."""
+        history = self.alias_history(model)
+        try:
+            pointer = orjson.loads((self._model_dir(model) / "aliases" / f"{alias}.json").read_bytes())
+        except FileNotFoundError:
+            return history
+        if "record" in pointer and pointer["seq"] == len(history):
+            record = AliasRecord.from_dict(pointer["record"])
+            log.warning("completing an alias move a crash left out of the history",
+                        extra={"model": model, "alias": alias, "to": record.to_version, "seq": record.seq})
+            self._append_history(model, record)
+            history.append(record)
+        return history
 
     def alias_history(self, model: str, alias: str | None = None) -> list[AliasRecord]:
         if alias is not None:

@@ -69,8 +69,9 @@ def test_a_failed_save_leaves_nothing_visible(registry: FileRegistry, fitted, mo
         raise OSError("disk full")
 
     monkeypatch.setattr(fitted, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(RegistryError, match="disk full") as info:
         registry.register_version("intents", fitted, blessed())
+    assert info.value.code == "STORAGE_ERROR"
     assert registry.list_versions("intents") == []
     assert not any((registry.root / "intents" / ".staging").iterdir())
 
