@@ -116,9 +116,7 @@ class PatternStage:
             by_model[trace.model.name].append((trace, message.partition, message.offset))
         for name, items in by_model.items():
             model = self.models[name]
-            traces = [trace for trace, _, _ in items]
-            for trace in traces:
-                self.metrics.traces.labels(name, trace.outcome).inc()
+            traces = [trace for trace, _, _ in items]  # counted in pioneer_traces_total by the join, which made them
             selected = model.watch.select(traces)
             if selected:
                 embeddings = await self._embed([t.input.text for t in selected])
