@@ -143,7 +143,7 @@ def logs_and_labels(draw: st.DrawFn) -> bytes:
     return _dumps(event)
 
 
-@PROPERTY
+@settings(PROPERTY, max_examples=100)  # each example is a whole stream of events
 @given(st.lists(logs_and_labels(), min_size=1, max_size=8))
 def test_the_join_buffer_takes_any_decoded_event(raws: list[bytes]) -> None:
     buffer = JoinBuffer(window=10.0, max_pending=3)
@@ -166,3 +166,32 @@ def test_the_join_buffer_takes_any_decoded_event(raws: list[bytes]) -> None:
     restored.finish_restore()
     assert len(restored) == len(buffer)
     buffer.expire(1e12)
+
+
+@PROPERTY
+@given(st.lists(st.tuples(ANY_TEXT, st.none() | st.binary(max_size=100) | JSON_VALUES.map(_dumps)
+                          | logs_and_labels().map(lambda raw: b'{"first_seen": 1, "log": ' + raw + b', "labels": [], "joined": []}')),
+                max_size=6))
+def test_join_state_restores_from_any_changelog_bytes(records: list[tuple[str, bytes | None]]) -> None:
+    buffer = JoinBuffer(window=10.0)
+    for key, raw in records:
+        buffer.restore(key, raw)
+    buffer.finish_restore()
+    buffer.expire(1e12)
+    assert buffer.stats.corrupt_state <= len(records)
+
+
+@settings(PROPERTY, max_examples=100)  # each example builds a shipper and its spill
+@given(st.lists(st.binary(max_size=100) | JSON_VALUES.map(_dumps) | logs_and_labels(), max_size=6))
+def test_spill_lines_route_or_count_as_corrupt(lines: list[bytes]) -> None:
+    import tempfile
+
+    from pioneer.serving import SpillQueue
+    from streams.kafka import KafkaSettings
+    from streams.serving import EventShipper, ServingMetrics
+
+    metrics = ServingMetrics()
+    with tempfile.TemporaryDirectory() as directory, SpillQueue(directory, max_bytes=1 << 20, fsync=False) as spill:
+        routed = EventShipper(KafkaSettings(), spill, metrics=metrics, codec=CODEC)._route(lines)
+    corrupt = metrics.value("pioneer_serving_events_dropped_total", reason="corrupt")
+    assert len(routed) + corrupt == len(lines)
