@@ -32,11 +32,15 @@ from aiokafka import ConsumerRecord
 from pioneer.events import InferenceLog, LabeledTrace
 from pioneer.join import JoinBuffer, JoinStats
 from streams.io import EventPublisher, EventReader, event_key
-from streams.kafka import KafkaSettings
+from streams.kafka import MAX_RECORD_BYTES, KafkaSettings
 from streams.monitor.metrics import MonitorMetrics
 from streams.state import replay_changelog
 
 log = logging.getLogger(__name__)
+
+MAX_EVENT_BYTES = MAX_RECORD_BYTES // 3
+"""Largest log or label the join takes: its trace (a log and a label) and its changelog entry must each fit one
+Kafka record. Larger ones are dead-lettered."""
 
 
 class JoinWorker:
@@ -142,6 +146,10 @@ class JoinWorker:
     async def _join_one(self, buffer: JoinBuffer, record: ConsumerRecord, now: float) -> list[tuple[LabeledTrace, bytes]]:
         """The traces ``record`` completes, encoded; a record that cannot be decoded, joined or encoded is
         dead-lettered instead."""
+        size = len(record.value or b"")
+        if size > MAX_EVENT_BYTES:
+            await self.reader.dead_letter(record, "processing", f"a record of {size} bytes; the join takes {MAX_EVENT_BYTES} at most")
+            return []
         event = await self.reader.decode(record)
         if event is None:
             return []
@@ -150,7 +158,11 @@ class JoinWorker:
                 traces = buffer.add_log(event, now, record.value)
             else:
                 traces = buffer.add_label(event, now, record.value)  # type: ignore[arg-type]
-            return [(trace, self.publisher.codec.encode(trace)) for trace in traces]
+            encoded = [(trace, self.publisher.codec.encode(trace)) for trace in traces]
+            for _, raw in encoded:
+                if len(raw) > MAX_RECORD_BYTES:
+                    raise ValueError(f"its trace is {len(raw)} bytes; a Kafka record takes {MAX_RECORD_BYTES}")
+            return encoded
         except Exception as exc:  # noqa: BLE001 - one record must never stop the join
             await self.reader.dead_letter(record, "processing", f"joining raised {type(exc).__name__}: {exc}")
             return []
