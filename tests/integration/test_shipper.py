@@ -142,3 +142,30 @@ async def test_spilled_events_wait_for_their_topics_and_arrive_once(tmp_path: Pa
     assert sorted(got) == sorted(f"log-{i}" for i in range(sent))
     assert metrics.value("pioneer_serving_events_replayed_total") == sent
     assert {orjson.loads(r.value)["request_id"] for r in records} == {f"req-{i}" for i in range(sent)}
+
+
+async def test_a_topic_with_other_partitions_than_catalogued_gets_nothing(tansu_bootstrap: str, tmp_path: Path) -> None:
+    """Records are partitioned by key over the catalogued count: a topic shaped otherwise (auto-created with a
+    broker's default, say) would break the co-partitioning of logs and labels, so the shipper holds its events."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    settings = KafkaSettings(bootstrap_servers=tansu_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.")
+    logs_topic = settings.topic("inference_log")
+    admin = AIOKafkaAdminClient(**settings.client_kwargs())
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(logs_topic, 1, replication_factor=1)])
+    finally:
+        await admin.close()
+    spill = SpillQueue(tmp_path / "spill", max_bytes=1 << 20)
+    shipper = EventShipper(settings, spill, linger=0.0, retry_interval=0.2)
+    await shipper.start()
+    try:
+        for i in range(10):
+            shipper.offer(_log(i))
+        await _until(lambda: spill.pending_records == 10 and bool(shipper.state().waiting_for_topics))
+        assert "1 partitions, not" in (shipper.state().last_error or "")
+    finally:
+        await shipper.stop()
+        spill.close()
+    assert await read_all(settings, logs_topic, 0, timeout=1) == []
