@@ -24,10 +24,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
-
-from aiokafka import ConsumerRecord
 
 from pioneer.events import InferenceLog, LabeledTrace
 from pioneer.join import JoinBuffer, JoinStats

@@ -526,4 +526,5 @@ class EventShipper:
 
 def _drop_reason(exc: Exception) -> str:
     """``invalid`` for an event that breaks its schema (a bug in the server), ``unencodable`` for the rest."""
-    return "invalid" if isinstance(exc, EncodeError) and exc.kind == "schema" or isinstance(exc, KeyError) else "unencodable"
+    invalid = (isinstance(exc, EncodeError) and exc.kind == "schema") or isinstance(exc, KeyError)
+    return "invalid" if invalid else "unencodable"
