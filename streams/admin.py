@@ -8,7 +8,9 @@ import time
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from pioneer.topics import TopicCatalogue
 from streams.kafka import KafkaSettings
@@ -90,6 +92,23 @@ async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: list[str], timeo
         if all(name in listed for name in names):
             return
         await asyncio.sleep(0.1)
+
+
+async def existing_partitions(client: AIOKafkaClient, topics: list[str]) -> dict[str, int]:
+    """Partition counts of those of ``topics`` that exist, asked so that the broker creates none.
+
+    A metadata request for named topics lets the broker auto-create them unless it says otherwise (aiokafka's
+    clients always allow it); a writer that must not write to a topic the catalogue did not shape asks here.
+    """
+    node = client.get_random_node()
+    if node is None:
+        raise KafkaConnectionError("no broker known to ask for topic metadata")
+    response = await client.send(node, MetadataRequest(list(topics), allow_auto_topic_creation=False))
+    found = {}
+    for topic in response.to_object()["topics"]:
+        if topic["error_code"] == 0 and topic["partitions"]:
+            found[topic["topic"]] = len(topic["partitions"])
+    return found
 
 
 async def list_topics(settings: KafkaSettings) -> dict[str, int]:

@@ -4,6 +4,9 @@
 catalogue says. :class:`EventReader` consumes records in batches, decodes them, sends anything that fails
 to decode or validate to the dead-letter topic (original bytes, source position, reason) and commits offsets
 only when the caller says the batch is done: at-least-once, never silently dropping a record.
+
+:func:`decode_or_dead_letter` and :func:`send_dead_letter` are the one way every consumer (these readers and
+the Faust agents) turns a record it cannot use into a dead letter.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -172,6 +175,52 @@ def publish_events(events: Sequence[Event], *, broker: str | None = None) -> Non
     asyncio.run(publish_async(events, KafkaSettings.from_env(broker)))
 
 
+class ConsumedRecord(Protocol):
+    """What dead-lettering needs of a consumed record (an aiokafka ``ConsumerRecord`` or a Faust message)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+async def send_dead_letter(
+    publisher: EventPublisher, metrics: StreamMetrics, record: ConsumedRecord, error: str, reason: str, consumer: str
+) -> DeadLetter:
+    """Send ``record`` to the dead-letter topic with ``reason`` (bounded: see :mod:`pioneer.events.dead_letter`)."""
+    letter = make_dead_letter(
+        payload=record.value, key=record.key, topic=record.topic, partition=record.partition, offset=record.offset,
+        error=error, reason=reason, consumer=consumer,
+    )
+    log.warning(
+        "dead-lettered a record",
+        extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "error": error,
+               "reason": letter.reason[:500], "bytes": letter.payload_bytes},
+    )
+    await publisher.send(letter)
+    metrics.dead_letters.labels(record.topic, error).inc()
+    return letter
+
+
+async def decode_or_dead_letter(
+    codec: EventCodec,
+    publisher: EventPublisher,
+    metrics: StreamMetrics,
+    record: ConsumedRecord,
+    consumer: str,
+    expected: type[E] | None = None,
+) -> E | None:
+    """The record's event, or None after dead-lettering it with the reason it cannot be decoded."""
+    try:
+        return codec.decode(record.value, expected)
+    except DecodeError as exc:
+        await send_dead_letter(publisher, metrics, record, exc.kind, exc.reason, consumer)
+    except Exception as exc:  # noqa: BLE001 - the codec should raise DecodeError alone; if not, still one record
+        await send_dead_letter(publisher, metrics, record, "processing", f"decoding raised {type(exc).__name__}: {exc}", consumer)
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Decoded(Generic[E]):
     """A consumed record and the event decoded from it."""
@@ -270,10 +319,8 @@ class EventReader:
 
     async def decode(self, record: ConsumerRecord) -> Event | None:
         """The record's event, or None after sending it to the dead-letter topic."""
-        try:
-            event = self.codec.decode(record.value)
-        except DecodeError as exc:
-            await self.dead_letter(record, exc.kind, exc.reason)
+        event = await decode_or_dead_letter(self.codec, self.publisher, self.metrics, record, self.name)
+        if event is None:
             return None
         allowed = self._allowed.get(record.topic)
         if allowed is not None and event.event_type not in allowed:
@@ -282,23 +329,7 @@ class EventReader:
         return event
 
     async def dead_letter(self, record: ConsumerRecord, error: str, reason: str) -> DeadLetter:
-        letter = make_dead_letter(
-            payload=record.value,
-            key=record.key,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            error=error,
-            reason=reason,
-            consumer=self.name,
-        )
-        log.warning(
-            "dead-lettered a record",
-            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "error": error, "reason": reason},
-        )
-        await self.publisher.send(letter)
-        self.metrics.dead_letters.labels(record.topic, error).inc()
-        return letter
+        return await send_dead_letter(self.publisher, self.metrics, record, error, reason, self.name)
 
     async def commit(self) -> None:
         """Commit the consumed positions, after dead letters and outputs of the batch are acknowledged."""

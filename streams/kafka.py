@@ -33,6 +33,9 @@ from pioneer.topics import CATALOGUE, DEFAULT_PREFIX, TopicCatalogue
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 COMPRESSIONS = ("none", "gzip", "lz4", "snappy", "zstd")
+MAX_RECORD_BYTES = 1_000_000
+"""The largest record value Pioneer writes: below Kafka's default ``message.max.bytes`` (1 MiB plus a header)
+and aiokafka's ``max_request_size`` (1 MiB), which would refuse it on every retry."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -46,7 +46,8 @@ async def replay_changelog(
                 for record in records:
                     if record.offset >= ends[tp]:
                         break
-                    apply(tp.partition, record.key.decode(), record.value)
+                    key = b"" if record.key is None else record.key
+                    apply(tp.partition, key.decode(errors="backslashreplace"), record.value)
                     replayed += 1
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:

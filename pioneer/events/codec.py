@@ -30,11 +30,16 @@ from pioneer.events.types import EVENT_TYPES, Event
 E = TypeVar("E", bound=Event)
 
 
+MAX_DEPTH = 128
+"""Most levels of nesting an event may have. orjson refuses to encode beyond 254, and a decoded event is wrapped
+in others downstream (a trace embeds its log's fields), so every event that decodes must stay well below that."""
+
+
 class DecodeError(PioneerError):
     """Raised for bytes that are not a valid event. ``kind`` is the dead-letter error class.
 
     Kinds: ``decode`` (not JSON, or not an object), ``unknown_type`` (no such event type or schema version),
-    ``schema`` (fails its JSON Schema).
+    ``schema`` (fails its JSON Schema, or nests deeper than :data:`MAX_DEPTH`).
     """
 
     def __init__(self, kind: str, reason: str) -> None:
@@ -44,7 +49,15 @@ class DecodeError(PioneerError):
 
 
 class EncodeError(PioneerError):
-    """Raised when an event built in code does not satisfy its own schema (a bug, never a data problem)."""
+    """Raised for an event that cannot go on the wire. ``kind`` says why.
+
+    Kinds: ``schema`` (breaks its own schema: a bug in the code that built it) and ``json`` (holds what JSON
+    cannot carry, or nests deeper than :data:`MAX_DEPTH`: data a client sent, such as an integer of 2^64).
+    """
+
+    def __init__(self, message: str, kind: str = "schema") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def schema_dir() -> Path:
@@ -84,11 +97,17 @@ class EventCodec:
             raise PioneerError(f"no schema file for event types {missing} under {schema_dir()}")
 
     def encode(self, event: Event) -> bytes:
-        """Serialise ``event``; raises :class:`EncodeError` if it breaks its schema."""
-        raw = orjson.dumps(event)
+        """Serialise ``event``; raises :class:`EncodeError` if it cannot be encoded or breaks its schema."""
+        try:
+            raw = orjson.dumps(event)
+        except TypeError as exc:  # orjson.JSONEncodeError: an integer beyond 64 bits, a lone surrogate, 254+ levels
+            raise EncodeError(f"{event.event_type} is not encodable as JSON: {exc}", kind="json") from None
+        data = orjson.loads(raw) if self.validate_outgoing else None
+        if nesting_exceeds(raw, MAX_DEPTH, data):
+            raise EncodeError(f"{event.event_type} nests deeper than {MAX_DEPTH} levels", kind="json")
         if self.validate_outgoing:
             try:
-                self._validators[(event.event_type, event.schema_version)](orjson.loads(raw))
+                self._validators[(event.event_type, event.schema_version)](data)
             except fastjsonschema.JsonSchemaException as exc:
                 raise EncodeError(f"{event.event_type} v{event.schema_version} breaks its schema: {exc.message}") from exc
         return raw
@@ -98,14 +117,21 @@ class EventCodec:
 
         ``expected`` restricts the accepted type (an event of another type is ``unknown_type`` here).
         """
+        if isinstance(raw, memoryview):
+            raw = raw.tobytes()
+        if not isinstance(raw, (bytes, bytearray)):
+            raise DecodeError("decode", f"expected bytes, got {type(raw).__name__}")
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise DecodeError("decode", f"not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise DecodeError("decode", f"expected a JSON object, got {type(data).__name__}")
+        if nesting_exceeds(raw, MAX_DEPTH, data):
+            raise DecodeError("schema", f"nests deeper than {MAX_DEPTH} levels")
         event_type, version = data.get("event_type"), data.get("schema_version")
-        validator = self._validators.get((event_type, version)) if isinstance(event_type, str) else None
+        known = isinstance(event_type, str) and type(version) is int
+        validator = self._validators.get((event_type, version)) if known else None
         if validator is None:
             raise DecodeError("unknown_type", f"no schema for event_type={event_type!r} schema_version={version!r}")
         if expected is not None and event_type != expected.EVENT_TYPE:
@@ -115,6 +141,24 @@ class EventCodec:
         except fastjsonschema.JsonSchemaException as exc:
             raise DecodeError("schema", exc.message) from None
         return from_dict(EVENT_TYPES[event_type], data)  # type: ignore[return-value]
+
+
+def nesting_exceeds(raw: bytes | bytearray, limit: int, data: Any = None) -> bool:
+    """Whether the JSON text ``raw`` (``data``: it decoded, if at hand) nests deeper than ``limit`` levels.
+
+    Counting the brackets of ``raw`` is C-speed and settles almost every event (fewer than ``limit``: it
+    cannot nest that deep); only the rest are walked.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    stack = [(orjson.loads(raw) if data is None else data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 # ------------------------------------------------------------------------------------------------ dict -> dataclass

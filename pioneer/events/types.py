@@ -335,6 +335,9 @@ class DeadLetter(Event):
     error: DeadLetterError
     reason: str
     payload_b64: str
+    payload_bytes: int | None = None
+    payload_sha256: str | None = None
+    payload_truncated: bool | None = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

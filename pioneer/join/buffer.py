@@ -12,6 +12,7 @@ after each batch, and rebuilds the buffer from that changelog after a restart or
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ import orjson
 
 from pioneer.events import InferenceLog, Label, LabeledTrace, from_dict
 from pioneer.join.trace import labeled_trace
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -50,7 +53,7 @@ class PendingRequest:
         data = orjson.loads(raw)
         log = data["log"]
         return cls(
-            first_seen=data["first_seen"],
+            first_seen=float(data["first_seen"]),  # a number, or the expiry order cannot be rebuilt
             log=None if log is None else from_dict(InferenceLog, log),
             log_raw=None if log is None else orjson.dumps(log),
             labels=[(from_dict(Label, label), orjson.dumps(label)) for label in data["labels"]],
@@ -72,6 +75,8 @@ class JoinStats:
     joined: int = 0
     expired_unlabeled: int = 0
     expired_orphan_labels: int = 0
+    corrupt_state: int = 0
+    """Changelog records that could not be read back (skipped at restore, logged)."""
 
     def add(self, other: JoinStats) -> None:
         for name in self.__slots__:
@@ -185,7 +190,11 @@ class JoinBuffer:
         if raw is None:
             self._pending.pop(key, None)
             return
-        self._pending[key] = PendingRequest.from_bytes(raw)
+        try:
+            self._pending[key] = PendingRequest.from_bytes(raw)
+        except Exception as exc:  # noqa: BLE001 - one damaged record must not stop a worker from starting
+            self.stats.corrupt_state += 1
+            log.error("unreadable join state skipped", extra={"key": key[:200], "error": f"{type(exc).__name__}: {exc}"[:500]})
 
     def finish_restore(self) -> None:
         """Rebuild the expiry order after :meth:`restore` calls."""

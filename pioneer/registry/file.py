@@ -84,12 +84,7 @@ def content_hash(directory: Path) -> tuple[str, dict[str, str]]:
     canonical: dict[str, str] = {}
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         name = path.relative_to(directory).as_posix()
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        files[name] = digest.hexdigest()
-        canonical[name] = files[name]
+        files[name] = canonical[name] = _file_sha256(path)
         if path.suffix == ".json":
             try:
                 data = orjson.loads(path.read_bytes())
@@ -101,6 +96,27 @@ def content_hash(directory: Path) -> tuple[str, dict[str, str]]:
     for name, digest in canonical.items():
         total.update(f"{name}\0{digest}\n".encode())
     return f"sha256-{total.hexdigest()[:HASH_CHARS]}", files
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _tampered(directory: Path, files: Mapping[str, str]) -> str | None:
+    """What differs between the files under ``directory`` and the manifest's ``files`` (None: nothing)."""
+    present = {p.relative_to(directory).as_posix(): p for p in directory.rglob("*") if p.is_file()}
+    for name in sorted(files.keys() | present.keys()):
+        if name not in present:
+            return f"{name} is missing"
+        if name not in files:
+            return f"{name} is not in the manifest"
+        if _file_sha256(present[name]) != files[name]:
+            return f"{name} was changed (its sha256 differs from the manifest's)"
+    return None
 
 
 def _without_volatile(data: Any) -> Any:
@@ -193,7 +209,15 @@ class FileRegistry(Registry):
             ) from None
 
     def load_adapter(self, model: str, version: str) -> TaskAdapter:
-        path = self.version_path(model, version)
+        """Load a version's adapter, after checking its files against the manifest's content hashes."""
+        manifest = self.get_manifest(model, version)
+        path = self._version_dir(model, version) / "model"
+        problem = _tampered(path, manifest.files)
+        if problem is not None:
+            raise RegistryError(
+                f"version {version} of model {model!r} fails its integrity check: {problem}; refusing to load it",
+                "INVALID_STATE",
+            )
         if self.loader is not None:
             return self.loader(path)
         from pioneer.training import load_adapter

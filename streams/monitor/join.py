@@ -8,7 +8,8 @@ rebalance loses no waiting half.
 
 Processing is at-least-once: a batch's traces, changelog records and dead letters are acknowledged before
 its offsets are committed. Replays are harmless: traces have deterministic ids and the buffer drops
-events it has seen.
+events it has seen. A record that cannot be decoded, or whose join or trace raises (cannot be encoded, say),
+is dead-lettered with the reason; it never stops the worker.
 
 This stage consumes with aiokafka directly rather than through a Faust agent: it is the one stage that
 sees every event, and Faust's consumer loop schedules tasks per message (``Consumer._drain_messages`` →
@@ -23,18 +24,22 @@ import logging
 import time
 from collections.abc import Callable
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from pioneer.events import InferenceLog, LabeledTrace
 from pioneer.faults import armed, failpoint
 from pioneer.join import JoinBuffer, JoinStats
-from streams.io import EventPublisher, EventReader
-from streams.kafka import KafkaSettings
+from streams.io import EventPublisher, EventReader, event_key
+from streams.kafka import MAX_RECORD_BYTES, KafkaSettings
 from streams.monitor.metrics import MonitorMetrics
 from streams.state import replay_changelog
 
 log = logging.getLogger(__name__)
+
+MAX_EVENT_BYTES = MAX_RECORD_BYTES // 3
+"""Largest log or label the join takes: its trace (a log and a label) and its changelog entry must each fit one
+Kafka record. Larger ones are dead-lettered."""
 
 
 class JoinWorker:
@@ -71,6 +76,7 @@ class JoinWorker:
         self.clock = clock
         self.stats = JoinStats()
         catalogue = settings.catalogue
+        self.traces_spec = catalogue.by_event_type("labeled_trace")
         self.logs_topic = catalogue.by_event_type("inference_log").name
         self.labels_topic = catalogue.by_event_type("label").name
         self.state_topic = catalogue.internal("join-state").name
@@ -109,32 +115,27 @@ class JoinWorker:
         owned = self.reader.consumer.assignment()
         fetched = {tp: records for tp, records in fetched.items() if tp in owned}
         await self._restore({tp.partition for tp in fetched} - set(self._buffers))
-        traces: list[LabeledTrace] = []
+        traces: list[tuple[LabeledTrace, bytes]] = []
         for tp, records in fetched.items():
             self.metrics.events_in.labels(tp.topic).inc(len(records))
             buffer = self._buffers[tp.partition]
             for record in records:
-                event = await self.reader.decode(record)
-                if event is None:
-                    continue
-                if isinstance(event, InferenceLog):
-                    traces += buffer.add_log(event, now, record.value)
-                else:
-                    traces += buffer.add_label(event, now, record.value)  # type: ignore[arg-type]
+                traces += await self._join_one(buffer, record, now)
         state: list[tuple[int | None, bytes | None, bytes | None]] = []
         for partition, buffer in self._buffers.items():
             buffer.expire(now)
             state += [(partition, key.encode(), value) for key, value in buffer.take_changes().items()]
         if not fetched and not state:
             return
-        await self.publisher.send_many(traces)
+        spec = self.traces_spec
+        await self.publisher.send_records(spec.name, [(None, event_key(trace, spec), raw) for trace, raw in traces])
         if traces and armed("join.traces_sent"):
             # Under test only: a kill here leaves traces acknowledged but neither state nor offsets written, so
             # the next owner joins the batch again and must emit the same trace ids.
             await self.publisher.flush()
             failpoint("join.traces_sent")
         await self.publisher.send_records(self.state_topic, state)
-        for trace in traces:
+        for trace, _ in traces:
             self.metrics.traces.labels(trace.model.name, trace.outcome).inc()
         try:
             await self.reader.commit()
@@ -145,6 +146,30 @@ class JoinWorker:
         self.metrics.sync_join(self.stats, sum(len(b) for b in self._buffers.values()))
         self.metrics.batch_seconds.labels("join").observe(time.perf_counter() - started)
         self.batches_done += 1
+
+    async def _join_one(self, buffer: JoinBuffer, record: ConsumerRecord, now: float) -> list[tuple[LabeledTrace, bytes]]:
+        """The traces ``record`` completes, encoded; a record that cannot be decoded, joined or encoded is
+        dead-lettered instead."""
+        size = len(record.value or b"")
+        if size > MAX_EVENT_BYTES:
+            await self.reader.dead_letter(record, "processing", f"a record of {size} bytes; the join takes {MAX_EVENT_BYTES} at most")
+            return []
+        event = await self.reader.decode(record)
+        if event is None:
+            return []
+        try:
+            if isinstance(event, InferenceLog):
+                traces = buffer.add_log(event, now, record.value)
+            else:
+                traces = buffer.add_label(event, now, record.value)  # type: ignore[arg-type]
+            encoded = [(trace, self.publisher.codec.encode(trace)) for trace in traces]
+            for _, raw in encoded:
+                if len(raw) > MAX_RECORD_BYTES:
+                    raise ValueError(f"its trace is {len(raw)} bytes; a Kafka record takes {MAX_RECORD_BYTES}")
+            return encoded
+        except Exception as exc:  # noqa: BLE001 - one record must never stop the join
+            await self.reader.dead_letter(record, "processing", f"joining raised {type(exc).__name__}: {exc}")
+            return []
 
     # ------------------------------------------------------------------------------------------ rebalances
 

@@ -16,7 +16,7 @@ class MonitorMetrics(StreamMetrics):
         r = self.registry
         self.join_events = Counter(
             "pioneer_join_events",
-            "Join outcomes: logs, labels, duplicates, joined, expired_unlabeled, expired_orphan_labels.",
+            "Join outcomes: logs, labels, duplicates, joined, expired_unlabeled, expired_orphan_labels, corrupt_state.",
             ["kind"],
             registry=r,
         )

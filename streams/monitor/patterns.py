@@ -26,9 +26,9 @@ import numpy as np
 
 from pioneer.clustering.state import pack, unpack
 from pioneer.embedding import Embedder
-from pioneer.events import DecodeError, EventCodec, LabeledTrace, make_dead_letter
+from pioneer.events import EventCodec, LabeledTrace
 from pioneer.monitor import ModelWatch
-from streams.io import EventPublisher
+from streams.io import EventPublisher, decode_or_dead_letter
 from streams.kafka import KafkaSettings
 from streams.monitor.config import MonitorConfig
 from streams.monitor.metrics import MonitorMetrics
@@ -116,9 +116,7 @@ class PatternStage:
             by_model[trace.model.name].append((trace, message.partition, message.offset))
         for name, items in by_model.items():
             model = self.models[name]
-            traces = [trace for trace, _, _ in items]
-            for trace in traces:
-                self.metrics.traces.labels(name, trace.outcome).inc()
+            traces = [trace for trace, _, _ in items]  # counted in pioneer_traces_total by the join, which made them
             selected = model.watch.select(traces)
             if selected:
                 embeddings = await self._embed([t.input.text for t in selected])
@@ -131,17 +129,9 @@ class PatternStage:
             await self._check(name, model, now_event=max(t.served_at for t in traces))
 
     async def _decode(self, message: Any) -> LabeledTrace | None:
-        try:
-            return self.codec.decode(message.value, expected=LabeledTrace)
-        except DecodeError as exc:
-            letter = make_dead_letter(
-                payload=message.value, key=message.key, topic=message.topic, partition=message.partition,
-                offset=message.offset, error=exc.kind, reason=exc.reason, consumer=f"{self.config.group_id}-patterns",
-            )
-            await self.publisher.send(letter)
-            self.metrics.dead_letters.labels(message.topic, exc.kind).inc()
-            log.warning("dead-lettered a trace", extra={"offset": message.offset, "error": exc.kind})
-            return None
+        return await decode_or_dead_letter(
+            self.codec, self.publisher, self.metrics, message, f"{self.config.group_id}-patterns", LabeledTrace
+        )
 
     async def _embed(self, texts: list[str]) -> np.ndarray:
         started = time.perf_counter()

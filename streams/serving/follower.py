@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from pioneer.events import DecodeError, EventCodec
+from pioneer.events import EventCodec
 from pioneer.serving.releases import release_target
 from streams.kafka import KafkaSettings
 
@@ -124,11 +124,12 @@ class ReleaseFollower:
             return None  # a compaction tombstone
         try:
             event = self.codec.decode(record.value)
-        except DecodeError as exc:
+            found = release_target(event, model=self.model, alias=self.alias)
+        except Exception as exc:  # noqa: BLE001 - DecodeError, or any other: one record must not stop following
             self.undecodable += 1
-            log.warning("skipping an undecodable record on the releases topic", extra={"offset": record.offset, "error": str(exc)})
+            log.warning("skipping an unusable record on the releases topic",
+                        extra={"offset": record.offset, "error": f"{type(exc).__name__}: {exc}"[:500]})
             return None
-        found = release_target(event, model=self.model, alias=self.alias)
         if found is None:
             return None
         version, kind = found

@@ -60,9 +60,14 @@ class ServingMetrics:
         self.events_dropped = Counter(
             "pioneer_serving_events_dropped",
             "Events lost at a bound: memory_full (in-memory queue), spill_full (disk spill), invalid (failed its "
-            "schema: a bug), corrupt (unreadable spill line).",
+            "schema: a bug), unencodable (holds what JSON cannot carry, or nests too deep), too_large (beyond "
+            "Kafka's record size), corrupt (unreadable spill line).",
             ["reason"],
             registry=r,
+        )
+        self.task_restarts = Counter(
+            "pioneer_serving_task_restarts", "Background tasks of the shipper that died (logged) and were restarted.",
+            ["task"], registry=r,
         )
         self.spill_records = Gauge("pioneer_serving_spill_records", "Events waiting in the disk spill.", registry=r)
         self.spill_bytes = Gauge("pioneer_serving_spill_bytes", "Bytes waiting in the disk spill.", registry=r)

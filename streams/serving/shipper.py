@@ -9,6 +9,17 @@ wait. Two background tasks do the rest:
 - the *replayer* delivers spilled events, oldest first, once the broker answers again (it probes every
   ``retry_interval`` seconds while it is down) and removes them from the spill only when Kafka acknowledged.
 
+A task that dies of an unexpected error is logged with its traceback, counted
+(``pioneer_serving_task_restarts_total``) and restarted; what it held in flight goes to the spill. An event that
+cannot be encoded (an integer beyond 64 bits, nesting too deep, a lone surrogate) or is too large for a Kafka
+record is dropped alone, counted by reason and logged; it never stops the others.
+
+Topics: nothing is delivered to a topic until a metadata request that forbids auto-creation shows it exists
+with the partitions the catalogue gives it. A broker that answers without the topics (it came back empty, or
+was never set up) would otherwise create them with its own defaults, or accept writes that are then lost; the
+shipper keeps spilling instead, says "waiting for topics" in its state, and checks again every
+``retry_interval``. Topic metadata is checked again every ``topic_recheck`` seconds and after any failure.
+
 Order: the spill replays oldest first, but while it drains, new events may go straight to Kafka, so events of
 different requests can arrive out of order. Nothing downstream needs that order (logs and labels are keyed and
 joined by request id, in either order); each request has one log.
@@ -44,8 +55,9 @@ from aiokafka.partitioner import murmur2
 
 from pioneer.events import EncodeError, Event, EventCodec
 from pioneer.serving.spill import SpillQueue
+from streams.admin import existing_partitions
 from streams.io import event_key
-from streams.kafka import KafkaSettings
+from streams.kafka import MAX_RECORD_BYTES, KafkaSettings
 from streams.serving.metrics import ServingMetrics
 
 log = logging.getLogger(__name__)
@@ -68,6 +80,9 @@ class ShipperState:
     spill_records: int
     spill_bytes: int
     last_error: str | None
+    waiting_for_topics: tuple[str, ...] = ()
+    """Topics events are held for: missing on the broker, or with other partitions than catalogued."""
+    task_restarts: int = 0
 
 
 class EventShipper:
@@ -93,6 +108,8 @@ class EventShipper:
         a few hundred microseconds of CPU whatever its size (measured with Apache Kafka: ~0.3-0.7 ms for a
         one-event shipment, ~20 us per event in a full one), so at modest traffic shipping every event on its own
         would cost a busy server several percent of its CPU; 50 ms of linger makes logs that much later, no more.
+    topic_recheck
+        Seconds after which the topics' existence and partitions are checked again.
     """
 
     def __init__(
@@ -108,6 +125,7 @@ class EventShipper:
         delivery_timeout: float = 5.0,
         retry_interval: float = 1.0,
         linger: float = 0.05,
+        topic_recheck: float = 5.0,
     ) -> None:
         self.settings = settings
         self.spill = spill
@@ -119,6 +137,7 @@ class EventShipper:
         self.delivery_timeout = delivery_timeout
         self.retry_interval = retry_interval
         self.linger = linger
+        self.topic_recheck = topic_recheck
         self.broker_up = False
         self.last_error: str | None = None
         self._catalogue = settings.catalogue
@@ -126,7 +145,10 @@ class EventShipper:
         self._in_flight: list[Record] = []
         self._replaying = 0  # spilled records being delivered: neither counted in the spill nor in memory for a moment
         self._producer: AIOKafkaProducer | None = None
-        self._partitions: dict[str, int] = {}
+        self._partitions: dict[str, int] = {}  # topics checked to exist as catalogued, and their partition counts
+        self._checked_at = 0.0
+        self._missing_topics: dict[str, str] = {}  # topic -> what is wrong with it
+        self._task_restarts = 0
         self._wake = asyncio.Event()
         self._spilled = asyncio.Event()
         self._first_attempt = asyncio.Event()
@@ -159,8 +181,8 @@ class EventShipper:
         """Connect (without waiting for a broker that is not there) and start shipping."""
         self._tasks = [
             asyncio.create_task(self._connect_first(), name="shipper-connect"),
-            asyncio.create_task(self._pump(), name="shipper-pump"),
-            asyncio.create_task(self._replay(), name="shipper-replay"),
+            asyncio.create_task(self._supervised("shipper-pump", self._pump), name="shipper-pump"),
+            asyncio.create_task(self._supervised("shipper-replay", self._replay), name="shipper-replay"),
         ]
 
     async def stop(self, timeout: float = 15.0) -> None:
@@ -193,7 +215,9 @@ class EventShipper:
             in_flight=len(self._in_flight) + self._replaying,
             spill_records=self.spill.pending_records,
             spill_bytes=self.spill.pending_bytes,
-            last_error=self.last_error,
+            last_error=self._waiting_message() or self.last_error,
+            waiting_for_topics=tuple(sorted(self._missing_topics)),
+            task_restarts=self._task_restarts,
         )
 
     async def idle(self, timeout: float) -> bool:
@@ -208,6 +232,23 @@ class EventShipper:
 
     # ------------------------------------------------------------------------------------------------ tasks
 
+    async def _supervised(self, name: str, run) -> None:  # noqa: ANN001 - a coroutine function
+        """Run ``run`` until it returns; if it dies, log why, count it, and start it again."""
+        while True:
+            try:
+                await run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a dead task would stop shipping without a word
+                self._task_restarts += 1
+                self.metrics.task_restarts.labels(name).inc()
+                self.last_error = f"{name} died: {type(exc).__name__}: {exc}"
+                log.exception(f"shipper task {name} died; restarting it", extra={"task": name})
+                if self._stopping:
+                    return
+                await asyncio.sleep(self.retry_interval)
+
     async def _connect_first(self) -> None:
         try:
             await self._connect()
@@ -217,6 +258,9 @@ class EventShipper:
     async def _pump(self) -> None:
         # Wait for the first connection attempt, so the first requests are not spilled for want of a producer.
         await self._first_attempt.wait()
+        if self._in_flight:  # left by a pump that died mid-shipment
+            await self._spill(self._in_flight)
+            self._in_flight = []
         while True:
             if not self._queue:
                 if self._stopping:
@@ -228,7 +272,7 @@ class EventShipper:
                 continue
             events = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
             self._in_flight = self._encode(events)
-            failed = await self._deliver(self._in_flight) if self.broker_up else self._in_flight
+            failed = await self._deliver(self._in_flight) if self._deliverable() else self._in_flight
             if failed:
                 await self._spill(failed)
             self._in_flight = []
@@ -243,28 +287,36 @@ class EventShipper:
                 except TimeoutError:
                     pass
                 continue
-            if not self.broker_up:
-                wait = self._next_probe - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(min(wait, 0.25))
-                    continue
-                self._next_probe = time.monotonic() + self.retry_interval
-                if self._producer is None and not await self._connect():
-                    continue
-            batch = await asyncio.to_thread(self.spill.read, self.replay_batch)
-            records = self._route(batch.records)
-            failed = await self._deliver(records)
-            if records and len(failed) == len(records):
-                continue  # nothing got through: keep the batch where it is, in order, and probe again later
-            self._replaying = len(failed)
-            try:
-                await asyncio.to_thread(self.spill.commit, batch)
-                self.metrics.events_replayed.inc(len(records) - len(failed))
-                if failed:
-                    await self._spill(failed)  # a partial failure: only the failed records go back, at the tail
-            finally:
-                self._replaying = 0
-            log.info("replayed spilled events", extra={"events": len(records) - len(failed), "left": self.spill.pending_records})
+            if await self._ready_to_replay():
+                await self._replay_batch()
+
+    async def _ready_to_replay(self) -> bool:
+        """Whether to deliver spilled events now: at once while Kafka takes them, else once per ``retry_interval``
+        (the delivery is then the probe: it checks the broker and the topics again)."""
+        if self._deliverable():
+            return True
+        wait = self._next_probe - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(min(wait, 0.25))
+            return False
+        self._next_probe = time.monotonic() + self.retry_interval
+        return self._producer is not None or await self._connect()
+
+    async def _replay_batch(self) -> None:
+        batch = await asyncio.to_thread(self.spill.read, self.replay_batch)
+        records = self._route(batch.records)
+        failed = await self._deliver(records)
+        if records and len(failed) == len(records):
+            return  # nothing got through: keep the batch where it is, in order, and probe again later
+        self._replaying = len(failed)
+        try:
+            await asyncio.to_thread(self.spill.commit, batch)
+            self.metrics.events_replayed.inc(len(records) - len(failed))
+            if failed:
+                await self._spill(failed)  # a partial failure: only the failed records go back, at the tail
+        finally:
+            self._replaying = 0
+        log.info("replayed spilled events", extra={"events": len(records) - len(failed), "left": self.spill.pending_records})
 
     # ------------------------------------------------------------------------------------------------ Kafka
 
@@ -289,20 +341,33 @@ class EventShipper:
         return True
 
     async def _deliver(self, records: Sequence[Record]) -> list[Record]:
-        """Send ``records`` and wait for Kafka; returns the records that were not acknowledged."""
+        """Send ``records`` and wait for Kafka; returns the records that were not acknowledged.
+
+        Records of a topic that is not there as catalogued are not sent (see the module docstring).
+        """
         producer = self._producer
         if producer is None or not records:
             return list(records)
-        started = time.perf_counter()
-        groups: dict[tuple[str, int], list[Record]] = {}
         try:
-            for record in records:
-                topic, key, _ = record
-                count = await self._partition_count(producer, topic)
-                groups.setdefault((topic, (murmur2(key) & 0x7FFFFFFF) % count), []).append(record)
+            counts = await self._checked_partitions(producer, {topic for topic, _, _ in records})
         except Exception as exc:  # noqa: BLE001 - metadata unavailable: the broker is away
             self._mark_down(exc)
             return list(records)
+        groups: dict[tuple[str, int], list[Record]] = {}
+        failed: list[Record] = []
+        for record in records:
+            topic, key, _ = record
+            if topic not in counts:
+                failed.append(record)
+                continue
+            groups.setdefault((topic, (murmur2(key) & 0x7FFFFFFF) % counts[topic]), []).append(record)
+        if groups:
+            failed += await self._send_groups(producer, groups)
+        return failed
+
+    async def _send_groups(self, producer: AIOKafkaProducer, groups: dict[tuple[str, int], list[Record]]) -> list[Record]:
+        """Send each (topic, partition) group as batches and wait for Kafka; returns the unacknowledged records."""
+        started = time.perf_counter()
         sends: list[tuple[asyncio.Future[object], list[Record]]] = []
         failed: list[Record] = []
         error: BaseException | None = None
@@ -350,12 +415,37 @@ class EventShipper:
             self.metrics.delivery_seconds.observe(time.perf_counter() - started)
         return failed
 
-    async def _partition_count(self, producer: AIOKafkaProducer, topic: str) -> int:
-        count = self._partitions.get(topic)
-        if count is None:
-            partitions = await asyncio.wait_for(producer.partitions_for(topic), self.delivery_timeout)
-            count = self._partitions[topic] = len(partitions)
-        return count
+    def _deliverable(self) -> bool:
+        """Whether shipments go to Kafka now (else straight to the spill, until the replayer's next probe)."""
+        return self.broker_up and not self._missing_topics
+
+    async def _checked_partitions(self, producer: AIOKafkaProducer, topics: set[str]) -> dict[str, int]:
+        """Partition counts of those of ``topics`` that exist as catalogued (asked of the broker, never creating
+        a topic); the others are recorded as awaited."""
+        now = time.monotonic()
+        if now - self._checked_at > self.topic_recheck:
+            self._partitions.clear()
+            self._checked_at = now
+        unchecked = sorted(t for t in topics if t not in self._partitions)
+        if unchecked:
+            found = await asyncio.wait_for(existing_partitions(producer.client, unchecked), self.delivery_timeout)
+            for topic in unchecked:
+                wanted = self._catalogue[topic].partitions
+                if found.get(topic) == wanted:
+                    self._partitions[topic] = wanted
+                    if self._missing_topics.pop(topic, None) is not None:
+                        log.info("topic present; shipping to it", extra={"topic": topic})
+                else:
+                    problem = "missing" if topic not in found else f"{found[topic]} partitions, not {wanted}"
+                    if self._missing_topics.get(topic) != problem:
+                        log.error("waiting for a topic (create it: `pioneer topics create`)", extra={"topic": topic, "problem": problem})
+                    self._missing_topics[topic] = problem
+        return {t: self._partitions[t] for t in topics if t in self._partitions}
+
+    def _waiting_message(self) -> str | None:
+        if not self._missing_topics:
+            return None
+        return "waiting for topics: " + ", ".join(f"{t} ({p})" for t, p in sorted(self._missing_topics.items()))
 
     def _mark_up(self) -> None:
         if not self.broker_up:
@@ -373,6 +463,7 @@ class EventShipper:
         self.broker_up = False
         self.last_error = f"{type(exc).__name__}: {exc}"
         self.metrics.broker_up.set(0)
+        self._partitions.clear()  # the broker may come back without its topics: check them again
         self._next_probe = time.monotonic() + self.retry_interval
 
     # ------------------------------------------------------------------------------------------------ encoding
@@ -383,11 +474,14 @@ class EventShipper:
             try:
                 spec = self._catalogue.by_event_type(event.event_type)
                 value = self.codec.encode(event)
-            except (EncodeError, KeyError) as exc:
-                log.error("an event built by the server breaks its schema (a bug)", extra={"error": str(exc)})
-                self._dropped("invalid", 1)
+                key = event_key(event, spec)
+            except Exception as exc:  # noqa: BLE001 - one bad event must never stop the others
+                self._dropped(_drop_reason(exc), 1, f"{type(exc).__name__}: {exc}", getattr(event, "event_id", None))
                 continue
-            records.append((spec.name, event_key(event, spec), value))
+            if len(value) > MAX_RECORD_BYTES:
+                self._dropped("too_large", 1, f"{len(value)} bytes > {MAX_RECORD_BYTES}", event.event_id)
+                continue
+            records.append((spec.name, key, value))
             self.metrics.events_offered.labels(spec.name).inc()
         return records
 
@@ -405,7 +499,7 @@ class EventShipper:
                 else:
                     key = data["source"]["topic"]
                 records.append((spec.name, str(key).encode(), value))
-            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            except Exception as exc:  # noqa: BLE001 - one damaged line must not stop the replay
                 log.error("unreadable line in the spill", extra={"error": str(exc), "line": value[:200].decode(errors="replace")})
                 self._dropped("corrupt", 1)
         return records
@@ -418,12 +512,19 @@ class EventShipper:
         if taken:
             self._spilled.set()
 
-    def _dropped(self, reason: str, count: int) -> None:
+    def _dropped(self, reason: str, count: int, detail: str | None = None, event_id: str | None = None) -> None:
         self.metrics.events_dropped.labels(reason).inc(count)
         now = time.monotonic()
         if now - self._last_drop_log > 5.0:  # at most one line per 5 s; the counter has every drop
             self._last_drop_log = now
             log.error(
-                "events dropped at a bound",
-                extra={"reason": reason, "count": count, "total": self.metrics.value("pioneer_serving_events_dropped_total", reason=reason)},
+                "events dropped",
+                extra={"reason": reason, "count": count, "detail": detail, "event_id": event_id,
+                       "total": self.metrics.value("pioneer_serving_events_dropped_total", reason=reason)},
             )
+
+
+def _drop_reason(exc: Exception) -> str:
+    """``invalid`` for an event that breaks its schema (a bug in the server), ``unencodable`` for the rest."""
+    invalid = (isinstance(exc, EncodeError) and exc.kind == "schema") or isinstance(exc, KeyError)
+    return "invalid" if invalid else "unencodable"

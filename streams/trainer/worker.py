@@ -18,25 +18,29 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 
-from pioneer.events import DecodeError, ErrorPattern, EventCodec, LabeledTrace, RetrainRequest, TrainingProgress, make_dead_letter
+from pioneer.events import ErrorPattern, EventCodec, LabeledTrace, RetrainRequest, TrainingProgress
 from pioneer.gates import RegressionGate
 from pioneer.registry import FileRegistry, Registry
 from pioneer.retrain import Retrainer, handle_request
 from pioneer.settings import Paths
 from pioneer.traces import TraceStore
 from streams.app import create_app
-from streams.io import EventPublisher
+from streams.io import EventPublisher, decode_or_dead_letter, send_dead_letter
 from streams.kafka import KafkaSettings
 from streams.metrics import StreamMetrics
 from streams.trainer.config import TrainerConfig
 
 log = logging.getLogger(__name__)
+
+OUTAGES = (OSError, sqlite3.OperationalError)
+"""Errors of the disk or the database, not of a record: the agent stops and its records are read again later."""
 
 
 @dataclass
@@ -96,22 +100,31 @@ def build_trainer(
 
     async def decode(message: Any, expected: type) -> Any:
         metrics.events_in.labels(message.topic).inc()
+        return await decode_or_dead_letter(codec, publisher, metrics, message, config.group_id, expected)
+
+    async def guarded(message: Any, what: str, action: Any) -> None:
+        """Run ``action()`` for one record; dead-letter the record if it raises (an outage stops the agent)."""
         try:
-            return codec.decode(message.value, expected=expected)
-        except DecodeError as exc:
-            await publisher.send(make_dead_letter(
-                payload=message.value, key=message.key, topic=message.topic, partition=message.partition,
-                offset=message.offset, error=exc.kind, reason=exc.reason, consumer=config.group_id,
-            ))
-            metrics.dead_letters.labels(message.topic, exc.kind).inc()
-            return None
+            action()
+        except OUTAGES:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one record must never stop the agent
+            reason = f"{what} raised {type(exc).__name__}: {exc}"
+            await send_dead_letter(publisher, metrics, message, "processing", reason, config.group_id)
 
     @app.agent(raw_topic("labeled_trace"), name="traces")
     async def store_traces(stream: faust.StreamT) -> None:
         await publisher.start()
         async for events in stream.take_events(1000, within=0.5):
-            traces = [t for e in events if (t := await decode(e.message, LabeledTrace)) is not None]
-            store.add(traces)
+            decoded = [(e.message, t) for e in events if (t := await decode(e.message, LabeledTrace)) is not None]
+            traces = [t for _, t in decoded]
+            try:
+                store.add(traces)
+            except OUTAGES:
+                raise
+            except Exception:  # noqa: BLE001 - one trace broke the batch: store the others one by one
+                for message, trace in decoded:
+                    await guarded(message, "storing the trace", functools.partial(store.add, [trace]))
             if traces:
                 latest_trace["timestamp"] = max(latest_trace["timestamp"], max(t.timestamp for t in traces))
             await publisher.flush()
@@ -123,7 +136,8 @@ def build_trainer(
             for event in events:
                 pattern = await decode(event.message, ErrorPattern)
                 if pattern is not None and pattern.members:
-                    store.attach_pattern(pattern.pattern_id, pattern.members)
+                    await guarded(event.message, "storing the pattern's members",
+                                  functools.partial(store.attach_pattern, pattern.pattern_id, pattern.members))
                 if pattern is not None and pattern.emerging:
                     seen_patterns.add(pattern.pattern_id)
             await publisher.flush()

@@ -5,6 +5,7 @@ loses and doubles nothing, whether a successor or a live peer takes its partitio
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import os
 import random
@@ -13,9 +14,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from pioneer.events import EventCodec, InferenceLog, Input, Label, LabeledTrace, ModelRef, Output, Span
+from pioneer.events import (DeadLetter, EventCodec, InferenceLog, Input, Label, LabeledTrace, ModelRef, Output, Span,
+                            original_payload)
 from streams.io import EventPublisher
 from streams.kafka import KafkaSettings
 from streams.monitor.join import JoinWorker
@@ -124,6 +130,80 @@ def test_join_reconciles_every_event(kafka_settings: KafkaSettings) -> None:
                 assert [s.text for s in trace.failure.spurious_spans] == ["Anna"]
     letters = asyncio.run(read_all(kafka_settings, kafka_settings.topic("dead_letter"), 2))
     assert len(letters) == 2
+
+
+def _deep_log(i: int, levels: int) -> bytes:
+    """A schema-valid log whose metadata nests ``levels`` deep (orjson cannot even write it; built as text)."""
+    head = orjson.dumps(_log(i))[:-1]  # without the closing brace
+    return head + b',"metadata":' + b'{"x":' * levels + b"1" + b"}" * levels + b"}"
+
+
+async def _send_big(settings: KafkaSettings, topic: str, value: bytes) -> None:
+    """One record far beyond Kafka's default 1 MiB, on a topic configured to take it."""
+    admin = AIOKafkaAdminClient(**settings.client_kwargs())
+    await admin.start()
+    try:
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": str(8 << 20)})])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(**settings.producer_kwargs(), max_request_size=8 << 20)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=b"req-big")
+    finally:
+        await producer.stop()
+
+
+def test_poison_records_are_dead_lettered_and_the_join_goes_on(kafka_settings: KafkaSettings,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 5 MB record, a log nested 300 deep with its label, and a record whose join raises: each is
+    dead-lettered (the big one truncated, with its size and digest), and the good pairs still join."""
+    logs_topic = kafka_settings.topic("inference_log")
+    big = b'{"event_type": "inference_log", "schema_version": 1, "padding": "' + b"a" * 5_000_000 + b'"}'
+    deep = _deep_log(1, 300)
+    asyncio.run(_send_big(kafka_settings, logs_topic, big))
+    asyncio.run(_send(kafka_settings, [_label(1, correct=False), _log(2), _label(2, correct=False), _log(3), _label(3, True)],
+                      [(logs_topic, deep)]))
+    import pioneer.join.buffer as join_buffer
+
+    real_trace = join_buffer.labeled_trace
+
+    def labeled_trace(log, label, now):
+        if log.request_id == "req-2":
+            raise ValueError("a bug that one record sets off")
+        return real_trace(log, label, now)
+
+    monkeypatch.setattr(join_buffer, "labeled_trace", labeled_trace)
+    total_in = 8  # 7 records, and req-2's second half is both joined (counted) and dead-lettered
+
+    async def scenario():
+        async with EventPublisher(kafka_settings) as publisher:
+            worker = JoinWorker(kafka_settings, publisher, window=30.0)
+            # req-2's failing half is whichever of its log and label is joined second: count both topics
+            await _run_until(worker, lambda: worker.stats.logs + worker.stats.labels + sum(
+                worker.metrics.value("pioneer_dead_letters_total", topic=topic, error=e)
+                for topic in (worker.logs_topic, worker.labels_topic)
+                for e in ("decode", "schema", "unknown_type", "processing")) >= total_in)
+            return worker
+
+    worker = asyncio.run(scenario())
+    assert worker.stats.logs == 2 and worker.stats.labels == 3  # req-2 and req-3 in full, req-1's label alone
+    traces = asyncio.run(read_all(kafka_settings, kafka_settings.topic("labeled_trace"), 1))
+    assert [orjson.loads(r.value)["request_id"] for r in traces] == ["req-3"]
+    letters = {}
+    codec = EventCodec()
+    for record in asyncio.run(read_all(kafka_settings, kafka_settings.topic("dead_letter"), 3)):
+        assert len(record.value) < 1_000_000
+        letter = codec.decode(record.value, expected=DeadLetter)
+        letters[letter.event_id] = letter
+    assert sorted((letter.error, letter.payload_bytes) for letter in letters.values())[1:] == [
+        ("processing", len(big)), ("schema", len(deep))]
+    (truncated,) = [letter for letter in letters.values() if letter.payload_truncated]
+    assert truncated.payload_sha256 == hashlib.sha256(big).hexdigest()
+    assert original_payload(truncated) == big[: len(original_payload(truncated))]
+    assert "deeper than" in next(letter.reason for letter in letters.values() if letter.payload_bytes == len(deep))
+    assert "the join takes" in truncated.reason
+    assert any("a bug that one record sets off" in letter.reason for letter in letters.values())
 
 
 def _start_join(settings: KafkaSettings, logs: Path, name: str, *, faults: str = "") -> subprocess.Popen:

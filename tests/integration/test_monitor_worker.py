@@ -13,12 +13,14 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from pioneer.events import ErrorPattern, EventCodec, InferenceLog, Input, Label, LabeledTrace, ModelRef, Output, RetrainRequest
 from pioneer.synthetic import BankingTask
+from streams.brokers import free_port
 from streams.io import EventPublisher
 from streams.kafka import KafkaSettings
 from tests.integration.helpers import read_all, restored_partitions, stop_process, wait_for
@@ -58,9 +60,9 @@ def traffic(n: int, *, seed: int = 0, start: float = 1_800_000_000.0) -> tuple[l
     return logs, labels
 
 
-def start_monitor(settings: KafkaSettings, home: Path, name: str) -> subprocess.Popen:
+def start_monitor(settings: KafkaSettings, home: Path, name: str, **extra_env: str) -> subprocess.Popen:
     env = dict(os.environ, PIONEER_HOME=str(home / name), PIONEER_BROKER=settings.bootstrap_servers,
-               PIONEER_TOPIC_PREFIX=settings.topic_prefix, HF_HUB_OFFLINE="1", **FAST)
+               PIONEER_TOPIC_PREFIX=settings.topic_prefix, HF_HUB_OFFLINE="1", **FAST, **extra_env)
     log = open(home / f"{name}.log", "wb")
     return subprocess.Popen([sys.executable, "-m", "pioneer", "--log-format", "json", "monitor"],
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -79,6 +81,14 @@ async def publish_mixed(settings: KafkaSettings, logs: list, labels: list, seed:
         await publisher.publish(events)
 
 
+def _traces_counted(port: int, outcome: str) -> float:
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    prefix = f'pioneer_traces_total{{model="{MODEL.name}",outcome="{outcome}"}} '
+    return sum(float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix))
+
+
 def events_of(settings: KafkaSettings, event_type: str, expected: int, cls: type) -> list:
     codec = EventCodec()
     records = asyncio.run(read_all(settings, settings.topic(event_type), expected, timeout=5))
@@ -88,12 +98,18 @@ def events_of(settings: KafkaSettings, event_type: str, expected: int, cls: type
 def test_monitor_turns_traffic_into_traces_patterns_and_one_retrain_request(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
     logs, labels = traffic(600)
     asyncio.run(publish_mixed(kafka_settings, logs, labels))
-    monitor = start_monitor(kafka_settings, tmp_path, "m1")
+    port = free_port()
+    monitor = start_monitor(kafka_settings, tmp_path, "m1", PIONEER_MONITOR_METRICS_PORT=str(port))
     try:
         wait_for(lambda: events_of(kafka_settings, "retrain_request", 1, RetrainRequest), 240, "a retrain request")
         traces = events_of(kafka_settings, "labeled_trace", len(logs), LabeledTrace)
+        fails = sum(t.outcome == "fail" for t in traces)
+        wait_for(lambda: _traces_counted(port, "fail") >= fails, 30, "the join to count its traces")
+        time.sleep(1.0)  # the pattern stage reads the same traces meanwhile: it must not count them again
+        counted = {outcome: _traces_counted(port, outcome) for outcome in ("fail", "pass")}
     finally:
         stop_process(monitor)
+    assert counted == {"fail": fails, "pass": len(traces) - fails}, "pioneer_traces_total counts each trace once"
     # every pair joined exactly once (by id), whatever the order and the duplicates
     assert len({t.event_id for t in traces}) == len({t.request_id for t in traces}) == len(logs)
     assert all(t.model == MODEL for t in traces)

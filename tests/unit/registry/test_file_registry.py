@@ -171,3 +171,28 @@ def test_list_models_ignores_staging_and_foreign_dirs(registry: FileRegistry, fi
     registry.register_version("a-model", fitted, blessed())
     os.makedirs(registry.root / "not a model")
     assert registry.list_models() == ["a-model", "b-model"]
+
+
+def _flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("tamper", "named"),
+    [
+        (lambda model: _flip_last_byte(model / "model.safetensors"), "model.safetensors"),
+        (lambda model: (model / "config.json").write_text('{"labels": ["balance", "transfer", "x"]}'), "config.json"),
+        (lambda model: (model / "model.safetensors").unlink(), "model.safetensors"),
+        (lambda model: (model / "extra.bin").write_bytes(b"\x80\x04"), "extra.bin"),
+    ],
+    ids=["weights-changed", "config-changed", "file-missing", "file-added"],
+)
+def test_a_tampered_version_is_refused_naming_the_file(registry: FileRegistry, fitted, tamper, named: str) -> None:
+    manifest = registry.register_version("intents", fitted, blessed())
+    tamper(registry.root / "intents" / "versions" / manifest.version / "model")
+    with pytest.raises(RegistryError) as refused:
+        registry.load_adapter("intents", manifest.version)
+    assert refused.value.code == "INVALID_STATE"
+    assert named in refused.value.message and manifest.version in refused.value.message
