@@ -39,3 +39,10 @@ def config_default(prefix: str, config_class: type, name: str) -> Callable[[], A
     (one place for every default; click converts the variable's text to the option's type)."""
     field = next(f for f in dataclasses.fields(config_class) if f.name == name)
     return lambda: os.environ.get(f"{prefix}{name.upper()}", field.default)
+
+
+def unknown_settings(prefix: str, config_class: type) -> list[str]:
+    """``<prefix>*`` variables set in the environment that name no setting of ``config_class`` (a typo, or a
+    setting that was removed), so the command can say it ignores them rather than ignore them silently."""
+    known = {f"{prefix}{f.name.upper()}" for f in dataclasses.fields(config_class)}
+    return sorted(name for name in os.environ if name.startswith(prefix) and name not in known)

@@ -30,6 +30,7 @@ from pioneer.events.types import (
     RetrainRequest,
     Span,
     TrainingProgress,
+    TriggerDecision,
 )
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "RetrainRequest",
     "Span",
     "TrainingProgress",
+    "TriggerDecision",
     "from_dict",
     "make_dead_letter",
     "original_payload",

@@ -123,6 +123,25 @@ class Budget:
 
 
 @dataclass(slots=True, kw_only=True)
+class TriggerDecision:
+    """Why the trigger asked for a retrain now: the mode its failure breadth chose and the pacing evidence."""
+
+    mode: Literal["broad", "concentrated", "both"]
+    pacing: str
+    detail: str
+    traces: int
+    failures: int
+    failure_rate_lower: float
+    new_failures: int
+    required_failures: int
+    pattern_share: float | None = None
+    top_share: float | None = None
+    clusters: int | None = None
+    labels: int | None = None
+    rejections: int | None = None
+
+
+@dataclass(slots=True, kw_only=True)
 class GateCheck:
     """One check of the release gate: what was observed against which threshold."""
 
@@ -272,6 +291,7 @@ class RetrainRequest(Event):
     mode: Literal["pioneer", "naive"] | None = None
     requested_by: str | None = None
     metadata: dict[str, Any] | None = None
+    decision: TriggerDecision | None = None
 
 
 @dataclass(slots=True, kw_only=True)

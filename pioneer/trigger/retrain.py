@@ -1,74 +1,125 @@
-"""Turn emerging error patterns into retrain requests, with a cooldown, a budget and idempotent ids.
+"""Turn what the monitor observes into retrain requests: the mode from failure breadth, the timing from evidence.
 
-The trigger follows the error-pattern stream of each model: a pattern is *pending* while its latest event says
-``emerging`` and no request has named it for the model's current version yet. On each update, if something is
-pending, the model's cooldown has passed since its last request and fewer than ``max_requests`` requests were
-made in the last ``period`` seconds, one ``RetrainRequest`` names every pending pattern. Times are event times.
+Each update gets the error-pattern events of one check and an :class:`Observation` of the version serving now
+(its traces and failures, how widely they spread, and each emerging pattern's share of them). The trigger then
 
-The request id is a hash of (model, version, pattern ids), so the same request made again (after a restart
-from an older checkpoint, or by a replay) carries the same id and consumers drop the duplicate; a new version
-or a new set of patterns makes a new id. Alertmanager groups and dedupes alerts the same way.
+1. picks the mode from the breadth (:mod:`pioneer.trigger.breadth`): ``concentrated`` names the emerging
+   patterns and the failures of the largest clusters that no pattern holds yet, ``broad`` names the version's
+   failures as a whole, ``both`` names the patterns and the failures outside them (failures are named as one
+   pattern, :func:`failures_pattern_id`, whose members the monitor publishes);
+2. paces it (:mod:`pioneer.trigger.pacing`): new evidence since the last request, a free trainer (the monitor
+   passes on releases, rejections and failures with :meth:`RetrainTrigger.answer`), room in the user's budget.
 
-After a new version goes live, clusters still hold the old version's decaying failures. A pattern already
-requested for an older version is therefore requested again only on evidence against the new one: an
-emerging event at least ``cooldown`` seconds after the version was first seen, whose latest failure
-(``last_seen``) is from the new version's time.
+Every update leaves a :class:`~pioneer.events.TriggerDecision` in ``decision_`` (a request's copy travels in
+the request), so a reader can see why a retrain happened or did not. Nothing here reads a wall clock: times
+are event times, used only for the user's optional caps and for giving up on a request nobody answers.
 
->>> from pioneer.events import ErrorPattern, ModelName, ModelRef
->>> def pattern(pid, t, emerging=True):
-...     return ErrorPattern(event_id=f"pat-{pid}", timestamp=t, pattern_id=pid, model=ModelName(name="intents"),
-...         state="growing", emerging=emerging, name="pin / reset", size=30.0, failures_recent=25,
-...         failure_rate=0.8, failure_rate_lower=0.6, growth=4.0, confusions=[], exemplars=[],
-...         first_seen=t - 60, last_seen=t)
->>> trig = RetrainTrigger(cooldown=3600.0, max_requests=2, period=86400.0)
+Request ids hash (model, version, pattern ids, attempt), so a replay from an older checkpoint makes the same
+requests with the same ids, which consumers drop as duplicates.
+
+>>> from pioneer.events import ModelRef
+>>> from pioneer.trigger.breadth import Breadth
+>>> trig = RetrainTrigger()
 >>> prod = ModelRef(name="intents", version="sha256-abc")
->>> [r.request_id for r in trig.update([pattern("p-1", 100.0)], model=prod, now=100.0).fired]
-['rr-intents-71f960c32e27']
->>> trig.update([pattern("p-2", 200.0)], model=prod, now=200.0).fired    # within the cooldown: held back
-()
->>> [[p.pattern_id for p in r.patterns] for r in trig.update([], model=prod, now=3800.0).fired]
-[['p-2']]
+>>> seen = Observation(traces=400, failures=60, breadth=Breadth(60, 0, 0.2, 30, 25), pattern_failures={})
+>>> (req,) = trig.update([], model=prod, now=100.0, observed=seen).fired
+>>> req.decision.mode, req.decision.pacing, [p.pattern_id for p in req.patterns] == [failures_pattern_id(prod, 0)]
+('broad', 'new_failures', True)
+>>> more = Observation(traces=600, failures=90, breadth=Breadth(90, 0, 0.2, 40, 30))
+>>> trig.update([], model=prod, now=110.0, observed=more).decision_.pacing      # no answer yet
+'trainer_busy'
+>>> trig.answer(req.request_id, "rejected", now=150.0)
+>>> d = trig.update([], model=prod, now=160.0, observed=more).decision_      # 30 new failures; 50 after a rejection
+>>> d.pacing, d.new_failures, d.required_failures
+('not_enough_new_failures', 30, 50)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 import orjson
 
 from pioneer.errors import ConfigError
-from pioneer.events import Budget, ErrorPattern, ModelRef, PatternRef, RetrainRequest
+from pioneer.events import Budget, ErrorPattern, ModelRef, PatternRef, RetrainRequest, TriggerDecision
 from pioneer.trigger.base import Trigger
+from pioneer.trigger.breadth import BROAD_SHARE, CONCENTRATED_SHARE, Breadth, choose_mode
+from pioneer.trigger.pacing import Evidence, Pace, PacingRules, TrainerState, pace
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 VERSIONS_KEPT = 16
-"""Versions per model whose requested patterns are remembered (older versions are no longer served)."""
+"""Versions per model whose requests are remembered (older versions are no longer served)."""
+ANSWERS_KEPT = 256
+"""Answered request ids remembered, so an answer read twice (after a restart) counts once."""
+DAY = 86_400.0
+FAILURES_PREFIX = "p-failures-"
+OUTCOMES = ("released", "rejected", "failed")
+_FAILURES_SCOPE = {"broad": "", "both": " outside the emerging patterns",
+                   "concentrated": " in its largest clusters outside the emerging patterns"}
 
 
-def request_id(model: str, version: str, pattern_ids: Sequence[str]) -> str:
-    """Deterministic id of a request for these patterns of this model version.
+def request_id(model: str, version: str, pattern_ids: Sequence[str], attempt: int = 0) -> str:
+    """Deterministic id of the ``attempt``-th request for these patterns of this model version.
 
     >>> request_id("intents", "v1", ["p-2", "p-1"]) == request_id("intents", "v1", ["p-1", "p-2"])
     True
     """
-    key = "|".join([model, version, *sorted(set(pattern_ids))])
+    key = "|".join([model, version, *sorted(set(pattern_ids)), *([f"#{attempt}"] if attempt else [])])
     return f"rr-{model}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
+def failures_pattern_id(model: ModelRef, attempt: int) -> str:
+    """Id of the pattern that stands for a version's failures as a whole in its ``attempt``-th request."""
+    digest = hashlib.sha1(f"{model.name}|{model.version}|{attempt}".encode()).hexdigest()[:10]
+    return f"{FAILURES_PREFIX}{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the monitor has seen of the version serving now (counts of traces, never seconds)."""
+
+    traces: int
+    failures: int
+    breadth: Breadth
+    """How the version's recent failures spread over clusters and labels."""
+    pattern_failures: Mapping[str, int] = field(default_factory=dict)
+    """Failures of this version in each emerging pattern (patterns holding none are stale: not named)."""
+
+
+@dataclass(slots=True)
+class _ModelState:
+    active: dict[str, PatternRef] = field(default_factory=dict)
+    requested: dict[str, list[str]] = field(default_factory=dict)  # version -> pattern ids named so far
+    attempts: dict[str, int] = field(default_factory=dict)  # version -> requests made
+    failures_at_request: dict[str, int] = field(default_factory=dict)  # version -> its failures at the last one
+    outstanding: tuple[str, float] | None = None  # (request id, event time)
+    rejections: int = 0
+    replaced: list[str] = field(default_factory=list)
+    fire_times: list[float] = field(default_factory=list)
+    last_busy: tuple[float, float] | None = None  # (answered at, seconds busy) of the last answered request
+
+
 class RetrainTrigger(Trigger):
-    """Emits ``RetrainRequest`` events for emerging patterns, rate-limited per model.
+    """Emits ``RetrainRequest`` events when the evidence says a retrain is due and the trainer is free.
 
     Parameters
     ----------
-    cooldown
-        Minimum seconds (event time) between two requests for the same model, >= 0.
-    max_requests
-        Requests allowed per model within any ``period`` seconds, >= 1.
-    period
-        Length in seconds of the budget window, > 0.
+    min_new_failures
+        New failures (of the serving version, since its last request) that make a request worth it, >= 1.
+    min_failure_rate
+        Wilson lower bound of the version's failure rate needed for failures alone to ask, in [0, 1).
+    max_requests_per_day
+        Optional user cap on requests per model per 86,400 s of event time (None: uncapped).
+    max_trainer_share
+        Optional user cap on the share of time the trainer spends on this model, in (0, 1] (1: uncapped).
+    answer_timeout
+        Event-time seconds after which an unanswered request no longer holds the next one back, > 0.
     max_iterations, max_candidates, max_train_seconds
         The ``Budget`` each request grants the trainer.
     mode
@@ -78,40 +129,33 @@ class RetrainTrigger(Trigger):
 
     Attributes
     ----------
+    decision_
+        The last update's decision (a request's, or why none was made).
+    decisions_
+        How many updates ended in each (due or wait, reason) so far.
     pending_
-        Pattern ids waiting for a request, per model.
-    suppressed_
-        Updates where something was pending but the cooldown or budget held it back.
+        Emerging pattern ids not yet named for the model's version, per model.
     """
 
     def __init__(
         self,
-        cooldown: float = 3_600.0,
-        max_requests: int = 3,
-        period: float = 86_400.0,
+        min_new_failures: int = 25,
+        min_failure_rate: float = 0.01,
+        max_requests_per_day: int | None = None,
+        max_trainer_share: float = 1.0,
+        answer_timeout: float = 3_600.0,
         max_iterations: int = 3,
         max_candidates: int = 2,
         max_train_seconds: float | None = None,
         mode: str = "pioneer",
         requested_by: str = "monitor",
     ) -> None:
-        for name, value, low in (("cooldown", cooldown, 0.0), ("period", period, 1e-9)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < math.inf:
-                raise ConfigError(f"{name} must be a finite number of seconds >= {low}; got {value!r}")
-        counts = (("max_requests", max_requests), ("max_iterations", max_iterations), ("max_candidates", max_candidates))
-        for name, value in counts:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be an integer >= 1; got {value!r}")
-        seconds = max_train_seconds
-        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0):
-            raise ConfigError(f"max_train_seconds must be a number >= 0 or None; got {max_train_seconds!r}")
-        if mode not in ("pioneer", "naive"):
-            raise ConfigError(f"mode must be 'pioneer' or 'naive'; got {mode!r}")
-        if not isinstance(requested_by, str) or not requested_by:
-            raise ConfigError(f"requested_by must be a non-empty string; got {requested_by!r}")
-        self.cooldown = cooldown
-        self.max_requests = max_requests
-        self.period = period
+        _check_params(locals())
+        self.min_new_failures = min_new_failures
+        self.min_failure_rate = min_failure_rate
+        self.max_requests_per_day = max_requests_per_day
+        self.max_trainer_share = max_trainer_share
+        self.answer_timeout = answer_timeout
         self.max_iterations = max_iterations
         self.max_candidates = max_candidates
         self.max_train_seconds = max_train_seconds
@@ -120,14 +164,14 @@ class RetrainTrigger(Trigger):
         self._reset()
 
     def _reset(self) -> None:
-        self._active: dict[str, dict[str, PatternRef]] = {}
-        self._evidence: dict[str, dict[str, tuple[float, float]]] = {}  # (event time, last_seen) per pattern
-        self._since: dict[str, dict[str, float]] = {}  # when each version was first seen
-        self._requested: dict[str, dict[str, set[str]]] = {}
-        self._fire_times: dict[str, list[float]] = {}
-        self._last_fire: dict[str, float] = {}
+        self._rules = PacingRules(min_new_failures=self.min_new_failures, min_failure_rate=self.min_failure_rate)
+        self._models: dict[str, _ModelState] = {}
+        self._answered: list[str] = []
         self._fired: list[RetrainRequest] = []
-        self._suppressed = 0
+        self._decision: TriggerDecision | None = None
+        self._counts: Counter[tuple[bool, str]] = Counter()
+
+    # ------------------------------------------------------------------------------------------------ results
 
     @property
     def fired(self) -> tuple[RetrainRequest, ...]:
@@ -135,92 +179,175 @@ class RetrainTrigger(Trigger):
         return tuple(self._fired)
 
     @property
-    def pending_(self) -> dict[str, tuple[str, ...]]:
-        """Pattern ids a request would name now, per model (for its latest version)."""
-        return {m: tuple(sorted(self._pending(m, self._latest_version(m)))) for m in self._active}
+    def decision_(self) -> TriggerDecision | None:
+        return self._decision
 
     @property
-    def suppressed_(self) -> int:
-        return self._suppressed
+    def decisions_(self) -> dict[tuple[bool, str], int]:
+        return dict(self._counts)
 
-    def _latest_version(self, model: str) -> str | None:
-        since = self._since.get(model, {})
-        return max(since, key=since.__getitem__) if since else None
+    @property
+    def pending_(self) -> dict[str, tuple[str, ...]]:
+        return {m: tuple(sorted(set(s.active) - {p for ids in s.requested.values() for p in ids}))
+                for m, s in self._models.items()}
 
-    def _pending(self, model: str, version: str | None) -> list[str]:
-        requested = self._requested.get(model, {})
-        here = requested.get(version, set()) if version is not None else set()
-        before = set().union(*(ids for v, ids in requested.items() if v != version))
-        since = self._since.get(model, {}).get(version, math.inf) if version is not None else math.inf
-        out = []
-        for pid in self._active.get(model, {}):
-            if pid in here:
-                continue
-            if pid in before:
-                stamp, last_seen = self._evidence[model][pid]
-                if stamp < since + self.cooldown or last_seen < since:
-                    continue  # no evidence yet that the new version fails on it too
-            out.append(pid)
-        return out
+    def outstanding_(self, model: str) -> str | None:
+        """The request of ``model`` waiting for the trainer's answer, if any."""
+        state = self._models.get(model)
+        return None if state is None or state.outstanding is None else state.outstanding[0]
+
+    # ------------------------------------------------------------------------------------------------ answers
+
+    def answer(
+        self,
+        request_id: str | None,
+        outcome: str,
+        *,
+        now: float,
+        model: str | None = None,
+        replaced: str | None = None,
+        restored: str | None = None,
+    ) -> None:
+        """The trainer's answer to a request (``released``, ``rejected`` or ``failed``), or an alias move.
+
+        ``replaced`` names the version a release or rollback took production from (its traffic is no longer
+        evidence), ``restored`` the version a rollback went back to. Reading an answer twice changes nothing.
+        """
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}; got {outcome!r}")
+        key = f"{request_id}|{outcome}|{replaced}|{restored}"
+        if key in self._answered:
+            return
+        self._answered = (self._answered + [key])[-ANSWERS_KEPT:]
+        owners = [self._models[model]] if model in self._models else []
+        owners += [s for s in self._models.values() if s.outstanding and s.outstanding[0] == request_id]
+        for state in {id(s): s for s in owners}.values():
+            if state.outstanding is not None and state.outstanding[0] == request_id:
+                state.last_busy = (float(now), max(0.0, now - state.outstanding[1]))
+                state.outstanding = None
+                if outcome != "released":
+                    state.rejections += 1
+            if outcome == "released":
+                state.rejections = 0
+            if replaced is not None and replaced not in state.replaced:
+                state.replaced = (state.replaced + [replaced])[-VERSIONS_KEPT:]
+            if restored is not None and restored in state.replaced:
+                state.replaced.remove(restored)
+
+    # ------------------------------------------------------------------------------------------------ update
 
     def update(  # type: ignore[override]
-        self, patterns: Sequence[ErrorPattern], *, model: ModelRef, now: float
+        self, patterns: Sequence[ErrorPattern], *, model: ModelRef, now: float, observed: Observation
     ) -> Self:
-        """Take this model's new pattern events, then request a retrain if one is due and allowed."""
+        """Take this model's new pattern events and what was observed, then request a retrain if one is due."""
         if not isinstance(now, (int, float)) or not math.isfinite(now):
             raise ValueError(f"now must be an event time in seconds; got {now!r}")
         self._fired = []
-        active = self._active.setdefault(model.name, {})
-        evidence = self._evidence.setdefault(model.name, {})
-        since = self._since.setdefault(model.name, {})
-        since.setdefault(model.version, float(now))
-        for old in sorted(since, key=since.__getitem__)[: max(0, len(since) - VERSIONS_KEPT)]:
-            del since[old]
-        for p in sorted(patterns, key=lambda p: (p.timestamp, p.event_id)):
-            if p.model.name != model.name:
-                continue
-            if p.emerging and p.state != "merged":
-                active[p.pattern_id] = PatternRef(
-                    pattern_id=p.pattern_id, name=p.name, failures=p.failures_recent, failure_rate=p.failure_rate
-                )
-                evidence[p.pattern_id] = (p.timestamp, p.last_seen)
-            else:
-                active.pop(p.pattern_id, None)
-                evidence.pop(p.pattern_id, None)
-        pending = self._pending(model.name, model.version)
-        if not pending:
-            return self
-        times = [t for t in self._fire_times.get(model.name, []) if now - t < self.period]
-        self._fire_times[model.name] = times
-        last = self._last_fire.get(model.name)
-        if (last is not None and now - last < self.cooldown) or len(times) >= self.max_requests:
-            self._suppressed += 1
-            return self
-        refs = sorted((active[pid] for pid in pending), key=lambda r: (-(r.failures or 0), r.pattern_id))
-        self._fired.append(self._request(model, refs, now))
-        times.append(now)
-        self._last_fire[model.name] = float(now)
-        versions = self._requested.setdefault(model.name, {})
-        versions.setdefault(model.version, set()).update(pending)
-        for old in list(versions)[: max(0, len(versions) - VERSIONS_KEPT)]:
-            del versions[old]
+        state = self._models.setdefault(model.name, _ModelState())
+        self._follow(state, patterns, model.name)
+        live = {pid: n for pid, n in observed.pattern_failures.items() if n > 0 and pid in state.active}
+        named = set(state.requested.get(model.version, ()))
+        base = state.failures_at_request.get(model.version, 0)
+        evidence = Evidence(
+            traces=observed.traces,
+            failures=observed.failures,
+            new_failures=max(0, observed.failures - base),
+            new_patterns=len(set(live) - named),
+        )
+        mode = choose_mode(observed.breadth)
+        result = pace(evidence, self._trainer(state, model.version, now), self._rules)
+        if result.due and self._awaiting_patterns(observed.breadth, evidence, result):
+            result = Pace(False, "awaiting_patterns", "a few clusters hold most failures but no pattern has emerged "
+                          f"from them yet (asking anyway at {2 * result.required} new failures); " + result.detail,
+                          result.required, result.failure_rate_lower)
+        self._decision = _record(mode, result, evidence, observed, state.rejections)
+        self._counts[(result.due, result.reason)] += 1
+        if result.due:
+            self._fire(state, model, now, mode, live, observed)
         return self
 
-    def _request(self, model: ModelRef, refs: list[PatternRef], now: float) -> RetrainRequest:
-        rid = request_id(model.name, model.version, [r.pattern_id for r in refs])
-        head = refs[0]
-        rate = "" if head.failure_rate is None else f", failure rate {head.failure_rate:.2f}"
-        more = f" and {len(refs) - 1} more" if len(refs) > 1 else ""
+    def _follow(self, state: _ModelState, patterns: Sequence[ErrorPattern], model: str) -> None:
+        for p in sorted(patterns, key=lambda p: (p.timestamp, p.event_id)):
+            if p.model.name != model or p.pattern_id.startswith(FAILURES_PREFIX):
+                continue
+            if p.emerging and p.state != "merged":
+                state.active[p.pattern_id] = PatternRef(
+                    pattern_id=p.pattern_id, name=p.name, failures=p.failures_recent, failure_rate=p.failure_rate
+                )
+            else:
+                state.active.pop(p.pattern_id, None)
+
+    @staticmethod
+    def _awaiting_patterns(breadth: Breadth, evidence: Evidence, result: Pace) -> bool:
+        """Failures sit in a few clusters that the detector has not confirmed yet: give it a little more evidence."""
+        return (
+            result.reason == "new_failures"
+            and breadth.top_share >= CONCENTRATED_SHARE
+            and breadth.pattern_share < BROAD_SHARE
+            and evidence.new_failures < 2 * result.required
+        )
+
+    def _trainer(self, state: _ModelState, version: str, now: float) -> TrainerState:
+        if state.outstanding is not None and now - state.outstanding[1] >= self.answer_timeout:
+            state.outstanding = None  # the trainer never answered: do not wait for it forever
+        return TrainerState(
+            outstanding=None if state.outstanding is None else state.outstanding[0],
+            replaced=version in state.replaced,
+            rejections=state.rejections,
+            budget_wait=self._budget_wait(state, now),
+        )
+
+    def _budget_wait(self, state: _ModelState, now: float) -> str | None:
+        state.fire_times = [t for t in state.fire_times if now - t < DAY]
+        if self.max_requests_per_day is not None and len(state.fire_times) >= self.max_requests_per_day:
+            return f"{len(state.fire_times)} requests in the last day (max_requests_per_day={self.max_requests_per_day})"
+        if self.max_trainer_share < 1.0 and state.last_busy is not None:
+            answered, busy = state.last_busy
+            free_at = answered + busy * (1.0 - self.max_trainer_share) / self.max_trainer_share
+            if now < free_at:
+                return (f"the trainer spent {busy:.0f} s on the last request; max_trainer_share="
+                        f"{self.max_trainer_share} keeps it idle until {free_at - now:.0f} s from now")
+        return None
+
+    def _fire(
+        self, state: _ModelState, model: ModelRef, now: float, mode: str, live: Mapping[str, int], observed: Observation
+    ) -> None:
+        attempt = state.attempts.get(model.version, 0)
+        refs = []
+        if mode != "broad":
+            refs = sorted((state.active[pid] for pid in live), key=lambda r: (-live[r.pattern_id], r.pattern_id))
+        b = observed.breadth
+        rest = {"broad": b.failures, "both": b.failures - b.in_patterns, "concentrated": b.top_outside_patterns}[mode]
+        if rest > 0 or not refs:
+            refs.append(PatternRef(
+                pattern_id=failures_pattern_id(model, attempt),
+                name=f"failures of {model.version}" + _FAILURES_SCOPE[mode],
+                failures=rest,
+                failure_rate=round(observed.failures / observed.traces, 6) if observed.traces else None,
+            ))
+        rid = request_id(model.name, model.version, [r.pattern_id for r in refs], attempt)
+        self._fired.append(self._request(rid, model, refs, now))
+        state.attempts[model.version] = attempt + 1
+        state.failures_at_request[model.version] = observed.failures
+        state.requested[model.version] = sorted(set(state.requested.get(model.version, [])) | set(live))
+        state.outstanding = (rid, float(now))
+        state.fire_times.append(float(now))
+        for table in (state.attempts, state.failures_at_request, state.requested):
+            for old in list(table)[: max(0, len(table) - VERSIONS_KEPT)]:
+                del table[old]
+
+    def _request(self, rid: str, model: ModelRef, refs: list[PatternRef], now: float) -> RetrainRequest:
+        d = self._decision
+        assert d is not None
+        share = "" if d.pattern_share is None else f", {d.pattern_share:.0%} of them in emerging patterns"
         return RetrainRequest(
             event_id=rid,
             timestamp=float(now),
             request_id=rid,
             model=ModelRef(name=model.name, version=model.version),
-            patterns=[
-                PatternRef(pattern_id=r.pattern_id, name=r.name, failures=r.failures, failure_rate=r.failure_rate)
-                for r in refs
-            ],
-            reason=f"Emerging pattern {head.pattern_id} ({head.name}): {head.failures} recent failures{rate}{more}.",
+            patterns=refs,
+            reason=f"{d.mode}: {d.failures} failures over {d.labels} labels and {d.clusters} clusters{share}; "
+            f"{d.pacing}: {d.detail}."[:2000],
             budget=Budget(
                 max_iterations=self.max_iterations,
                 max_candidates=self.max_candidates,
@@ -228,28 +355,23 @@ class RetrainTrigger(Trigger):
             ),
             mode=self.mode,  # type: ignore[arg-type]
             requested_by=self.requested_by,
+            decision=dataclasses.replace(d),
         )
 
     # ------------------------------------------------------------------------------------------------ persistence
 
     def to_bytes(self) -> bytes:
         """State as JSON bytes (parameters included); restore with :meth:`from_bytes`."""
-        state: dict[str, Any] = {
-            "version": STATE_VERSION,
-            "class": type(self).__name__,
-            "params": self.get_params(),
-            "active": {
-                m: [[r.pattern_id, r.name, r.failures, r.failure_rate, *self._evidence[m][r.pattern_id]]
-                    for r in refs.values()]
-                for m, refs in self._active.items()
-            },
-            "since": self._since,
-            "requested": {m: [[v, sorted(ids)] for v, ids in vs.items()] for m, vs in self._requested.items()},
-            "fire_times": self._fire_times,
-            "last_fire": self._last_fire,
-            "suppressed": self._suppressed,
-        }
-        return orjson.dumps(state)
+        models = {}
+        for name, s in self._models.items():
+            models[name] = {
+                "active": [[r.pattern_id, r.name, r.failures, r.failure_rate] for r in s.active.values()],
+                "requested": s.requested, "attempts": s.attempts, "failures_at_request": s.failures_at_request,
+                "outstanding": s.outstanding, "rejections": s.rejections, "replaced": s.replaced,
+                "fire_times": s.fire_times, "last_busy": s.last_busy,
+            }
+        return orjson.dumps({"version": STATE_VERSION, "class": type(self).__name__, "params": self.get_params(),
+                             "models": models, "answered": self._answered})
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> RetrainTrigger:
@@ -257,15 +379,59 @@ class RetrainTrigger(Trigger):
         if meta.get("class") != cls.__name__ or meta.get("version") != STATE_VERSION:
             raise ValueError(f"state is for {meta.get('class')} v{meta.get('version')}, not {cls.__name__}")
         obj = cls(**meta["params"])
-        active = meta["active"]
-        obj._active = {
-            m: {pid: PatternRef(pattern_id=pid, name=name, failures=f, failure_rate=r) for pid, name, f, r, _, _ in refs}
-            for m, refs in active.items()
-        }
-        obj._evidence = {m: {row[0]: (float(row[4]), float(row[5])) for row in refs} for m, refs in active.items()}
-        obj._since = {m: {v: float(t) for v, t in vs.items()} for m, vs in meta["since"].items()}
-        obj._requested = {m: {v: set(ids) for v, ids in vs} for m, vs in meta["requested"].items()}
-        obj._fire_times = {m: [float(t) for t in ts] for m, ts in meta["fire_times"].items()}
-        obj._last_fire = {m: float(t) for m, t in meta["last_fire"].items()}
-        obj._suppressed = int(meta["suppressed"])
+        for name, s in meta["models"].items():
+            obj._models[name] = _ModelState(
+                active={pid: PatternRef(pattern_id=pid, name=n, failures=f, failure_rate=r) for pid, n, f, r in s["active"]},
+                requested={v: list(ids) for v, ids in s["requested"].items()},
+                attempts={v: int(n) for v, n in s["attempts"].items()},
+                failures_at_request={v: int(n) for v, n in s["failures_at_request"].items()},
+                outstanding=None if s["outstanding"] is None else (str(s["outstanding"][0]), float(s["outstanding"][1])),
+                rejections=int(s["rejections"]),
+                replaced=list(s["replaced"]),
+                fire_times=[float(t) for t in s["fire_times"]],
+                last_busy=None if s["last_busy"] is None else (float(s["last_busy"][0]), float(s["last_busy"][1])),
+            )
+        obj._answered = list(meta["answered"])
         return obj
+
+
+def _record(mode: str, result: Pace, evidence: Evidence, observed: Observation, rejections: int) -> TriggerDecision:
+    b = observed.breadth
+    return TriggerDecision(
+        mode=mode,  # type: ignore[arg-type]
+        pacing=result.reason,
+        detail=result.detail,
+        traces=evidence.traces,
+        failures=evidence.failures,
+        failure_rate_lower=round(result.failure_rate_lower, 6),
+        new_failures=evidence.new_failures,
+        required_failures=result.required,
+        pattern_share=round(b.pattern_share, 6),
+        top_share=round(b.top_share, 6),
+        clusters=b.clusters,
+        labels=b.labels,
+        rejections=rejections,
+    )
+
+
+def _check_params(p: dict[str, Any]) -> None:
+    def number(name: str, low: float, high: float = math.inf, *, integer: bool = False, none: bool = False) -> None:
+        value = p[name]
+        if none and value is None:
+            return
+        kind = int if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+            raise ConfigError(f"{name} must be {'an integer' if integer else 'a number'} in [{low}, {high}]; got {value!r}")
+
+    number("min_new_failures", 1, integer=True)
+    number("min_failure_rate", 0.0, 1.0 - 1e-9)
+    number("max_requests_per_day", 1, integer=True, none=True)
+    number("max_trainer_share", 1e-9, 1.0)
+    number("answer_timeout", 1e-9, 1e12)
+    for name in ("max_iterations", "max_candidates"):
+        number(name, 1, integer=True)
+    number("max_train_seconds", 0.0, none=True)
+    if p["mode"] not in ("pioneer", "naive"):
+        raise ConfigError(f"mode must be 'pioneer' or 'naive'; got {p['mode']!r}")
+    if not isinstance(p["requested_by"], str) or not p["requested_by"]:
+        raise ConfigError(f"requested_by must be a non-empty string; got {p['requested_by']!r}")

@@ -1,8 +1,11 @@
 """The pattern stage of the monitor, a Faust agent: labeled traces in; error patterns and retrain requests out.
 
 Traces are keyed by model, so each model's traces reach one worker, which keeps that model's
-:class:`pioneer.monitor.ModelWatch` (clusters, detector, trigger). Failures and a sample of passes are
-embedded in batches off the event loop, learned, checked every few seconds, and the findings published.
+:class:`pioneer.monitor.ModelWatch` (clusters, detector, trigger). Every trace is counted; failures and a
+sample of passes are embedded in batches off the event loop and learned. A model is checked every
+``check_every`` traces (never twice within ``check_interval`` seconds) and as soon as the trainer answers
+(:mod:`streams.monitor.answers`); the findings are published and each trigger decision is counted and logged
+when its reason changes.
 
 State: every ``checkpoint_interval`` the watch is written to a Faust table (one ``bytes`` value per model,
 changelogged to Kafka) together with the source offset it includes. Events are held unacknowledged until
@@ -26,14 +29,15 @@ import numpy as np
 
 from pioneer.clustering.state import pack, unpack
 from pioneer.embedding import Embedder
-from pioneer.events import EventCodec, LabeledTrace
-from pioneer.monitor import ModelWatch
+from pioneer.events import Event, EventCodec, LabeledTrace, TriggerDecision
+from pioneer.monitor import Findings, ModelWatch
 from streams.io import EventPublisher, decode_or_dead_letter
 from streams.kafka import KafkaSettings
 from streams.monitor.config import MonitorConfig
 from streams.monitor.metrics import MonitorMetrics
 
 log = logging.getLogger(__name__)
+ANSWERS_KEPT = 1024
 
 
 @dataclass(slots=True)
@@ -42,6 +46,9 @@ class _Model:
     watermarks: dict[int, int] = field(default_factory=dict)  # partition -> last offset learned
     last_check: float = 0.0
     last_checkpoint: float = 0.0
+    unchecked: int = 0  # traces learned since the last check
+    answered: bool = False  # the trainer answered since the last check: check at once
+    last_reason: str | None = None
     dirty: bool = False
 
 
@@ -82,6 +89,8 @@ class PatternStage:
             extra_topic_configs={"max.message.bytes": str(16 * 1024 * 1024)},
         )
         self.models: dict[str, _Model] = {}
+        self.answers: list[Event] = []
+        """The trainer's latest answers, replayed into a model's watch when this worker takes the model over."""
         self._new_watch = config.watch_factory()
         self.agent = app.agent(self.topic, name="patterns", concurrency=1)(self._consume)
 
@@ -118,15 +127,15 @@ class PatternStage:
             model = self.models[name]
             traces = [trace for trace, _, _ in items]  # counted in pioneer_traces_total by the join, which made them
             selected = model.watch.select(traces)
-            if selected:
-                embeddings = await self._embed([t.input.text for t in selected])
-                model.watch.learn(selected, embeddings)
-                for trace in selected:
-                    self.metrics.embedded.labels(trace.outcome).inc()
+            embeddings = await self._embed([t.input.text for t in selected]) if selected else np.zeros((0, 0))
+            model.watch.learn(traces, embeddings)
+            for trace in selected:
+                self.metrics.embedded.labels(trace.outcome).inc()
             for _, partition, offset in items:
                 model.watermarks[partition] = max(offset, model.watermarks.get(partition, -1))
             model.dirty = True
-            await self._check(name, model, now_event=max(t.served_at for t in traces))
+            model.unchecked += len(traces)
+            await self._check(name, model)
 
     async def _decode(self, message: Any) -> LabeledTrace | None:
         return await decode_or_dead_letter(
@@ -140,19 +149,48 @@ class PatternStage:
         self.metrics.embed_seconds.observe(time.perf_counter() - started)
         return vectors
 
-    async def _check(self, name: str, model: _Model, now_event: float) -> None:
+    async def answer(self, event: Event) -> None:
+        """The trainer answered (a release, rejection, rollback or failure): tell the model's watch, check at once."""
+        self.answers.append(event)
+        del self.answers[: -ANSWERS_KEPT]
+        for name, model in list(self.models.items()):
+            if model.watch.answer(event):
+                model.answered = model.dirty = True
+                await self._check(name, model)
+
+    async def _check(self, name: str, model: _Model) -> None:
+        # Checks follow traces (every check_every of them) or an answer; check_interval only bounds the CPU.
+        if not model.answered and model.unchecked < self.config.check_every:
+            return
         if self.clock() - model.last_check < self.config.check_interval:
             return
-        model.last_check = self.clock()
-        findings = model.watch.check(now_event)
+        model.last_check, model.unchecked, model.answered = self.clock(), 0, False
+        findings = model.watch.check()
         if findings.patterns or findings.requests:
             await self.publisher.send_many([*findings.patterns, *findings.requests])
         self.metrics.patterns.labels(name).inc(len(findings.patterns))
         self.metrics.triggers.labels(name).inc(len(findings.requests))
         self.metrics.clusters_live.labels(name).set(model.watch.clusterer.n_clusters_)
         self.metrics.patterns_emerging.labels(name).set(len(model.watch.emerging_))
+        decision = findings.decision
+        if decision is not None:
+            self.metrics.record_decision(name, decision, requested=bool(findings.requests))
+            if findings.requests or decision.pacing != model.last_reason:
+                self._log_decision(name, decision, findings)
+            model.last_reason = None if findings.requests else decision.pacing
+
+    @staticmethod
+    def _log_decision(name: str, decision: TriggerDecision, findings: Findings) -> None:
+        figures = {"model": name, "mode": decision.mode, "pacing": decision.pacing, "traces": decision.traces,
+                   "failures": decision.failures, "new_failures": decision.new_failures,
+                   "required_failures": decision.required_failures, "pattern_share": decision.pattern_share,
+                   "top_share": decision.top_share, "clusters": decision.clusters, "labels": decision.labels,
+                   "detail": decision.detail}
         for request in findings.requests:
-            log.info("retrain requested", extra={"model": name, "request_id": request.request_id, "reason": request.reason})
+            log.info("retrain requested", extra={**figures, "request_id": request.request_id,
+                                                  "patterns": [p.pattern_id for p in request.patterns]})
+        if not findings.requests:
+            log.info("retrain not requested", extra=figures)
 
     # ------------------------------------------------------------------------------------------ state
 
@@ -168,6 +206,8 @@ class PatternStage:
             else:
                 watch, watermarks = self._new_watch(name), {}
             model = self.models[name] = _Model(watch=watch, watermarks=watermarks, last_checkpoint=self.clock())
+            for event in self.answers:  # answers read before this worker owned the model (each counts once)
+                watch.answer(event)
         return model
 
     async def checkpoint_due(self) -> bool:

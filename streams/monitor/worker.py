@@ -15,6 +15,7 @@ from pioneer.settings import Paths
 from streams.app import create_app
 from streams.io import EventPublisher
 from streams.kafka import KafkaSettings
+from streams.monitor.answers import read_answers
 from streams.monitor.config import MonitorConfig
 from streams.monitor.join import JoinWorker
 from streams.monitor.metrics import MonitorMetrics
@@ -60,6 +61,17 @@ def build_monitor(
             except Exception:
                 log.exception("the join stage crashed; stopping the worker")
                 await app.crash(RuntimeError("join stage crashed"))
+
+    @app.task
+    async def run_answers() -> None:
+        await publisher.start()
+        try:
+            await read_answers(settings, publisher, metrics, patterns.answer)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the answer reader crashed; stopping the worker")
+            await app.crash(RuntimeError("answer reader crashed"))
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(app: faust.App, revoked: set, **kwargs: object) -> None:

@@ -18,7 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from pioneer.events import ErrorPattern, EventCodec, InferenceLog, Input, Label, LabeledTrace, ModelRef, Output, RetrainRequest
+from pioneer.events import (
+    ErrorPattern,
+    EventCodec,
+    GateReport,
+    InferenceLog,
+    Input,
+    Label,
+    LabeledTrace,
+    ModelRef,
+    Output,
+    ReleaseRejection,
+    RetrainRequest,
+)
 from pioneer.synthetic import BankingTask
 from streams.brokers import free_port
 from streams.io import EventPublisher
@@ -28,19 +40,12 @@ from tests.integration.helpers import read_all, restored_partitions, stop_proces
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(420)]
 MODEL = ModelRef(name="banking", version="sha256-000000000001")
 
-# Event-time scales of minutes, as the demo uses: the test streams a few minutes of event time.
-FAST = {
-    "PIONEER_MONITOR_HALF_LIFE": "300",
-    "PIONEER_MONITOR_RECENT_HALF_LIFE": "30",
-    "PIONEER_MONITOR_MIN_FAILURES": "8",
-    "PIONEER_MONITOR_MIN_GROWTH": "1.0",
-    "PIONEER_MONITOR_CHECK_INTERVAL": "0.5",
-    "PIONEER_MONITOR_CHECKPOINT_INTERVAL": "1",
-    "PIONEER_MONITOR_PASS_SAMPLE_RATE": "0.5",
-}
+# The product's defaults count traces, so they hold for this test's few hundred requests as they do in
+# production; only the checkpoints come more often, so a worker killed mid-stream has little to replay.
+FAST = {"PIONEER_MONITOR_CHECKPOINT_INTERVAL": "1"}
 
 
-def traffic(n: int, *, seed: int = 0, start: float = 1_800_000_000.0) -> tuple[list[InferenceLog], list[Label]]:
+def traffic(n: int, *, seed: int = 0, start: float = 1_800_000_000.0, first: int = 0) -> tuple[list[InferenceLog], list[Label]]:
     """``n`` served requests over ``n / 5`` seconds of event time; from the middle on, a third of them are
     transfers asked a new way, which the served model answers as ``balance``."""
     task = BankingTask(seed=seed)
@@ -50,12 +55,12 @@ def traffic(n: int, *, seed: int = 0, start: float = 1_800_000_000.0) -> tuple[l
     for i in range(n):
         example = next(blind) if i > n // 2 and rng.random() < 0.35 else next(usual)
         failed = example.id.startswith("blind")
-        t = start + i / 5
+        t, k = start + i / 5, first + i
         logs.append(InferenceLog(
-            event_id=f"log-{i}", timestamp=t, request_id=f"req-{i}", model=MODEL, task="classification",
+            event_id=f"log-{k}", timestamp=t, request_id=f"req-{k}", model=MODEL, task="classification",
             input=Input(text=example.text), prediction=Output(label="balance" if failed else example.label), latency_ms=3.0,
         ))
-        labels.append(Label(event_id=f"label-{i}", timestamp=t + 2, request_id=f"req-{i}", source="human",
+        labels.append(Label(event_id=f"label-{k}", timestamp=t + 2, request_id=f"req-{k}", source="human",
                             expected=Output(label=example.label)))
     return logs, labels
 
@@ -124,6 +129,43 @@ def test_monitor_turns_traffic_into_traces_patterns_and_one_retrain_request(kafk
     assert any(c.expected == "transfer" and c.predicted == "balance" for p in emerging for c in p.confusions)
     (request,) = {r.request_id: r for r in events_of(kafka_settings, "retrain_request", 1, RetrainRequest)}.values()
     assert request.model == MODEL and {p.pattern_id for p in request.patterns} <= {p.pattern_id for p in emerging}
+    # the request says why: the blind spot holds the failures (concentrated), and they are new evidence
+    decision = request.decision
+    assert decision is not None and decision.mode == "concentrated" and decision.top_share >= 2 / 3
+    assert decision.pacing in ("new_patterns", "new_failures") and decision.failures <= len(failures)
+
+
+def test_the_monitor_asks_again_after_the_trainer_answers_and_only_then(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    """A rejection read from its topic frees the trainer: the next request comes with twice the new evidence."""
+    logs, labels = traffic(600)
+    asyncio.run(publish_mixed(kafka_settings, logs, labels))
+    monitor = start_monitor(kafka_settings, tmp_path, "m1")
+    try:
+        wait_for(lambda: events_of(kafka_settings, "retrain_request", 1, RetrainRequest), 240, "a first request")
+        more_logs, more_labels = traffic(600, seed=7, start=1_800_000_200.0, first=600)
+        asyncio.run(publish_mixed(kafka_settings, more_logs, more_labels))
+        wait_for(lambda: len(events_of(kafka_settings, "labeled_trace", 1200, LabeledTrace)) >= 1200, 240, "all traces")
+        # with the trainer silent, the monitor does not ask again however many failures come in
+        (first,) = {r.request_id: r for r in events_of(kafka_settings, "retrain_request", 1, RetrainRequest)}.values()
+        report = GateReport(passed=False, baseline_version=MODEL.version, checks=[], notes=["Nothing was trained."])
+        rejection = ReleaseRejection(event_id=f"rej-{first.request_id}", timestamp=first.timestamp + 60, model=MODEL,
+                                     production_version=MODEL.version, gate_report=report, reason="test",
+                                     request_id=first.request_id)
+        asyncio.run(_publish(kafka_settings, [rejection]))
+        wait_for(lambda: len({r.request_id for r in events_of(kafka_settings, "retrain_request", 2, RetrainRequest)}) >= 2,
+                 120, "a second request after the rejection")
+        requests = {r.request_id: r for r in events_of(kafka_settings, "retrain_request", 2, RetrainRequest)}
+    finally:
+        stop_process(monitor)
+    assert len(requests) == 2
+    second = next(r for rid, r in requests.items() if rid != first.request_id)
+    assert second.decision.rejections == 1 and second.decision.required_failures == 2 * first.decision.required_failures
+    assert second.decision.new_failures >= second.decision.required_failures
+
+
+async def _publish(settings: KafkaSettings, events: list) -> None:
+    async with EventPublisher(settings) as publisher:
+        await publisher.publish(events)
 
 
 def test_two_workers_share_partitions_and_a_killed_one_loses_and_doubles_nothing(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
