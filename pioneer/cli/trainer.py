@@ -27,19 +27,21 @@ def _default(name: str):
               show_default="0.5", help="Share of each target pattern's held-out failures a release must get right (an"
               " entity failure is fixed only when the whole sentence is). [env: PIONEER_TRAINER_PATTERN_FIX_FLOOR]")
 @click.option("--pattern-confidence", type=click.FloatRange(0.5, 1.0, min_open=True, max_open=True),
-              default=_default("pattern_confidence"),
-              help="Fail a pattern's fix rate only when its upper Wilson bound at this confidence is below the floor"
-              " (e.g. 0.95 for entity taggers); unset: the observed rate. [env: PIONEER_TRAINER_PATTERN_CONFIDENCE]")
+              default=_default("pattern_confidence"), show_default="0.95",
+              help="Fail a pattern's fix rate only when its upper Wilson bound at this confidence is below the floor:"
+              " a few held-out failures left unfixed are no evidence that a candidate fails its pattern."
+              " [env: PIONEER_TRAINER_PATTERN_CONFIDENCE]")
 @click.option("--coverage-below", type=click.FloatRange(0.0, 1.0), default=_default("coverage_below"),
-              show_default="0.8", help="Production gate score below which fixable failures outside the target"
-              " patterns are trained on too (the reference system's data-problem band; 0.95 also covers its"
-              " optimisation band). [env: PIONEER_TRAINER_COVERAGE_BELOW]")
-@click.option("--band-score", type=click.Choice(["gate", "live"]), default=_default("band_score"), show_default="gate",
-              help="Production's score that picks the band (data / optimisation / surgical): its gate-set score, or"
-              " its accuracy on its labelled traffic (live; the gate set holds back passing traffic, so its score runs"
-              " high; use live where labels are trusted). [env: PIONEER_TRAINER_BAND_SCORE]")
-@click.option("--max-passes", type=click.IntRange(1), default=_default("max_passes"), show_default="2000",
-              help="Most recent passing traces a retrain uses for replay, hard negatives and the gate set."
+              show_default="from the labels", help="Production score below which fixable failures outside the target"
+              " patterns are trained on too (0: never). Unset: every fixable failure when the labels are trusted"
+              " (human), else below 0.8 (the reference system's data-problem band). [env: PIONEER_TRAINER_COVERAGE_BELOW]")
+@click.option("--band-score", type=click.Choice(["auto", "gate", "live"]), default=_default("band_score"),
+              show_default="auto", help="Production's score that picks the band (data / optimisation / surgical): its"
+              " gate-set score, its accuracy on its labelled traffic (live), or auto: live when the labels are"
+              " trusted (the gate set holds back passing traffic, so its score runs high). [env: PIONEER_TRAINER_BAND_SCORE]")
+@click.option("--max-passes", type=click.IntRange(1), default=_default("max_passes"), show_default="by task kind",
+              help="Most recent passing traces a retrain uses for replay, hard negatives and the gate set (20,000 for"
+              " a classifier, 2,000 for a tagger or generator)."
               " [env: PIONEER_TRAINER_MAX_PASSES]")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
 def trainer(
@@ -49,9 +51,9 @@ def trainer(
     epsilon: int,
     pattern_fix_floor: float,
     pattern_confidence: float | None,
-    coverage_below: float,
+    coverage_below: float | None,
     band_score: str,
-    max_passes: int,
+    max_passes: int | None,
     metrics_port: int | None,
 ) -> None:
     """Serve retrain requests: diagnose, retrain, gate, release.

@@ -27,11 +27,12 @@ The steps, each done by its own component:
 5. **decision**: the judged candidate is registered (content hash; rejected ones too, for audit), the decision
    record is written, and only then, for a pass, the alias is moved (compare-and-set, keyed by request id).
 
-Production's *score*, which picks the band (coverage, the recipes, pooled pattern checks), is its gate-set score
-by default. With ``band_score="live"`` it is its accuracy on its own labelled traffic once that holds
-``min_live_traces`` traces: the gate set holds back passing traffic to protect, so its score runs high (a
-CLINC150 head right on 90% of its traffic scored 0.95 on its gate set, and retrained surgically). Live accuracy
-counts wrong labels as failures, so it suits traffic whose labels are trusted.
+Production's *score*, which picks the band (coverage, the recipes, pooled pattern checks), is decided per request
+from the labels' sources (:mod:`pioneer.retrain.trust`): when they are trusted, its accuracy on its own labelled
+traffic once that holds ``min_live_traces`` traces (the gate set holds back passing traffic to protect, so its
+score runs high: a CLINC150 head right on 90% of its traffic scored 0.95 on its gate set, and retrained
+surgically), and every fixable failure is coverage; otherwise its gate-set score, and coverage only below the
+data band. ``band_score`` and ``coverage_below`` fix either choice instead.
 
 Nothing ends silently: every path returns a decision with a release, a rejection or a ``failed`` progress event.
 """
@@ -61,15 +62,17 @@ from pioneer.retrain.commit import commit_decision, replay_decision
 from pioneer.retrain.datasets import RetrainData, prepare, training_set, unique_examples
 from pioneer.retrain.decision import ReleaseDecision, build_decision, decision_metrics
 from pioneer.retrain.progress import ProgressReporter, ProgressSink
-from pioneer.retrain.recipes import DATA_BAND_BELOW, Recipe, RecipeSearch, config_to_dict
+from pioneer.retrain.recipes import Recipe, RecipeSearch, config_to_dict
 from pioneer.retrain.release import rejection_event
+from pioneer.retrain.trust import choose_band, label_trust
 from pioneer.traces.examples import trace_to_example
 from pioneer.traces.store import TraceStore
 from pioneer.training.base import BaseTrainConfig, Evaluation, Example, TaskAdapter
 
 log = logging.getLogger(__name__)
 
-BAND_SCORES = ("gate", "live")
+BAND_SCORES = ("auto", "gate", "live")
+MAX_PASSES_BY_TASK = {"classification": 20_000, "entity_extraction": 2_000, "generation": 2_000}
 
 AdapterFactory = Callable[[str, BaseTrainConfig | None], TaskAdapter]
 """``factory(task, config) -> untrained adapter`` (default: ``pioneer.training.adapter_for``)."""
@@ -109,21 +112,24 @@ class Retrainer:
     alias
         The alias a release moves.
     max_passes
-        Most recent passing traces used for replay, hard negatives and the regression set.
+        Most recent passing traces used for replay, hard negatives and the regression set (None: by task kind,
+        what one retrain of that kind affords: a head refits on 20,000 in seconds, a tagger or generator on 2,000
+        in minutes).
     max_gate_passes
         Most passing traces held out into the gate set (the rest are training material).
     checkpoint_depth
         Earlier checkpoints (production, its parent, ...) whose evaluation sets the ratchet checks.
     coverage_below
         Production score below which recent failures outside the target patterns are diagnosed and offered
-        as coverage data (0 turns coverage off).
+        as coverage data (0 turns coverage off; None: 1 when the labels are trusted, the data band otherwise).
     max_coverage_failures
         Most recent failures considered for coverage.
     blend_weights
         Weights at which each warm-started candidate is also blended back toward production (empty: none).
     band_score
-        What production's score is: ``"gate"`` (its gate-set score) or ``"live"`` (its accuracy on its labelled
-        traffic, when there are ``min_live_traces`` traces of it; the gate score otherwise).
+        What production's score is: ``"gate"`` (its gate-set score), ``"live"`` (its accuracy on its labelled
+        traffic, when there are ``min_live_traces`` traces of it; the gate score otherwise) or ``"auto"`` (live
+        when the labels are trusted).
     min_live_traces
         Labelled traces of the production version needed before its live accuracy is used.
     """
@@ -138,18 +144,18 @@ class Retrainer:
         factory: AdapterFactory | None = None,
         teacher: Teacher | None = None,
         alias: str = "production",
-        max_passes: int = 2000,
+        max_passes: int | None = None,
         max_gate_passes: int = 200,
         checkpoint_depth: int = 2,
-        coverage_below: float = DATA_BAND_BELOW,
+        coverage_below: float | None = None,
         max_coverage_failures: int = 500,
         blend_weights: Sequence[float] = (0.75, 0.6, 0.45, 0.3, 0.15),
-        band_score: str = "gate",
+        band_score: str = "auto",
         min_live_traces: int = 200,
     ) -> None:
         if any(not 0.0 < w < 1.0 for w in blend_weights):
             raise ValueError(f"blend_weights must lie strictly between 0 and 1, got {blend_weights!r}")
-        if not 0.0 <= coverage_below <= 1.0:
+        if coverage_below is not None and not 0.0 <= coverage_below <= 1.0:
             raise ValueError(f"coverage_below must be between 0 and 1, got {coverage_below!r}")
         if band_score not in BAND_SCORES:
             raise ValueError(f"band_score must be one of {', '.join(BAND_SCORES)}, got {band_score!r}")
@@ -239,7 +245,8 @@ class Retrainer:
 
         reporter.emit("diagnosing", version=production_version)
         pattern_traces = [(ref, traces.query(model=model, pattern_id=ref.pattern_id)) for ref in request.patterns]
-        passes = traces.query(model=model, outcome="pass", limit=self.max_passes)
+        max_passes = self.max_passes or MAX_PASSES_BY_TASK.get(manifest.task, MAX_PASSES_BY_TASK["generation"])
+        passes = traces.query(model=model, outcome="pass", limit=max_passes)
         # Trusted: what production learned from, and passing traffic (its answers confirmed by the labels).
         trusted = registry.get_dataset(model, manifest.training_data) if manifest.training_data else []
         trusted += [e for e in map(trace_to_example, passes) if e is not None]
@@ -257,12 +264,15 @@ class Retrainer:
             return self._unfixable(request, report, production_version, started)
 
         members = [t for _, ts in pattern_traces for t in ts]
-        live = self._live_score(traces, model, production_version)
+        band = choose_band(label_trust(traces, model, production_version), band_score=self.band_score,
+                           coverage_below=self.coverage_below, min_live_traces=self.min_live_traces)
+        reporter.emit("diagnosing", message=band.evidence)
+        live = band.live
         stored = registry.get_evaluation(model, production_version, "gate") if live is None else None
         coverage = self._coverage(
             manifest, traces, production, trusted, request.request_id,
             exclude={t.request_id for t in members},
-            score=live if stored is None else stored.metric,
+            score=live if stored is None else stored.metric, coverage_below=band.coverage_below,
         )
         data = prepare(
             registry,
@@ -279,7 +289,7 @@ class Retrainer:
 
         best, evaluation, gate_report, tried = self._search(
             request, data, augmented, production, baseline, production_version, reporter, started,
-            score=live if live is not None else baseline.metric,
+            score=live if live is not None else baseline.metric, coverage_below=band.coverage_below,
         )
         metrics = decision_metrics(
             evaluation, baseline, gate_report, gate_examples=len(data.gate_set), gold_examples=len(data.gold),
@@ -303,17 +313,6 @@ class Retrainer:
             mode="pioneer",
         )
 
-    def _live_score(self, traces: TraceStore, model: str, version: str) -> float | None:
-        """Production's accuracy on its labelled traffic, when ``band_score`` is "live" and there is enough of it."""
-        if self.band_score != "live":
-            return None
-        seen = traces.count(model=model, version=version)
-        if seen < self.min_live_traces:
-            return None
-        score = traces.count(model=model, version=version, outcome="pass") / seen
-        log.info("live score", extra={"model": model, "version": version, "traces": seen, "accuracy": round(score, 4)})
-        return score
-
     def _coverage(
         self,
         manifest: VersionManifest,
@@ -324,6 +323,7 @@ class Retrainer:
         *,
         exclude: set[str],
         score: float | None,
+        coverage_below: float,
     ) -> list[LabeledTrace]:
         """Recent fixable failures outside the target patterns, when production is weak enough to need them.
 
@@ -331,7 +331,7 @@ class Retrainer:
         already-fixed inputs are left out), so coverage never trains on what a pattern's curriculum would not.
         """
         model, version = manifest.model, manifest.version
-        if not self.max_coverage_failures or score is None or score >= self.coverage_below:
+        if not self.max_coverage_failures or score is None or score >= coverage_below:
             return []
         recent = [
             t
@@ -363,6 +363,7 @@ class Retrainer:
         started: float,
         *,
         score: float,
+        coverage_below: float,
     ) -> tuple[_Candidate, Evaluation, GateReport, list[dict[str, Any]]]:
         """Iterate: propose recipes, train each, gate them best-validation first; stop at a pass or the budget's end.
         ``score`` is production's, which picks the band.
@@ -378,7 +379,7 @@ class Retrainer:
         if request.budget.max_candidates < 2:
             log.warning("budget allows fewer than two candidates; trying two (one recipe cannot be compared)")
         pattern_checks = data.pattern_gate
-        if score < self.coverage_below and len(data.pattern_gate) > 1:
+        if score < coverage_below and len(data.pattern_gate) > 1:
             # A weak model's retrain rebuilds its data rather than patching patterns one by one: the request's
             # patterns are judged together (at least the floor's share of all their held-out failures fixed).
             pooled = sorted({i for ids in data.pattern_gate.values() for i in ids})

@@ -150,6 +150,7 @@ class TraceStore:
         label: str | None = None,
         predicted_label: str | None = None,
         outcome: str | None = None,
+        source: str | None = None,
         since: float | None = None,
         until: float | None = None,
         latest_per_request: bool = True,
@@ -157,9 +158,10 @@ class TraceStore:
     ) -> list[LabeledTrace]:
         """Traces matching every given filter, oldest label first.
 
-        ``label`` is the expected (corrected) label, ``since``/``until`` bound ``labeled_at`` (``until``
-        exclusive). With ``latest_per_request`` (the default) a request labelled twice appears once, with its
-        latest label: a correction supersedes the first verdict. ``limit`` keeps the most recent traces.
+        ``label`` is the expected (corrected) label, ``source`` the label's source, ``since``/``until`` bound
+        ``labeled_at`` (``until`` exclusive). With ``latest_per_request`` (the default) a request labelled twice
+        appears once, with its latest label: a correction supersedes the first verdict. ``limit`` keeps the most
+        recent traces.
         """
         where, params = self._where(
             model=model,
@@ -168,6 +170,7 @@ class TraceStore:
             label=label,
             predicted_label=predicted_label,
             outcome=outcome,
+            source=source,
             since=since,
             until=until,
         )
@@ -217,6 +220,7 @@ class TraceStore:
         label: str | None = None,
         predicted_label: str | None = None,
         outcome: str | None = None,
+        source: str | None = None,
         since: float | None = None,
         until: float | None = None,
     ) -> tuple[str, list[object]]:
@@ -228,6 +232,7 @@ class TraceStore:
             ("t.expected_label", label),
             ("t.predicted_label", predicted_label),
             ("t.outcome", outcome),
+            ("t.source", source),
         ):
             if value is not None:
                 clauses.append(f"{column} = ?")

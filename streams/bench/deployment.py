@@ -28,7 +28,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +64,6 @@ class DeploymentSpec:
     batch: int = 16
     """Requests per ``/v1/predict/batch`` call."""
     label_delay: float = 2.0
-    monitor_env: dict[str, str] = field(default_factory=dict)
-    """The monitor's ``PIONEER_MONITOR_*`` settings for the replay; the same variables set by the caller win."""
-    trainer_env: dict[str, str] = field(default_factory=dict)
-    """The trainer's ``PIONEER_TRAINER_*`` settings for the replay; the same variables set by the caller win."""
     settle: float = 120.0
     """Seconds of quiet (no training, no new request) after the traffic before measuring."""
     deadline: float = 3600.0
@@ -143,63 +139,6 @@ def _conll2003_config() -> BaseTrainConfig:
     return EntityExtractionConfig(epochs=2.0, progress_bar=False)
 
 
-# Event-time scales for a replay that lasts tens of minutes, and failures spread over many intents: a cluster
-# needs fewer recent failures than the production default to count as a pattern, and requests may follow each
-# other after a short cooldown (the trainer serves them one at a time anyway). Measured on CLINC150 (2 shared
-# cores): 5 failures / 60 s cooldown gave 15 requests, 7 releases, 89.8% test accuracy; 3 / 30 s gave 25
-# requests, 10 releases, 91.8%: with failures spread over 150 intents, more and smaller patterns train more.
-REPLAY_MONITOR = {
-    "PIONEER_MONITOR_HALF_LIFE": "900",
-    "PIONEER_MONITOR_RECENT_HALF_LIFE": "120",
-    "PIONEER_MONITOR_MIN_FAILURES": "3",
-    "PIONEER_MONITOR_MIN_GROWTH": "1.0",
-    "PIONEER_MONITOR_CHECK_INTERVAL": "5",
-    "PIONEER_MONITOR_CHECKPOINT_INTERVAL": "10",
-    "PIONEER_MONITOR_PASS_SAMPLE_RATE": "0.2",
-    "PIONEER_MONITOR_JOIN_WINDOW": "300",
-    "PIONEER_MONITOR_COOLDOWN": "30",
-    "PIONEER_MONITOR_MAX_REQUESTS": "100",
-}
-
-# A tagger's retrain takes minutes on 2 cores (a classification head's, seconds): with a 30 s cooldown, requests
-# queued faster than they were served (31 requests, 16 still waiting when 3,000 requests of traffic had ended).
-# A cooldown near the time of one retrain makes fewer, larger requests that the trainer keeps up with.
-# A tagger failing on a fifth to a third of its sentences is still failing broadly: with the default broad rate
-# (0.3) the monitor stopped asking after three releases (sentence failure rate 19-36% for 13 minutes, no request).
-TAGGER_REPLAY_MONITOR = {**REPLAY_MONITOR, "PIONEER_MONITOR_COOLDOWN": "150", "PIONEER_MONITOR_BROAD_FAILURE_RATE": "0.1"}
-
-# A tagger at F1 0.3-0.8 fixes whole sentences slowly: a sentence counts as fixed only when every entity in it is
-# right. With the defaults (2 flips, half of each pattern's held-out sentences fixed, judged on the observed rate)
-# candidates that lifted gate F1 from 0.80 to 0.85-0.88 were rejected for fixing 20-27% of their patterns'
-# sentences, for 1 of 8 (a sample too small to say anything), or for 7-9 flips among 320-440 gate sentences.
-TAGGER_TRAINER = {
-    "PIONEER_TRAINER_EPSILON": "5",
-    "PIONEER_TRAINER_PATTERN_FIX_FLOOR": "0.25",
-    "PIONEER_TRAINER_PATTERN_CONFIDENCE": "0.95",
-    # The replay's labels are right: the band follows the share of sentences the tagger gets wholly right, which
-    # keeps the data band (coverage, pooled pattern checks) on while its gate F1 (held-out passes in it) reads 0.8+;
-    # and every fixable failure is training material at any score (with coverage only below 0.80, the last five of
-    # nine releases trained on 4-12 pattern sentences each and moved test F1 from 0.816 to 0.840).
-    "PIONEER_TRAINER_BAND_SCORE": "live",
-    "PIONEER_TRAINER_COVERAGE_BELOW": "1.0",
-}
-
-# Every label of the replay is known and right, so production's band is read from its accuracy on the traffic (its
-# gate-set score ran 0.95+ while it answered 90% of the traffic right, which made every retrain surgical); while it
-# is below 0.95 every fixable failure it makes is material (not only those in patterns), and every passing request
-# anchors what it gets right: the trainer gathers coverage up to 0.95 and replays up to 20,000 passes. Blends toward
-# production keep each release's flips within epsilon. Replayed offline on this split (frozen MiniLM heads, refit on all traffic seen, the largest blend weight
-# with <= 2 flips on a 150 + 200 + failures gate set released): 84.1% -> 95.1% test accuracy in 13 steps; the
-# same head fitted on all 15,000 training queries at once reaches 95.5%.
-CLASSIFIER_TRAINER = {
-    "PIONEER_TRAINER_BAND_SCORE": "live",
-    "PIONEER_TRAINER_COVERAGE_BELOW": "1.0",
-    "PIONEER_TRAINER_MAX_PASSES": "20000",
-    # Blends take part of a refit's step, so they fix part of each pattern: 1 of 4 held-out failures fixed is not
-    # evidence that a blend fails its pattern (the flip budget still guards what production gets right).
-    "PIONEER_TRAINER_PATTERN_CONFIDENCE": "0.95",
-}
-
 DEPLOYMENTS: dict[str, DeploymentSpec] = {
     "clinc150": DeploymentSpec(
         name="clinc150", task="classification", dataset="clinc150",
@@ -208,14 +147,14 @@ DEPLOYMENTS: dict[str, DeploymentSpec] = {
                "training split: 10 examples for each of 130 intents and 2 for each of 20 seeded intents; validation "
                "and gate sets 1 example per intent each from the val split",
         load=_clinc150, config=_clinc150_config, traffic=13660, rate=12.0, batch=12,
-        monitor_env=REPLAY_MONITOR, trainer_env=CLASSIFIER_TRAINER, target_before=0.85, target_after=0.95,
+        target_before=0.85, target_after=0.95,
     ),
     "conll2003": DeploymentSpec(
         name="conll2003", task="entity_extraction", dataset="conll2003",
         recipe="BIO tagger (all-MiniLM-L6-v2 + casing features), 2 epochs on 150 seeded training sentences "
                "(entity F1 0.276 on the full test set); validation 100 and gate 150 sentences from dev",
         load=_conll2003, config=_conll2003_config, traffic=4500, rate=2.5, batch=8,
-        monitor_env=TAGGER_REPLAY_MONITOR, trainer_env=TAGGER_TRAINER, target_before=0.35, target_after=0.85, deadline=7200.0, settle=240.0,
+        target_before=0.35, target_after=0.85, deadline=7200.0, settle=240.0,
     ),
 }
 
@@ -263,7 +202,7 @@ def run_deployment(
         say(f"      production = {first[:22]}")
         say("[3/6] starting the server, the monitor and the trainer…")
         port = free_port()
-        env = _child_env(out, broker.bootstrap, spec)
+        env = child_environment(out, broker.bootstrap)
         processes = [
             ManagedProcess("server", ["serve", "--model", spec.name, "--port", str(port), "--max-batch", "64"],
                            env=env, log_path=out / "logs" / "serve.log"),
@@ -334,12 +273,6 @@ def _train_first(spec: DeploymentSpec, registry, base, validation, gate) -> str:
         raise RuntimeError(f"the weak model was not released: {decision.outcome}")
     return decision.version
 
-
-def _child_env(home: Path, bootstrap: str, spec: DeploymentSpec) -> dict[str, str]:
-    env = child_environment(home, bootstrap)
-    for name, value in {**spec.monitor_env, **spec.trainer_env}.items():  # what the caller set in the environment wins
-        env.setdefault(name, value)
-    return env
 
 
 # ---------------------------------------------------------------------------------------------- traffic

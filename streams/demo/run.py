@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -47,23 +47,6 @@ class DemoOptions:
     deadline: float = 480.0
     """Seconds of traffic after which the demo stops even without a release."""
     seed: int = 0
-    monitor_env: dict[str, str] = field(default_factory=dict)
-
-
-# Event-time scales for a demo that lasts minutes (production defaults are hours and days).
-DEMO_MONITOR = {
-    "PIONEER_MONITOR_HALF_LIFE": "300",
-    "PIONEER_MONITOR_RECENT_HALF_LIFE": "30",
-    "PIONEER_MONITOR_MIN_FAILURES": "8",
-    # The demo's traffic has no seasonality to tell growth from: any cluster failing far more often than
-    # the rest of the traffic counts.
-    "PIONEER_MONITOR_MIN_GROWTH": "1.0",
-    "PIONEER_MONITOR_CHECK_INTERVAL": "2",
-    "PIONEER_MONITOR_CHECKPOINT_INTERVAL": "5",
-    "PIONEER_MONITOR_PASS_SAMPLE_RATE": "0.3",
-    "PIONEER_MONITOR_JOIN_WINDOW": "120",
-    "PIONEER_MONITOR_COOLDOWN": "90",
-}
 
 
 @dataclass
@@ -107,7 +90,7 @@ def run_demo(options: DemoOptions, say=print) -> DemoResult:
 
         say("[3/6] starting the server, the monitor and the trainer…")
         serve_port = free_port()
-        env = _child_env(home, broker.bootstrap, options)
+        env = child_environment(home, broker.bootstrap)
         processes = [
             ManagedProcess("server", ["serve", "--model", MODEL, "--port", str(serve_port)], env=env, log_path=home / "logs" / "serve.log"),
             ManagedProcess("monitor", ["monitor"], env=env, log_path=home / "logs" / "monitor.log"),
@@ -165,12 +148,6 @@ def _train_first(task, registry) -> str:
         raise RuntimeError(f"the first model was not released: {decision.outcome}")
     return decision.version
 
-
-def _child_env(home: Path, bootstrap: str, options: DemoOptions) -> dict[str, str]:
-    env = child_environment(home, bootstrap)
-    env.update(DEMO_MONITOR)
-    env.update(options.monitor_env)
-    return env
 
 
 def wait_ready(base_url: str, processes: list[ManagedProcess], say, timeout: float = 240.0) -> None:

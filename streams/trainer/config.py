@@ -11,9 +11,8 @@ class TrainerConfig:
     catch_up_timeout: float = field(default=60.0, metadata={"help": "Seconds to wait for the trace store to reach a request's time before training."})
     epsilon: int = field(default=2, metadata={"help": "Negative flips a release may make on the gate set, and on each earlier checkpoint's set."})
     pattern_fix_floor: float = field(default=0.5, metadata={"help": "Share of each target pattern's held-out failures a release must get right."})
-    pattern_confidence: float | None = field(default=None, metadata={"help": "Judge a fix rate by its upper Wilson bound at this confidence (None: the observed rate)."})
-    # 0.80 is pioneer.retrain.recipes.DATA_BAND_BELOW, written out so the CLI's help does not import the retrainer.
-    coverage_below: float = field(default=0.80, metadata={"help": "Production score (see band_score) below which fixable failures outside the target patterns are trained on too (0: never)."})
-    band_score: str = field(default="gate", metadata={"help": "Production's score that picks the band: gate (its gate-set score) or live (its accuracy on its labelled traffic).", "choices": ["gate", "live"]})
-    max_passes: int = field(default=2000, metadata={"help": "Most recent passing traces a retrain uses for replay, hard negatives and the gate set."})
+    pattern_confidence: float | None = field(default=0.95, metadata={"help": "Judge a fix rate by its upper Wilson bound at this confidence (None: the observed rate)."})
+    coverage_below: float | None = field(default=None, metadata={"help": "Production score (see band_score) below which fixable failures outside the target patterns are trained on too (0: never; None: decided from the labels' sources)."})
+    band_score: str = field(default="auto", metadata={"help": "Production's score that picks the band: auto (live when the labels are trusted), gate (its gate-set score) or live (its accuracy on its labelled traffic).", "choices": ["auto", "gate", "live"]})
+    max_passes: int | None = field(default=None, metadata={"help": "Most recent passing traces a retrain uses for replay, hard negatives and the gate set (None: by task kind, 20,000 for a classifier, 2,000 otherwise)."})
     metrics_port: int | None = field(default=None, metadata={"help": "Serve Prometheus /metrics on this port (None: off)."})

@@ -8,7 +8,6 @@ import pytest
 from click.testing import CliRunner
 
 from pioneer.cli import cli
-from pioneer.retrain.recipes import DATA_BAND_BELOW
 from streams.kafka import KafkaSettings
 from streams.trainer.config import TrainerConfig
 from streams.trainer.worker import build_trainer
@@ -34,7 +33,8 @@ def test_the_default_handler_gates_with_the_configured_pattern_fix_floor(tmp_pat
 def test_the_default_handler_gathers_coverage_and_passes_as_configured(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIONEER_HOME", str(tmp_path))
-    assert TrainerConfig().coverage_below == DATA_BAND_BELOW  # the default is the reference system's data band
+    default = build_trainer(KafkaSettings.from_env("localhost:1"), TrainerConfig()).handler.keywords["retrainer"]
+    assert (default.coverage_below, default.band_score) == (None, "auto")  # decided per request from the labels
     config = TrainerConfig(coverage_below=0.95, max_passes=20000, band_score="live")
     retrainer = build_trainer(KafkaSettings.from_env("localhost:1"), config).handler.keywords["retrainer"]
     assert (retrainer.coverage_below, retrainer.max_passes, retrainer.band_score) == (0.95, 20000, "live")

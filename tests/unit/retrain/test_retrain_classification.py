@@ -20,6 +20,7 @@ from pioneer.events import (
 )
 from pioneer.registry import FileRegistry
 from pioneer.retrain import NAIVE_NOTE, Retrainer, default_factory, handle_request
+from pioneer.retrain.trust import choose_band, label_trust
 from pioneer.traces import labeled_trace
 from tests.unit.retrain.conftest import World
 from tests.unit.retrain.scenario import CLINC, MODEL, NEW
@@ -227,10 +228,11 @@ def test_the_live_band_score_is_production_accuracy_on_its_own_labelled_traffic(
     seen = store.query(model=MODEL, version=world.production)
     accuracy = sum(t.outcome == "pass" for t in seen) / len(seen)
     assert 0.0 < accuracy < 1.0
-    live = Retrainer(band_score="live", min_live_traces=len(seen))
-    assert live._live_score(store, MODEL, world.production) == pytest.approx(accuracy)
+    trust = label_trust(store, MODEL, world.production)
+    assert trust.trusted_enough  # the scenario's labels are human
+    assert choose_band(trust, band_score="auto", coverage_below=None, min_live_traces=len(seen)).live == pytest.approx(accuracy)
     # Too little traffic, or the gate score asked for: the gate score picks the band.
-    assert Retrainer(band_score="live", min_live_traces=len(seen) + 1)._live_score(store, MODEL, world.production) is None
-    assert Retrainer()._live_score(store, MODEL, world.production) is None
+    assert choose_band(trust, band_score="live", coverage_below=None, min_live_traces=len(seen) + 1).live is None
+    assert choose_band(trust, band_score="gate", coverage_below=None, min_live_traces=1).live is None
     with pytest.raises(ValueError, match="band_score"):
         Retrainer(band_score="validation")
