@@ -151,40 +151,64 @@ def _quiet_libraries() -> None:
 
 
 @bench.command()
-@click.argument("task", type=click.Choice(["clinc150", "conll2003"]))
+@click.argument("preset", type=click.Choice(["clinc150", "conll2003"]), required=False)
+@click.option("--dataset", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Any labelled dataset instead of a preset: CSV/TSV or JSONL (text, label or spans), CLINC150's "
+              "data_full.json or folder, a CoNLL file or a folder with train.txt/dev.txt/test.txt.")
+@click.option("--task", type=click.Choice(["classification", "entity_extraction"]), default="classification",
+              show_default=True, help="The task of --dataset.")
+@click.option("--per-label", type=click.IntRange(1), default=10, show_default=True,
+              help="Weak model (classification): training examples of each label.")
+@click.option("--sparse-labels", type=click.IntRange(0), default=20, show_default=True,
+              help="Weak model (classification): seeded labels that get only --sparse-per-label examples.")
+@click.option("--sparse-per-label", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--base-sentences", type=click.IntRange(1), default=150, show_default=True,
+              help="Weak model (entity extraction): seeded training sentences.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the report, plots, JSON, broker logs, registry and traces go "
-              "(default: bench-results/deployment-TASK; wiped at start).")
+              "(default: bench-results/deployment-NAME; wiped at start).")
 @DATASETS
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--traffic", type=int, default=None, help="Requests to replay (default: the task's default).")
+@click.option("--traffic", type=int, default=None, help="Requests to replay (default: the preset's, or all).")
 @click.option("--rate", type=click.FloatRange(min=0.1), default=None,
-              help="Requests per second (default: the task's default; slower gives the loop more cycles per request).")
+              help="Requests per second (default: 12 for a classifier, 2.5 for a tagger).")
 @click.option("--deadline", type=float, default=None, help="Stop waiting for retrains after this many seconds.")
-def deployment(task: str, out: Path | None, datasets: Path, seed: int, traffic: int | None, rate: float | None,
-               deadline: float | None) -> None:
-    """A production-style deployment on a public task, through the real topics, monitor and trainer.
+def deployment(preset: str | None, dataset: Path | None, task: str, per_label: int, sparse_labels: int,
+               sparse_per_label: int, base_sentences: int, out: Path | None, datasets: Path, seed: int,
+               traffic: int | None, rate: float | None, deadline: float | None) -> None:
+    """A production-style deployment of a labelled dataset, through the real topics, monitor and trainer.
 
-    Deploys a deliberately weak model (trained on a documented, seeded subset), starts the embedded broker,
-    the server, the monitor and the trainer as processes, streams the task's traffic and its labels through
-    the server's HTTP API, lets the loop retrain and release, and reports before/after on the full held-out
-    test set: observed failures fixed, negative flips, retrain cycles and wall time. The monitor runs with
-    replay-scale PIONEER_MONITOR_* settings; any of them set in the environment wins, and PIONEER_TRAINER_*
-    variables (e.g. PIONEER_TRAINER_EPSILON) reach the trainer; the report lists them.
+    Deploys a deliberately weak model (trained on a documented, seeded subset of the training split), starts the
+    embedded broker, the server, the monitor and the trainer as processes, streams the rest of the training split
+    and its labels through the server's HTTP API, lets the loop retrain and release, and reports before/after on
+    the held-out test split: observed failures fixed, negative flips, retrain cycles, stalls, wall time.
+
+    Splits: a dataset published with its splits keeps them (CLINC150 train/val/test, CoNLL train/dev/test);
+    any other file is split by a seeded shuffle: 20% test, 10% for the validation and gate sets, the rest is
+    training split. Every process runs with the product's defaults; PIONEER_MONITOR_* and PIONEER_TRAINER_*
+    variables set in the environment reach them, and the report lists them.
     """
-    from streams.bench.deployment import DEPLOYMENTS, run_deployment
-
     import dataclasses
 
-    spec = DEPLOYMENTS[task]
+    from streams.bench.deployment import DEPLOYMENTS, dataset_deployment, run_deployment
+    from streams.bench.tasks import WeakModelRecipe
+
+    if (preset is None) == (dataset is None):
+        raise click.UsageError("give a preset (clinc150, conll2003) or --dataset PATH, not both")
+    if preset is not None:
+        spec = DEPLOYMENTS[preset]
+        if not (datasets / spec.dataset).is_dir():
+            raise click.ClickException(f"{preset} needs {datasets / spec.dataset}; pass --datasets")
+    else:
+        weak = WeakModelRecipe(per_label=per_label, sparse_labels=sparse_labels, sparse_per_label=sparse_per_label,
+                               base_sentences=base_sentences)
+        spec = dataset_deployment(dataset, task, weak=weak)
     if rate is not None:
         spec = dataclasses.replace(spec, rate=rate)
-    if not (datasets / spec.dataset).is_dir():
-        raise click.ClickException(f"{task} needs {datasets / spec.dataset}; pass --datasets")
     result = run_deployment(
-        spec, out=(out or Path(f"bench-results/deployment-{task}")).resolve(), datasets=datasets.resolve(),
+        spec, out=(out or Path(f"bench-results/deployment-{spec.name}")).resolve(), datasets=datasets.resolve(),
         seed=seed, traffic=traffic, deadline=deadline, say=click.echo, machine=machine(),
         command="pioneer " + shlex.join(sys.argv[1:]),
     )
-    click.echo(f"{task}: test {result.metric_name} {result.before:.4f} -> {result.after:.4f} in "
+    click.echo(f"{spec.name}: test {result.metric_name} {result.before:.4f} -> {result.after:.4f} in "
                f"{result.wall_seconds:.0f}s; report: {result.report}")
