@@ -297,7 +297,9 @@ def _report(directory: Path, options, state: LiveState, first, final, offline, w
         "",
         "## Held-out accuracy",
         "",
-        table(["version", *next(iter(offline.values())).keys()], [[name, *values.values()] for name, values in offline.items()]),
+        # Columns from every row: the final version's adds its negative flips, which the first has no value for.
+        table(["version", *(columns := list(dict.fromkeys(k for values in offline.values() for k in values)))],
+              [[name, *(values.get(c, "-") for c in columns)] for name, values in offline.items()]),
         "",
     ]
     if "final" in offline:
