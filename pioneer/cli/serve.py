@@ -54,6 +54,8 @@ def parse_size(text: str) -> int:
               help="Publish an inference log per answered input (off: no Kafka producer, feedback refused).")
 @click.option("--follow/--no-follow", "follow", default=True, help="Follow the releases topic and hot-swap versions.")
 @click.option("--max-batch", default=32, type=click.IntRange(1), help="Most inputs per forward pass (micro-batching).")
+@click.option("--max-batch-chars", default=65_536, type=click.IntRange(1),
+              help="Most characters per forward pass; a request of long texts is answered in slices, others between them.")
 @click.option("--max-wait-ms", default=0.0, type=click.FloatRange(0), help="How long a request may wait for a batch to fill.")
 @click.option("--max-batch-request", default=256, type=click.IntRange(1), help="Most inputs in one batch request.")
 @click.option("--threads", default=1, type=click.IntRange(1), help="Inference threads (batches computed at once).")
@@ -74,6 +76,7 @@ def serve(
     log_inferences: bool,
     follow: bool,
     max_batch: int,
+    max_batch_chars: int,
     max_wait_ms: float,
     max_batch_request: int,
     threads: int,
@@ -120,6 +123,7 @@ def serve(
         max_queued_events=max_queued_events,
         delivery_timeout=delivery_timeout,
         max_batch=max_batch,
+        max_batch_chars=max_batch_chars,
         max_wait_ms=max_wait_ms,
         max_batch_request=max_batch_request,
         inference_threads=threads,

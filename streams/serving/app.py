@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import MutableHeaders
@@ -34,7 +35,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import pioneer
 from pioneer.events import Input, Output, Span
 from pioneer.serving import ModelNotReady, ServedModel, feedback_label, new_id
+from pioneer.serving.records import MAX_REQUEST_ID
 from streams.serving.chat import chat_router
+from streams.serving.limits import REQUEST_ID_RE, BodyLimit
 from streams.serving.payloads import (
     BatchPredictRequest,
     BatchPredictResponse,
@@ -77,7 +80,8 @@ class RequestContext:
             return
         started = time.perf_counter()
         request_id = _header(scope, b"x-request-id")
-        if request_id is None or not 0 < len(request_id) <= 200:
+        refused = request_id is not None and not valid_request_id(request_id)
+        if request_id is None or refused:
             request_id = new_id()
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
@@ -94,12 +98,35 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_headers)
+            if refused:  # before the body is read or anything logged: the id could not travel back in a header
+                await _send_error(send_with_headers, 400, f"X-Request-ID must be 1 to {MAX_REQUEST_ID} printable "
+                                  "ASCII characters without spaces")
+            else:
+                await self.app(scope, receive, send_with_headers)
         finally:
             endpoint = ENDPOINTS.get(scope["path"], "other")
             metrics = self.runtime.metrics
             metrics.requests.labels(endpoint, str(status)).inc()
             metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+
+
+def valid_request_id(request_id: str) -> bool:
+    """Whether ``request_id`` can be logged and sent back in a response header."""
+    return 0 < len(request_id) <= MAX_REQUEST_ID and REQUEST_ID_RE.match(request_id) is not None
+
+
+async def _send_error(send: Send, status: int, error: str) -> None:
+    body = orjson.dumps({"error": error})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+    """422 naming each refused field and why, without echoing the input back (it may be large, or unencodable)."""
+    errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
+    return _json({"error": f"invalid request: {summary}", "detail": errors}, 422)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -135,7 +162,9 @@ def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True) -> FastA
         summary=f"Serves model {config.model!r} ({config.alias}) and logs every inference to Kafka.",
         lifespan=lifespan if manage_runtime else None,
     )
+    app.add_middleware(BodyLimit)  # innermost: runs after the request id is set, before any body is read
     app.add_middleware(RequestContext, runtime=runtime)
+    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.include_router(chat_router(runtime))
 
     def not_ready(request_id: str, exc: Exception) -> Response:

@@ -53,6 +53,8 @@ class ServeConfig:
     delivery_timeout: float = 5.0
     retry_interval: float = 1.0
     max_batch: int = 32
+    max_batch_chars: int = 65_536
+    """Most characters per forward pass: a request of long texts is answered in slices, others in between."""
     max_wait_ms: float = 0.0
     max_batch_request: int = 256
     """Most inputs one batch request may carry."""
@@ -98,7 +100,8 @@ class ServingRuntime:
         self.inference_pool = ThreadPoolExecutor(config.inference_threads, thread_name_prefix="inference")
         self.load_pool = ThreadPoolExecutor(1, thread_name_prefix="model-load")
         self.batcher = MicroBatcher(
-            self.slot, self.inference_pool, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
+            self.slot, self.inference_pool, max_batch=config.max_batch, max_batch_chars=config.max_batch_chars,
+            max_wait_ms=config.max_wait_ms,
             workers=config.inference_threads,
         )
         self.batcher.listeners.append(lambda size: self.metrics.batch_size.observe(size))
