@@ -33,8 +33,19 @@ def parse_size(text: str) -> int:
     return int(float(number) * UNITS[unit])
 
 
+def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """The model name, checked before anything uses it in a path (the spill directory)."""
+    from pioneer.registry.file import NAME_RE
+
+    if NAME_RE.fullmatch(value) is None:
+        raise click.BadParameter(f"{value!r} is not a registry model name: use 1 to 128 letters, digits, '.', '_' "
+                                 "or '-', starting with a letter or digit")
+    return value
+
+
 @click.command(context_settings={"show_default": True})
-@click.option("--model", envvar="PIONEER_SERVE_MODEL", show_envvar=True, required=True, help="Registered model name.")
+@click.option("--model", envvar="PIONEER_SERVE_MODEL", show_envvar=True, required=True, callback=_model_name,
+              help="Registered model name.")
 @click.option("--alias", envvar="PIONEER_SERVE_ALIAS", show_envvar=True, default="production",
               help="Registry alias to serve at start, and whose releases to follow.")
 @click.option("--version", "pinned", default=None, metavar="VERSION",

@@ -18,6 +18,7 @@ from typing import Any
 
 from pioneer.events import Event, EventCodec, Input, Output
 from pioneer.registry import Registry
+from pioneer.registry.file import NAME_RE
 from pioneer.serving import (
     WARMUP_TEXT,
     MicroBatcher,
@@ -66,6 +67,11 @@ class ServeConfig:
     """After the first model loads, move every object alive then (torch, transformers, the app: over a million)
     out of the garbage collector's reach (``gc.freeze``), so full collections stop rescanning them: in a serving
     process they otherwise pause every thread for 0.1-1 s (measured in the outage test), which is p99 latency."""
+
+    def __post_init__(self) -> None:
+        if NAME_RE.fullmatch(self.model) is None:  # the name becomes part of paths (the spill directory): check it first
+            raise ValueError(f"model name {self.model!r} is not a registry name: use 1 to 128 letters, digits, "
+                             "'.', '_' or '-', starting with a letter or digit")
 
 
 @dataclass(slots=True)
