@@ -76,7 +76,7 @@ class BodyLimit:
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _refuse(send, 413, self._too_large(declared.decode("latin-1") + " bytes declared"))
+            await send_error(send, 413, self._too_large(declared.decode("latin-1") + " bytes declared"))
             return
         chunks: list[bytes] = []
         size = 0
@@ -87,7 +87,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await _refuse(send, 413, self._too_large(f"more than {self.max_bytes} bytes sent"))
+                await send_error(send, 413, self._too_large(f"more than {self.max_bytes} bytes sent"))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -97,7 +97,7 @@ class BodyLimit:
             try:
                 orjson.loads(body)
             except orjson.JSONDecodeError as exc:
-                await _refuse(send, 422, f"the body is not JSON that can be served: {exc}")
+                await send_error(send, 422, f"the body is not JSON that can be served: {exc}")
                 return
         replayed = False
 
@@ -122,8 +122,10 @@ def _is_json(content_type: bytes | None) -> bool:
     return media == b"application/json" or media.endswith(b"+json")
 
 
-async def _refuse(send: Send, status: int, error: str) -> None:
+async def send_error(send: Send, status: int, error: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer ``{"error": error}`` from a middleware, before the app runs."""
     body = orjson.dumps({"error": error})
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
     await send({"type": "http.response.body", "body": body})

@@ -133,8 +133,9 @@ class FeedbackRequest(BaseModel):
 
 class FeedbackResponse(BaseModel):
     request_id: str
-    event_id: str
-    status: Literal["accepted"]
+    event_id: str | None = Field(description="The published label's event id (null for a duplicate).")
+    status: Literal["accepted", "duplicate"] = Field(
+        description="accepted (202): published; duplicate (200): this source already labelled this request.")
 
 
 class Health(BaseModel):
@@ -156,3 +157,8 @@ class Readiness(BaseModel):
 
 class ErrorBody(BaseModel):
     error: str
+
+
+class InvalidBody(BaseModel):
+    error: str = Field(description="Every refused field and why, with the limit it broke.")
+    detail: list[dict[str, Any]] | None = Field(default=None, description="One entry per field: loc, msg, type.")

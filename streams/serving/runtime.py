@@ -58,6 +58,10 @@ class ServeConfig:
     """Most characters per forward pass: a request of long texts is answered in slices, others in between."""
     max_wait_ms: float = 0.0
     max_batch_request: int = 256
+    feedback_rate: float = 50.0
+    """Feedback accepted per second from each source (human, judge, rule); beyond it, 429."""
+    feedback_burst: int = 100
+    """Feedback one source may send at once before its rate applies."""
     """Most inputs one batch request may carry."""
     inference_threads: int = 1
     warmup_text: str = WARMUP_TEXT
