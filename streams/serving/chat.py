@@ -128,8 +128,8 @@ def conversation(messages: list[ChatMessage]) -> tuple[str | None, str]:
         )
     prompt, text = ("\n\n".join(system) if system else None), _text(turns[0])
     if len(text) + len(prompt or "") > MAX_TEXT_CHARS:
-        raise ChatError(422, f"the conversation has {len(text) + len(prompt or '')} characters; at most "
-                        f"{MAX_TEXT_CHARS} are served", param="messages")
+        raise ChatError(400, f"the conversation has {len(text) + len(prompt or '')} characters; at most "
+                        f"{MAX_TEXT_CHARS} are served", param="messages", code="context_length_exceeded")
     if not text:
         raise ChatError(400, "the user message has no text", param="messages")
     return prompt, text

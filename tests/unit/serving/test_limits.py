@@ -131,3 +131,16 @@ async def test_an_unusable_request_id_is_refused_before_anything_is_logged(serve
                                  [orjson.dumps({"text": PROBE})])
     assert status == 400 and b"X-Request-ID" in body
     assert served.logged == []
+
+
+async def test_the_openapi_description_documents_every_refusal(served: Served) -> None:
+    paths = (await served.client.get("/openapi.json")).json()["paths"]
+    for path in ("/v1/predict", "/v1/predict/batch", "/v1/feedback", "/v1/chat/completions"):
+        answers = paths[path]["post"]["responses"]
+        assert {"401", "403", "413", "422"} <= set(answers), path
+        assert str(MAX_BODY_BYTES) in answers["413"]["description"]
+        assert str(MAX_TEXT_CHARS) in answers["422"]["description"]
+    feedback = paths["/v1/feedback"]["post"]["responses"]
+    assert "Retry-After" in feedback["429"]["headers"] and {"200", "202"} <= set(feedback)
+    assert {"401", "403"} <= set(paths["/metrics"]["get"]["responses"])
+    assert "401" not in paths["/healthz"]["get"]["responses"]
