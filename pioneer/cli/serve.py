@@ -33,8 +33,19 @@ def parse_size(text: str) -> int:
     return int(float(number) * UNITS[unit])
 
 
+def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """The model name, checked before anything uses it in a path (the spill directory)."""
+    from pioneer.registry.file import NAME_RE
+
+    if NAME_RE.fullmatch(value) is None:
+        raise click.BadParameter(f"{value!r} is not a registry model name: use 1 to 128 letters, digits, '.', '_' "
+                                 "or '-', starting with a letter or digit")
+    return value
+
+
 @click.command(context_settings={"show_default": True})
-@click.option("--model", envvar="PIONEER_SERVE_MODEL", show_envvar=True, required=True, help="Registered model name.")
+@click.option("--model", envvar="PIONEER_SERVE_MODEL", show_envvar=True, required=True, callback=_model_name,
+              help="Registered model name.")
 @click.option("--alias", envvar="PIONEER_SERVE_ALIAS", show_envvar=True, default="production",
               help="Registry alias to serve at start, and whose releases to follow.")
 @click.option("--version", "pinned", default=None, metavar="VERSION",
@@ -54,11 +65,24 @@ def parse_size(text: str) -> int:
               help="Publish an inference log per answered input (off: no Kafka producer, feedback refused).")
 @click.option("--follow/--no-follow", "follow", default=True, help="Follow the releases topic and hot-swap versions.")
 @click.option("--max-batch", default=32, type=click.IntRange(1), help="Most inputs per forward pass (micro-batching).")
+@click.option("--max-batch-chars", default=65_536, type=click.IntRange(1),
+              help="Most characters per forward pass; a request of long texts is answered in slices, others between them.")
 @click.option("--max-wait-ms", default=0.0, type=click.FloatRange(0), help="How long a request may wait for a batch to fill.")
 @click.option("--max-batch-request", default=256, type=click.IntRange(1), help="Most inputs in one batch request.")
 @click.option("--threads", default=1, type=click.IntRange(1), help="Inference threads (batches computed at once).")
 @click.option("--delivery-timeout", default=5.0, type=click.FloatRange(0.1),
               help="Seconds Kafka has to acknowledge logs before they are spilled to disk.")
+@click.option("--api-keys", "api_keys_file", envvar="PIONEER_API_KEYS_FILE", show_envvar=True, default=None,
+              type=click.Path(exists=True, dir_okay=False),
+              help="File of API keys, one 'KEY SCOPE[,SCOPE...]' a line; scopes: predict, feedback (or "
+              "feedback:human, feedback:judge, feedback:rule), metrics. Keys also come from PIONEER_API_KEYS_<SCOPE> "
+              "variables (comma-separated). Clients send 'Authorization: Bearer KEY'.")
+@click.option("--insecure-no-auth", is_flag=True, default=False,
+              help="Serve without API keys on an address beyond loopback (anyone who reaches it can predict and "
+              "label).")
+@click.option("--feedback-rate", default=50.0, type=click.FloatRange(min=0, min_open=True),
+              help="Feedback accepted per second from each source (human, judge, rule); beyond it, 429.")
+@click.option("--feedback-burst", default=100, type=click.IntRange(1), help="Feedback a source may send at once.")
 @click.option("--max-queued-events", default=100_000, type=click.IntRange(1),
               help="Events held in memory before shipping; beyond it they are dropped and counted.")
 def serve(
@@ -74,10 +98,15 @@ def serve(
     log_inferences: bool,
     follow: bool,
     max_batch: int,
+    max_batch_chars: int,
     max_wait_ms: float,
     max_batch_request: int,
     threads: int,
     delivery_timeout: float,
+    api_keys_file: str | None,
+    insecure_no_auth: bool,
+    feedback_rate: float,
+    feedback_burst: int,
     max_queued_events: int,
 ) -> None:
     """Serve MODEL over HTTP: predict, feedback, OpenAI-compatible chat completions (generation models),
@@ -94,6 +123,19 @@ def serve(
     """
     import os
     from pathlib import Path
+
+    from streams.serving.auth import ApiKeys, is_loopback
+
+    # Before anything touches the disk: who may call this server.
+    try:
+        keys = ApiKeys.load(Path(api_keys_file) if api_keys_file else None)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--api-keys") from None
+    if not keys and not insecure_no_auth and not is_loopback(host):
+        raise click.UsageError(
+            f"--host {host} serves beyond this machine: give API keys (--api-keys FILE or PIONEER_API_KEYS_<SCOPE>) "
+            "or say --insecure-no-auth"
+        )
 
     # Before torch loads: idle OpenMP threads sleep instead of spinning, which on a small shared CPU leaves the
     # cores to the event loop and the other processes (see scripts/bench_adapters.py for the measurement).
@@ -120,8 +162,11 @@ def serve(
         max_queued_events=max_queued_events,
         delivery_timeout=delivery_timeout,
         max_batch=max_batch,
+        max_batch_chars=max_batch_chars,
         max_wait_ms=max_wait_ms,
         max_batch_request=max_batch_request,
+        feedback_rate=feedback_rate,
+        feedback_burst=feedback_burst,
         inference_threads=threads,
     )
     runtime = ServingRuntime(
@@ -130,5 +175,7 @@ def serve(
         kafka=KafkaSettings.from_env(broker) if uses_kafka else None,
     )
     throttle_kafka_client_logs()
-    click.echo(f"serving {model} ({alias}) on http://{host}:{port}  (docs: /docs, metrics: /metrics)", err=True)
-    run_server(create_app(runtime), host=host, port=port)
+    auth = f"{len(keys)} API keys" if keys else "no API keys"
+    click.echo(f"serving {model} ({alias}) on http://{host}:{port} with {auth}  (docs: /docs, metrics: /metrics)",
+               err=True)
+    run_server(create_app(runtime, api_keys=keys or None), host=host, port=port)

@@ -31,6 +31,22 @@ class _Job:
     inputs: Sequence[Input]
     future: asyncio.Future[tuple[ServedModel, list[Output]]]
     queued_at: float = field(default_factory=time.perf_counter)
+    done: int = 0
+    """Inputs answered so far (a large request is answered in slices)."""
+    outputs: list[Output] = field(default_factory=list)
+    served: ServedModel | None = None
+    """The version that answered its first slice, which answers the rest too."""
+
+
+@dataclass(slots=True)
+class _Slice:
+    job: _Job
+    start: int
+    end: int
+
+
+def _chars(item: Input) -> int:
+    return len(item.text) + len(item.system_prompt or "")
 
 
 @dataclass(slots=True)
@@ -50,7 +66,11 @@ class MicroBatcher:
     executor
         Runs the model; one thread is right for one CPU-bound model (torch uses several cores itself).
     max_batch
-        Most inputs in one forward pass. A single request with more inputs runs alone, whole.
+        Most inputs in one forward pass. A request with more is answered in slices, and requests that arrive
+        meanwhile are answered between its slices (all its slices are answered by the version of its first).
+    max_batch_chars
+        Most characters (texts and system prompts) in one forward pass, so that one request of long texts
+        cannot hold the model for long: a pass always takes at least one input.
     max_wait_ms
         How long the first request of a batch may wait for company (0: never wait).
     workers
@@ -63,14 +83,18 @@ class MicroBatcher:
         executor: Executor,
         *,
         max_batch: int = 32,
+        max_batch_chars: int = 65_536,
         max_wait_ms: float = 0.0,
         workers: int = 1,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch={max_batch!r} must be ≥ 1")
+        if max_batch_chars < 1:
+            raise ValueError(f"max_batch_chars={max_batch_chars!r} must be ≥ 1")
         self.slot = slot
         self.executor = executor
         self.max_batch = max_batch
+        self.max_batch_chars = max_batch_chars
         self.max_wait = max_wait_ms / 1000.0
         self.workers = workers
         self.stats = BatchStats()
@@ -79,6 +103,7 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Job] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._carry: deque[_Job] = deque()  # jobs that did not fit their batch: first in the next one
+        self._unfinished: deque[_Job] = deque()  # jobs with slices left: after the jobs that came meanwhile
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -92,8 +117,8 @@ class MicroBatcher:
         if self._queue is not None:
             while not self._queue.empty():
                 self._carry.append(self._queue.get_nowait())
-            while self._carry:
-                job = self._carry.popleft()
+            while self._carry or self._unfinished:
+                job = self._carry.popleft() if self._carry else self._unfinished.popleft()
                 if not job.future.done():
                     job.future.set_exception(RuntimeError("server is shutting down"))
 
@@ -119,59 +144,100 @@ class MicroBatcher:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
         while True:
-            jobs = await self._collect()
+            slices = await self._collect()
             try:
-                served = self.slot.get()
-                flat = [item for job in jobs for item in job.inputs]
-                outputs = await loop.run_in_executor(self.executor, run_inputs, served.adapter, flat)
+                current = self.slot.get()
+                for job in {id(piece.job): piece.job for piece in slices}.values():
+                    job.served = job.served or current
+                groups: dict[int, list[_Slice]] = {}  # by version: a job started before a swap keeps its own
+                for piece in slices:
+                    groups.setdefault(id(piece.job.served), []).append(piece)
+                answered: list[tuple[_Slice, list[Output]]] = []
+                for group in groups.values():
+                    flat = [item for piece in group for item in piece.job.inputs[piece.start : piece.end]]
+                    served = group[0].job.served
+                    assert served is not None
+                    outputs = await loop.run_in_executor(self.executor, run_inputs, served.adapter, flat)
+                    position = 0
+                    for piece in group:
+                        answered.append((piece, outputs[position : position + piece.end - piece.start]))
+                        position += piece.end - piece.start
             except asyncio.CancelledError:
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(RuntimeError("server is shutting down"))
+                for piece in slices:
+                    if not piece.job.future.done():
+                        piece.job.future.set_exception(RuntimeError("server is shutting down"))
                 raise
             except Exception as exc:  # noqa: BLE001 - the requests get the error; the batcher keeps serving
-                log.exception("inference failed", extra={"batch": len(jobs)})
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+                log.exception("inference failed", extra={"batch": len(slices)})
+                for piece in slices:
+                    if not piece.job.future.done():
+                        piece.job.future.set_exception(exc)
                 continue
+            size = sum(piece.end - piece.start for piece in slices)
             self.stats.batches += 1
-            self.stats.inputs += len(flat)
-            self.stats.largest = max(self.stats.largest, len(flat))
+            self.stats.inputs += size
+            self.stats.largest = max(self.stats.largest, size)
             for listener in self.listeners:
-                listener(len(flat))
-            position = 0
-            for job in jobs:
-                part = outputs[position : position + len(job.inputs)]
-                position += len(job.inputs)
-                if not job.future.done():  # the client may have gone away
-                    job.future.set_result((served, part))
+                listener(size)
+            for piece, part in answered:
+                job = piece.job
+                job.outputs.extend(part)
+                job.done = piece.end
+                if job.future.done():  # the client went away
+                    continue
+                if job.done == len(job.inputs):
+                    assert job.served is not None
+                    job.future.set_result((job.served, job.outputs))
+                else:
+                    self._unfinished.append(job)
 
-    async def _collect(self) -> list[_Job]:
-        """The next batch: the first waiting job, then whatever else is queued, up to ``max_batch`` inputs."""
+    async def _collect(self) -> list[_Slice]:
+        """The next batch: the first waiting job, then whatever else is queued, up to ``max_batch`` inputs and
+        ``max_batch_chars`` characters; unfinished jobs go after the jobs that arrived while their slice ran."""
         assert self._queue is not None
+        while not self._queue.empty():
+            self._carry.append(self._queue.get_nowait())
+        self._carry.extend(self._unfinished)
+        self._unfinished.clear()
         first = self._carry.popleft() if self._carry else await self._queue.get()
         while first.future.done():  # its client went away while it waited
             first = self._carry.popleft() if self._carry else await self._queue.get()
-        jobs = [first]
-        size = len(first.inputs)
+        slices: list[_Slice] = []
+        size = chars = 0
         deadline = time.perf_counter() + self.max_wait
-        while size < self.max_batch:
-            try:
-                job = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
+        job: _Job | None = first
+        while job is not None:
+            end = job.done
+            while end < len(job.inputs) and size < self.max_batch:
+                cost = _chars(job.inputs[end])
+                if size and chars + cost > self.max_batch_chars:
                     break
-                try:
-                    job = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
-            if job.future.done():  # cancelled while queued
-                continue
-            if size + len(job.inputs) > self.max_batch:
-                self._carry.append(job)
+                size, chars, end = size + 1, chars + cost, end + 1
+            if end > job.done:
+                slices.append(_Slice(job, job.done, end))
+            if end < len(job.inputs):  # the rest waits: _run puts a sliced job back once its slice is answered
+                if end == job.done:
+                    self._carry.appendleft(job)
                 break
-            jobs.append(job)
-            size += len(job.inputs)
-        return jobs
+            job = await self._next_waiting(deadline) if size < self.max_batch else None
+        return slices
+
+    async def _next_waiting(self, deadline: float) -> _Job | None:
+        """The next job still wanted, waiting until ``deadline`` at most; None when there is none."""
+        assert self._queue is not None
+        while True:
+            if self._carry:
+                job = self._carry.popleft()
+            else:
+                try:
+                    job = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    remaining = deadline - time.perf_counter()
+                    if remaining <= 0:
+                        return None
+                    try:
+                        job = await asyncio.wait_for(self._queue.get(), remaining)
+                    except TimeoutError:
+                        return None
+            if not job.future.done():  # else: cancelled while queued
+                return job

@@ -7,6 +7,7 @@ that retries a request with the same id produced two answers, and both are logge
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -17,6 +18,9 @@ from pioneer.serving.slot import ServedModel
 
 MAX_REQUEST_ID = 200
 """Longest request id the event schemas accept."""
+REQUEST_ID_PATTERN = r"^[!-~]+$"
+"""Printable ASCII without spaces: a request id travels back in HTTP headers and keys Kafka records."""
+_REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN)
 
 
 def new_id() -> str:
@@ -28,6 +32,8 @@ def check_request_id(request_id: str) -> str:
     """``request_id`` if the event schemas accept it; ``ValueError`` saying why not otherwise."""
     if not 1 <= len(request_id) <= MAX_REQUEST_ID:
         raise ValueError(f"request id must have 1 to {MAX_REQUEST_ID} characters, got {len(request_id)}")
+    if _REQUEST_ID_RE.match(request_id) is None:
+        raise ValueError("request id must be printable ASCII without spaces")
     return request_id
 
 

@@ -19,6 +19,7 @@ logged.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import MutableHeaders
@@ -34,7 +36,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import pioneer
 from pioneer.events import Input, Output, Span
 from pioneer.serving import ModelNotReady, ServedModel, feedback_label, new_id
+from pioneer.serving.records import MAX_REQUEST_ID
+from streams.serving.auth import ApiKeys, BearerAuth
 from streams.serving.chat import chat_router
+from streams.serving.feedback import FeedbackGuard, FeedbackRefused
+from streams.serving.limits import (
+    MAX_BODY_BYTES,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_DEPTH,
+    MAX_TEXT_CHARS,
+    REQUEST_ID_RE,
+    BodyLimit,
+    send_error,
+)
 from streams.serving.payloads import (
     BatchPredictRequest,
     BatchPredictResponse,
@@ -42,6 +56,7 @@ from streams.serving.payloads import (
     FeedbackRequest,
     FeedbackResponse,
     Health,
+    InvalidBody,
     PredictRequest,
     PredictResponse,
     Readiness,
@@ -61,6 +76,19 @@ ENDPOINTS = {
 """Paths counted in metrics under their own name (anything else is ``other``, so labels stay bounded)."""
 
 NOT_READY = {503: {"model": ErrorBody, "description": "No model is loaded yet"}}
+GUARDED = {
+    401: {"model": ErrorBody, "description": "No valid API key (`Authorization: Bearer KEY`; when keys are configured)"},
+    403: {"model": ErrorBody, "description": "The API key does not grant this route's scope"},
+    413: {"model": ErrorBody, "description": f"Body over {MAX_BODY_BYTES} bytes (checked before it is read), "
+          "or more inputs than a batch request may carry"},
+    422: {"model": InvalidBody, "description": f"Invalid request: a text over {MAX_TEXT_CHARS} characters, metadata "
+          f"deeper than {MAX_METADATA_DEPTH} levels or over {MAX_METADATA_BYTES} bytes, a request id that is not "
+          "printable ASCII, JSON with lone surrogates or NaN, a missing or unknown field"},
+}
+"""Answers every route with a body may give before it runs (the middlewares and the request models)."""
+RATE_LIMITED = {429: {"model": ErrorBody, "description": "Too much feedback of this source; retry after the "
+                      "`Retry-After` header's seconds",
+                      "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}}}}
 
 
 class RequestContext:
@@ -77,7 +105,8 @@ class RequestContext:
             return
         started = time.perf_counter()
         request_id = _header(scope, b"x-request-id")
-        if request_id is None or not 0 < len(request_id) <= 200:
+        refused = request_id is not None and not valid_request_id(request_id)
+        if request_id is None or refused:
             request_id = new_id()
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
@@ -94,12 +123,28 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_headers)
+            if refused:  # before the body is read or anything logged: the id could not travel back in a header
+                await send_error(send_with_headers, 400, f"X-Request-ID must be 1 to {MAX_REQUEST_ID} printable "
+                                  "ASCII characters without spaces")
+            else:
+                await self.app(scope, receive, send_with_headers)
         finally:
             endpoint = ENDPOINTS.get(scope["path"], "other")
             metrics = self.runtime.metrics
             metrics.requests.labels(endpoint, str(status)).inc()
             metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+
+
+def valid_request_id(request_id: str) -> bool:
+    """Whether ``request_id`` can be logged and sent back in a response header."""
+    return 0 < len(request_id) <= MAX_REQUEST_ID and REQUEST_ID_RE.match(request_id) is not None
+
+
+async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+    """422 naming each refused field and why, without echoing the input back (it may be large, or unencodable)."""
+    errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
+    return _json({"error": f"invalid request: {summary}", "detail": errors}, 422)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -113,12 +158,20 @@ def _json(payload: Any, status: int = 200, **headers: str) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers or None)
 
 
+def _expected(body: FeedbackRequest) -> Output | None:
+    if body.label is None and body.spans is None and body.text is None:
+        return None
+    spans = None if body.spans is None else [Span(**s.model_dump()) for s in body.spans]
+    return Output(label=body.label, spans=spans, text=body.text)
+
+
 def _model(served: ServedModel) -> dict[str, str]:
     return {"name": served.name, "version": served.version, "task": served.task}
 
 
-def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True) -> FastAPI:
-    """The FastAPI app serving ``runtime``. With ``manage_runtime`` the app's lifespan starts and stops it."""
+def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True, api_keys: ApiKeys | None = None) -> FastAPI:
+    """The FastAPI app serving ``runtime``. With ``manage_runtime`` the app's lifespan starts and stops it.
+    With ``api_keys``, every route but health, readiness and the docs needs a key (see :mod:`.auth`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -135,13 +188,17 @@ def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True) -> FastA
         summary=f"Serves model {config.model!r} ({config.alias}) and logs every inference to Kafka.",
         lifespan=lifespan if manage_runtime else None,
     )
+    app.add_middleware(BodyLimit)  # innermost: runs after the request id is set, before any body is read
+    app.add_middleware(BearerAuth, keys=api_keys)  # before the body: no key, no bytes read
     app.add_middleware(RequestContext, runtime=runtime)
-    app.include_router(chat_router(runtime))
+    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    guard = FeedbackGuard(rate=config.feedback_rate, burst=config.feedback_burst)
+    app.include_router(chat_router(runtime, guard.remember, GUARDED))
 
     def not_ready(request_id: str, exc: Exception) -> Response:
         return _json({"error": str(exc)}, 503, **{"x-request-id": request_id})
 
-    @app.post("/v1/predict", response_model=PredictResponse, responses=NOT_READY, tags=["predict"],
+    @app.post("/v1/predict", response_model=PredictResponse, responses={**GUARDED, **NOT_READY}, tags=["predict"],
               summary="Predict one input")
     async def predict(body: PredictRequest, request: Request) -> Response:
         started = time.perf_counter()
@@ -152,11 +209,13 @@ def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True) -> FastA
         except ModelNotReady as exc:
             return not_ready(request_id, exc)
         latency_ms = (time.perf_counter() - started) * 1000
+        guard.remember(request_id, len(item.text))
         runtime.log_answers(served, [Answered(request_id, item, output, body.metadata)], latency_ms)
         payload = {"request_id": request_id, "model": _model(served), "prediction": output, "latency_ms": latency_ms}
         return _json(payload, **{"x-request-id": request_id, "x-model-version": served.version})
 
-    @app.post("/v1/predict/batch", response_model=BatchPredictResponse, responses=NOT_READY, tags=["predict"],
+    @app.post("/v1/predict/batch", response_model=BatchPredictResponse, responses={**GUARDED, **NOT_READY},
+              tags=["predict"],
               summary="Predict many inputs with one model version")
     async def predict_batch(body: BatchPredictRequest, request: Request) -> Response:
         started = time.perf_counter()
@@ -171,6 +230,8 @@ def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True) -> FastA
         except ModelNotReady as exc:
             return not_ready(batch_id, exc)
         latency_ms = (time.perf_counter() - started) * 1000
+        for rid, item in zip(ids, items, strict=True):
+            guard.remember(rid, len(item.text))
         runtime.log_answers(
             served,
             [Answered(rid, item, output, body.metadata) for rid, item, output in zip(ids, items, outputs, strict=True)],
@@ -185,23 +246,33 @@ def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True) -> FastA
         return _json(payload, **{"x-request-id": batch_id, "x-model-version": served.version})
 
     @app.post("/v1/feedback", status_code=202, response_model=FeedbackResponse, tags=["feedback"],
-              responses={503: {"model": ErrorBody, "description": "Feedback cannot be taken (no Kafka, queue full)"}},
+              responses={**GUARDED, **RATE_LIMITED,
+                         200: {"model": FeedbackResponse, "description": "A duplicate: not published again"},
+                         503: {"model": ErrorBody, "description": "Feedback cannot be taken (no Kafka, queue full, "
+                               "no model loaded to check it against)"}},
               summary="A label or verdict for an earlier request (published to the labels topic)")
-    async def feedback(body: FeedbackRequest) -> Response:
-        expected = None
-        if body.label is not None or body.spans is not None or body.text is not None:
-            spans = None if body.spans is None else [Span(**s.model_dump()) for s in body.spans]
-            expected = Output(label=body.label, spans=spans, text=body.text)
+    async def feedback(body: FeedbackRequest, request: Request) -> Response:
+        headers = {"x-request-id": body.request_id}
+        if f"feedback:{body.source}" not in request.state.scopes:
+            return _json({"error": f"this API key may not send feedback of source {body.source!r}"}, 403, **headers)
+        try:
+            fresh = guard.check(body, runtime.slot.current)
+        except FeedbackRefused as exc:
+            if exc.retry_after is not None:
+                headers["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
+            return _json({"error": exc.message}, exc.status, **headers)
+        if not fresh:
+            return _json({"request_id": body.request_id, "event_id": None, "status": "duplicate"}, 200, **headers)
         label = feedback_label(
-            request_id=body.request_id, model=config.model, source=body.source, expected=expected,
+            request_id=body.request_id, model=config.model, source=body.source, expected=_expected(body),
             verdict=body.verdict, reason=body.reason, judge=body.judge, metadata=body.metadata,
             version=body.model_version,
         )
-        headers = {"x-request-id": body.request_id}
         if runtime.shipper is None:
             return _json({"error": "this server runs without Kafka; feedback cannot be published"}, 503, **headers)
         if not runtime.emit(label):
             return _json({"error": "the event queue is full; retry later"}, 503, **headers)
+        guard.accepted(body)
         return _json({"request_id": body.request_id, "event_id": label.event_id, "status": "accepted"}, 202, **headers)
 
     @app.get("/healthz", response_model=Health, tags=["operations"], summary="Liveness")
@@ -242,7 +313,8 @@ def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True) -> FastA
         }
         return _json(body, 200 if served is not None else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response,
+             responses={k: GUARDED[k] for k in (401, 403)})
     async def metrics() -> Response:
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

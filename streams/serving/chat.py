@@ -17,7 +17,8 @@ Every completion is an inference log like any prediction (``metadata.endpoint = 
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Request
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pioneer.events import Input
 from pioneer.serving import ModelNotReady
+from streams.serving.limits import MAX_TEXT_CHARS
 from streams.serving.runtime import Answered, ServingRuntime
 
 SYSTEM_ROLES = ("system", "developer")
@@ -33,23 +35,23 @@ SYSTEM_ROLES = ("system", "developer")
 
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
-    type: str
-    text: str | None = None
+    type: str = Field(max_length=64)
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
-    role: str
-    content: str | list[ContentPart] | None = None
-    name: str | None = None
+    role: str = Field(max_length=64)
+    content: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] | Annotated[list[ContentPart], Field(max_length=256)] | None = None
+    name: str | None = Field(default=None, max_length=256)
 
 
 class ChatCompletionRequest(BaseModel):
     """The OpenAI request body; fields not listed are accepted and ignored."""
 
     model_config = ConfigDict(extra="allow")
-    model: str = Field(description="The served model's name (or its version id).")
-    messages: list[ChatMessage] = Field(min_length=1)
+    model: str = Field(max_length=256, description="The served model's name (or its version id).")
+    messages: list[ChatMessage] = Field(min_length=1, max_length=256)
     n: int | None = None
     stream: bool | None = None
     temperature: float | None = Field(default=None, description="Ignored: decoding is greedy.")
@@ -124,7 +126,13 @@ def conversation(messages: list[ChatMessage]) -> tuple[str | None, str]:
             "The model was trained on that shape.",
             param="messages",
         )
-    return ("\n\n".join(system) if system else None), _text(turns[0])
+    prompt, text = ("\n\n".join(system) if system else None), _text(turns[0])
+    if len(text) + len(prompt or "") > MAX_TEXT_CHARS:
+        raise ChatError(400, f"the conversation has {len(text) + len(prompt or '')} characters; at most "
+                        f"{MAX_TEXT_CHARS} are served", param="messages", code="context_length_exceeded")
+    if not text:
+        raise ChatError(400, "the user message has no text", param="messages")
+    return prompt, text
 
 
 def _text(message: ChatMessage) -> str:
@@ -140,12 +148,17 @@ def _text(message: ChatMessage) -> str:
     return "".join(parts)
 
 
-def chat_router(runtime: ServingRuntime) -> APIRouter:
-    """The two OpenAI-compatible routes, bound to ``runtime``."""
+def chat_router(runtime: ServingRuntime, remember: Callable[[str, int], None] | None = None,
+                responses: dict[int | str, dict[str, Any]] | None = None) -> APIRouter:
+    """The two OpenAI-compatible routes, bound to ``runtime``; ``remember`` is told each answered request's id and
+    text length (feedback is checked against it); ``responses`` documents the answers the middlewares give."""
     router = APIRouter(prefix="/v1", tags=["openai"])
     name = runtime.config.model
 
-    @router.get("/models", response_model=ModelList, summary="The served model, as OpenAI's model list")
+    guarded = responses or {}
+
+    @router.get("/models", response_model=ModelList, summary="The served model, as OpenAI's model list",
+                responses={k: v for k, v in guarded.items() if k in (401, 403)})
     async def models() -> Response:
         served = runtime.slot.current
         data = []
@@ -158,7 +171,8 @@ def chat_router(runtime: ServingRuntime) -> APIRouter:
         "/chat/completions",
         response_model=ChatCompletion,
         summary="OpenAI-compatible chat completion (generation models; non-streaming)",
-        responses={400: {"description": "Unsupported request (streaming, n > 1, multi-turn, not a generation model)"},
+        responses={**guarded,
+                   400: {"description": "Unsupported request (streaming, n > 1, multi-turn, not a generation model)"},
                    404: {"description": "Unknown model"}, 503: {"description": "No model loaded yet"}},
     )
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
@@ -187,6 +201,8 @@ def chat_router(runtime: ServingRuntime) -> APIRouter:
         except ChatError as exc:
             return exc.response(request_id, None if served is None else served.version)
         latency_ms = (time.perf_counter() - started) * 1000
+        if remember is not None:
+            remember(request_id, len(text))
         runtime.log_answers(served, [Answered(request_id, item, output, {"endpoint": "chat.completions"})], latency_ms)
         payload: dict[str, Any] = {
             "id": f"chatcmpl-{request_id}",

@@ -6,24 +6,40 @@ only document them): a prediction is the same :class:`~pioneer.events.Output` th
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from pioneer.serving.records import MAX_REQUEST_ID
+from streams.serving.limits import (
+    MAX_LABEL_CHARS,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_DEPTH,
+    MAX_TEXT_CHARS,
+    REQUEST_ID_PATTERN,
+    check_metadata,
+)
 
-RequestId = Field(default=None, min_length=1, max_length=MAX_REQUEST_ID, description="Your id for this request; "
-                  "the X-Request-ID header, or a fresh id, when absent. Send it back with feedback.")
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+OptionalText = Annotated[str | None, Field(default=None, max_length=MAX_TEXT_CHARS)]
+Metadata = Annotated[
+    dict[str, Any] | None,
+    AfterValidator(check_metadata),
+    Field(default=None, description=f"At most {MAX_METADATA_DEPTH} levels deep and {MAX_METADATA_BYTES} bytes as JSON."),
+]
+RequestIdText = Annotated[str, Field(min_length=1, max_length=MAX_REQUEST_ID, pattern=REQUEST_ID_PATTERN)]
+RequestId = Field(default=None, description="Your id for this request (printable ASCII, no spaces); the "
+                  "X-Request-ID header, or a fresh id, when absent. Send it back with feedback.")
 
 
 class SpanBody(BaseModel):
     """A labelled character span ``[start, end)`` of the input text."""
 
     model_config = ConfigDict(extra="forbid")
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
-    label: str = Field(min_length=1)
-    text: str | None = None
+    start: int = Field(ge=0, le=MAX_TEXT_CHARS)
+    end: int = Field(ge=0, le=MAX_TEXT_CHARS)
+    label: str = Field(min_length=1, max_length=MAX_LABEL_CHARS)
+    text: OptionalText = None
 
     @model_validator(mode="after")
     def _ordered(self) -> SpanBody:
@@ -49,11 +65,11 @@ class ModelBody(BaseModel):
 
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, description="The input text.")
-    system_prompt: str | None = Field(default=None, description="Generation only: the system prompt (default: the model's).")
-    request_id: str | None = RequestId
-    context: dict[str, Any] | None = Field(default=None, description="Logged with the input (not shown to the model).")
-    metadata: dict[str, Any] | None = Field(default=None, description="Logged with the inference (tenant, client, ...).")
+    text: Text = Field(description=f"The input text (at most {MAX_TEXT_CHARS} characters).")
+    system_prompt: OptionalText = Field(default=None, description="Generation only: the system prompt (default: the model's).")
+    request_id: RequestIdText | None = RequestId
+    context: Metadata = Field(default=None, description="Logged with the input (not shown to the model).")
+    metadata: Metadata = Field(default=None, description="Logged with the inference (tenant, client, ...).")
 
 
 class PredictResponse(BaseModel):
@@ -65,18 +81,17 @@ class PredictResponse(BaseModel):
 
 class BatchItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1)
-    system_prompt: str | None = None
-    request_id: str | None = Field(default=None, min_length=1, max_length=MAX_REQUEST_ID,
-                                   description="Default: '<batch request id>-<index>'.")
-    context: dict[str, Any] | None = None
+    text: Text
+    system_prompt: OptionalText = None
+    request_id: RequestIdText | None = Field(default=None, description="Default: '<batch request id>-<index>'.")
+    context: Metadata = None
 
 
 class BatchPredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     inputs: list[BatchItem] = Field(min_length=1, description="Answered together, by one model version.")
-    request_id: str | None = RequestId
-    metadata: dict[str, Any] | None = None
+    request_id: RequestIdText | None = RequestId
+    metadata: Metadata = None
 
 
 class BatchResult(BaseModel):
@@ -95,16 +110,18 @@ class FeedbackRequest(BaseModel):
     """A label (the expected output) or a verdict for an earlier request, published to the labels topic."""
 
     model_config = ConfigDict(extra="forbid")
-    request_id: str = Field(min_length=1, max_length=MAX_REQUEST_ID, description="The request being labelled.")
-    label: str | None = Field(default=None, description="Classification: the right label.")
-    spans: list[SpanBody] | None = Field(default=None, description="Entity extraction: the right spans.")
-    text: str | None = Field(default=None, description="Generation: a right answer.")
+    request_id: RequestIdText = Field(description="The request being labelled.")
+    label: str | None = Field(default=None, min_length=1, max_length=MAX_LABEL_CHARS,
+                              description="Classification: the right label (one the model knows).")
+    spans: list[SpanBody] | None = Field(default=None, max_length=1024,
+                                         description="Entity extraction: the right spans (within the text, known types).")
+    text: OptionalText = Field(default=None, description="Generation: a right answer.")
     verdict: Literal["pass", "fail"] | None = Field(default=None, description="A judgement without a correction.")
     source: Literal["human", "judge", "rule"] = "human"
-    reason: str | None = None
-    judge: dict[str, Any] | None = Field(default=None, description="Judge model, prompt and score, when source=judge.")
-    metadata: dict[str, Any] | None = None
-    model_version: str | None = Field(default=None, min_length=1, max_length=128,
+    reason: OptionalText = None
+    judge: Metadata = Field(default=None, description="Judge model, prompt and score, when source=judge.")
+    metadata: Metadata = None
+    model_version: str | None = Field(default=None, min_length=1, max_length=128, pattern=REQUEST_ID_PATTERN,
                                       description="The version that answered, if the client kept it.")
 
     @model_validator(mode="after")
@@ -116,8 +133,9 @@ class FeedbackRequest(BaseModel):
 
 class FeedbackResponse(BaseModel):
     request_id: str
-    event_id: str
-    status: Literal["accepted"]
+    event_id: str | None = Field(description="The published label's event id (null for a duplicate).")
+    status: Literal["accepted", "duplicate"] = Field(
+        description="accepted (202): published; duplicate (200): this source already labelled this request.")
 
 
 class Health(BaseModel):
@@ -139,3 +157,8 @@ class Readiness(BaseModel):
 
 class ErrorBody(BaseModel):
     error: str
+
+
+class InvalidBody(BaseModel):
+    error: str = Field(description="Every refused field and why, with the limit it broke.")
+    detail: list[dict[str, Any]] | None = Field(default=None, description="One entry per field: loc, msg, type.")

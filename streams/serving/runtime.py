@@ -18,6 +18,7 @@ from typing import Any
 
 from pioneer.events import Event, EventCodec, Input, Output
 from pioneer.registry import Registry
+from pioneer.registry.file import NAME_RE
 from pioneer.serving import (
     WARMUP_TEXT,
     MicroBatcher,
@@ -53,8 +54,14 @@ class ServeConfig:
     delivery_timeout: float = 5.0
     retry_interval: float = 1.0
     max_batch: int = 32
+    max_batch_chars: int = 65_536
+    """Most characters per forward pass: a request of long texts is answered in slices, others in between."""
     max_wait_ms: float = 0.0
     max_batch_request: int = 256
+    feedback_rate: float = 50.0
+    """Feedback accepted per second from each source (human, judge, rule); beyond it, 429."""
+    feedback_burst: int = 100
+    """Feedback one source may send at once before its rate applies."""
     """Most inputs one batch request may carry."""
     inference_threads: int = 1
     warmup_text: str = WARMUP_TEXT
@@ -64,6 +71,11 @@ class ServeConfig:
     """After the first model loads, move every object alive then (torch, transformers, the app: over a million)
     out of the garbage collector's reach (``gc.freeze``), so full collections stop rescanning them: in a serving
     process they otherwise pause every thread for 0.1-1 s (measured in the outage test), which is p99 latency."""
+
+    def __post_init__(self) -> None:
+        if NAME_RE.fullmatch(self.model) is None:  # the name becomes part of paths (the spill directory): check it first
+            raise ValueError(f"model name {self.model!r} is not a registry name: use 1 to 128 letters, digits, "
+                             "'.', '_' or '-', starting with a letter or digit")
 
 
 @dataclass(slots=True)
@@ -98,7 +110,8 @@ class ServingRuntime:
         self.inference_pool = ThreadPoolExecutor(config.inference_threads, thread_name_prefix="inference")
         self.load_pool = ThreadPoolExecutor(1, thread_name_prefix="model-load")
         self.batcher = MicroBatcher(
-            self.slot, self.inference_pool, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
+            self.slot, self.inference_pool, max_batch=config.max_batch, max_batch_chars=config.max_batch_chars,
+            max_wait_ms=config.max_wait_ms,
             workers=config.inference_threads,
         )
         self.batcher.listeners.append(lambda size: self.metrics.batch_size.observe(size))

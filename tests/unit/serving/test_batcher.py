@@ -40,19 +40,48 @@ async def test_concurrent_requests_are_batched_and_answered_in_order(toy: Toy) -
     assert len(sizes) < len(requests) and max(sizes) <= 16  # batched, within the bound
 
 
-async def test_a_request_larger_than_max_batch_runs_alone_and_whole(toy: Toy) -> None:
+async def test_a_large_request_is_sliced_so_a_small_one_answers_between_its_slices(toy: Toy) -> None:
     slot = _slot(toy)
+    adapter = slot.get().adapter
     sizes: list[int] = []
     with ThreadPoolExecutor(1) as pool:
-        batcher = MicroBatcher(slot, pool, max_batch=4)
+        batcher = MicroBatcher(slot, pool, max_batch=4, max_batch_chars=1000)
         batcher.listeners.append(sizes.append)
         await batcher.start()
-        big = [Input(text=TEXTS[i % 4]) for i in range(10)]
-        small = [Input(text=TEXTS[0])]
-        (_, big_out), (_, small_out) = await asyncio.gather(batcher.predict(big), batcher.predict(small))
+        big = [Input(text=(TEXTS[i % 4] + " ") * 20) for i in range(40)]  # ~400-500 characters each
+        big_task = asyncio.create_task(batcher.predict(big))
+        await asyncio.sleep(0)  # the big request is queued first
+        _, small_out = await batcher.predict([Input(text=TEXTS[0])])
+        assert not big_task.done()  # the small request did not wait for the whole big one
+        served, big_out = await big_task
         await batcher.stop()
-    assert len(big_out) == 10 and len(small_out) == 1
-    assert 10 in sizes
+    assert small_out == adapter.predict([TEXTS[0]])
+    assert big_out == adapter.predict([i.text for i in big]) and served.version == toy.v1
+    assert max(sizes) <= 4 and sum(sizes) == 41
+
+
+async def test_a_sliced_request_is_answered_by_one_version_across_a_swap(toy: Toy) -> None:
+    slot = _slot(toy)
+    first = slot.get()
+    second = toy.registry.load_adapter(toy.model, toy.v2)
+    swapped = False
+
+    def swap_after_first_batch(size: int) -> None:
+        nonlocal swapped
+        if not swapped:
+            swapped = True
+            slot.swap(ServedModel(name=toy.model, version=toy.v2, task=second.task, adapter=second), kind="release")
+
+    with ThreadPoolExecutor(1) as pool:
+        batcher = MicroBatcher(slot, pool, max_batch=2)
+        batcher.listeners.append(swap_after_first_batch)
+        await batcher.start()
+        texts = [TEXTS[i % 4] for i in range(9)]
+        served, outputs = await batcher.predict([Input(text=t) for t in texts])
+        later, _ = await batcher.predict([Input(text=TEXTS[0])])
+        await batcher.stop()
+    assert served.version == toy.v1 and outputs == first.adapter.predict(texts)
+    assert later.version == toy.v2
 
 
 async def test_an_inference_error_fails_its_batch_and_the_batcher_keeps_serving(toy: Toy) -> None:
