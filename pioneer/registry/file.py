@@ -239,7 +239,7 @@ class FileRegistry(Registry):
     def list_models(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if NAME_RE.match(p.name) and (p / "versions").is_dir())
+        return sorted(p.name for p in self.root.iterdir() if NAME_RE.fullmatch(p.name) and (p / "versions").is_dir())
 
     def list_versions(self, model: str) -> list[VersionManifest]:
         versions_dir = self._model_dir(model) / "versions"
@@ -284,7 +284,7 @@ class FileRegistry(Registry):
         directory = self._model_dir(model) / "aliases"
         if not directory.is_dir():
             return {}
-        names = sorted(p.stem for p in directory.glob("*.json") if NAME_RE.match(p.stem))
+        names = sorted(p.stem for p in directory.glob("*.json") if NAME_RE.fullmatch(p.stem))
         return {name: version for name in names if (version := self.get_alias(model, name)) is not None}
 
     def move_alias(
@@ -405,7 +405,7 @@ class FileRegistry(Registry):
         if not request_id or len(request_id) > 200:
             raise RegistryError(f"request id {request_id!r} must have 1 to 200 characters", "INVALID_PARAMETER_VALUE")
         # Request ids come from events: keep the readable id when it is a safe file name, else hash it.
-        stem = request_id if NAME_RE.match(request_id) else "sha256-" + hashlib.sha256(request_id.encode()).hexdigest()
+        stem = request_id if NAME_RE.fullmatch(request_id) else "sha256-" + hashlib.sha256(request_id.encode()).hexdigest()
         return self._model_dir(model) / "requests" / f"{stem}.json"
 
     @contextlib.contextmanager
@@ -437,7 +437,7 @@ def _fields(info: VersionInfo) -> dict[str, Any]:
 
 
 def _check_name(name: str, what: str) -> None:
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise RegistryError(
             f"{what} {name!r} is invalid: use 1 to 128 letters, digits, '.', '_' or '-',"
             " starting with a letter or digit",

@@ -76,7 +76,7 @@ def test_a_failed_save_leaves_nothing_visible(registry: FileRegistry, fitted, mo
     assert not any((registry.root / "intents" / ".staging").iterdir())
 
 
-@pytest.mark.parametrize("name", ["../escape", "a/b", "has%pct", ".hidden", "", "x" * 200])
+@pytest.mark.parametrize("name", ["../escape", "a/b", "has%pct", ".hidden", "", "x" * 200, "intents\n"])
 def test_invalid_names_are_rejected_with_a_code(registry: FileRegistry, fitted, name: str) -> None:
     with pytest.raises(RegistryError) as info:
         registry.register_version(name, fitted, blessed())
