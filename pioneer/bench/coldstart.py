@@ -80,3 +80,56 @@ def write_task_files(task: ColdStartTask, directory: Path) -> dict[str, Path]:
         "".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in task.gold.items()), "utf-8"
     )
     return paths
+
+
+def zero_shot_accuracy(task: ColdStartTask) -> float:
+    """The base: each test text gets the label whose name (underscores read as spaces) it is most similar to."""
+    import numpy as np
+
+    from pioneer.embedding import Embedder
+
+    embedder = Embedder()
+    names = embedder.encode([label.replace("_", " ") for label in task.labels])
+    texts = embedder.encode([e.text for e in task.test])
+    predicted = [task.labels[int(i)] for i in np.argmax(texts @ names.T, axis=1)]
+    return sum(p == e.label for p, e in zip(predicted, task.test, strict=True)) / len(task.test)
+
+
+def plain_fit_accuracy(task: ColdStartTask, acquired: list[Example]) -> float:
+    """A plain fit: the default classifier on everything cold start acquired (no search, no held-out set)."""
+    from pioneer.training import ClassificationAdapter, ClassificationConfig
+
+    adapter = ClassificationAdapter(ClassificationConfig(progress_bar=False)).fit(acquired)
+    return adapter.evaluate(list(task.test)).metric
+
+
+def run_clinc_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: float, workdir: Path) -> dict:
+    """One bench cell: cold start on ``task`` with a simulated teacher, then every comparison on its test split."""
+    import time
+
+    from pioneer.coldstart import SimulatedTeacher, run_coldstart
+    from pioneer.registry import FileRegistry
+
+    registry = FileRegistry(workdir / "registry")
+    started = time.monotonic()
+    result = run_coldstart(
+        task.description, model="coldstart", registry=registry, workdir=workdir / "run", labels=task.labels,
+        examples=task.examples, unlabeled=task.unlabeled,
+        teacher=SimulatedTeacher(task.gold, error_rate=error_rate), budget_minutes=budget_minutes,
+    )
+    wall = time.monotonic() - started
+    from pioneer.coldstart.report import write_report
+    from pioneer.coldstart.sources import AcquiredStore
+
+    write_report(result)
+    version = registry.get_alias("coldstart", "production")
+    cold = registry.load_adapter("coldstart", version).evaluate(list(task.test)).metric if version else None
+    acquired = [i.example for i in AcquiredStore(workdir / "run" / "acquired.jsonl").items]
+    return {
+        "task": task.name, "examples_per_label": len(task.examples) // max(1, len(task.labels)),
+        "teacher": result.teacher, "base_zero_shot": zero_shot_accuracy(task),
+        "plain_fit": plain_fit_accuracy(task, acquired), "coldstart": cold, "ceiling": full_data_ceiling(task),
+        "released": result.decision.released, "attempts": len(result.search.attempts),
+        "stop": result.search.stop_reason, "wall_seconds": round(wall, 1),
+        "report": str(workdir / "run" / "report.md"),
+    }

@@ -36,7 +36,7 @@ def lineage_plot(path: Path, attempts: Sequence[Attempt], *, metric: str, target
         ax.axhline(target, color="C3", linestyle="--", linewidth=1, label="target")
     ax.set(title="Cold-start search: validation score per attempt", xlabel="attempt", ylabel=metric)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8, framealpha=0.6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
