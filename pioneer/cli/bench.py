@@ -212,3 +212,9 @@ def deployment(preset: str | None, dataset: Path | None, task: str, per_label: i
     )
     click.echo(f"{spec.name}: test {result.metric_name} {result.before:.4f} -> {result.after:.4f} in "
                f"{result.wall_seconds:.0f}s; report: {result.report}")
+
+
+# Registered last: the cold-start bench is its own module.
+from pioneer.cli.coldstart_bench import coldstart as _coldstart
+
+bench.add_command(_coldstart)

@@ -1,0 +1,135 @@
+"""Cold-start benchmark tasks built from ``../shared/datasets``, and the figures that judge a cold start.
+
+:func:`clinc_domain_task` turns one CLINC150 domain into what a user would bring: a description, the label
+names, ``per_label`` labelled examples per intent, the rest of the domain's training texts unlabelled, and the
+gold labels a :class:`~pioneer.coldstart.SimulatedTeacher` answers from. Its test split is the reported figure;
+:func:`full_data_ceiling` trains the same model on the domain's full labelled training split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pioneer.training.base import Example
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ColdStartTask:
+    name: str
+    description: str
+    labels: tuple[str, ...]
+    examples: tuple[Example, ...]
+    unlabeled: tuple[str, ...]
+    gold: dict[str, str]
+    """Text -> label of every training text (what the simulated teacher answers from)."""
+    train: tuple[Example, ...]
+    """The full labelled training split (the ceiling trains on it)."""
+    test: tuple[Example, ...]
+
+
+def clinc_domain_task(datasets: Path, domain: str, *, per_label: int = 5, seed: int = 0) -> ColdStartTask:
+    """One CLINC150 domain as a cold-start task (``per_label`` examples per intent; 0 gives none)."""
+    from pioneer.data.clinc150 import load_clinc150
+
+    root = datasets / "clinc150"
+    domains = json.loads((root / "domains.json").read_text(encoding="utf-8"))
+    if domain not in domains:
+        raise ValueError(f"domain {domain!r} is not in CLINC150; use one of {', '.join(domains)}")
+    intents = tuple(domains[domain])
+    train = [e for e in load_clinc150(root, "train") if e.label in intents]
+    test = [e for e in load_clinc150(root, "test") if e.label in intents]
+    chosen: list[Example] = []
+    for intent in intents:
+        rows = sorted((e for e in train if e.label == intent),
+                      key=lambda e: hashlib.sha256(f"{seed}:{e.id}".encode()).hexdigest())
+        chosen += rows[:per_label]
+    chosen_ids = {e.id for e in chosen}
+    return ColdStartTask(
+        name=f"clinc150/{domain}",
+        description=f"Classify a user's request to a voice assistant about {domain.replace('_', ' ')} into one of "
+        "its intents.",
+        labels=intents,
+        examples=tuple(chosen),
+        unlabeled=tuple(e.text for e in train if e.id not in chosen_ids),
+        gold={e.text: str(e.label) for e in train},
+        train=tuple(train),
+        test=tuple(test),
+    )
+
+
+def full_data_ceiling(task: ColdStartTask, config: object = None) -> float:
+    """Test accuracy of the default classifier trained on the task's full labelled training split."""
+    from pioneer.training import ClassificationAdapter, ClassificationConfig
+
+    cfg = config if isinstance(config, ClassificationConfig) else ClassificationConfig(progress_bar=False)
+    return ClassificationAdapter(cfg).fit(list(task.train)).evaluate(list(task.test)).metric
+
+
+def write_task_files(task: ColdStartTask, directory: Path) -> dict[str, Path]:
+    """The task as the files ``pioneer coldstart`` reads: examples.jsonl, unlabeled.txt, gold.jsonl."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {name: directory / name for name in ("examples.jsonl", "unlabeled.txt", "gold.jsonl")}
+    paths["examples.jsonl"].write_text(
+        "".join(json.dumps({"id": e.id, "text": e.text, "label": e.label}) + "\n" for e in task.examples), "utf-8"
+    )
+    paths["unlabeled.txt"].write_text("".join(text.replace("\n", " ") + "\n" for text in task.unlabeled), "utf-8")
+    paths["gold.jsonl"].write_text(
+        "".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in task.gold.items()), "utf-8"
+    )
+    return paths
+
+
+def zero_shot_accuracy(task: ColdStartTask) -> float:
+    """The base: each test text gets the label whose name (underscores read as spaces) it is most similar to."""
+    import numpy as np
+
+    from pioneer.embedding import Embedder
+
+    embedder = Embedder()
+    names = embedder.encode([label.replace("_", " ") for label in task.labels])
+    texts = embedder.encode([e.text for e in task.test])
+    predicted = [task.labels[int(i)] for i in np.argmax(texts @ names.T, axis=1)]
+    return sum(p == e.label for p, e in zip(predicted, task.test, strict=True)) / len(task.test)
+
+
+def plain_fit_accuracy(task: ColdStartTask, acquired: list[Example]) -> float:
+    """A plain fit: the default classifier on everything cold start acquired (no search, no held-out set)."""
+    from pioneer.training import ClassificationAdapter, ClassificationConfig
+
+    adapter = ClassificationAdapter(ClassificationConfig(progress_bar=False)).fit(acquired)
+    return adapter.evaluate(list(task.test)).metric
+
+
+def run_clinc_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: float, workdir: Path) -> dict:
+    """One bench cell: cold start on ``task`` with a simulated teacher, then every comparison on its test split."""
+    import time
+
+    from pioneer.coldstart import SimulatedTeacher, run_coldstart
+    from pioneer.registry import FileRegistry
+
+    registry = FileRegistry(workdir / "registry")
+    started = time.monotonic()
+    result = run_coldstart(
+        task.description, model="coldstart", registry=registry, workdir=workdir / "run", labels=task.labels,
+        examples=task.examples, unlabeled=task.unlabeled,
+        teacher=SimulatedTeacher(task.gold, error_rate=error_rate), budget_minutes=budget_minutes,
+    )
+    wall = time.monotonic() - started
+    from pioneer.coldstart.report import write_report
+    from pioneer.coldstart.sources import AcquiredStore
+
+    write_report(result)
+    version = registry.get_alias("coldstart", "production")
+    cold = registry.load_adapter("coldstart", version).evaluate(list(task.test)).metric if version else None
+    acquired = [i.example for i in AcquiredStore(workdir / "run" / "acquired.jsonl").items]
+    return {
+        "task": task.name, "examples_per_label": len(task.examples) // max(1, len(task.labels)),
+        "teacher": result.teacher, "base_zero_shot": zero_shot_accuracy(task),
+        "plain_fit": plain_fit_accuracy(task, acquired), "coldstart": cold, "ceiling": full_data_ceiling(task),
+        "released": result.decision.released, "attempts": len(result.search.attempts),
+        "stop": result.search.stop_reason, "wall_seconds": round(wall, 1),
+        "report": str(workdir / "run" / "report.md"),
+    }

@@ -1,0 +1,114 @@
+"""Data acquisition, in order of trust: the user's examples, then unlabelled texts labelled by a teacher.
+
+Each acquired example goes to the :class:`~pioneer.coldstart.sources.AcquiredStore` journal the moment it is
+acquired, so a teacher that fails mid-way raises :class:`~pioneer.coldstart.teacher.TeacherError` and everything
+labelled before the failure stays on disk; the next run resumes with the texts still unasked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pioneer.coldstart.sources import AcquiredStore, Sourced, text_key
+from pioneer.coldstart.task import TaskSpec
+from pioneer.coldstart.teacher import Teacher, TeacherError, parse_label
+from pioneer.errors import ConfigError
+from pioneer.training.base import Example
+
+log = logging.getLogger(__name__)
+
+GARBAGE_STREAK = 20
+"""Consecutive unusable answers after which the teacher is judged broken rather than unsure."""
+
+
+@dataclass(slots=True, kw_only=True)
+class LabellingReport:
+    """What one pass of teacher labelling did."""
+
+    asked: int = 0
+    labelled: int = 0
+    garbage: int = 0
+    already_known: int = 0
+
+
+def add_user_examples(store: AcquiredStore, examples: Sequence[Example], task: TaskSpec) -> int:
+    """Journal the user's labelled examples (once: a rerun adds none); returns how many were new."""
+    if task.kind == "classification":
+        unknown = sorted({str(e.label) for e in examples if e.label not in task.labels})
+        if unknown:
+            raise ConfigError(f"examples carry labels outside the task's label set: {', '.join(unknown[:10])}")
+    new = [Sourced(e, "user") for e in examples if not store.asked(e.text)]
+    store.add(new)
+    return len(new)
+
+
+def label_with_teacher(
+    store: AcquiredStore,
+    texts: Sequence[str],
+    teacher: Teacher,
+    task: TaskSpec,
+    *,
+    limit: int | None = None,
+    on_progress: Callable[[LabellingReport, int], None] | None = None,
+) -> LabellingReport:
+    """Ask ``teacher`` to label each text not yet in the journal (at most ``limit`` asked in this call).
+
+    Raises :class:`TeacherError` when the teacher fails or answers garbage :data:`GARBAGE_STREAK` times in a
+    row; the message says how many examples the journal keeps.
+    """
+    if task.kind != "classification":
+        raise ConfigError(f"teacher labelling supports classification tasks; this task is {task.kind}")
+    report = LabellingReport()
+    todo: list[str] = []
+    seen: set[str] = set()
+    for text in texts:
+        key = text_key(text)
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        if store.asked(text):
+            report.already_known += 1
+        else:
+            todo.append(text)
+    if limit is not None:
+        todo = todo[:limit]
+    source = f"teacher:{teacher.name}"
+    streak = 0
+    for text in todo:
+        try:
+            answer = teacher.classify(text, task)
+        except TeacherError as exc:
+            raise TeacherError(f"{exc}; {_kept(store)}") from exc
+        except Exception as exc:  # a teacher is foreign code: any failure is reported the same way
+            raise TeacherError(f"teacher {teacher.name} failed: {exc!r}; {_kept(store)}") from exc
+        report.asked += 1
+        label = parse_label(answer, task.labels) if isinstance(answer, str) else None
+        if label is None:
+            report.garbage += 1
+            streak += 1
+            store.add_unanswered(text, source, str(answer))
+            if streak >= GARBAGE_STREAK:
+                raise TeacherError(
+                    f"teacher {teacher.name} gave {streak} answers in a row that name no label (last: "
+                    f"{str(answer)[:80]!r}); check that it is an instruction-following model; {_kept(store)}"
+                )
+        else:
+            streak = 0
+            report.labelled += 1
+            store.add([Sourced(Example(text=text, label=label, id=_teacher_id(text)), source)])
+        if on_progress is not None:
+            on_progress(report, len(todo))
+    log.info("teacher labelling done", extra={"teacher": teacher.name, "asked": report.asked,
+                                               "labelled": report.labelled, "garbage": report.garbage})
+    return report
+
+
+def _teacher_id(text: str) -> str:
+    return "teacher:" + hashlib.sha256(text_key(text).encode()).hexdigest()[:16]
+
+
+def _kept(store: AcquiredStore) -> str:
+    return f"the {len(store.items)} examples acquired so far are kept in {store.path}; rerun to resume"

@@ -1,0 +1,143 @@
+"""``run_coldstart``: from a task description to a gated, registered ``production`` version.
+
+Order matters and is fixed: analyse the task; acquire data (user examples, then teacher labels, journalled);
+build and freeze the evaluation set from the most trusted data; curate the rest into a training pool that
+excludes it; search candidates; retrain the best from the base model through
+:func:`~pioneer.retrain.train_first_version` (first-version gate rules, registry, alias); write the report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pioneer.coldstart.acquire import (
+    LabellingReport,
+    add_user_examples,
+    label_with_teacher,
+)
+from pioneer.coldstart.curate import dedupe, exclude_evaluation, match_length
+from pioneer.coldstart.evalset import EvalSet, frozen_eval_set
+from pioneer.coldstart.search import Attempt, CandidateSearch, Proposal, SearchResult
+from pioneer.coldstart.sources import AcquiredStore, Sourced, provenance_mix
+from pioneer.coldstart.task import TaskSpec, TaskTooThinError, analyse_task
+from pioneer.coldstart.teacher import Teacher
+from pioneer.errors import ConfigError
+from pioneer.gates import RegressionGate
+from pioneer.registry import Registry
+from pioneer.retrain import ReleaseDecision, train_first_version
+from pioneer.training.base import Example
+
+log = logging.getLogger(__name__)
+
+
+class Observer:
+    """What a cold start reports while it runs (the CLI draws a progress bar and a status line from it)."""
+
+    def stage(self, message: str) -> None:
+        """A new stage began."""
+
+    def labelled(self, report: LabellingReport, total: int) -> None:
+        """The teacher answered one more text."""
+
+    def started(self, proposal: Proposal, n: int) -> None:
+        """Candidate ``n`` began training."""
+
+    def attempted(self, attempt: Attempt, attempts: list[Attempt]) -> None:
+        """A candidate finished (scored, or failed with ``attempt.error``)."""
+
+
+@dataclass(slots=True, kw_only=True)
+class ColdStartResult:
+    task: TaskSpec
+    teacher: str | None
+    labelling: LabellingReport | None
+    acquired: dict[str, int]
+    """Provenance of every acquired example (after deduplication)."""
+    eval_set: EvalSet
+    search: SearchResult
+    decision: ReleaseDecision
+    workdir: Path
+    seconds: float
+
+    @property
+    def train_provenance(self) -> dict[str, int]:
+        return provenance_mix(self.search.train)
+
+
+def run_coldstart(
+    description: str,
+    *,
+    model: str,
+    registry: Registry,
+    workdir: Path,
+    kind: str | None = None,
+    labels: Mapping[str, str] | Sequence[str] | str | None = None,
+    examples: Sequence[Example] = (),
+    unlabeled: Sequence[str] = (),
+    teacher: Teacher | None = None,
+    teacher_limit: int | None = None,
+    budget_minutes: float = 10.0,
+    target: float | None = None,
+    strategies: tuple[str, ...] = ("head",),
+    eval_per_label: int = 10,
+    metric_floor: float = 0.5,
+    seed: int = 0,
+    observer: Observer | None = None,
+) -> ColdStartResult:
+    """Run cold start end to end; see the module docstring. Raises ``ConfigError`` (incl. ``TaskTooThinError``)
+    for what the user must fix, ``TeacherError`` when the teacher fails (acquired data stays journalled)."""
+    started = time.monotonic()
+    observer = observer or Observer()
+    task = analyse_task(description, kind=kind, labels=labels, examples=examples)
+    if not examples and not unlabeled:
+        raise TaskTooThinError(
+            "nothing to learn from: pass --examples FILE (a few labelled examples) and/or --unlabeled FILE "
+            "(texts of the task) with --teacher to label them"
+        )
+    if unlabeled and teacher is None:
+        raise ConfigError("--unlabeled texts need a --teacher to label them (URL#MODEL or simulated:FILE:RATE)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    store = AcquiredStore(workdir / "acquired.jsonl")
+    observer.stage(f"task: {task.kind}, {len(task.labels)} labels, metric {task.metric}")
+    add_user_examples(store, examples, task)
+    labelling = None
+    if unlabeled and teacher is not None:
+        observer.stage(f"labelling up to {len(unlabeled)} texts with teacher {teacher.name}")
+        labelling = label_with_teacher(store, unlabeled, teacher, task, limit=teacher_limit,
+                                       on_progress=observer.labelled)
+    items = [i for i in dedupe(store.items) if task.kind != "classification" or i.example.label in task.labels]
+    eval_set = frozen_eval_set(workdir / "eval.json", items, task, per_label=eval_per_label)
+    observer.stage(f"evaluation set frozen: {len(eval_set.items)} examples {eval_set.provenance()} {eval_set.hash[:19]}")
+    pool = match_length(exclude_evaluation(items, eval_set), eval_set.items)
+    search = CandidateSearch(kind=task.kind, target=target, budget_seconds=budget_minutes * 60.0,
+                             strategies=strategies, seed=seed)
+    observer.stage(f"searching over {len(pool)} training examples {provenance_mix(pool)}")
+    result = search.run(pool, eval_set.examples("validation"), deadline_from=started,
+                        on_start=observer.started, on_attempt=observer.attempted)
+    observer.stage(f"search stopped ({result.stop_reason}); training the best recipe and gating it")
+    decision = train_first_version(
+        model, task.kind, [i.example for i in result.train],
+        validation=eval_set.examples("validation"), gate_set=eval_set.examples("gate"), registry=registry,
+        gate=RegressionGate(metric_floor=metric_floor), config=result.config,
+    )
+    _journal(workdir, result)
+    return ColdStartResult(
+        task=task, teacher=None if teacher is None else teacher.name, labelling=labelling,
+        acquired=provenance_mix(items), eval_set=eval_set, search=result, decision=decision, workdir=workdir,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _journal(workdir: Path, result: SearchResult) -> None:
+    """The lineage and the chosen training set, with provenance, beside the frozen evaluation set."""
+    with (workdir / "lineage.jsonl").open("w", encoding="utf-8") as handle:
+        for attempt in result.attempts:
+            handle.write(json.dumps(attempt.to_dict()) + "\n")
+    with (workdir / "train.jsonl").open("w", encoding="utf-8") as handle:
+        for item in result.train:
+            handle.write(json.dumps(Sourced.to_dict(item), ensure_ascii=False) + "\n")

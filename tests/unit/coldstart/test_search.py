@@ -1,0 +1,111 @@
+"""The evaluation set is frozen and never trained on; budget and target stop the search (real training, tiny)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pioneer.coldstart import CandidateSearch, SimulatedTeacher, Sourced, run_coldstart
+from pioneer.coldstart.curate import NEAR_DUPLICATE, exclude_evaluation
+from pioneer.coldstart.evalset import build_eval_set, load_eval_set
+from pioneer.coldstart.report import write_report
+from pioneer.coldstart.sources import text_key
+from pioneer.coldstart.task import analyse_task
+from pioneer.errors import ConfigError
+from pioneer.registry import FileRegistry
+from pioneer.training.base import Example, TaskAdapter
+from tests.unit.training.synthetic import INTENTS, intent_data
+
+DESCRIPTION = "Route a user's request to a voice assistant to one of its intents."
+
+
+def _jaccard(a: str, b: str) -> float:
+    x, y = set(text_key(a).split()), set(text_key(b).split())
+    return len(x & y) / len(x | y)
+
+
+@pytest.fixture
+def trained_texts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every text any adapter is fitted on during the test (the real fit still runs)."""
+    seen: list[str] = []
+    real_fit = TaskAdapter.fit
+
+    def recording_fit(self, train, **kwargs):
+        seen.extend(e.text for e in train)
+        return real_fit(self, train, **kwargs)
+
+    monkeypatch.setattr(TaskAdapter, "fit", recording_fit)
+    return seen
+
+
+def test_evaluation_set_is_frozen_and_never_trained_on(tmp_path, pioneer_home, trained_texts) -> None:
+    data = intent_data(14, seed=1, split="train")
+    user = [e for e in data if int(e.id.rsplit(":", 1)[1]) < 3]
+    pool = [e.text for e in data if e not in user]
+    teacher = SimulatedTeacher({e.text: str(e.label) for e in data}, error_rate=0.2)
+    workdir, registry = tmp_path / "work", FileRegistry(tmp_path / "reg")
+    result = run_coldstart(DESCRIPTION, model="intents", registry=registry, workdir=workdir, labels=list(INTENTS),
+                           examples=user, unlabeled=pool, teacher=teacher, budget_minutes=0.5, eval_per_label=4)
+
+    eval_texts = [i.example.text for i in result.eval_set.items]
+    assert {i.source for i in result.eval_set.items} >= {"user"}  # the most trusted data went first
+    assert trained_texts, "nothing was trained"
+    assert not {text_key(t) for t in trained_texts} & {text_key(t) for t in eval_texts}
+    assert max(_jaccard(t, e) for t in trained_texts for e in eval_texts) < NEAR_DUPLICATE
+    assert registry.get_alias("intents", "production") == result.decision.version
+    assert len({a.iteration for a in result.search.attempts}) >= 1
+    report = write_report(result).read_text()
+    assert result.eval_set.hash in report and "## Lineage" in report
+
+    # Frozen: the file on disk is what every later run uses, and a change to it is refused.
+    assert load_eval_set(workdir / "eval.json").hash == result.eval_set.hash
+    payload = json.loads((workdir / "eval.json").read_text())
+    payload["gate"][0]["label"] = "music" if payload["gate"][0]["label"] != "music" else "alarm"
+    (workdir / "eval.json").write_text(json.dumps(payload))
+    with pytest.raises(ConfigError, match="modified"):
+        load_eval_set(workdir / "eval.json")
+
+
+def test_near_duplicates_of_evaluation_texts_are_not_trained_on() -> None:
+    task = analyse_task("Classify into one of: a, b")
+    items = [Sourced(Example(text=f"please book table number {i}", label="ab"[i % 2], id=f"u{i}"), "user")
+             for i in range(8)]
+    eval_set = build_eval_set(items, task, per_label=4, user_share=0.5)
+    copies = [Sourced(Example(text=i.example.text.upper() + "!", label="a", id=f"c{n}"), "teacher:x")
+              for n, i in enumerate(eval_set.items)]
+    kept = exclude_evaluation(items + copies, eval_set)
+    assert {i.example.id for i in kept}.isdisjoint({i.example.id for i in eval_set.items})
+    assert not [i for i in kept if i.example.id.startswith("c")]
+
+
+def _items() -> tuple[list[Sourced], list[Example]]:
+    train = [Sourced(e, "user") for e in intent_data(6, seed=2, split="train")]
+    return train, intent_data(3, seed=3, split="validation")
+
+
+def test_budget_stops_the_search_after_the_first_candidate() -> None:
+    items, validation = _items()
+    result = CandidateSearch(kind="classification", budget_seconds=0.0).run(items, validation)
+    assert result.stop_reason == "budget"
+    assert len(result.attempts) == 1 and result.best.score is not None
+
+
+def test_target_stops_the_search_after_its_iteration() -> None:
+    items, validation = _items()
+    result = CandidateSearch(kind="classification", target=0.01).run(items, validation)
+    assert result.stop_reason == "target"
+    assert len(result.attempts) == 2  # an iteration trains at least two candidates
+    assert {a.iteration for a in result.attempts} == {0}
+
+
+def test_lineage_records_parents_changes_and_time() -> None:
+    items, validation = _items()
+    result = CandidateSearch(kind="classification", max_iterations=2, patience=5).run(items, validation)
+    assert result.stop_reason == "max_iterations"
+    first, second = ([a for a in result.attempts if a.iteration == k] for k in (0, 1))
+    assert len(first) >= 2 and len(second) >= 2
+    best_first = max(first, key=lambda a: (a.score, -a.id))
+    assert all(a.parent == best_first.id for a in second)
+    assert all(a.seconds > 0 and a.change for a in result.attempts)
+    assert len({a.recipe for a in result.attempts}) == len(result.attempts)  # no recipe is trained twice
