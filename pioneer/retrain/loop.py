@@ -48,7 +48,13 @@ from pioneer.curriculum.builder import Curriculum, CurriculumBuilder
 from pioneer.curriculum.teacher import Teacher, augment
 from pioneer.diagnosis.diagnoser import Diagnoser
 from pioneer.diagnosis.report import DiagnosisReport
-from pioneer.events import GateCheck, GateReport, LabeledTrace, PatternRef, RetrainRequest
+from pioneer.events import (
+    GateCheck,
+    GateReport,
+    LabeledTrace,
+    PatternRef,
+    RetrainRequest,
+)
 from pioneer.gates.regression import RegressionGate
 from pioneer.registry import (
     Registry,
@@ -61,7 +67,13 @@ from pioneer.retrain.commit import commit_decision, replay_decision
 from pioneer.retrain.datasets import RetrainData, prepare, training_set, unique_examples
 from pioneer.retrain.decision import ReleaseDecision, build_decision, decision_metrics
 from pioneer.retrain.progress import ProgressReporter, ProgressSink
-from pioneer.retrain.recipes import DATA_BAND_BELOW, Recipe, RecipeSearch, config_to_dict
+from pioneer.retrain.recipes import (
+    DATA_BAND_BELOW,
+    Recipe,
+    RecipeSearch,
+    config_to_dict,
+)
+from pioneer.retrain.regression_set import RegressionSetBuilder
 from pioneer.retrain.release import rejection_event
 from pioneer.traces.examples import trace_to_example
 from pioneer.traces.store import TraceStore
@@ -126,6 +138,8 @@ class Retrainer:
         traffic, when there are ``min_live_traces`` traces of it; the gate score otherwise).
     min_live_traces
         Labelled traces of the production version needed before its live accuracy is used.
+    regression
+        Builds the regression set R (reserved share of passing traffic, earlier sets; caps per task kind).
     """
 
     def __init__(
@@ -146,6 +160,7 @@ class Retrainer:
         blend_weights: Sequence[float] = (0.75, 0.6, 0.45, 0.3, 0.15),
         band_score: str = "gate",
         min_live_traces: int = 200,
+        regression: RegressionSetBuilder | None = None,
     ) -> None:
         if any(not 0.0 < w < 1.0 for w in blend_weights):
             raise ValueError(f"blend_weights must lie strictly between 0 and 1, got {blend_weights!r}")
@@ -172,6 +187,7 @@ class Retrainer:
         self.blend_weights = tuple(blend_weights)
         self.band_score = band_score
         self.min_live_traces = min_live_traces
+        self.regression = regression or RegressionSetBuilder()
 
     def __repr__(self) -> str:
         return (
@@ -240,6 +256,10 @@ class Retrainer:
         reporter.emit("diagnosing", version=production_version)
         pattern_traces = [(ref, traces.query(model=model, pattern_id=ref.pattern_id)) for ref in request.patterns]
         passes = traces.query(model=model, outcome="pass", limit=self.max_passes)
+        reserved = traces.query(
+            model=model, outcome="pass", reserved=True, reserved_share=self.regression.share,
+            limit=self.regression.max_scan,
+        )
         # Trusted: what production learned from, and passing traffic (its answers confirmed by the labels).
         trusted = registry.get_dataset(model, manifest.training_data) if manifest.training_data else []
         trusted += [e for e in map(trace_to_example, passes) if e is not None]
@@ -271,6 +291,8 @@ class Retrainer:
             members,
             passes,
             coverage=coverage,
+            reserved=reserved,
+            regression=self.regression,
             max_gate_passes=self.max_gate_passes,
             checkpoint_depth=self.checkpoint_depth,
         )
@@ -476,6 +498,12 @@ class Retrainer:
         reporter.emit("curriculum", iteration=iteration, candidate=recipe.name, metrics=_numbers(curriculum.summary()))
         extra = [*(data.replay if recipe.traffic else ()), *(data.coverage if recipe.coverage else ())]
         train = training_set(data.base_train, curriculum, recipe.curriculum_repeat, extra)
+        if data.regression is not None:  # R is never trained on; every builder excludes it, this makes sure
+            never = data.regression.never_train()
+            leaked = [e.id for e in train if e.id.split("#", 1)[0] in never]
+            if leaked:
+                log.error("regression-set examples reached a training set; dropped", extra={"ids": leaked[:10]})
+                train = [e for e in train if e.id.split("#", 1)[0] not in never]
         adapter = self.factory(data.task, recipe.apply(getattr(production, "config", None)))
         adapter.fit(
             train,
@@ -522,11 +550,14 @@ class Retrainer:
         request: RetrainRequest,
     ) -> VersionManifest:
         gate_hash = registry.put_dataset(model, data.gate_set)
+        eval_sets = {"gate": gate_hash, "validation": registry.put_dataset(model, data.validation)}
+        if data.regression_examples():  # the next retrain's R starts from this one: R only grows
+            eval_sets["regression"] = registry.put_dataset(model, data.regression_examples())
         info = VersionInfo(
             parent=parent.version,
             base_model=parent.base_model,
             training_data=registry.put_dataset(model, unique_examples(candidate.train)),
-            eval_sets={"gate": gate_hash, "validation": registry.put_dataset(model, data.validation)},
+            eval_sets=eval_sets,
             recipe={
                 "config": config_to_dict(getattr(candidate.adapter, "config", None)),
                 "recipe": candidate.recipe.to_dict(),
