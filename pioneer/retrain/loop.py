@@ -20,8 +20,10 @@ The steps, each done by its own component:
    weights), then is scored on validation. A warm-started candidate is also offered *blended* back toward
    production at each of ``blend_weights`` (:meth:`~pioneer.training.TaskAdapter.blend`): a retrained tagger
    that lifted gate F1 from 0.59 to 0.90 but broke 12 sentences broke 4 at weight 0.5, still at 0.85.
-   In order of validation score the candidates are evaluated on the gate set and judged by the
-   :class:`~pioneer.gates.RegressionGate` against production, until one passes. Below ``coverage_below`` the
+   In order of validation score the candidates are evaluated on the gate set and on the regression set R
+   (reserved traffic and earlier sets, never trained on; :mod:`pioneer.retrain.regression_set`) and judged by the
+   :class:`~pioneer.gates.RegressionGate` against production, until one passes: on R the count ε and the 95%
+   Wilson bound on the flip rate both hold (:class:`~pioneer.gates.FlipContract`). Below ``coverage_below`` the
    target patterns' fix rate is checked pooled over all of them (the retrain rebuilds the data rather than
    patching each pattern);
 5. **decision**: the judged candidate is registered (content hash; rejected ones too, for audit), the decision
@@ -103,6 +105,8 @@ class _Candidate:
     seconds: float
     verdict: dict[str, Any] | None = None
     """What the gate said of it (None until it is gated: see ``_verdict``)."""
+    regression: dict[str, bool] | None = None
+    """Example id -> right, on the regression set R (None until it is gated, or without R)."""
 
 
 class Retrainer:
@@ -298,15 +302,20 @@ class Retrainer:
         )
         augmented = augment(data.task, data.gold, self.teacher) if self.teacher is not None else []
         baseline = production.evaluate(data.gate_set)
+        on_r = regression_correct(production, baseline, data)
 
         best, evaluation, gate_report, tried = self._search(
-            request, data, augmented, production, baseline, production_version, reporter, started,
+            request, data, augmented, production, (baseline, on_r), production_version, reporter, started,
             score=live if live is not None else baseline.metric,
         )
         metrics = decision_metrics(
             evaluation, baseline, gate_report, gate_examples=len(data.gate_set), gold_examples=len(data.gold),
             coverage_examples=len(data.coverage) if best.recipe.coverage else 0,
         )
+        if on_r is not None and best.regression is not None:
+            verdict = self.gate.judge_regression(on_r, best.regression)
+            if verdict is not None:
+                metrics.update(verdict.metrics())
         reporter.emit("releasing" if gate_report.passed else "gating", candidate=best.recipe.name, metrics=metrics)
         manifest_new = self._register(registry, model, best, evaluation, gate_report, data, manifest, metrics, request)
         return build_decision(
@@ -379,7 +388,7 @@ class Retrainer:
         data: RetrainData,
         augmented: Sequence[Example],
         production: TaskAdapter,
-        baseline: Evaluation,
+        baselines: tuple[Evaluation, dict[str, bool] | None],
         production_version: str,
         reporter: ProgressReporter,
         started: float,
@@ -387,11 +396,13 @@ class Retrainer:
         score: float,
     ) -> tuple[_Candidate, Evaluation, GateReport, list[dict[str, Any]]]:
         """Iterate: propose recipes, train each, gate them best-validation first; stop at a pass or the budget's end.
-        ``score`` is production's, which picks the band.
+        ``baselines`` are production's gate-set evaluation and its results on R; ``score`` is production's, which
+        picks the band.
 
         Returns the passing candidate (else the last iteration's best by validation), its gate-set evaluation and
         report, and every candidate tried.
         """
+        baseline, baseline_r = baselines
         base_config: BaseTrainConfig | None = getattr(production, "config", None)
         tried: list[dict[str, Any]] = []
         judged: tuple[_Candidate, Evaluation, GateReport] | None = None
@@ -433,6 +444,7 @@ class Retrainer:
                     metrics={"validation": candidate.score},
                 )
                 evaluation = candidate.adapter.evaluate(data.gate_set)
+                candidate.regression = regression_correct(candidate.adapter, evaluation, data)
                 reporter.emit("gating", iteration=iteration, candidate=candidate.recipe.name)
                 gate_report = self.gate.evaluate(
                     evaluation,
@@ -441,6 +453,7 @@ class Retrainer:
                     checkpoints=data.checkpoints,
                     slices=data.slices,
                     patterns=pattern_checks,
+                    regression=None if baseline_r is None else (baseline_r, candidate.regression or {}),
                 )
                 reporter.emit(
                     "gating",
@@ -667,6 +680,20 @@ def validation_score(adapter: TaskAdapter, validation: Sequence[Example]) -> flo
     return float(known) if known is not None else adapter.evaluate(validation).metric
 
 
+def regression_correct(adapter: TaskAdapter, on_gate: Evaluation, data: RetrainData) -> dict[str, bool] | None:
+    """``adapter``'s results on R (example id -> right), None without R. Examples R shares with the gate set are
+    read from ``on_gate``; the rest are evaluated in one batch (a classification head reads cached embeddings)."""
+    examples = data.regression_examples()
+    if not examples:
+        return None
+    known = on_gate.correct_by_id()
+    out = {e.id: known[e.id] for e in examples if e.id in known}
+    rest = [e for e in examples if e.id not in known]
+    if rest:
+        out.update(adapter.evaluate(rest).correct_by_id())
+    return out
+
+
 def _over_budget(request: RetrainRequest, started: float) -> bool:
     limit = request.budget.max_train_seconds
     return limit is not None and time.monotonic() - started > limit
@@ -680,8 +707,10 @@ def _verdict(report: GateReport) -> dict[str, Any]:
     """What the gate said of one candidate, for the decision record: every gated candidate's reason is kept,
     not only the favourite's (a blend that kept within the flip budget may have failed on pattern fixes)."""
     flips = next((c.observed for c in report.checks if c.name == "negative_flips"), None)
+    on_r = next((c.observed for c in report.checks if c.name == "regression_set_flips"), None)
     return {
         "passed": report.passed,
         "failed": [c.name for c in report.checks if not c.passed],
         "negative_flips": flips,
+        "regression_negative_flips": on_r,
     }

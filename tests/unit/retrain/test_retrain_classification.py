@@ -80,7 +80,12 @@ def test_planted_pattern_is_fixed_and_planted_noise_is_excluded(world: World) ->
     assert Counter(c["iteration"] for c in decision.candidates)[0] >= 2
     # the record says what the gate made of each candidate it judged: the released one passed everything
     released = [c for c in decision.candidates if c["chosen"]][-1]  # earlier iterations' favourites come first
-    assert released["gate"] == {"passed": True, "failed": [], "negative_flips": decision.metrics["negative_flips"]}
+    assert released["gate"] == {"passed": True, "failed": [], "negative_flips": decision.metrics["negative_flips"],
+                                "regression_negative_flips": decision.metrics["regression_negative_flips"]}
+    # R: the gate set's forerunners and reserved traffic, judged by the rate contract, said in the report
+    assert decision.metrics["regression_examples"] >= len(world.scenario.base_gate) * 0.8
+    r_check = next(c for c in decision.gate_report.checks if c.name == "regression_set_flips")
+    assert r_check.passed and "of what works breaks" in r_check.detail
     codec = EventCodec()
     for event in [*events, *decision.events]:
         codec.encode(event)
