@@ -80,6 +80,7 @@ from pioneer.retrain.release import rejection_event
 from pioneer.traces.examples import trace_to_example
 from pioneer.traces.store import TraceStore
 from pioneer.training.base import BaseTrainConfig, Evaluation, Example, TaskAdapter
+from pioneer.training.interpolation import WeightSearch
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,12 @@ class Retrainer:
         Labelled traces of the production version needed before its live accuracy is used.
     regression
         Builds the regression set R (reserved share of passing traffic, earlier sets; caps per task kind).
+    bcwi
+        Searches, for each warm-started candidate, the largest weight toward it whose blend with production keeps
+        the flip contract on R (BCWI); None turns the search off (the fixed ``blend_weights`` remain).
+    bcwi_tasks
+        Task kinds the search runs for: each step evaluates R once (cheap for a head on cached embeddings; a
+        generator decodes every example).
     """
 
     def __init__(
@@ -165,6 +172,8 @@ class Retrainer:
         band_score: str = "gate",
         min_live_traces: int = 200,
         regression: RegressionSetBuilder | None = None,
+        bcwi: WeightSearch | None = WeightSearch(),  # noqa: B008 - frozen, so sharing the default is safe
+        bcwi_tasks: Sequence[str] = ("classification",),
     ) -> None:
         if any(not 0.0 < w < 1.0 for w in blend_weights):
             raise ValueError(f"blend_weights must lie strictly between 0 and 1, got {blend_weights!r}")
@@ -192,6 +201,8 @@ class Retrainer:
         self.band_score = band_score
         self.min_live_traces = min_live_traces
         self.regression = regression or RegressionSetBuilder()
+        self.bcwi = bcwi
+        self.bcwi_tasks = tuple(bcwi_tasks)
 
     def __repr__(self) -> str:
         return (
@@ -433,7 +444,9 @@ class Retrainer:
             candidates = [
                 self._train(recipe, data, augmented, production, iteration, reporter) for recipe in recipes
             ]
-            candidates += [b for c in candidates for b in self._blends(c, production, data, iteration, reporter)]
+            blends = [b for c in candidates for b in self._blends(c, production, data, iteration, reporter)]
+            searched = [b for c in candidates for b in self._bcwi(c, production, data, baseline_r, iteration, reporter)]
+            candidates += blends + searched
             # Gate candidates best-validation first and stop at the first that passes: the validation set is small,
             # so the runner-up often keeps within the flip budget where the favourite does not.
             ranked = sorted(candidates, key=lambda c: -c.score)  # stable: ties keep the gentler, earlier recipe
@@ -549,6 +562,43 @@ class Retrainer:
             seconds = candidate.seconds + time.monotonic() - began
             blends.append(_Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds))
         return blends
+
+    def _bcwi(
+        self, candidate: _Candidate, production: TaskAdapter, data: RetrainData, baseline_r: dict[str, bool] | None,
+        iteration: int, reporter: ProgressReporter,
+    ) -> list[_Candidate]:
+        """``candidate`` blended toward production at the largest weight found whose blend keeps the contract on R
+        (none when the candidate keeps it as it is, or no weight does)."""
+        if (self.bcwi is None or data.task not in self.bcwi_tasks or baseline_r is None
+                or not (candidate.recipe.warm_start and candidate.adapter.warm_starts)):
+            return []
+        began = time.monotonic()
+        examples = data.regression_examples()
+
+        def blend_at(weight: float) -> TaskAdapter:
+            return candidate.adapter if weight >= 1.0 else candidate.adapter.blend(production, weight)
+
+        def accept(adapter: TaskAdapter) -> bool:
+            on_r = adapter.evaluate(examples).correct_by_id()
+            verdict = self.gate.judge_regression(baseline_r, on_r)
+            if verdict is not None:
+                return verdict.passed
+            flips = sum(1 for i, ok in baseline_r.items() if ok and not on_r.get(i, False))
+            return self.gate.epsilon is None or flips <= self.gate.epsilon
+
+        try:
+            found = self.bcwi.search(blend_at, accept)
+        except ValueError as exc:  # the fit fell back to the base model: nothing to blend toward
+            log.warning("candidate not searched", extra={"candidate": candidate.recipe.name, "why": str(exc)})
+            return []
+        if found is None:
+            return []
+        weight, adapter = found
+        recipe = dataclasses.replace(candidate.recipe, name=f"{candidate.recipe.name}@bcwi{weight:.3g}", blend=weight)
+        score = adapter.evaluate(data.validation).metric if data.validation else 0.0
+        reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
+        seconds = candidate.seconds + time.monotonic() - began
+        return [_Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds)]
 
     def _register(
         self,

@@ -143,6 +143,10 @@ def test_a_candidate_that_flips_too_much_is_rejected_and_the_alias_stays(world: 
     # none passed, so every candidate was judged, and the record keeps each one's failed checks
     assert decision.candidates and all(c["gate"] is not None for c in decision.candidates)
     assert all(not c["gate"]["passed"] and c["gate"]["failed"] for c in decision.candidates)
+    # the weight searched against R (BCWI) found blends that keep R's contract; the unfixable pattern still fails
+    searched = [c for c in decision.candidates if "@bcwi" in c["recipe"]["name"]]
+    assert searched and all("regression_set_flips" not in c["gate"]["failed"] for c in searched)
+    assert all("negative_flips" in c["gate"]["failed"] for c in decision.candidates if "@" not in c["recipe"]["name"])
     judged = next(c for c in decision.candidates if c["chosen"])
     assert judged["gate"]["failed"] == [c.name for c in decision.gate_report.checks if not c.passed]
     EventCodec().encode(rejection)
