@@ -1,12 +1,13 @@
 """Negative flips on the gate set, on the regression set R and on held-out test data, side by side, on CLINC150.
 
-    python scripts/flips_clinc150.py                      # 3 updates, 6,000 traffic queries
-    python scripts/flips_clinc150.py --updates 1 --traffic 3000
+    python scripts/flips_clinc150.py                      # 3 updates, 6,000 traffic queries from train
+    python scripts/flips_clinc150.py --traffic-from test --share 0.8
 
 A weak production head (5 queries per intent) is updated by a warm-started refit on more data, as a retrain
-does. Traffic is the CLINC150 ``train`` queries no model was fitted on. As in the retrainer, the gate set is
-200 hash-chosen traffic queries, and R is the reserved share of traffic (by request-id hash, never trained on)
-plus the gate set. Candidates: the refit itself, the fixed blends toward production, and the blend whose weight
+does. Traffic is the CLINC150 ``train`` queries no model was fitted on (``--traffic-from train``; held out: all of
+``test``), or a hash-chosen half of ``test`` (``--traffic-from test``; held out: the other half, the same
+distribution as R, which the bound speaks of). As in the retrainer, the gate set is 200 hash-chosen traffic
+queries, and R is the reserved share of traffic (by request-id hash, never trained on) plus the gate set. Candidates: the refit itself, the fixed blends toward production, and the blend whose weight
 is searched against R (BCWI). For each: flips on the gate set (what today's ε = 2 gate sees), on R (count, 95%
 bound, the contract's verdict) and on CLINC150 ``test``, which no choice here sees.
 
@@ -39,7 +40,9 @@ def make_parser(subparsers: Any = None) -> argparse.ArgumentParser:
         else argparse.ArgumentParser(description=description)
     )
     parser.add_argument("--updates", type=int, default=3, help="Updates (seeds) to run.")
-    parser.add_argument("--traffic", type=int, default=6000, help="Traffic queries (from train, never fitted on).")
+    parser.add_argument("--traffic", type=int, default=6000, help="Traffic queries (at most; never fitted on).")
+    parser.add_argument("--traffic-from", choices=["train", "test"], default="train",
+                        help="train: unfitted train queries, held out = test; test: half of test, held out = the rest.")
     parser.add_argument("--share", type=float, default=0.2, help="Reserved share of traffic (R).")
     parser.add_argument("--gate", type=int, default=200, help="Gate-set size (the retrainer's max_gate_passes).")
     parser.add_argument("--threads", type=int, default=None)
@@ -62,16 +65,28 @@ def main(args: argparse.Namespace) -> list[dict[str, Any]]:
     for update in range(args.updates):
         update_data = subsample(train, per_label=15, seed=100 + update)
         fitted = {e.id for e in production_data} | {e.id for e in update_data}
-        traffic = subsample([e for e in train if e.id not in fitted], n=args.traffic, seed=200 + update)
+        traffic, heldout = _traffic(args, [e for e in train if e.id not in fitted], test, update)
         reserved = [e for e in traffic if is_reserved(e.id, args.share)]
         by_id = {e.id: e for e in traffic if not is_reserved(e.id, args.share)}
         gate = [by_id[i] for i in stable_order(by_id, salt="passes:")[: args.gate]]
         r = list({e.id: e for e in [*reserved, *gate]}.values())
 
         refit = ClassificationAdapter(config).fit([*production_data, *update_data], start_from=production)
-        rows += _judge_update(update, production, refit, gate, r, val, test)
-    _print(rows)
+        rows += _judge_update(update, production, refit, gate, r, val, heldout)
+    _print(rows, args.traffic_from)
     return rows
+
+
+def _traffic(args: argparse.Namespace, unfitted: list, test: list, update: int) -> tuple[list, list]:
+    """(traffic R and the gate set come from, held-out set) as ``--traffic-from`` says."""
+    from pioneer.data import subsample
+    from pioneer.retrain import stable_order
+
+    if args.traffic_from == "train":
+        return subsample(unfitted, n=min(args.traffic, len(unfitted)), seed=200 + update), test
+    order = stable_order([e.id for e in test], salt=f"traffic:{update}:")
+    half = set(order[: len(order) // 2])
+    return [e for e in test if e.id in half][: args.traffic], [e for e in test if e.id not in half]
 
 
 def _judge_update(update: int, production: Any, refit: Any, gate: list, r: list, val: list, test: list) -> list[dict]:
@@ -117,9 +132,13 @@ def _judge_update(update: int, production: Any, refit: Any, gate: list, r: list,
     return rows
 
 
-def _print(rows: list[dict]) -> None:
-    print("CLINC150: R and the gate set are drawn from train traffic; the release is chosen on val;")
-    print("test flips and test accuracy are held out (reported on test).")
+def _print(rows: list[dict], traffic_from: str) -> None:
+    if traffic_from == "train":
+        print("CLINC150: R and the gate set are drawn from unfitted train queries; the release is chosen on val;")
+        print("'test' columns: all of CLINC150 test, held out (a different split than R's).")
+    else:
+        print("CLINC150: R and the gate set are drawn from a hash half of test; the release is chosen on val;")
+        print("'test' columns: the other half of CLINC150 test, held out (the same distribution as R).")
     head = f"{'upd':>3} {'candidate':<26} {'gate flips':>11} {'R flips':>11} {'R 95% bound':>11} {'R ok':>5}"
     print(head + f" {'test flips':>12} {'test acc':>8} {'val acc':>8}")
     for row in rows:

@@ -16,8 +16,9 @@ Passing traffic is split the same way. A fixed share, chosen by request-id hash,
 regression set R (:mod:`pioneer.retrain.regression_set`): with production's earlier R and earlier gate sets it
 is what every candidate is gated on, and no training material (base data, replay, hard negatives, gold,
 coverage, curriculum) ever holds one of its examples. Of the rest, a held-out share extends the gate set (more
-of what production gets right to protect), the rest feeds hard negatives and replay. The new gate set is the old one plus these
-held-out examples, so evaluation sets only grow: gains once accepted stay measured (the ratchet).
+of what production gets right to protect), the rest feeds hard negatives and replay. The new gate set is the
+old one plus these held-out examples, so evaluation sets only grow: gains once accepted stay measured (the
+ratchet).
 """
 
 from __future__ import annotations
@@ -136,7 +137,10 @@ def prepare(
         registry.get_dataset(model, manifest.eval_sets["validation"]) if "validation" in manifest.eval_sets else []
     )
     # Reserved passes belong to R, whatever list they came in: never split into training or the gate set.
-    reserved = [*reserved, *(t for t in passes if is_reserved(t.request_id, regression.share))]
+    # A request whose trace now fails in a target pattern is no longer "what works", whatever it passed before.
+    failing = {t.request_id for t in traces}
+    reserved = [t for t in [*reserved, *passes] if is_reserved(t.request_id, regression.share)
+                and t.request_id not in failing]
     passes = [t for t in passes if not is_reserved(t.request_id, regression.share)]
     by_id = {t.request_id: t for t in [*passes, *traces]}
     examples = {rid: e for rid, t in by_id.items() if (e := trace_to_example(t)) is not None}
