@@ -45,6 +45,8 @@ def make_parser(subparsers: Any = None) -> argparse.ArgumentParser:
                         help="train: unfitted train queries, held out = test; test: half of test, held out = the rest.")
     parser.add_argument("--share", type=float, default=0.2, help="Reserved share of traffic (R).")
     parser.add_argument("--gate", type=int, default=200, help="Gate-set size (the retrainer's max_gate_passes).")
+    parser.add_argument("--epsilon", type=lambda v: None if v == "none" else int(v), default=2,
+                        help="Count limit of the contract on R ('none': the rate bound alone).")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
     return parser
@@ -72,7 +74,7 @@ def main(args: argparse.Namespace) -> list[dict[str, Any]]:
         r = list({e.id: e for e in [*reserved, *gate]}.values())
 
         refit = ClassificationAdapter(config).fit([*production_data, *update_data], start_from=production)
-        rows += _judge_update(update, production, refit, gate, r, val, heldout)
+        rows += _judge_update(update, production, refit, gate, r, val, heldout, args.epsilon)
     _print(rows, args.traffic_from)
     return rows
 
@@ -89,11 +91,12 @@ def _traffic(args: argparse.Namespace, unfitted: list, test: list, update: int) 
     return [e for e in test if e.id in half][: args.traffic], [e for e in test if e.id not in half]
 
 
-def _judge_update(update: int, production: Any, refit: Any, gate: list, r: list, val: list, test: list) -> list[dict]:
+def _judge_update(update: int, production: Any, refit: Any, gate: list, r: list, val: list, test: list,
+                  epsilon: int | None) -> list[dict]:
     from pioneer.gates import FlipContract
     from pioneer.training.interpolation import WeightSearch
 
-    contract = FlipContract()
+    contract = FlipContract(epsilon=epsilon)
     base = {name: production.evaluate(s).correct_by_id() for name, s in (("gate", gate), ("r", r), ("test", test))}
 
     def flips(adapter: Any, name: str, examples: list) -> tuple[int, int]:
@@ -122,7 +125,7 @@ def _judge_update(update: int, production: Any, refit: Any, gate: list, r: list,
         })
     rows.append({"update": update, "candidate": "production", "weight": 0.0, "test_accuracy":
                  round(production.evaluate(test).metric, 4), "val_accuracy": round(production.evaluate(val).metric, 4)})
-    for rule, key in (("gate ε=2 alone", "gate_eps2_passes"), ("R contract", "r_contract_passes")):
+    for rule, key in (("gate ε=2 alone", "gate_eps2_passes"), (f"R contract (ε={epsilon})", "r_contract_passes")):
         passing = [row for row in rows if row.get(key)]
         chosen = max(passing, key=lambda row: row["val_accuracy"]) if passing else None  # chosen on val
         rows.append({"update": update, "candidate": f"released by {rule}",
