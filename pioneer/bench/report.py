@@ -74,6 +74,8 @@ def stage_rows(result: ScenarioResult) -> list[list[object]]:
             "-" if stage < 0 or pioneer is None else pioneer.negative_flips,
             _gate_flips(naive, stage),
             _gate_flips(pioneer, stage),
+            "-" if stage < 0 or pioneer is None or pioneer.regression_negative_flips is None
+            else int(pioneer.regression_negative_flips),
             "-" if stage < 0 or pioneer is None else f"{pioneer.outcome} ({pioneer.patterns or 0} patterns)",
             "-" if stage not in diagnosis else f"{_fmt(diagnosis[stage]['precision'])} / "
             f"{_fmt(diagnosis[stage]['recall'])}",
@@ -261,7 +263,7 @@ def write_report(
                         for i, c in enumerate(r.stage_counts)),
             "",
             table(["stage", "poison", "none", "naive", "pioneer", "naive flips", "pioneer flips",
-                   "naive gate flips", "pioneer gate flips", "pioneer decision", "diagnosis P / R",
+                   "naive gate flips", "pioneer gate flips", "pioneer R flips", "pioneer decision", "diagnosis P / R",
                    "gate checks failed"], stage_rows(r)),
             "",
         ]

@@ -105,6 +105,8 @@ class Checkpoint:
     fixed: int = 0
     gate_negative_flips: float | None = None
     """Negative flips the release gate counted on its own gate set (pioneer and naive)."""
+    regression_negative_flips: float | None = None
+    """Negative flips on the regression set R (pioneer), beside the gate set's and the held-out ones."""
     trained: dict[str, int] | None = None
     """Logs per category (clean, fixable, poison) in this version's training set."""
     patterns: int | None = None
@@ -406,6 +408,8 @@ class AdaptFTRunner:
                 outcome=decision.outcome if decision is not None else "no_patterns", metric=evaluation.metric,
                 negative_flips=flips, fixed=fixes,
                 gate_negative_flips=None if decision is None else decision.metrics.get("negative_flips"),
+                regression_negative_flips=None if decision is None
+                else decision.metrics.get("regression_negative_flips"),
                 trained=trained, patterns=len(refs), seconds=time.perf_counter() - started, note=note,
             ),
             score,

@@ -4,7 +4,10 @@ A superset of TFMA's and MLflow's validation thresholds. Beyond value and change
 metric it counts *negative flips*: examples the production version gets right that the candidate gets wrong.
 An average can rise while a handful of things that worked break; an absolute count (ε = 2 by default) cannot
 hide that. The same count runs on the evaluation sets of earlier checkpoints (a ratchet: accepted gains are
-kept), per slice (label, error pattern) and on the target patterns' held-out failures.
+kept), per slice (label, error pattern) and on the target patterns' held-out failures. On the regression set R
+(reserved traffic and earlier sets, :mod:`pioneer.retrain.regression_set`) the
+:class:`~pioneer.gates.contract.FlipContract` bounds the flip *rate* too: its 95% upper bound must stay within
+``regression_max_rate``, and a too-small R allows no flip at all.
 
 The two traps of the existing tools have defined behaviour here:
 
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 
 from pioneer.errors import ConfigError
 from pioneer.events import GateCheck, GateReport
+from pioneer.gates.contract import FlipContract, FlipVerdict
 from pioneer.training.base import Evaluation
 from pioneer.trigger.rates import wilson_upper, z_score
 
@@ -82,6 +86,11 @@ class RegressionGate:
         floor of 0.25 at 0.95; 2 of 40 does not). Meant for entity extraction, where a failure counts as fixed
         only when every entity of the sentence is right; on CLINC150 (AdaptFT quick, clustered flips) the
         observed rate was what refused a candidate that lowered held-out accuracy 0.911 → 0.893.
+    regression_max_rate
+        Largest negative-flip rate on R the upper confidence bound may show (with ``epsilon`` as the count);
+        None judges R by the count ``epsilon`` alone.
+    regression_confidence
+        One-sided confidence of that bound.
     metric_floor
         Smallest metric accepted at all; the only metric check a first model (no baseline) gets. When production
         itself is below the floor, a candidate that beats production passes this check (the other checks still
@@ -97,6 +106,8 @@ class RegressionGate:
     pattern_min_size: int = 5
     pattern_confidence: float | None = None
     metric_floor: float | None = 0.5
+    regression_max_rate: float | None = 0.01
+    regression_confidence: float = 0.95
 
     def __post_init__(self) -> None:
         thresholds = [
@@ -125,6 +136,11 @@ class RegressionGate:
             raise ConfigError(
                 f"RegressionGate: pattern_confidence must be in (0.5, 1) or None, got {self.pattern_confidence!r}"
             )
+        if self.regression_max_rate is not None:
+            try:
+                self.contract()
+            except ValueError as exc:
+                raise ConfigError(f"RegressionGate: regression contract: {exc}") from exc
         for name in ("slice_min_size", "pattern_min_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"RegressionGate: {name} must be >= 1, got {getattr(self, name)!r}")
@@ -132,6 +148,21 @@ class RegressionGate:
     def clone(self, **changes: object) -> RegressionGate:
         """A gate with some thresholds changed (gates are immutable)."""
         return dataclasses.replace(self, **changes)
+
+    def contract(self) -> FlipContract:
+        """The regression set's contract: ``epsilon`` as the count, ``regression_max_rate`` as the rate bound."""
+        assert self.regression_max_rate is not None
+        return FlipContract(epsilon=self.epsilon, max_rate=self.regression_max_rate,
+                            confidence=self.regression_confidence)
+
+    def judge_regression(self, baseline: Mapping[str, bool], candidate: Mapping[str, bool]) -> FlipVerdict | None:
+        """The contract's verdict on R (``example id -> right`` for production and the candidate; a missing result
+        counts as wrong); None when ``regression_max_rate`` is off."""
+        if self.regression_max_rate is None:
+            return None
+        right = [i for i, ok in baseline.items() if ok]
+        flips = sum(1 for i in right if not candidate.get(i, False))
+        return self.contract().judge(flips, len(right))
 
     def thresholds(self) -> dict[str, float | None]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -146,6 +177,7 @@ class RegressionGate:
         checkpoints: Sequence[CheckpointEval] = (),
         slices: Mapping[str, Sequence[str]] | None = None,
         patterns: Mapping[str, Sequence[str]] | None = None,
+        regression: tuple[Mapping[str, bool], Mapping[str, bool]] | None = None,
     ) -> GateReport:
         """Judge ``candidate`` and return the report (never raises on a failing candidate).
 
@@ -161,6 +193,8 @@ class RegressionGate:
             Slice name (``label:transfer``, ``pattern:p-7f3a``) -> example ids.
         patterns
             Target pattern id -> ids of its held-out failures (examples the production version got wrong).
+        regression
+            (production's, candidate's) ``example id -> right`` on the regression set R, judged by the contract.
         """
         cand = candidate.correct_by_id()
         checks: list[GateCheck] = []
@@ -176,6 +210,8 @@ class RegressionGate:
                 checks.append(self._metric_vs_baseline(candidate, baseline))
             if self.slice_max_drop is not None and slices:
                 checks.append(self._slices(base, cand, slices))
+            if regression is not None and (self.regression_max_rate is not None or self.epsilon is not None):
+                checks.append(self._regression(*regression, notes))
         if baseline is not None and self.cross_checkpoint_epsilon is not None:
             for checkpoint in checkpoints:
                 checks.append(
@@ -214,6 +250,16 @@ class RegressionGate:
         )
 
     # ------------------------------------------------------------------------------------------- checks
+
+    def _regression(self, base: Mapping[str, bool], cand: Mapping[str, bool], notes: list[str]) -> GateCheck:
+        verdict = self.judge_regression(base, cand)
+        if verdict is None:
+            assert self.epsilon is not None
+            return _flips("regression_set_flips", dict(base), cand, self.epsilon, "production on R")
+        if verdict.n:
+            notes.append(f"On the regression set R ({verdict.n} examples production gets right): {verdict.sentence()}."
+                         + (" R is small, so no flip is allowed on it." if verdict.small else ""))
+        return verdict.to_check()
 
     def _floor(self, candidate: Evaluation, baseline: Evaluation | None) -> GateCheck:
         assert self.metric_floor is not None

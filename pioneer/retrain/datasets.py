@@ -12,9 +12,13 @@ come the fixable failures of each target pattern, split by a stable hash of thei
 into training material and validation only: it measures nothing in the gate, whose fix-rate checks are about
 the target patterns.
 
-Passing traffic is split the same way: a held-out share extends the gate set (more of what production gets
-right to protect), the rest feeds hard negatives and replay. The new gate set is the old one plus these
-held-out examples, so evaluation sets only grow: gains once accepted stay measured (the ratchet).
+Passing traffic is split the same way. A fixed share, chosen by request-id hash, is *reserved* for the
+regression set R (:mod:`pioneer.retrain.regression_set`): with production's earlier R and earlier gate sets it
+is what every candidate is gated on, and no training material (base data, replay, hard negatives, gold,
+coverage, curriculum) ever holds one of its examples. Of the rest, a held-out share extends the gate set (more
+of what production gets right to protect), the rest feeds hard negatives and replay. The new gate set is the
+old one plus these held-out examples, so evaluation sets only grow: gains once accepted stay measured (the
+ratchet).
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from pioneer.diagnosis.report import DiagnosisReport
 from pioneer.events import LabeledTrace, Output
 from pioneer.gates.regression import CheckpointEval
 from pioneer.registry import Registry, VersionManifest
+from pioneer.retrain.regression_set import RegressionSet, RegressionSetBuilder
 from pioneer.traces.examples import trace_to_example
+from pioneer.traces.holdout import is_reserved
 from pioneer.training.base import Example
 
 
@@ -86,10 +92,15 @@ class RetrainData:
     slices: dict[str, list[str]]
     checkpoints: list[CheckpointEval]
     notes: list[str] = field(default_factory=list)
+    regression: RegressionSet | None = None
+    """R: reserved passing traffic and earlier sets, gated on, never trained on."""
+
+    def regression_examples(self) -> list[Example]:
+        return [] if self.regression is None else list(self.regression.examples)
 
     def evaluation_sets(self) -> list[Example]:
         """Everything that must never be trained on."""
-        return [*self.gate_set, *self.validation]
+        return [*self.gate_set, *self.validation, *self.regression_examples()]
 
 
 def prepare(
@@ -100,6 +111,8 @@ def prepare(
     passes: Sequence[LabeledTrace],
     *,
     coverage: Sequence[LabeledTrace] = (),
+    reserved: Sequence[LabeledTrace] = (),
+    regression: RegressionSetBuilder | None = None,
     gate_fraction: float = GATE_FRACTION,
     validation_fraction: float = VALIDATION_FRACTION,
     pass_holdout: float = 0.3,
@@ -112,8 +125,10 @@ def prepare(
     traffic) for replay, hard negatives and the regression set. ``pass_holdout`` of them, at most
     ``max_gate_passes``, join the gate set: the regression set R of the reference system held about 200
     previously passing examples, and an absolute flip budget (epsilon) only means something against an R of
-    known size.
+    known size. ``reserved`` are the reserved passing traces (the store's ``reserved=True`` query); reserved ones
+    among ``passes`` join them. ``regression`` builds R from them and the earlier sets (default settings if None).
     """
+    regression = regression or RegressionSetBuilder()
     model = manifest.model
     notes: list[str] = []
     base_train = registry.get_dataset(model, manifest.training_data) if manifest.training_data else []
@@ -121,6 +136,12 @@ def prepare(
     old_val = (
         registry.get_dataset(model, manifest.eval_sets["validation"]) if "validation" in manifest.eval_sets else []
     )
+    # Reserved passes belong to R, whatever list they came in: never split into training or the gate set.
+    # A request whose trace now fails in a target pattern is no longer "what works", whatever it passed before.
+    failing = {t.request_id for t in traces}
+    reserved = [t for t in [*reserved, *passes] if is_reserved(t.request_id, regression.share)
+                and t.request_id not in failing]
+    passes = [t for t in passes if not is_reserved(t.request_id, regression.share)]
     by_id = {t.request_id: t for t in [*passes, *traces]}
     examples = {rid: e for rid, t in by_id.items() if (e := trace_to_example(t)) is not None}
 
@@ -153,6 +174,8 @@ def prepare(
 
     # Earlier checkpoints' stored results: the ratchet. Their examples must be evaluated too.
     checkpoints: list[CheckpointEval] = []
+    earlier = registry.get_dataset(model, manifest.eval_sets["regression"]) if "regression" in manifest.eval_sets else []
+    earlier += old_gate
     current: str | None = manifest.version
     for _ in range(checkpoint_depth):
         if current is None:
@@ -160,12 +183,18 @@ def prepare(
         stored = registry.get_evaluation(model, current, "gate")
         if stored is not None:
             checkpoints.append(CheckpointEval(version=current, correct=stored.correct_by_id()))
-            gate_set += registry.get_dataset(model, stored.dataset)
+            stored_set = registry.get_dataset(model, stored.dataset)
+            gate_set += stored_set
+            earlier += stored_set
         current = registry.get_manifest(model, current).parent
     gate_set = _unique(gate_set)
     validation = [e for e in _unique(validation) if e.id not in {x.id for x in gate_set}]
-    eval_ids = {e.id for e in gate_set} | {e.id for e in validation}
+    pass_patterns = {i: p.pattern_id for p in report.fixable for i in p.pass_ids}
+    r_set = regression.build(manifest.task, reserved, earlier, patterns=pass_patterns)
+    eval_ids = {e.id for e in gate_set} | {e.id for e in validation} | r_set.never_train()
     base_train = [e for e in base_train if e.id not in eval_ids]
+    replay = [e for e in replay if e.id not in eval_ids]
+    gold = [e for e in gold if e.id not in r_set.never_train()]
 
     slices: dict[str, list[str]] = {}
     for e in gate_set:
@@ -191,6 +220,7 @@ def prepare(
         slices=slices,
         checkpoints=checkpoints,
         notes=notes,
+        regression=r_set,
     )
 
 

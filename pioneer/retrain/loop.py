@@ -20,8 +20,10 @@ The steps, each done by its own component:
    weights), then is scored on validation. A warm-started candidate is also offered *blended* back toward
    production at each of ``blend_weights`` (:meth:`~pioneer.training.TaskAdapter.blend`): a retrained tagger
    that lifted gate F1 from 0.59 to 0.90 but broke 12 sentences broke 4 at weight 0.5, still at 0.85.
-   In order of validation score the candidates are evaluated on the gate set and judged by the
-   :class:`~pioneer.gates.RegressionGate` against production, until one passes. Below ``coverage_below`` the
+   In order of validation score the candidates are evaluated on the gate set and on the regression set R
+   (reserved traffic and earlier sets, never trained on; :mod:`pioneer.retrain.regression_set`) and judged by the
+   :class:`~pioneer.gates.RegressionGate` against production, until one passes: on R the count ε and the 95%
+   Wilson bound on the flip rate both hold (:class:`~pioneer.gates.FlipContract`). Below ``coverage_below`` the
    target patterns' fix rate is checked pooled over all of them (the retrain rebuilds the data rather than
    patching each pattern);
 5. **decision**: the judged candidate is registered (content hash; rejected ones too, for audit), the decision
@@ -49,7 +51,13 @@ from pioneer.curriculum.builder import Curriculum, CurriculumBuilder
 from pioneer.curriculum.teacher import Teacher, augment
 from pioneer.diagnosis.diagnoser import Diagnoser
 from pioneer.diagnosis.report import DiagnosisReport
-from pioneer.events import GateCheck, GateReport, LabeledTrace, PatternRef, RetrainRequest
+from pioneer.events import (
+    GateCheck,
+    GateReport,
+    LabeledTrace,
+    PatternRef,
+    RetrainRequest,
+)
 from pioneer.gates.regression import RegressionGate
 from pioneer.registry import (
     Registry,
@@ -63,11 +71,13 @@ from pioneer.retrain.datasets import RetrainData, prepare, training_set, unique_
 from pioneer.retrain.decision import ReleaseDecision, build_decision, decision_metrics
 from pioneer.retrain.progress import ProgressReporter, ProgressSink
 from pioneer.retrain.recipes import Recipe, RecipeSearch, config_to_dict
+from pioneer.retrain.regression_set import RegressionSetBuilder
 from pioneer.retrain.release import rejection_event
 from pioneer.retrain.trust import choose_band, label_trust
 from pioneer.traces.examples import trace_to_example
 from pioneer.traces.store import TraceStore
 from pioneer.training.base import BaseTrainConfig, Evaluation, Example, TaskAdapter
+from pioneer.training.interpolation import WeightSearch
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +104,8 @@ class _Candidate:
     seconds: float
     verdict: dict[str, Any] | None = None
     """What the gate said of it (None until it is gated: see ``_verdict``)."""
+    regression: dict[str, bool] | None = None
+    """Example id -> right, on the regression set R (None until it is gated, or without R)."""
 
 
 class Retrainer:
@@ -132,6 +144,14 @@ class Retrainer:
         when the labels are trusted).
     min_live_traces
         Labelled traces of the production version needed before its live accuracy is used.
+    regression
+        Builds the regression set R (reserved share of passing traffic, earlier sets; caps per task kind).
+    bcwi
+        Searches, for each warm-started candidate, the largest weight toward it whose blend with production keeps
+        the flip contract on R (BCWI); None turns the search off (the fixed ``blend_weights`` remain).
+    bcwi_tasks
+        Task kinds the search runs for: each step evaluates R once (cheap for a head on cached embeddings; a
+        generator decodes every example).
     """
 
     def __init__(
@@ -152,6 +172,9 @@ class Retrainer:
         blend_weights: Sequence[float] = (0.75, 0.6, 0.45, 0.3, 0.15),
         band_score: str = "auto",
         min_live_traces: int = 200,
+        regression: RegressionSetBuilder | None = None,
+        bcwi: WeightSearch | None = WeightSearch(),  # noqa: B008 - frozen, so sharing the default is safe
+        bcwi_tasks: Sequence[str] = ("classification",),
     ) -> None:
         if any(not 0.0 < w < 1.0 for w in blend_weights):
             raise ValueError(f"blend_weights must lie strictly between 0 and 1, got {blend_weights!r}")
@@ -178,6 +201,9 @@ class Retrainer:
         self.blend_weights = tuple(blend_weights)
         self.band_score = band_score
         self.min_live_traces = min_live_traces
+        self.regression = regression or RegressionSetBuilder()
+        self.bcwi = bcwi
+        self.bcwi_tasks = tuple(bcwi_tasks)
 
     def __repr__(self) -> str:
         return (
@@ -247,6 +273,10 @@ class Retrainer:
         pattern_traces = [(ref, traces.query(model=model, pattern_id=ref.pattern_id)) for ref in request.patterns]
         max_passes = self.max_passes or MAX_PASSES_BY_TASK.get(manifest.task, MAX_PASSES_BY_TASK["generation"])
         passes = traces.query(model=model, outcome="pass", limit=max_passes)
+        reserved = traces.query(
+            model=model, outcome="pass", reserved=True, reserved_share=self.regression.share,
+            limit=self.regression.max_scan,
+        )
         # Trusted: what production learned from, and passing traffic (its answers confirmed by the labels).
         trusted = registry.get_dataset(model, manifest.training_data) if manifest.training_data else []
         trusted += [e for e in map(trace_to_example, passes) if e is not None]
@@ -281,20 +311,27 @@ class Retrainer:
             members,
             passes,
             coverage=coverage,
+            reserved=reserved,
+            regression=self.regression,
             max_gate_passes=self.max_gate_passes,
             checkpoint_depth=self.checkpoint_depth,
         )
         augmented = augment(data.task, data.gold, self.teacher) if self.teacher is not None else []
         baseline = production.evaluate(data.gate_set)
+        on_r = regression_correct(production, baseline, data)
 
         best, evaluation, gate_report, tried = self._search(
-            request, data, augmented, production, baseline, production_version, reporter, started,
+            request, data, augmented, production, (baseline, on_r), production_version, reporter, started,
             score=live if live is not None else baseline.metric, coverage_below=band.coverage_below,
         )
         metrics = decision_metrics(
             evaluation, baseline, gate_report, gate_examples=len(data.gate_set), gold_examples=len(data.gold),
             coverage_examples=len(data.coverage) if best.recipe.coverage else 0,
         )
+        if on_r is not None and best.regression is not None:
+            verdict = self.gate.judge_regression(on_r, best.regression)
+            if verdict is not None:
+                metrics.update(verdict.metrics())
         reporter.emit("releasing" if gate_report.passed else "gating", candidate=best.recipe.name, metrics=metrics)
         manifest_new = self._register(registry, model, best, evaluation, gate_report, data, manifest, metrics, request)
         return build_decision(
@@ -357,7 +394,7 @@ class Retrainer:
         data: RetrainData,
         augmented: Sequence[Example],
         production: TaskAdapter,
-        baseline: Evaluation,
+        baselines: tuple[Evaluation, dict[str, bool] | None],
         production_version: str,
         reporter: ProgressReporter,
         started: float,
@@ -366,11 +403,13 @@ class Retrainer:
         coverage_below: float,
     ) -> tuple[_Candidate, Evaluation, GateReport, list[dict[str, Any]]]:
         """Iterate: propose recipes, train each, gate them best-validation first; stop at a pass or the budget's end.
-        ``score`` is production's, which picks the band.
+        ``baselines`` are production's gate-set evaluation and its results on R; ``score`` is production's, which
+        picks the band.
 
         Returns the passing candidate (else the last iteration's best by validation), its gate-set evaluation and
         report, and every candidate tried.
         """
+        baseline, baseline_r = baselines
         base_config: BaseTrainConfig | None = getattr(production, "config", None)
         tried: list[dict[str, Any]] = []
         judged: tuple[_Candidate, Evaluation, GateReport] | None = None
@@ -401,7 +440,9 @@ class Retrainer:
             candidates = [
                 self._train(recipe, data, augmented, production, iteration, reporter) for recipe in recipes
             ]
-            candidates += [b for c in candidates for b in self._blends(c, production, data, iteration, reporter)]
+            blends = [b for c in candidates for b in self._blends(c, production, data, iteration, reporter)]
+            searched = [b for c in candidates for b in self._bcwi(c, production, data, baseline_r, iteration, reporter)]
+            candidates += blends + searched
             # Gate candidates best-validation first and stop at the first that passes: the validation set is small,
             # so the runner-up often keeps within the flip budget where the favourite does not.
             ranked = sorted(candidates, key=lambda c: -c.score)  # stable: ties keep the gentler, earlier recipe
@@ -412,6 +453,7 @@ class Retrainer:
                     metrics={"validation": candidate.score},
                 )
                 evaluation = candidate.adapter.evaluate(data.gate_set)
+                candidate.regression = regression_correct(candidate.adapter, evaluation, data)
                 reporter.emit("gating", iteration=iteration, candidate=candidate.recipe.name)
                 gate_report = self.gate.evaluate(
                     evaluation,
@@ -420,6 +462,7 @@ class Retrainer:
                     checkpoints=data.checkpoints,
                     slices=data.slices,
                     patterns=pattern_checks,
+                    regression=None if baseline_r is None else (baseline_r, candidate.regression or {}),
                 )
                 reporter.emit(
                     "gating",
@@ -477,6 +520,12 @@ class Retrainer:
         reporter.emit("curriculum", iteration=iteration, candidate=recipe.name, metrics=_numbers(curriculum.summary()))
         extra = [*(data.replay if recipe.traffic else ()), *(data.coverage if recipe.coverage else ())]
         train = training_set(data.base_train, curriculum, recipe.curriculum_repeat, extra)
+        if data.regression is not None:  # R is never trained on; every builder excludes it, this makes sure
+            never = data.regression.never_train()
+            leaked = [e.id for e in train if e.id.split("#", 1)[0] in never]
+            if leaked:
+                log.error("regression-set examples reached a training set; dropped", extra={"ids": leaked[:10]})
+                train = [e for e in train if e.id.split("#", 1)[0] not in never]
         adapter = self.factory(data.task, recipe.apply(getattr(production, "config", None)))
         adapter.fit(
             train,
@@ -510,6 +559,43 @@ class Retrainer:
             blends.append(_Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds))
         return blends
 
+    def _bcwi(
+        self, candidate: _Candidate, production: TaskAdapter, data: RetrainData, baseline_r: dict[str, bool] | None,
+        iteration: int, reporter: ProgressReporter,
+    ) -> list[_Candidate]:
+        """``candidate`` blended toward production at the largest weight found whose blend keeps the contract on R
+        (none when the candidate keeps it as it is, or no weight does)."""
+        if (self.bcwi is None or data.task not in self.bcwi_tasks or baseline_r is None
+                or not (candidate.recipe.warm_start and candidate.adapter.warm_starts)):
+            return []
+        began = time.monotonic()
+        examples = data.regression_examples()
+
+        def blend_at(weight: float) -> TaskAdapter:
+            return candidate.adapter if weight >= 1.0 else candidate.adapter.blend(production, weight)
+
+        def accept(adapter: TaskAdapter) -> bool:
+            on_r = adapter.evaluate(examples).correct_by_id()
+            verdict = self.gate.judge_regression(baseline_r, on_r)
+            if verdict is not None:
+                return verdict.passed
+            flips = sum(1 for i, ok in baseline_r.items() if ok and not on_r.get(i, False))
+            return self.gate.epsilon is None or flips <= self.gate.epsilon
+
+        try:
+            found = self.bcwi.search(blend_at, accept)
+        except ValueError as exc:  # the fit fell back to the base model: nothing to blend toward
+            log.warning("candidate not searched", extra={"candidate": candidate.recipe.name, "why": str(exc)})
+            return []
+        if found is None:
+            return []
+        weight, adapter = found
+        recipe = dataclasses.replace(candidate.recipe, name=f"{candidate.recipe.name}@bcwi{weight:.3g}", blend=weight)
+        score = adapter.evaluate(data.validation).metric if data.validation else 0.0
+        reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
+        seconds = candidate.seconds + time.monotonic() - began
+        return [_Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds)]
+
     def _register(
         self,
         registry: Registry,
@@ -523,11 +609,14 @@ class Retrainer:
         request: RetrainRequest,
     ) -> VersionManifest:
         gate_hash = registry.put_dataset(model, data.gate_set)
+        eval_sets = {"gate": gate_hash, "validation": registry.put_dataset(model, data.validation)}
+        if data.regression_examples():  # the next retrain's R starts from this one: R only grows
+            eval_sets["regression"] = registry.put_dataset(model, data.regression_examples())
         info = VersionInfo(
             parent=parent.version,
             base_model=parent.base_model,
             training_data=registry.put_dataset(model, unique_examples(candidate.train)),
-            eval_sets={"gate": gate_hash, "validation": registry.put_dataset(model, data.validation)},
+            eval_sets=eval_sets,
             recipe={
                 "config": config_to_dict(getattr(candidate.adapter, "config", None)),
                 "recipe": candidate.recipe.to_dict(),
@@ -637,6 +726,20 @@ def validation_score(adapter: TaskAdapter, validation: Sequence[Example]) -> flo
     return float(known) if known is not None else adapter.evaluate(validation).metric
 
 
+def regression_correct(adapter: TaskAdapter, on_gate: Evaluation, data: RetrainData) -> dict[str, bool] | None:
+    """``adapter``'s results on R (example id -> right), None without R. Examples R shares with the gate set are
+    read from ``on_gate``; the rest are evaluated in one batch (a classification head reads cached embeddings)."""
+    examples = data.regression_examples()
+    if not examples:
+        return None
+    known = on_gate.correct_by_id()
+    out = {e.id: known[e.id] for e in examples if e.id in known}
+    rest = [e for e in examples if e.id not in known]
+    if rest:
+        out.update(adapter.evaluate(rest).correct_by_id())
+    return out
+
+
 def _over_budget(request: RetrainRequest, started: float) -> bool:
     limit = request.budget.max_train_seconds
     return limit is not None and time.monotonic() - started > limit
@@ -650,8 +753,10 @@ def _verdict(report: GateReport) -> dict[str, Any]:
     """What the gate said of one candidate, for the decision record: every gated candidate's reason is kept,
     not only the favourite's (a blend that kept within the flip budget may have failed on pattern fixes)."""
     flips = next((c.observed for c in report.checks if c.name == "negative_flips"), None)
+    on_r = next((c.observed for c in report.checks if c.name == "regression_set_flips"), None)
     return {
         "passed": report.passed,
         "failed": [c.name for c in report.checks if not c.passed],
         "negative_flips": flips,
+        "regression_negative_flips": on_r,
     }

@@ -46,6 +46,7 @@ from pioneer.training.base import BaseTrainConfig
 REGRESSION_CHECKS = (
     "negative_flips",
     "cross_checkpoint_flips",
+    "regression_set_flips",
     "slice_drop",
     "metric_not_below_baseline",
     "metric_floor",

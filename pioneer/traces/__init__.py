@@ -7,7 +7,18 @@ from pioneer.traces.examples import (
     target_output,
     trace_to_example,
 )
+from pioneer.traces.holdout import RESERVED_SHARE, is_reserved
 from pioneer.traces.simulate import labeled_trace
 from pioneer.traces.store import TraceStore
 
-__all__ = ["TraceStore", "has_content", "labeled_trace", "output_key", "render", "target_output", "trace_to_example"]
+__all__ = [
+    "RESERVED_SHARE",
+    "TraceStore",
+    "has_content",
+    "is_reserved",
+    "labeled_trace",
+    "output_key",
+    "render",
+    "target_output",
+    "trace_to_example",
+]

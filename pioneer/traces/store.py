@@ -31,6 +31,7 @@ from pathlib import Path
 import orjson
 
 from pioneer.events import LabeledTrace, from_dict
+from pioneer.traces.holdout import RESERVED_SHARE, bucket, check_share
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS traces (
@@ -78,6 +79,8 @@ class TraceStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
+        # The same hash the trainer uses, so SQL picks exactly the reserved traces (see pioneer.traces.holdout).
+        self._db.create_function("reserve_bucket", 1, bucket, deterministic=True)
         self._db.executescript(_SCHEMA)
 
     def __repr__(self) -> str:
@@ -155,13 +158,17 @@ class TraceStore:
         until: float | None = None,
         latest_per_request: bool = True,
         limit: int | None = None,
+        reserved: bool | None = None,
+        reserved_share: float = RESERVED_SHARE,
     ) -> list[LabeledTrace]:
         """Traces matching every given filter, oldest label first.
 
         ``label`` is the expected (corrected) label, ``source`` the label's source, ``since``/``until`` bound
-        ``labeled_at`` (``until`` exclusive). With ``latest_per_request`` (the default) a request labelled twice
-        appears once, with its latest label: a correction supersedes the first verdict. ``limit`` keeps the most
-        recent traces.
+        ``labeled_at`` (``until`` exclusive). ``reserved`` keeps only the traces of the reserved share (True) or
+        only the others (False): the regression set's pool, chosen by request-id hash
+        (:mod:`pioneer.traces.holdout`). With ``latest_per_request`` (the default) a request labelled twice appears
+        once, with its latest label: a correction supersedes the first verdict. ``limit`` keeps the most recent
+        traces.
         """
         where, params = self._where(
             model=model,
@@ -173,6 +180,8 @@ class TraceStore:
             source=source,
             since=since,
             until=until,
+            reserved=reserved,
+            reserved_share=reserved_share,
         )
         if latest_per_request:
             # Newest label per request among the matching rows (ties broken by event id, deterministically).
@@ -223,6 +232,8 @@ class TraceStore:
         source: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        reserved: bool | None = None,
+        reserved_share: float = RESERVED_SHARE,
     ) -> tuple[str, list[object]]:
         clauses: list[str] = []
         params: list[object] = []
@@ -246,4 +257,7 @@ class TraceStore:
         if until is not None:
             clauses.append("t.labeled_at < ?")
             params.append(until)
+        if reserved is not None:
+            clauses.append(f"reserve_bucket(t.request_id) {'<' if reserved else '>='} ?")
+            params.append(check_share(reserved_share))
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", params

@@ -55,14 +55,23 @@ class EmbeddingCache:
         self.directory = directory
         self._vectors: dict[bytes, np.ndarray] = {}
         self._loaded = False
+        self._seen: set[str] = set()
 
     def _load(self) -> None:
-        if self._loaded or self.directory is None or not self.directory.exists():
-            self._loaded = True
+        if not self._loaded:
+            self._read_new_shards()
+        self._loaded = True
+
+    def _read_new_shards(self) -> None:
+        """Read shards this cache has not read yet (another adapter may have written some since)."""
+        if self.directory is None or not self.directory.exists():
             return
         from safetensors.numpy import load_file
 
         for shard in sorted(self.directory.glob("shard-*.safetensors")):
+            if shard.name in self._seen:
+                continue
+            self._seen.add(shard.name)
             try:
                 tensors = load_file(str(shard))
             except Exception as exc:  # noqa: BLE001 - a shard removed or cut short by another process only costs speed
@@ -70,16 +79,16 @@ class EmbeddingCache:
                 continue
             for key, vector in zip(tensors["digests"], tensors["vectors"], strict=True):
                 self._vectors[bytes(key)] = vector
-        self._loaded = True
 
     def encode(self, texts: Sequence[str], compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         """Vectors of ``texts`` (n×d float32), computing only those not cached, in one call to ``compute``."""
         self._load()
         keys = [text_digest(t) for t in texts]
-        missing: dict[bytes, str] = {}
-        for key, text in zip(keys, texts, strict=True):
-            if key not in self._vectors and key not in missing:
-                missing[key] = text
+        missing = self._missing(keys, texts)
+        if missing and self.directory is not None:
+            # Another adapter on the same encoder (production gating R, a sibling candidate) may have encoded them.
+            self._read_new_shards()
+            missing = self._missing(keys, texts)
         if missing:
             fresh = np.asarray(compute(list(missing.values())), dtype=np.float32)
             for key, vector in zip(missing, fresh, strict=True):
@@ -88,6 +97,13 @@ class EmbeddingCache:
         if not keys:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([self._vectors[k] for k in keys])
+
+    def _missing(self, keys: list[bytes], texts: Sequence[str]) -> dict[bytes, str]:
+        missing: dict[bytes, str] = {}
+        for key, text in zip(keys, texts, strict=True):
+            if key not in self._vectors and key not in missing:
+                missing[key] = text
+        return missing
 
     def _persist(self, keys: list[bytes], vectors: np.ndarray) -> None:
         if self.directory is None:
@@ -105,6 +121,7 @@ class EmbeddingCache:
             scratch = self.directory / f".{name}.tmp"
             save_file({"digests": digests, "vectors": np.ascontiguousarray(vectors, dtype=np.float32)}, str(scratch))
             os.replace(scratch, self.directory / name)
+            self._seen.add(name)  # its vectors are in memory already
             if len(shards) >= _MAX_SHARDS:
                 for shard in shards:
                     shard.unlink(missing_ok=True)

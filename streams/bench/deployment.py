@@ -393,6 +393,9 @@ def _measure(spec, registry, first: str, final: str, test, observed: dict[str, E
             "gate_negative_flips": metrics.get("negative_flips"),
             "gate_positive_flips": metrics.get("positive_flips"),
             "gate_examples": metrics.get("gate_examples"),
+            "regression_negative_flips": metrics.get("regression_negative_flips"),
+            "regression_examples": metrics.get("regression_examples"),
+            "regression_flip_bound": metrics.get("regression_flip_bound"),
             "gold_examples": metrics.get("gold_examples"),
             "coverage_examples": metrics.get("coverage_examples"),
         })
@@ -433,6 +436,15 @@ def _count(value: float | None) -> str:
     return "-" if value is None else str(int(value))
 
 
+def _r_flips(release: dict) -> str:
+    """Flips on the regression set R, of how many, with the 95% upper bound on the rate: ``1/812 (≤0.58%)``."""
+    flips, n, bound = (release.get(k) for k in ("regression_negative_flips", "regression_examples",
+                                                  "regression_flip_bound"))
+    if flips is None:
+        return "-"
+    return f"{int(flips)}/{_count(n)}" + ("" if bound is None else f" (≤{100 * bound:.2f}%)")
+
+
 def _rate(correct: Sequence[bool]) -> float | None:
     return None if not correct else round(1 - sum(correct) / len(correct), 4)
 
@@ -452,11 +464,13 @@ def _report(out: Path, spec: DeploymentSpec, state: LiveState, first: str, final
     if details:
         names = [f"r{i}" for i in range(1, len(details) + 1)]
         gate_flips = [float(r["gate_negative_flips"] or 0) for r in details]
+        r_flips = [float(r.get("regression_negative_flips") or 0) for r in details]
         test_flips = [float(n) for n in figures["test_negative_flips_per_release"]]
         grouped_bars(directory / "flips-per-release.png", names,
-                     {"gate set (the release gate's, ε = 2)": gate_flips, "full test set": test_flips},
+                     {"gate set (ε = 2)": gate_flips, "regression set R (ε = 2, rate bound)": r_flips,
+                      "full test set (held out)": test_flips},
                      title=f"{spec.name}: negative flips per release", ylabel="negative flips",
-                     ylim=(0.0, max(3.0, *gate_flips, *test_flips) * 1.2))
+                     ylim=(0.0, max(3.0, *gate_flips, *r_flips, *test_flips) * 1.2))
     before_target = "-" if spec.target_before is None else f"≤ {spec.target_before}"
     after_target = spec.target_after if spec.target_after is not None else figures["ceiling"] - CEILING_GAP
     met_before = spec.target_before is None or figures["before"] <= spec.target_before
@@ -491,6 +505,8 @@ def _report(out: Path, spec: DeploymentSpec, state: LiveState, first: str, final
              f"{figures['retrain_requests']} / {figures['releases']} / {figures['rejections']}"],
             ["negative flips per release on its gate set",
              ", ".join(_count(r["gate_negative_flips"]) for r in details) or "-"],
+            ["negative flips per release on R (of its size; 95% bound on the rate)",
+             ", ".join(_r_flips(r) for r in details) or "-"],
             ["observed failures trained on per release (pattern gold + coverage)",
              ", ".join(f"{_count(r['gold_examples'])} + {_count(r['coverage_examples'])}" for r in details) or "-"],
             ["negative flips per release on the test set",
@@ -511,9 +527,10 @@ def _report(out: Path, spec: DeploymentSpec, state: LiveState, first: str, final
         "",
         *(["## Releases", "",
            table(["release", "version", f"test {figures['metric_name']}", "gate set", "negative flips (gate)",
-                  "negative flips (test)", "gold examples", "coverage examples"],
+                  "negative flips (R)", "negative flips (test)", "gold examples", "coverage examples"],
                  [[f"r{i}", r["version"][:18], f"{r['test_metric']:.4f}", _count(r["gate_examples"]),
-                   _count(r["gate_negative_flips"]), n, _count(r["gold_examples"]), _count(r["coverage_examples"])]
+                   _count(r["gate_negative_flips"]), _r_flips(r), n, _count(r["gold_examples"]),
+                   _count(r["coverage_examples"])]
                   for i, (r, n) in enumerate(zip(details, figures["test_negative_flips_per_release"], strict=True), 1)]),
            "", "![negative flips per release](flips-per-release.png)", ""] if details else []),
         "## What happened",

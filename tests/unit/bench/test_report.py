@@ -17,7 +17,8 @@ def _result(name: str, naive: list[float], pioneer: list[float], base: float = 0
         for i, v in enumerate(values):
             r.checkpoints.append(Checkpoint(method=method, stage=i, version=f"v{i}", outcome="released", metric=v,
                                             negative_flips=i, trained={"clean": 5, "fixable": 2, "poison": i},
-                                            gate_negative_flips=float(i + (5 if method == "naive" else 0))))
+                                            gate_negative_flips=float(i + (5 if method == "naive" else 0)),
+                                            regression_negative_flips=float(10 * i) if method == "pioneer" else None))
     r.diagnosis.append({"stage": "pooled", "diagnosed": 10, "flagged": 4, "poison": 5, "true_positive": 4,
                         "precision": 1.0, "recall": 0.8,
                         "per_kind": {"mislabel": {"diagnosed": 5, "flagged": 4, "share": 0.8}}, "verdicts": {}})
@@ -59,3 +60,5 @@ def test_stage_rows_show_both_methods_gate_flips() -> None:
     rows = stage_rows(_result("a", [0.7, 0.6, 0.5], [0.85, 0.85, 0.86]))
     # columns 7 and 8: naive's and Pioneer's flips on their gate sets; none for the base row
     assert [row[7:9] for row in rows] == [["-", "-"], [5, 0], [6, 1], [7, 2]]
+    # column 9: Pioneer's flips on its regression set R, beside the gate set's
+    assert [row[9] for row in rows] == ["-", 0, 10, 20]

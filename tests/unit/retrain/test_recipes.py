@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pioneer.events import GateCheck, GateReport
 from pioneer.retrain import RecipeSearch
 from pioneer.training import EntityExtractionConfig
 
 
 def report(*failed: str) -> GateReport:
-    names = ["negative_flips", "pattern_fix_rate:p-1", "metric_floor"]
+    names = ["negative_flips", "regression_set_flips", "pattern_fix_rate:p-1", "metric_floor"]
     return GateReport(passed=not failed, baseline_version="v1", notes=[], checks=[
         GateCheck(name=n, passed=n not in failed, observed=0.0, threshold=0.0, detail="") for n in names
     ])
@@ -35,11 +37,12 @@ def test_a_weak_model_that_can_warm_start_tries_it_next_to_a_fresh_fit() -> None
     assert not any(r.warm_start for r in search.propose(0, config=config, production_score=0.97, warm_start=True))
 
 
-def test_after_flips_the_protecting_candidates_warm_start_and_replay_more() -> None:
+@pytest.mark.parametrize("check", ["negative_flips", "regression_set_flips"])
+def test_after_flips_the_protecting_candidates_warm_start_and_replay_more(check: str) -> None:
     search = RecipeSearch()
     config = EntityExtractionConfig()
     first = search.propose(0, config=config, production_score=0.3, warm_start=True)[0]
-    nxt = search.propose(1, config=config, production_score=0.3, last=first, last_report=report("negative_flips"),
+    nxt = search.propose(1, config=config, production_score=0.3, last=first, last_report=report(check),
                          warm_start=True)
     assert all(r.warm_start and r.replay_share > first.replay_share for r in nxt)
     assert all(r.config["learning_rate"] < first.config["learning_rate"] for r in nxt)

@@ -81,7 +81,12 @@ def test_planted_pattern_is_fixed_and_planted_noise_is_excluded(world: World) ->
     assert Counter(c["iteration"] for c in decision.candidates)[0] >= 2
     # the record says what the gate made of each candidate it judged: the released one passed everything
     released = [c for c in decision.candidates if c["chosen"]][-1]  # earlier iterations' favourites come first
-    assert released["gate"] == {"passed": True, "failed": [], "negative_flips": decision.metrics["negative_flips"]}
+    assert released["gate"] == {"passed": True, "failed": [], "negative_flips": decision.metrics["negative_flips"],
+                                "regression_negative_flips": decision.metrics["regression_negative_flips"]}
+    # R: the gate set's forerunners and reserved traffic, judged by the rate contract, said in the report
+    assert decision.metrics["regression_examples"] >= len(world.scenario.base_gate) * 0.8
+    r_check = next(c for c in decision.gate_report.checks if c.name == "regression_set_flips")
+    assert r_check.passed and "of what works breaks" in r_check.detail
     codec = EventCodec()
     for event in [*events, *decision.events]:
         codec.encode(event)
@@ -124,7 +129,8 @@ def test_a_candidate_that_flips_too_much_is_rejected_and_the_alias_stays(world: 
     store.add(bad)
     store.attach_pattern("p-bad", [t.request_id for t in bad])
     no_filter = Diagnoser(noise=NeighbourNoiseDetector(max_ratio=0.0, model_max_support=0.0, min_model_confidence=1.0))
-    retrainer = Retrainer(diagnoser=no_filter)
+    # Production judged by its gate set, no coverage: the surgical band, whose warm starts are blended (and BCWI)
+    retrainer = Retrainer(diagnoser=no_filter, band_score="gate", coverage_below=0.8)
 
     decision = retrainer.run(request(world, "rr-bad", iterations=1, pattern="p-bad"), registry=registry, traces=store)
 
@@ -139,6 +145,10 @@ def test_a_candidate_that_flips_too_much_is_rejected_and_the_alias_stays(world: 
     # none passed, so every candidate was judged, and the record keeps each one's failed checks
     assert decision.candidates and all(c["gate"] is not None for c in decision.candidates)
     assert all(not c["gate"]["passed"] and c["gate"]["failed"] for c in decision.candidates)
+    # the weight searched against R (BCWI) found blends that keep R's contract; the unfixable pattern still fails
+    searched = [c for c in decision.candidates if "@bcwi" in c["recipe"]["name"]]
+    assert searched and all("regression_set_flips" not in c["gate"]["failed"] for c in searched)
+    assert all("negative_flips" in c["gate"]["failed"] for c in decision.candidates if "@" not in c["recipe"]["name"])
     judged = next(c for c in decision.candidates if c["chosen"])
     assert judged["gate"]["failed"] == [c.name for c in decision.gate_report.checks if not c.passed]
     EventCodec().encode(rejection)

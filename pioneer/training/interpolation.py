@@ -1,0 +1,63 @@
+"""``WeightSearch``: the mixing weight between production and a candidate, searched against the regression set.
+
+Backward-compatible weight interpolation (BCWI; Schumann et al., "Backward Compatibility During Data Updates by
+Weight Interpolation", EACL 2024): a model updated on new data, its weights interpolated back toward the old
+model's, keeps most of the gain and breaks much less of what the old model got right. A fixed grid of weights
+(the retrainer's ``blend_weights``) either stops short of the gain R allows or steps past it; this search finds,
+by bisection, the largest weight whose blend the caller's ``accept`` (the flip contract on R) still passes.
+
+Every weight returned was checked by ``accept``: if flips do not fall monotonically as the weight shrinks the
+search may miss a larger passing weight, never return a failing one. The weight is one number chosen on R, so
+R's bound on the chosen blend is slightly optimistic; the CLINC150 script measures the held-out flips.
+
+>>> flips = lambda w: round(10 * w)                     # a toy: flips on R grow with the weight
+>>> WeightSearch(steps=6).search(lambda w: w, lambda w: flips(w) <= 2)
+(0.25, 0.25)
+>>> WeightSearch(steps=6).search(lambda w: w, lambda w: True) is None   # the candidate passes as it is
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WeightSearch:
+    """Bisection for the largest passing weight in (0, 1). See the module docstring.
+
+    Parameters
+    ----------
+    steps
+        Halvings of the interval: the weight is found to within 2**-steps (each step costs one blend and one
+        evaluation of R).
+    """
+
+    steps: int = 6
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps!r}")
+
+    def search(self, blend_at: Callable[[float], T], accept: Callable[[T], bool]) -> tuple[float, T] | None:
+        """``(weight, blend)`` for the largest weight found whose blend ``accept`` passes; None when the candidate
+        (weight 1) passes as it is (no blend needed) or no weight tried passes.
+
+        ``blend_at(w)`` builds the blend at weight ``w`` (1 = the candidate, 0 = production).
+        """
+        if accept(blend_at(1.0)):
+            return None
+        lo, hi = 0.0, 1.0
+        best: tuple[float, T] | None = None
+        for _ in range(self.steps):
+            mid = (lo + hi) / 2
+            blended = blend_at(mid)
+            if accept(blended):
+                lo, best = mid, (mid, blended)
+            else:
+                hi = mid
+        return best
