@@ -75,11 +75,18 @@ def invalid_request(exc: RequestValidationError) -> ChatError:
                      code="invalid_value")
 
 
+UNION_TAGS = ("str", "int", "float", "bool", "list", "dict", "none")
+
+
 def _param(loc: tuple[Any, ...] | list[Any]) -> str | None:
-    """``("body", "messages", 0, "role")`` -> ``messages[0].role``, the way OpenAI names a parameter."""
+    """``("body", "messages", 0, "role")`` -> ``messages[0].role``, the way OpenAI names a parameter. The names
+    pydantic gives the members of a union (``str``, ``list[...]``, a class name) are not parameters: dropped."""
     name = ""
     for part in list(loc)[1:] if loc and loc[0] in ("body", "path", "query") else list(loc):
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif not (part in UNION_TAGS or "[" in part or "-" in part or part[:1].isupper()):
+            name += f".{part}" if name else part
     return name or None
 
 
