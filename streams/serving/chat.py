@@ -141,7 +141,10 @@ def plan(body: ChatCompletionRequest, served: ServedModel | None, name: str) -> 
                         param="model")
     refuse_unserved(body)
     system, text = conversation(body.messages)
-    chat = ChatModel(served.adapter)
+    try:
+        chat = ChatModel(served.adapter)
+    except TypeError as exc:
+        raise ChatError(500, str(exc), kind="server_error") from None
     prompt = chat.prompt(system, text)
     budget = body.max_completion_tokens or body.max_tokens or served.adapter.config.max_new_tokens
     if len(prompt) + budget > chat.context:
