@@ -42,14 +42,11 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def start_server(home: Path, model: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Train the tiny generator into ``home``'s registry and serve it; returns (process, /v1 URL) once ready."""
-    import httpx
-
+def train(home: Path, model: str) -> str:
+    """The tiny generator, trained and released in ``home``'s registry; its version."""
     from pioneer.events import GateReport
     from pioneer.registry import FileRegistry, VersionInfo
     from pioneer.training import Example, GenerationAdapter, GenerationConfig
-    from streams.brokers import free_port
 
     train = [Example(text=f"What is {a} plus {b}?", target=f"The answer is {a + b}.", id=f"add-{a}-{b}")
              for a, b in ((1, 2), (3, 4), (2, 5), (6, 1))]
@@ -59,7 +56,15 @@ def start_server(home: Path, model: str) -> tuple[subprocess.Popen[bytes], str]:
     info = VersionInfo(mode="train", gate_report=GateReport(passed=True, baseline_version=None, checks=[], notes=["bench"]))
     version = registry.register_version(model, adapter, info).version
     registry.move_alias(model, "production", version, kind="release")
-    del adapter
+    return version
+
+
+def start_server(home: Path, model: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``pioneer serve`` of ``home``'s registry, without Kafka; returns (process, /v1 URL) once ready."""
+    import httpx
+
+    from streams.brokers import free_port
+
     port = free_port()
     env = {**os.environ, "PIONEER_HOME": str(home), "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
@@ -139,6 +144,7 @@ def main() -> None:
         cache = Path(os.environ.get("PIONEER_HOME", Path.home() / ".pioneer")) / "cache"
         if cache.is_dir():  # the converted base model is cached there: reuse it
             (Path(home) / "cache").symlink_to(cache, target_is_directory=True)
+        train(Path(home), args.model)
         process, url = start_server(Path(home), args.model)
         try:
             measure(url, args.model, args.api_key, args.rounds, args.max_tokens)
