@@ -345,7 +345,9 @@ def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True, api_keys
         return _json(body, 200 if served is not None else 503)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response,
-             responses={k: GUARDED[k] for k in (400, 401, 403)})
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                              "description": "Prometheus text exposition format"},
+                        **{k: GUARDED[k] for k in (400, 401, 403)}})
     async def metrics() -> Response:
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
