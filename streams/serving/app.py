@@ -6,6 +6,7 @@
 ``POST /v1/feedback``                a label or verdict for a request id -> the labels topic (202)
 ``POST /v1/chat/completions``        OpenAI-compatible, generation models (see :mod:`streams.serving.chat`)
 ``GET  /v1/models``                  OpenAI-compatible model list
+``GET  /v1/models/{model}``          OpenAI-compatible model (``models.retrieve``)
 ``GET  /healthz``                    alive (the process answers)
 ``GET  /readyz``                     ready (a model serves; 503 before), broker and spill state
 ``GET  /metrics``                    Prometheus
@@ -15,6 +16,10 @@ Every response carries ``X-Request-ID`` (the client's, or a fresh one) and ``X-M
 that answered a prediction; the serving version for other routes). Predictions are written with orjson from
 the same :class:`~pioneer.events.Output` objects the inference logs carry, so what the client sees is what is
 logged.
+
+Errors have one shape per API family: ``{"error": "message"}`` on Pioneer's routes (422s add ``detail``, one
+entry per refused field), and OpenAI's ``{"error": {"message", "type", "param", "code"}}`` on the OpenAI routes
+(see :mod:`streams.serving.openai_errors`). Every status a route gives is in the OpenAPI description.
 """
 
 from __future__ import annotations
@@ -49,6 +54,12 @@ from streams.serving.limits import (
     BodyLimit,
     send_error,
 )
+from streams.serving.openai_errors import (
+    OpenAIErrorShape,
+    invalid_request,
+    is_openai_path,
+)
+from streams.serving.openai_schema import ChatCompletionChunk
 from streams.serving.payloads import (
     BatchPredictRequest,
     BatchPredictResponse,
@@ -69,6 +80,7 @@ ENDPOINTS = {
     "/v1/feedback": "feedback",
     "/v1/chat/completions": "chat_completions",
     "/v1/models": "models",
+    "/v1/models/{model}": "model",
     "/healthz": "healthz",
     "/readyz": "readyz",
     "/metrics": "metrics",
@@ -76,7 +88,11 @@ ENDPOINTS = {
 """Paths counted in metrics under their own name (anything else is ``other``, so labels stay bounded)."""
 
 NOT_READY = {503: {"model": ErrorBody, "description": "No model is loaded yet"}}
+BAD_REQUEST_ID = {400: {"model": ErrorBody, "description": "The X-Request-ID header is not 1 to "
+                        f"{MAX_REQUEST_ID} printable ASCII characters without spaces"}}
+"""The one answer every route may give before anything else runs (the request-id middleware)."""
 GUARDED = {
+    **BAD_REQUEST_ID,
     401: {"model": ErrorBody, "description": "No valid API key (`Authorization: Bearer KEY`; when keys are configured)"},
     403: {"model": ErrorBody, "description": "The API key does not grant this route's scope"},
     413: {"model": ErrorBody, "description": f"Body over {MAX_BODY_BYTES} bytes (checked before it is read), "
@@ -129,7 +145,7 @@ class RequestContext:
             else:
                 await self.app(scope, receive, send_with_headers)
         finally:
-            endpoint = ENDPOINTS.get(scope["path"], "other")
+            endpoint = ENDPOINTS.get(_route(scope["path"]), "other")
             metrics = self.runtime.metrics
             metrics.requests.labels(endpoint, str(status)).inc()
             metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
@@ -140,8 +156,16 @@ def valid_request_id(request_id: str) -> bool:
     return 0 < len(request_id) <= MAX_REQUEST_ID and REQUEST_ID_RE.match(request_id) is not None
 
 
+def _route(path: str) -> str:
+    """The route template of ``path``, for the metrics' bounded endpoint label."""
+    return "/v1/models/{model}" if path.startswith("/v1/models/") else path
+
+
 async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-    """422 naming each refused field and why, without echoing the input back (it may be large, or unencodable)."""
+    """422 naming each refused field and why, without echoing the input back (it may be large, or unencodable);
+    on the OpenAI routes, OpenAI's 400 naming the first refused field."""
+    if is_openai_path(request.url.path):
+        return invalid_request(exc).response(request.state.request_id, None)
     errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
     summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
     return _json({"error": f"invalid request: {summary}", "detail": errors}, 422)
@@ -186,14 +210,20 @@ def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True, api_keys
         title="Pioneer serving",
         version=pioneer.__version__,
         summary=f"Serves model {config.model!r} ({config.alias}) and logs every inference to Kafka.",
+        description="Errors have one shape per API family. Pioneer's routes (predict, feedback, operations) answer "
+        '`{"error": "message"}` (a 422 adds `detail`, one entry per refused field); the OpenAI-compatible routes '
+        '(`/v1/chat/completions`, `/v1/models`) answer OpenAI\'s `{"error": {"message", "type", "param", "code"}}`, '
+        "validation errors included (400, naming the field in `param`).",
         lifespan=lifespan if manage_runtime else None,
     )
     app.add_middleware(BodyLimit)  # innermost: runs after the request id is set, before any body is read
     app.add_middleware(BearerAuth, keys=api_keys)  # before the body: no key, no bytes read
     app.add_middleware(RequestContext, runtime=runtime)
+    app.add_middleware(OpenAIErrorShape)  # outermost: every answer of the OpenAI routes in OpenAI's error shape
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     guard = FeedbackGuard(rate=config.feedback_rate, burst=config.feedback_burst)
-    app.include_router(chat_router(runtime, guard.remember, GUARDED))
+    app.include_router(chat_router(runtime, guard.remember))
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     def not_ready(request_id: str, exc: Exception) -> Response:
         return _json({"error": str(exc)}, 503, **{"x-request-id": request_id})
@@ -275,11 +305,12 @@ def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True, api_keys
         guard.accepted(body)
         return _json({"request_id": body.request_id, "event_id": label.event_id, "status": "accepted"}, 202, **headers)
 
-    @app.get("/healthz", response_model=Health, tags=["operations"], summary="Liveness")
+    @app.get("/healthz", response_model=Health, tags=["operations"], responses=BAD_REQUEST_ID, summary="Liveness")
     async def healthz() -> Response:
         return _json({"status": "alive"})
 
-    @app.get("/readyz", response_model=Readiness, tags=["operations"], responses=NOT_READY,
+    @app.get("/readyz", response_model=Readiness, tags=["operations"],
+             responses={**BAD_REQUEST_ID, 503: {"model": Readiness, "description": "No model is loaded yet"}},
              summary="Readiness: a model serves; says whether Kafka is reachable")
     async def readyz() -> Response:
         served = runtime.slot.current
@@ -314,8 +345,27 @@ def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True, api_keys
         return _json(body, 200 if served is not None else 503)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response,
-             responses={k: GUARDED[k] for k in (401, 403)})
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                              "description": "Prometheus text exposition format"},
+                        **{k: GUARDED[k] for k in (400, 401, 403)}})
     async def metrics() -> Response:
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's description, plus the streamed chunk's schema, less the 422 FastAPI assumes for a path
+    parameter that cannot fail validation (``/v1/models/{model}`` takes any name)."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, description=app.description,
+                             routes=app.routes)
+        chunk = ChatCompletionChunk.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(chunk.pop("$defs", {}))
+        components["ChatCompletionChunk"] = chunk
+        schema["paths"]["/v1/models/{model}"]["get"]["responses"].pop("422", None)
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -33,6 +33,14 @@ ROUTE_SCOPES = {
     "/metrics": ("metrics",),
 }
 """Scopes that open each path (a key needs one of them); paths not listed are open."""
+PREFIX_SCOPES = {"/v1/models/": ("predict",)}
+"""The same, for the paths under a prefix (one model of the OpenAI model list)."""
+
+
+def route_scopes(path: str) -> tuple[str, ...] | None:
+    """The scopes that open ``path``; None when it is open."""
+    found = ROUTE_SCOPES.get(path)
+    return found if found is not None else next((s for p, s in PREFIX_SCOPES.items() if path.startswith(p)), None)
 
 
 def _digest(key: str) -> str:
@@ -125,7 +133,7 @@ class BearerAuth:
             state["scopes"] = frozenset(SCOPES)
             await self.app(scope, receive, send)
             return
-        needed = ROUTE_SCOPES.get(scope["path"])
+        needed = route_scopes(scope["path"])
         granted = self._granted(scope)
         state["scopes"] = granted or frozenset()
         if needed is not None and granted is None:

@@ -134,12 +134,22 @@ async def test_an_unusable_request_id_is_refused_before_anything_is_logged(serve
 
 
 async def test_the_openapi_description_documents_every_refusal(served: Served) -> None:
-    paths = (await served.client.get("/openapi.json")).json()["paths"]
+    description = (await served.client.get("/openapi.json")).json()
+    paths = description["paths"]
     for path in ("/v1/predict", "/v1/predict/batch", "/v1/feedback", "/v1/chat/completions"):
         answers = paths[path]["post"]["responses"]
-        assert {"401", "403", "413", "422"} <= set(answers), path
+        assert {"400", "401", "403", "413", "422"} <= set(answers), path
         assert str(MAX_BODY_BYTES) in answers["413"]["description"]
-        assert str(MAX_TEXT_CHARS) in answers["422"]["description"]
+        invalid = "400" if path.startswith("/v1/chat") else "422"  # OpenAI answers a refused field with a 400
+        assert str(MAX_TEXT_CHARS) in answers[invalid]["description"]
+    for path, operations in paths.items():  # one error shape per family, and every error documents its body
+        for method, operation in operations.items():
+            family = "OpenAIErrorBody" if path.startswith(("/v1/chat", "/v1/models")) else "ErrorBody"
+            for status, answer in operation["responses"].items():
+                if int(status) >= 400 and (path, status) != ("/readyz", "503"):
+                    ref = answer["content"]["application/json"]["schema"]["$ref"]
+                    assert ref.rsplit("/", 1)[1] in (family, "InvalidBody" if status == "422" else family), (
+                        method, path, status)
     feedback = paths["/v1/feedback"]["post"]["responses"]
     assert "Retry-After" in feedback["429"]["headers"] and {"200", "202"} <= set(feedback)
     assert {"401", "403"} <= set(paths["/metrics"]["get"]["responses"])
