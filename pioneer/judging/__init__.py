@@ -1,0 +1,24 @@
+"""Judging unlabelled traffic: judges behind one interface, the sampler that picks what they see, and how
+often they agree with people."""
+
+from pioneer.judging.agreement import AgreementTracker
+from pioneer.judging.base import Judge, JudgeError, Verdict
+from pioneer.judging.budget import CallBudget
+from pioneer.judging.checkers import JsonSchemaChecker, NumericChecker, RegexChecker
+from pioneer.judging.endpoint import EndpointJudge, parse_verdict
+from pioneer.judging.sampler import StratifiedSampler, stratum_of
+
+__all__ = [
+    "AgreementTracker",
+    "CallBudget",
+    "EndpointJudge",
+    "JsonSchemaChecker",
+    "Judge",
+    "JudgeError",
+    "NumericChecker",
+    "RegexChecker",
+    "StratifiedSampler",
+    "Verdict",
+    "parse_verdict",
+    "stratum_of",
+]
