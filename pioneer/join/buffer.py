@@ -6,6 +6,11 @@ traffic is labelled), a label whose log never came is ``expired_orphan_labels``.
 join so a later label for the same request (a human after a judge, say) joins too. Events already seen
 (same event id) are counted as duplicates and produce nothing.
 
+People outrank judges: once a human label is known for a request, a judge's (or a rule's) label for it joins
+nothing, in either arrival order (counted as ``overridden``). A judge label joined before the human one
+arrived cannot be taken back; the human trace that follows supersedes it (the trace store ranks human labels
+first).
+
 The stream layer keeps one buffer per partition, persists :meth:`JoinBuffer.take_changes` to a changelog
 after each batch, and rebuilds the buffer from that changelog after a restart or rebalance.
 """
@@ -37,6 +42,8 @@ class PendingRequest:
     log_raw: bytes | None = None
     labels: list[tuple[Label, bytes | None]] = field(default_factory=list)
     joined: list[str] = field(default_factory=list)
+    human: bool = False
+    """A human label is known for this request: other sources' labels no longer join."""
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(
@@ -45,6 +52,7 @@ class PendingRequest:
                 "log": _embed(self.log, self.log_raw),
                 "labels": [_embed(label, raw) for label, raw in self.labels],
                 "joined": self.joined,
+                "human": self.human,
             }
         )
 
@@ -58,6 +66,7 @@ class PendingRequest:
             log_raw=None if log is None else orjson.dumps(log),
             labels=[(from_dict(Label, label), orjson.dumps(label)) for label in data["labels"]],
             joined=list(data["joined"]),
+            human=bool(data.get("human", False)),  # absent in state written before the rule
         )
 
 
@@ -77,6 +86,8 @@ class JoinStats:
     expired_orphan_labels: int = 0
     corrupt_state: int = 0
     """Changelog records that could not be read back (skipped at restore, logged)."""
+    overridden: int = 0
+    """Judge or rule labels dropped because a human labelled the same request (they are also in ``labels``)."""
 
     def add(self, other: JoinStats) -> None:
         for name in self.__slots__:
@@ -154,6 +165,16 @@ class JoinBuffer:
             return []
         self.stats.labels += 1
         self._changed.add(label.request_id)
+        if label.source == "human":
+            entry.human = True
+            # Waiting judge labels would join when the log comes: the human one replaces them now.
+            overridden = [(w, raw) for w, raw in entry.labels if w.source != "human"]
+            entry.labels = [(w, raw) for w, raw in entry.labels if w.source == "human"]
+            self.stats.overridden += len(overridden)
+        elif entry.human:
+            self.stats.overridden += 1
+            entry.joined.append(label.event_id)  # remembered, so a replay counts as a duplicate
+            return []
         if entry.log is None:
             entry.labels.append((label, raw))
             return []

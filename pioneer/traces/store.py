@@ -167,7 +167,8 @@ class TraceStore:
         ``labeled_at`` (``until`` exclusive). ``reserved`` keeps only the traces of the reserved share (True) or
         only the others (False): the regression set's pool, chosen by request-id hash
         (:mod:`pioneer.traces.holdout`). With ``latest_per_request`` (the default) a request labelled twice appears
-        once, with its latest label: a correction supersedes the first verdict. ``limit`` keeps the most recent
+        once, with its latest label: a correction supersedes the first verdict, and a human label supersedes a
+        judge's or a rule's whenever it came. ``limit`` keeps the most recent
         traces.
         """
         where, params = self._where(
@@ -184,10 +185,10 @@ class TraceStore:
             reserved_share=reserved_share,
         )
         if latest_per_request:
-            # Newest label per request among the matching rows (ties broken by event id, deterministically).
+            # Newest human label per request, else newest label (ties broken by event id, deterministically).
             inner = (
                 "SELECT body, labeled_at, event_id FROM (SELECT t.body, t.labeled_at, t.event_id, ROW_NUMBER() OVER ("
-                "PARTITION BY t.request_id ORDER BY t.labeled_at DESC, t.event_id DESC) AS rank "
+                "PARTITION BY t.request_id ORDER BY t.source = 'human' DESC, t.labeled_at DESC, t.event_id DESC) AS rank "
                 f"FROM traces t {where}) WHERE rank = 1"
             )
         else:
