@@ -1,0 +1,93 @@
+"""``pioneer judge``: run a judge worker that labels a sample of unlabelled traffic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pioneer.cli.options import BROKER, config_default, unknown_settings
+
+
+def _default(name: str):
+    """A flag's default: ``PIONEER_JUDGE_<NAME>`` if set, else the config's default."""
+    from streams.judge.config import JudgeConfig
+
+    return config_default("PIONEER_JUDGE_", JudgeConfig, name)
+
+
+def build_judge(checker: str | None, reference: Path | None, pattern: str | None, schema: Path | None,
+                endpoint: str | None, judge_model: str | None, api_key: str | None, timeout: float):
+    """The judge the flags describe: one checker, or an OpenAI-compatible endpoint."""
+    import orjson
+
+    from pioneer.judging import (
+        EndpointJudge,
+        JsonSchemaChecker,
+        NumericChecker,
+        RegexChecker,
+    )
+
+    if (checker is None) == (endpoint is None):
+        raise click.UsageError("give exactly one of --checker or --endpoint")
+    try:
+        if endpoint is not None:
+            if not judge_model:
+                raise click.UsageError("--endpoint needs --judge-model (the judge model's name on that endpoint)")
+            return EndpointJudge(base_url=endpoint, model=judge_model, api_key=api_key, timeout=timeout)
+        if checker == "numeric":
+            if reference is None:
+                raise click.UsageError("--checker numeric needs --reference (a JSON object: input text -> expected number)")
+            return NumericChecker(reference=orjson.loads(reference.read_bytes()))
+        if checker == "regex":
+            if pattern is None:
+                raise click.UsageError("--checker regex needs --pattern")
+            return RegexChecker(pattern=pattern)
+        if schema is None:
+            raise click.UsageError("--checker json-schema needs --schema (a JSON schema file)")
+        return JsonSchemaChecker(schema=orjson.loads(schema.read_bytes()))
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@click.command()
+@BROKER
+@click.option("--checker", type=click.Choice(["numeric", "regex", "json-schema"]), help="Judge with a programmatic checker.")
+@click.option("--reference", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="numeric: JSON object of input text -> expected number.")
+@click.option("--pattern", help="regex: the pattern a right answer matches.")
+@click.option("--schema", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="json-schema: the JSON schema file a right answer is valid against.")
+@click.option("--endpoint", help="Judge with a chat model behind an OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1.")
+@click.option("--judge-model", help="The judge model's name on --endpoint.")
+@click.option("--api-key", envvar="PIONEER_JUDGE_API_KEY", show_envvar=True, help="Bearer token for --endpoint.")
+@click.option("--group", "group_id", default=_default("group_id"), show_default="pioneer-judge", help="Consumer group shared by the judge workers.")
+@click.option("--rate", type=click.FloatRange(0, 1, min_open=True), default=_default("rate"), show_default="0.05", help="Share of traffic to judge, before the call budget (spread evenly over model x cluster/label strata).")
+@click.option("--per-second", type=click.FloatRange(0, min_open=True), default=_default("per_second"), show_default="1", help="Judge calls per second at most.")
+@click.option("--per-day", type=click.IntRange(0), default=_default("per_day"), show_default="10000", help="Judge calls per UTC day at most.")
+@click.option("--burst", type=click.FloatRange(1), default=_default("burst"), show_default="max(1, per-second)", help="Judge calls granted at once after a quiet spell.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=_default("timeout"), show_default="30", help="Seconds a judge call may take before its log is skipped.")
+@click.option("--concurrency", type=click.IntRange(1), default=_default("concurrency"), show_default="4", help="Judge calls in flight at once.")
+@click.option("--batch", type=click.IntRange(1), default=_default("batch"), show_default="500", help="Logs per consumed batch.")
+@click.option("--metrics-port", type=int, default=_default("metrics_port"), show_default="off", help="Serve Prometheus metrics on this port.")
+def judge(broker: str, checker: str | None, reference: Path | None, pattern: str | None, schema: Path | None,
+          endpoint: str | None, judge_model: str | None, api_key: str | None, **options: object) -> None:
+    """Label a sample of unlabelled traffic with a judge (source=judge labels).
+
+    Samples inference logs evenly across models and their clusters (or predicted labels), within a hard
+    budget of calls per second and per day, asks the judge and publishes its verdicts as labels. Human labels
+    for the same request always win. A judge that fails or times out skips that log (dead-lettered with the
+    reason) and the worker goes on. Stops cleanly on Ctrl-C.
+    """
+    from streams.judge.config import JudgeConfig
+    from streams.judge.worker import run_judge
+    from streams.kafka import KafkaSettings
+
+    unknown = [name for name in unknown_settings("PIONEER_JUDGE_", JudgeConfig) if name != "PIONEER_JUDGE_API_KEY"]
+    if unknown:
+        click.echo(f"warning: ignoring {', '.join(unknown)}: not judge settings (see pioneer judge --help)", err=True)
+    try:
+        config = JudgeConfig(**{k: v for k, v in options.items() if v is not None})
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    chosen = build_judge(checker, reference, pattern, schema, endpoint, judge_model, api_key, config.timeout)
+    click.echo(f"judge '{config.group_id}' ({chosen.name}) starting against {broker}", err=True)
+    run_judge(KafkaSettings.from_env(broker), config, chosen)

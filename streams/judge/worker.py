@@ -1,0 +1,209 @@
+"""The judge worker: inference logs in, judge labels out, and judge/human agreement on the side.
+
+Each consumed log is offered to a :class:`~pioneer.judging.StratifiedSampler`; a sampled log goes to the
+judge (in a thread, ``concurrency`` at a time, each call bounded by ``timeout``), and its verdict is published
+as a ``label`` event with ``source="judge"``, the judge's name and score. Offsets are committed after the
+batch's labels are acknowledged (at-least-once; a label's id is derived from the log and the judge, so a
+replay produces the same label, which the join drops as a duplicate).
+
+A judge that raises, answers garbage or times out costs that one log its label, nothing more: the log is
+dead-lettered with the reason (so it can be judged again) and counted, and the worker goes on. A log the
+judge has no reference for (``unjudgeable``) is only counted.
+
+Beside the logs the worker reads the labeled traces of human labels and compares them with the verdicts it
+gave (:class:`~pioneer.judging.AgreementTracker`), exporting the agreement per model and judge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from aiokafka import ConsumerRecord, TopicPartition
+
+from pioneer.events import InferenceLog, Label, LabeledTrace, ModelName
+from pioneer.judging import (
+    AgreementTracker,
+    CallBudget,
+    Judge,
+    JudgeError,
+    StratifiedSampler,
+    Verdict,
+)
+from streams.io import EventPublisher, EventReader
+from streams.judge.config import JudgeConfig
+from streams.judge.metrics import JudgeMetrics
+from streams.kafka import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+def label_id(log_event_id: str, judge: str) -> str:
+    """Deterministic: the same judge on the same log always yields the same label id."""
+    return "jl-" + hashlib.blake2b(f"{log_event_id}\x00{judge}".encode(), digest_size=12).hexdigest()
+
+
+def judge_label(log_: InferenceLog, verdict: Verdict, now: float) -> Label:
+    """The label event carrying ``verdict`` on ``log_``."""
+    return Label(
+        event_id=label_id(log_.event_id, verdict.judge), timestamp=now, request_id=log_.request_id, source="judge",
+        model=ModelName(name=log_.model.name, version=log_.model.version), verdict=verdict.verdict,
+        reason=verdict.reason, judge={"name": verdict.judge, "score": verdict.score},
+    )
+
+
+class JudgeWorker:
+    """One member of the judge's consumer group (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        publisher: EventPublisher,
+        judge: Judge,
+        sampler: StratifiedSampler,
+        *,
+        config: JudgeConfig | None = None,
+        metrics: JudgeMetrics | None = None,
+        agreement: AgreementTracker | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        self.judge = judge
+        self.sampler = sampler
+        self.config = config or JudgeConfig()
+        self.metrics = metrics or JudgeMetrics()
+        self.agreement = agreement or AgreementTracker()
+        self.clock = clock
+        catalogue = settings.catalogue
+        self.logs_topic = catalogue.by_event_type("inference_log").name
+        self.traces_topic = catalogue.by_event_type("labeled_trace").name
+        self.reader = EventReader(settings, [self.logs_topic], group_id=self.config.group_id, publisher=publisher,
+                                  name=self.config.group_id, metrics=self.metrics)
+        # A dedicated pool: a judge that hangs past its timeout holds these threads, never the loop's default pool.
+        self._executor = ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="judge")
+        self._slots = asyncio.Semaphore(self.config.concurrency)
+        self.batches_done = 0
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Judge logs and watch human traces until ``stop`` is set (or forever)."""
+        stop = stop or asyncio.Event()
+        humans = asyncio.create_task(self._read_human_traces(stop))
+        await self.reader.start()
+        try:
+            while not stop.is_set():
+                fetched = await self.reader.consumer.getmany(timeout_ms=200, max_records=self.config.batch)
+                await self.process(fetched)
+        finally:
+            humans.cancel()
+            await asyncio.gather(humans, return_exceptions=True)
+            await self.reader.stop()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def process(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Sample and judge one batch, publish its labels and dead letters, then commit it."""
+        if not fetched:
+            return
+        calls = []
+        for tp, records in fetched.items():
+            self.metrics.events_in.labels(tp.topic).inc(len(records))
+            for record in records:
+                event = await self.reader.decode(record)
+                if isinstance(event, InferenceLog) and self._wanted(event):
+                    calls.append(self._judge_one(record, event))
+        labels = [label for label in await asyncio.gather(*calls) if label is not None]
+        for label in labels:
+            await self.publisher.send(label)
+        await self.reader.commit()
+        self.batches_done += 1
+
+    def _wanted(self, event: InferenceLog) -> bool:
+        refused_before = self.sampler.refused_by_budget
+        wanted = self.sampler.offer(event)
+        decision = "judge" if wanted else ("budget" if self.sampler.refused_by_budget > refused_before else "skip")
+        self.metrics.sampled.labels(event.model.name, decision).inc()
+        return wanted
+
+    async def _judge_one(self, record: ConsumerRecord, event: InferenceLog) -> Label | None:
+        """The judge's label for ``event``, or None after counting (and dead-lettering) why there is none."""
+        loop = asyncio.get_running_loop()
+        async with self._slots:
+            started = time.perf_counter()
+            try:
+                call = loop.run_in_executor(self._executor, self.judge.judge, event)
+                verdict = await asyncio.wait_for(call, self.config.timeout)
+            except TimeoutError:
+                return await self._skip(record, event, "timeout", f"no verdict within {self.config.timeout:g} s")
+            except JudgeError as exc:
+                return await self._skip(record, event, exc.kind, str(exc))
+            except Exception as exc:  # noqa: BLE001 - a faulty judge costs one log its label, never the worker
+                return await self._skip(record, event, "error", f"{type(exc).__name__}: {exc}")
+            finally:
+                self.metrics.call_seconds.labels(self.judge.name).observe(time.perf_counter() - started)
+        self.metrics.verdicts.labels(event.model.name, verdict.judge, verdict.verdict).inc()
+        self._count_pair(self.agreement.judged(event.request_id, event.model.name, verdict.judge, verdict.verdict))
+        return judge_label(event, verdict, self.clock())
+
+    async def _skip(self, record: ConsumerRecord, event: InferenceLog, reason: str, detail: str) -> None:
+        self.metrics.skipped.labels(event.model.name, reason).inc()
+        if reason != "unjudgeable":  # no reference is expected, not a fault: nothing to judge again
+            await self.reader.dead_letter(record, "processing", f"judge {self.judge.name} gave no verdict ({reason}): {detail}")
+
+    async def _read_human_traces(self, stop: asyncio.Event) -> None:
+        """Feed human outcomes to the agreement tracker (every worker reads every trace: no group)."""
+        reader = EventReader(self.settings, [self.traces_topic], group_id=None, publisher=self.publisher,
+                             name=f"{self.config.group_id}-agreement", metrics=self.metrics)
+        await reader.start()
+        try:
+            while not stop.is_set():
+                fetched = await reader.consumer.getmany(timeout_ms=500, max_records=1000)
+                for records in fetched.values():
+                    for record in records:
+                        trace = await _decode_quietly(reader, record)
+                        if isinstance(trace, LabeledTrace) and trace.source == "human":
+                            self._count_pair(self.agreement.human(trace.request_id, trace.model.name, trace.outcome))
+        finally:
+            await reader.stop()
+
+    def _count_pair(self, pair: tuple[str, str, bool] | None) -> None:
+        if pair is None:
+            return
+        model, judge, agreed = pair
+        self.metrics.agreement_pairs.labels(model, judge, str(agreed).lower()).inc()
+        self.metrics.agreement.labels(model, judge).set(self.agreement.rate(model, judge) or 0.0)
+
+
+async def _decode_quietly(reader: EventReader, record: ConsumerRecord) -> object:
+    # Traces are the monitor's output: a bad one is the trace consumers' to dead-letter, not ours.
+    try:
+        return reader.codec.decode(record.value)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def build_sampler(config: JudgeConfig, clock: Callable[[], float] = time.time) -> StratifiedSampler:
+    budget = CallBudget(per_second=config.per_second, per_day=config.per_day, burst=config.burst, clock=clock)
+    return StratifiedSampler(rate=config.rate, seed=config.seed, budget=budget)
+
+
+def run_judge(settings: KafkaSettings, config: JudgeConfig, judge: Judge) -> None:
+    """Run one judge worker until SIGINT or SIGTERM; it finishes its batch first."""
+
+    async def until_signalled() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        metrics = JudgeMetrics()
+        if config.metrics_port:
+            metrics.serve(config.metrics_port)
+        async with EventPublisher(settings, metrics=metrics) as publisher:
+            worker = JudgeWorker(settings, publisher, judge, build_sampler(config), config=config, metrics=metrics)
+            await worker.run(stop)
+
+    asyncio.run(until_signalled())
