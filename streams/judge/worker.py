@@ -132,10 +132,19 @@ class JudgeWorker:
     async def _judge_one(self, record: ConsumerRecord, event: InferenceLog) -> Label | None:
         """The judge's label for ``event``, or None after counting (and dead-lettering) why there is none."""
         loop = asyncio.get_running_loop()
+        running = asyncio.Event()
+
+        def call_judge() -> Verdict:
+            loop.call_soon_threadsafe(running.set)
+            return self.judge.judge(event)
+
         async with self._slots:
             started = time.perf_counter()
             try:
-                call = loop.run_in_executor(self._executor, self.judge.judge, event)
+                call = loop.run_in_executor(self._executor, call_judge)
+                # The timeout is the judge's own time: a call queued behind a hung thread has not started yet.
+                await asyncio.wait({call, asyncio.ensure_future(running.wait())}, return_when=asyncio.FIRST_COMPLETED)
+                started = time.perf_counter()
                 verdict = await asyncio.wait_for(call, self.config.timeout)
             except TimeoutError:
                 return await self._skip(record, event, "timeout", f"no verdict within {self.config.timeout:g} s")
