@@ -48,6 +48,7 @@ class _Model:
     last_checkpoint: float = 0.0
     unchecked: int = 0  # traces learned since the last check
     answered: bool = False  # the trainer answered since the last check: check at once
+    deferred: asyncio.Task | None = None  # a check of an answer that came within check_interval of the last one
     last_reason: str | None = None
     dirty: bool = False
 
@@ -162,7 +163,11 @@ class PatternStage:
         # Checks follow traces (every check_every of them) or an answer; check_interval only bounds the CPU.
         if not model.answered and model.unchecked < self.config.check_every:
             return
-        if self.clock() - model.last_check < self.config.check_interval:
+        waited = self.clock() - model.last_check
+        if waited < self.config.check_interval:
+            if model.answered and model.deferred is None:
+                # No trace may follow an answer (quiet traffic): check it once the interval has passed.
+                model.deferred = asyncio.ensure_future(self._check_later(name, model, self.config.check_interval - waited))
             return
         model.last_check, model.unchecked, model.answered = self.clock(), 0, False
         findings = model.watch.check()
@@ -178,6 +183,12 @@ class PatternStage:
             if findings.requests or decision.pacing != model.last_reason:
                 self._log_decision(name, decision, findings)
             model.last_reason = None if findings.requests else decision.pacing
+
+    async def _check_later(self, name: str, model: _Model, delay: float) -> None:
+        await asyncio.sleep(delay)
+        model.deferred = None
+        if self.models.get(name) is model:  # not revoked meanwhile
+            await self._check(name, model)
 
     @staticmethod
     def _log_decision(name: str, decision: TriggerDecision, findings: Findings) -> None:
