@@ -1,9 +1,13 @@
 """Online clustering of failure embeddings: micro-clusters on the hot path, clusters regrouped lazily.
 
-The design follows the online/offline split of CluStream, DenStream and DBSTREAM, sized for 384-d unit vectors:
+The design follows the online/offline split of CluStream, DenStream and DBSTREAM, sized for 384-d unit vectors,
+and calibrates itself to the traffic it sees (:mod:`pioneer.clustering.calibration`): every similarity is taken
+after projecting out the traffic's common direction, and the joining threshold is a streaming quantile of
+nearest-neighbour similarities among recent failures. No threshold is a constant fitted to one dataset:
+
 
 * **Online (every event, O(micro-clusters x d), one matrix-vector product).** A failure joins the micro-cluster
-  whose centroid is most similar if the cosine reaches ``threshold``, else it founds a new one; at the cap the
+  whose centroid is most similar if the cosine reaches the joining threshold, else it founds a new one; at the cap the
   lightest micro-cluster is evicted, so memory is bounded. A sampled *pass* never moves a centroid: it is counted
   at its nearest micro-cluster, which gives each cluster the denominator of its failure rate. Weights decay with
   the events' own timestamps (never the wall clock), so a replay gives the same state. :meth:`learn_one` takes
@@ -103,14 +107,16 @@ class IncrementalClusterer(Clusterer):
     Parameters
     ----------
     threshold
-        Cosine similarity to a micro-cluster's centroid needed to join it (and for a sampled pass to count
-        near it), in (0, 1). Higher makes more, tighter micro-clusters. Calibrated on MiniLM embeddings of
-        CLINC150 intents (``scripts/bench_clustering.py``).
+        Projected cosine to a micro-cluster's centroid needed to join it (and for a sampled pass to count near
+        it), in (0, 1). ``None`` (default): read online as the lower quartile of recent failures' nearest-
+        neighbour similarities, so it follows how tight the traffic's patterns are.
     link_threshold
-        Coherence-normalised average linkage at which micro-clusters group into one cluster, > 0. About the
-        cosine between two clusters' centroids at which they count as one pattern.
+        Coherence-normalised average linkage at which micro-clusters group into one cluster, > 0: a ratio,
+        "as similar to each other as this share of how similar each is to itself", so it carries no scale.
     assign_threshold
-        Cosine to a cluster centroid below which :meth:`assign_one` calls an embedding an outlier, in [-1, 1].
+        Projected cosine to a cluster centroid below which :meth:`assign_one` calls an embedding an outlier, in
+        [-1, 1]. ``None`` (default): half the cosine a member is expected to have (``sqrt`` of the cluster's
+        own coherence), per cluster.
     half_life
         Seconds of event time for a failure's weight to halve in ``size``, centroids and traffic share.
     recent_half_life
@@ -706,7 +712,7 @@ class IncrementalClusterer(Clusterer):
     def _regroup(self) -> None:
         """Group micro-clusters into clusters, carry ids over and advance each cluster's lifecycle."""
         n = self._n
-        labels = group_micro_clusters(self._centred_sums(), self._W[:n], self._Q[:n], self.link_threshold)
+        labels = self._group_with_confusions(self._centred_sums(), self._W[:n], self._Q[:n])
         n_groups = int(labels.max()) + 1 if n else 0
         W_g = np.bincount(labels, weights=self._W[:n], minlength=n_groups)
         eligible = W_g * self._slow.factor(self._latest) >= self.min_weight
@@ -743,6 +749,36 @@ class IncrementalClusterer(Clusterer):
         with np.errstate(divide="ignore", invalid="ignore"):
             g = np.where(F_slow > 0, F_fast / F_slow, 0.0) / baseline
         return g
+
+    def _group_with_confusions(self, S: np.ndarray, W: np.ndarray, Q: np.ndarray) -> np.ndarray:
+        """Group micro-clusters, first joining those whose failures share one dominant (expected, predicted) pair.
+
+        A shared confusion is the strongest evidence that failures are one pattern (the model makes one
+        mistake), whatever the phrasings' geometry; it only joins micro-clusters on the same side of the
+        traffic (positive projected cosine). Without labels this is plain linkage.
+        """
+        n = len(W)
+        first = np.arange(n)
+        lead: dict[tuple[str, str], int] = {}
+        for k in np.argsort(-W, kind="stable").tolist():
+            conf = self._conf[k]
+            if not conf:
+                continue
+            key = max(conf, key=lambda pair: (conf[pair], pair))
+            if conf[key] < 0.5 * sum(conf.values()):
+                continue  # no dominant confusion: geometry alone decides
+            j = lead.setdefault(key, k)
+            if j != k and float(S[k] @ S[j]) > 0.0:
+                first[k] = j
+        _, first = np.unique(first, return_inverse=True)
+        m = int(first.max()) + 1 if n else 0
+        if m == n:
+            return group_micro_clusters(S, W, Q, self.link_threshold)
+        S1 = np.zeros((m, S.shape[1]))
+        np.add.at(S1, first, S)
+        labels = group_micro_clusters(S1, np.bincount(first, W, m), np.bincount(first, Q, m), self.link_threshold)[first]
+        _, where, inverse = np.unique(labels, return_index=True, return_inverse=True)
+        return np.argsort(np.argsort(where))[inverse].astype(np.int64)  # numbered in order of first member
 
     def _centred_sums(self) -> np.ndarray:
         """Sums of the members' projections, scaled so projected dot products read as cosines.
