@@ -112,3 +112,23 @@ def test_invalid_calibrator_parameters_are_refused() -> None:
     for kwargs in ({"window": 1}, {"quantile": 1.0}, {"memory": 0.0}, {"sample_every": 0}, {"refresh_every": 0}):
         with pytest.raises(ValueError):
             GeometryCalibrator(**kwargs)
+
+
+def test_one_shared_confusion_joins_phrasings_that_geometry_alone_keeps_apart() -> None:
+    rng = np.random.default_rng(5)
+    X, y = blobs(rng, 2, 80, spread=0.3)
+    X = unit_rows(X + 0.15 * np.eye(D)[1] + 0.15 * np.eye(D)[2])  # two phrasings, on the same side
+    background, _ = blobs(rng, 6, 40, spread=0.3)
+
+    def clusters(confusions: list[tuple[str, str]] | None) -> int:
+        clu = IncrementalClusterer(seed=0)
+        for i, b in enumerate(background):  # passing traffic elsewhere sets the geometry
+            clu.learn_one(np.roll(b, 8), t=float(i), failed=False)
+        for i, x in enumerate(X):
+            exp, pred = confusions[y[i]] if confusions else (None, None)
+            clu.learn_one(x, t=float(len(background) + i), expected=exp, predicted=pred)
+        return clu.n_clusters_
+
+    assert clusters(None) == 2
+    assert clusters([("transfer", "balance"), ("transfer", "balance")]) == 1
+    assert clusters([("transfer", "balance"), ("card_lost", "balance")]) == 2
