@@ -32,8 +32,9 @@ Throughput. ``--updates`` (default 10^6) real embeddings (CLINC150 texts in rand
 60% failures and 40% sampled passes, 20 events/s of event time) through ``learn_one`` on one thread; updates/s,
 micro-clusters and memory are printed per tenth of the run to show they stay flat.
 
-    OMP_NUM_THREADS=1 python scripts/bench_clustering.py            # full run (~15 min on 2 busy cores)
-    OMP_NUM_THREADS=1 python scripts/bench_clustering.py --quick    # ~2 min
+    OMP_NUM_THREADS=1 python scripts/bench_clustering.py            # full run (an hour or more on 2 busy cores)
+    OMP_NUM_THREADS=1 python scripts/bench_clustering.py --quick    # ~25 min, mostly River's baselines
+    OMP_NUM_THREADS=1 python scripts/bench_clustering.py --quick --methods ours,ours-batch   # ~2 min
 """
 
 from __future__ import annotations
