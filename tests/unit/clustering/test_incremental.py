@@ -155,7 +155,7 @@ def test_learn_many_row_by_row_is_learn_one_and_in_batches_agrees_with_it() -> N
         np.testing.assert_allclose(arrays_rows[name], arr, rtol=1e-6, atol=1e-6 * scale, err_msg=name)
     rounded = ("global", "calibration")
     assert {k: v for k, v in meta_rows.items() if k not in rounded} == {k: v for k, v in meta_one.items() if k not in rounded}
-    assert meta_rows["calibration"] == pytest.approx(meta_one["calibration"], rel=1e-9)
+    assert meta_rows["calibration"] == pytest.approx(meta_one["calibration"], rel=1e-6)
     batched = IncrementalClusterer(**params).learn_many(X, t=ts, failed=failed)
     assert batched.n_updates_ == one.n_updates_
     a, b = one.snapshot(), batched.snapshot()
