@@ -1,10 +1,10 @@
 """Clustering benchmark: planted failure patterns from CLINC150, against streaming and batch baselines.
 
-Quality. Each draw plants ``--patterns`` intents (``--per-pattern`` training texts each) as failure patterns and
-mixes in 0%, 10% and 30% noise failures (single texts of other intents), shuffled into one stream of real
-all-MiniLM-L6-v2 embeddings. Each method learns the stream once, then labels every point:
+Quality. Each draw plants intents (``--per-pattern`` training texts each) as failure patterns and mixes in noise
+failures (single texts of intents not planted), shuffled into one stream of real all-MiniLM-L6-v2 embeddings.
+Each method learns the stream once, then labels every point:
 
-  ours          pioneer IncrementalClusterer, default parameters, ``learn_one`` per event
+  ours          pioneer IncrementalClusterer, default parameters (self-calibrating), ``learn_one`` per event
   ours-batch    the same, ``learn_many`` in mini-batches of 32 (as the worker feeds it)
   leader        naive cosine leader clustering (fixed leaders), per event
   dbstream      River DBSTREAM, per event (``learn_one`` on dicts)
@@ -13,19 +13,28 @@ all-MiniLM-L6-v2 embeddings. Each method learns the stream once, then labels eve
   mbkmeans      scikit-learn MiniBatchKMeans, ``partial_fit`` in mini-batches of 32, *told the true k*
   hdbscan       batch HDBSCAN over the whole window (not streaming; a ceiling for density methods)
 
-Each baseline's main parameter is chosen by a grid search on calibration draws (seeds 100+) at 10% noise; the
-table uses other draws (seeds 0+). Ours runs with its defaults (calibrated once on seeds 100-109, never on the
-evaluation seeds). Scores: ARI and NMI over all points, where every noise point and every point a method calls
-an outlier is its own singleton; pattern recovery, the share of planted patterns matched by one predicted
-cluster holding >= 50% of the pattern with >= 50% purity. "updates/s" times learning only (single thread);
-for HDBSCAN it is points per second of the batch fit.
+Protocols (``--protocols``), so that no figure is measured where a constant was fitted. The ten CLINC150
+domains (``domains.json``) are split by ``--split-seed`` into five calibration and five evaluation domains:
+
+  cross-domain  ``--patterns`` intents drawn from the evaluation domains; calibration draws plant intents of the
+                calibration domains
+  within-domain every intent of one evaluation domain is a pattern (15 fine-grained intents close together,
+                e.g. all of banking); calibration draws do the same with the calibration domains
+  clinc         ``--patterns`` intents from all 150; calibration seeds 100+, evaluation seeds 0+
+
+Each baseline's main parameter is chosen by a grid search on its protocol's calibration draws (10% noise); ours
+takes no parameter: its thresholds are read off the stream it is learning. Scores: ARI and NMI over all points,
+where every noise point and every point a method calls an outlier is its own singleton; pattern recovery, the
+share of planted patterns matched by one predicted cluster holding >= 50% of the pattern with >= 50% purity.
+"updates/s" times learning only (single thread); for HDBSCAN it is points per second of the batch fit.
 
 Throughput. ``--updates`` (default 10^6) real embeddings (CLINC150 texts in random order, slightly jittered,
 60% failures and 40% sampled passes, 20 events/s of event time) through ``learn_one`` on one thread; updates/s,
 micro-clusters and memory are printed per tenth of the run to show they stay flat.
 
-    OMP_NUM_THREADS=1 python scripts/bench_clustering.py            # full run (~15 min on 2 busy cores)
-    OMP_NUM_THREADS=1 python scripts/bench_clustering.py --quick    # ~2 min
+    OMP_NUM_THREADS=1 python scripts/bench_clustering.py            # full run (an hour or more on 2 busy cores)
+    OMP_NUM_THREADS=1 python scripts/bench_clustering.py --quick    # ~25 min, mostly River's baselines
+    OMP_NUM_THREADS=1 python scripts/bench_clustering.py --quick --methods ours,ours-batch   # ~2 min
 """
 
 from __future__ import annotations
@@ -48,7 +57,6 @@ from pioneer.embedding import Embedder
 from pioneer.settings import Paths
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "clinc150"
-NOISE_LEVELS = (0.0, 0.1, 0.3)
 MINI_BATCH = 32
 
 
@@ -91,27 +99,88 @@ def rows_by_intent(data: dict[str, list[tuple[str, str]]], index: dict[str, int]
 
 
 def planted_draw(
-    by_intent: dict[str, list[int]], X: np.ndarray, *, seed: int, noise: float, patterns: int, per_pattern: int
+    by_intent: dict[str, list[int]],
+    X: np.ndarray,
+    *,
+    seed: int,
+    noise: float,
+    patterns: int,
+    per_pattern: int,
+    pool: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A shuffled stream: ``patterns`` intents x ``per_pattern`` texts, plus noise texts of other intents.
+    """A shuffled stream: ``patterns`` intents of ``pool`` x ``per_pattern`` texts, plus noise texts.
 
-    Truth labels are the pattern index; each noise point gets its own negative label (it belongs to no pattern).
+    ``pool`` (default: every intent) is where patterns are drawn from; noise comes from the pool's other intents,
+    or from every other intent when the whole pool is planted. Truth labels are the pattern index; each noise
+    point gets its own negative label (it belongs to no pattern).
     """
     rng = np.random.default_rng(seed)
-    intents = sorted(by_intent)
-    chosen = rng.choice(len(intents), patterns, replace=False)
-    others = [intents[i] for i in range(len(intents)) if i not in set(chosen.tolist())]
+    intents = sorted(pool if pool is not None else by_intent)
+    chosen = rng.choice(len(intents), min(patterns, len(intents)), replace=False)
+    planted = {intents[i] for i in chosen.tolist()}
+    others = [i for i in intents if i not in planted] or sorted(set(by_intent) - planted)
     rows, labels = [], []
     for j, i in enumerate(chosen):
         rows += rng.choice(by_intent[intents[i]], per_pattern, replace=False).tolist()
         labels += [j] * per_pattern
-    n_noise = int(round(noise * len(rows) / (1.0 - noise)))
+    n_noise = round(noise * len(rows) / (1.0 - noise))
     for q in range(n_noise):
-        pool = by_intent[others[rng.integers(len(others))]]
-        rows.append(pool[rng.integers(len(pool))])
+        pool_rows = by_intent[others[rng.integers(len(others))]]
+        rows.append(pool_rows[rng.integers(len(pool_rows))])
         labels.append(-1 - q)
     order = rng.permutation(len(rows))
     return X[np.asarray(rows)[order]], np.asarray(labels)[order]
+
+
+def split_domains(domains: dict[str, list[str]], seed: int) -> tuple[list[str], list[str]]:
+    """Calibration and evaluation halves of the CLINC150 domains (a seeded shuffle, printed with the results)."""
+    names = sorted(domains)
+    order = np.random.default_rng(seed).permutation(len(names))
+    half = len(names) // 2
+    return sorted(names[i] for i in order[:half]), sorted(names[i] for i in order[half:])
+
+
+Draw = tuple[np.ndarray, np.ndarray]
+
+
+def protocol_draws(
+    name: str, args: argparse.Namespace, by_intent: dict[str, list[int]], X: np.ndarray,
+    domains: dict[str, list[str]], noise: float,
+) -> tuple[list[Draw], list[Draw], str]:
+    """Calibration draws, evaluation draws and a one-line description for one protocol at one noise level.
+
+    ``cross-domain``: patterns from the calibration domains calibrate; patterns from the other domains evaluate.
+    ``within-domain``: every intent of one domain is a pattern (fine-grained, close together); calibration uses
+    the calibration domains, evaluation the others. ``clinc``: patterns from all 150 intents, calibration seeds
+    100+, evaluation seeds 0+. Calibration draws are always at 10% noise.
+    """
+    cal_doms, eval_doms = split_domains(domains, args.split_seed)
+    pool_of = lambda doms: sorted(i for d in doms for i in domains[d])
+    size = {"per_pattern": args.per_pattern}
+    if name == "clinc":
+        cal = [planted_draw(by_intent, X, seed=100 + s, noise=0.1, patterns=args.patterns, **size)
+               for s in range(args.calibration_draws)]
+        ev = [planted_draw(by_intent, X, seed=s, noise=noise, patterns=args.patterns, **size) for s in range(args.draws)]
+        return cal, ev, f"{args.patterns} patterns from all 150 intents"
+    if name == "cross-domain":
+        cal = [planted_draw(by_intent, X, seed=100 + s, noise=0.1, patterns=args.patterns, pool=pool_of(cal_doms), **size)
+               for s in range(args.calibration_draws)]
+        ev = [planted_draw(by_intent, X, seed=s, noise=noise, patterns=args.patterns, pool=pool_of(eval_doms), **size)
+              for s in range(args.draws)]
+        return cal, ev, f"{args.patterns} patterns; calibrated on {cal_doms}, evaluated on {eval_doms}"
+    if name == "within-domain":
+        def one_domain(doms: list[str], s: int, nz: float) -> Draw:
+            d = doms[s % len(doms)]
+            return planted_draw(by_intent, X, seed=s, noise=nz, patterns=len(domains[d]), pool=domains[d], **size)
+
+        cal = [one_domain(cal_doms, 100 + s, 0.1) for s in range(args.calibration_draws)]
+        n_eval = max(args.draws, len(eval_doms)) if not args.quick else len(eval_doms)
+        ev = [one_domain(eval_doms, s, noise) for s in range(n_eval)]
+        return cal, ev, f"all intents of one domain; calibrated on {cal_doms}, evaluated on {eval_doms}"
+    raise SystemExit(f"unknown protocol {name!r}; choose from {PROTOCOLS}")
+
+
+PROTOCOLS = ("cross-domain", "within-domain", "clinc")
 
 
 # ---------------------------------------------------------------------------------------------------- metrics
@@ -333,49 +402,66 @@ METHODS: dict[str, tuple[Method, list[Any], str]] = {
 # ---------------------------------------------------------------------------------------------------- runs
 
 
-def calibrate(method: str, draws: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[Any, float]:
+def calibrate(method: str, draws: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Any, float]:
     fn, grid, _ = METHODS[method]
     best, best_ari = grid[0], -np.inf
     if len(grid) == 1:
         return best, float("nan")
     for param in grid:
-        ari = float(np.mean([scores(y, fn(X, k, param)[0])["ari"] for X, y in draws]))
+        ari = float(np.mean([scores(y, fn(X, int(y.max() + 1), param)[0])["ari"] for X, y in draws]))
         if ari > best_ari:
             best, best_ari = param, ari
     return best, best_ari
 
 
-def quality(args: argparse.Namespace, by_intent: dict[str, list[int]], X: np.ndarray) -> dict[str, Any]:
+def quality(args: argparse.Namespace, by_intent: dict[str, list[int]], X: np.ndarray,
+            domains: dict[str, list[str]]) -> dict[str, Any]:
     methods = [m for m in args.methods.split(",") if m]
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise SystemExit(f"unknown methods: {sorted(unknown)}; choose from {sorted(METHODS)}")
-    draw = dict(patterns=args.patterns, per_pattern=args.per_pattern)
-    cal = [planted_draw(by_intent, X, seed=100 + s, noise=0.1, **draw) for s in range(args.calibration_draws)]
-    chosen: dict[str, Any] = {}
-    print(f"\ncalibration on {len(cal)} draws (seeds 100+), 10% noise: chosen parameter, mean ARI")
-    for m in methods:
-        chosen[m], ari = calibrate(m, cal, args.patterns)
-        print(f"  {m:<10} {METHODS[m][2]:<34} {chosen[m]!s:<12} {'' if np.isnan(ari) else f'{ari:.3f}'}", flush=True)
-    results: dict[str, Any] = {"chosen": {m: repr(v) for m, v in chosen.items()}, "rows": []}
-    for noise in NOISE_LEVELS:
-        draws = [planted_draw(by_intent, X, seed=s, noise=noise, **draw) for s in range(args.draws)]
-        n_points = len(draws[0][1])
-        print(f"\nnoise {noise:.0%}: {args.patterns} patterns x {args.per_pattern} + noise = {n_points} points, "
-              f"{len(draws)} draws (mean +- sd)")
-        print(f"  {'method':<10} {'ARI':>13} {'NMI':>13} {'recovery':>13} {'clusters':>9} {'updates/s':>10}")
+    protocols = [p for p in args.protocols.split(",") if p]
+    noises = [float(v) for v in args.noise.split(",") if v]
+    results: dict[str, Any] = {"rows": [], "chosen": {}}
+    for proto in protocols:
+        cal, _, what = protocol_draws(proto, args, by_intent, X, domains, noises[0])
+        print(f"\n=== protocol {proto}: {what}")
+        print(f"calibration on {len(cal)} draws, 10% noise: chosen parameter, mean ARI")
+        chosen: dict[str, Any] = {}
         for m in methods:
-            fn = METHODS[m][0]
-            per = []
-            for Xd, y in draws:
-                pred, dt, n = fn(Xd, args.patterns, chosen[m])
-                per.append({**scores(y, pred), "rate": n / dt if dt > 0 else float("inf")})
-            row = {k: (float(np.mean([p[k] for p in per])), float(np.std([p[k] for p in per]))) for k in per[0]}
-            results["rows"].append({"noise": noise, "method": m, **row})
-            print(f"  {m:<10} {row['ari'][0]:>7.3f}+-{row['ari'][1]:.3f} {row['nmi'][0]:>7.3f}+-{row['nmi'][1]:.3f} "
-                  f"{row['recovery'][0]:>7.2f}+-{row['recovery'][1]:.2f} {row['clusters'][0]:>9.1f} {row['rate'][0]:>10,.0f}",
-                  flush=True)
+            chosen[m], ari = calibrate(m, cal)
+            print(f"  {m:<10} {METHODS[m][2]:<34} {chosen[m]!s:<12} {'' if np.isnan(ari) else f'{ari:.3f}'}", flush=True)
+        results["chosen"][proto] = {m: repr(v) for m, v in chosen.items()}
+        for noise in noises:
+            _, draws, _ = protocol_draws(proto, args, by_intent, X, domains, noise)
+            n_points = int(np.mean([len(y) for _, y in draws]))
+            print(f"noise {noise:.0%}: ~{n_points} points per draw, {len(draws)} draws (mean +- sd)")
+            print(f"  {'method':<10} {'ARI':>13} {'NMI':>13} {'recovery':>13} {'clusters':>9} {'updates/s':>10}")
+            for m in methods:
+                fn = METHODS[m][0]
+                per = []
+                for Xd, y in draws:
+                    pred, dt, n = fn(Xd, int(y.max() + 1), chosen[m])
+                    per.append({**scores(y, pred), "rate": n / dt if dt > 0 else float("inf")})
+                row = {k: (float(np.mean([p[k] for p in per])), float(np.std([p[k] for p in per]))) for k in per[0]}
+                results["rows"].append({"protocol": proto, "noise": noise, "method": m, **row})
+                print(f"  {m:<10} {row['ari'][0]:>7.3f}+-{row['ari'][1]:.3f} {row['nmi'][0]:>7.3f}+-{row['nmi'][1]:.3f} "
+                      f"{row['recovery'][0]:>7.2f}+-{row['recovery'][1]:.2f} {row['clusters'][0]:>9.1f} "
+                      f"{row['rate'][0]:>10,.0f}", flush=True)
+    print_summary(results["rows"], protocols, noises, methods)
     return results
+
+
+def print_summary(rows: list[dict[str, Any]], protocols: list[str], noises: list[float], methods: list[str]) -> None:
+    """ARI per protocol (columns) and method (rows), one table per noise level, best per column starred."""
+    for noise in noises:
+        cell = {(r["protocol"], r["method"]): r["ari"][0] for r in rows if r["noise"] == noise}
+        best = {p: max(cell[(p, m)] for m in methods) for p in protocols}
+        print(f"\nsummary: mean ARI at {noise:.0%} noise (* best)")
+        print(f"  {'method':<10} " + " ".join(f"{p:>14}" for p in protocols))
+        for m in methods:
+            vals = " ".join(f"{cell[(p, m)]:>13.3f}{'*' if cell[(p, m)] == best[p] else ' '}" for p in protocols)
+            print(f"  {m:<10} {vals}")
 
 
 def rss_mib() -> float:
@@ -452,7 +538,7 @@ def throughput(args: argparse.Namespace, X: np.ndarray) -> dict[str, Any]:
 
 
 def make_parser(subparsers: Any = None) -> argparse.ArgumentParser:
-    kwargs = dict(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    kwargs = {"description": __doc__, "formatter_class": argparse.RawDescriptionHelpFormatter}
     parser = subparsers.add_parser("bench-clustering", **kwargs) if subparsers else argparse.ArgumentParser(**kwargs)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CLINC150 folder (data_full.json)")
     parser.add_argument("--model", default=None, help="embedding model id or path (default: offline MiniLM)")
@@ -463,11 +549,14 @@ def make_parser(subparsers: Any = None) -> argparse.ArgumentParser:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     parser.add_argument("--updates", type=int, default=1_000_000, help="updates for the throughput run (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--protocols", default=",".join(PROTOCOLS), help="comma-separated subset of " + ",".join(PROTOCOLS))
+    parser.add_argument("--noise", default="0.0,0.1,0.3", help="noise shares of the evaluation draws (comma-separated)")
+    parser.add_argument("--split-seed", type=int, default=0, help="seed of the calibration/evaluation domain split")
     parser.add_argument("--parts", default="quality,throughput", help="which parts to run (comma-separated)")
     parser.add_argument("--embeddings", type=Path, default=None,
                         help="a cached embeddings .npz (X, texts) to use as is; throughput only needs this")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    parser.add_argument("--quick", action="store_true", help="2 draws, 2 calibration draws, 200k updates")
+    parser.add_argument("--quick", action="store_true", help="2 draws, 2 calibration draws, 10%% noise only, 200k updates")
     return parser
 
 
@@ -476,6 +565,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.quick:
         args.draws, args.calibration_draws, args.updates = 2, 2, min(args.updates, 200_000)
+        args.noise = "0.1"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parts = set(args.parts.split(","))
     if args.embeddings is not None:
@@ -487,7 +577,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     with threadpool_limits(limits=1):
         if "quality" in parts:
             by_intent = rows_by_intent(load_clinc(args.data), index, ("train",))
-            out["quality"] = quality(args, by_intent, X)
+            domains = json.loads((args.data / "domains.json").read_text(encoding="utf-8"))
+            out["quality"] = quality(args, by_intent, X, domains)
         if "throughput" in parts and args.updates:
             out["throughput"] = throughput(args, X)
     if args.json:

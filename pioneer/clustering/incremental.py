@@ -1,9 +1,13 @@
 """Online clustering of failure embeddings: micro-clusters on the hot path, clusters regrouped lazily.
 
-The design follows the online/offline split of CluStream, DenStream and DBSTREAM, sized for 384-d unit vectors:
+The design follows the online/offline split of CluStream, DenStream and DBSTREAM, sized for 384-d unit vectors,
+and calibrates itself to the traffic it sees (:mod:`pioneer.clustering.calibration`): every similarity is taken
+after projecting out the traffic's common direction, and the joining threshold is a streaming quantile of
+nearest-neighbour similarities among recent failures. No threshold is a constant fitted to one dataset:
+
 
 * **Online (every event, O(micro-clusters x d), one matrix-vector product).** A failure joins the micro-cluster
-  whose centroid is most similar if the cosine reaches ``threshold``, else it founds a new one; at the cap the
+  whose centroid is most similar if the cosine reaches the joining threshold, else it founds a new one; at the cap the
   lightest micro-cluster is evicted, so memory is bounded. A sampled *pass* never moves a centroid: it is counted
   at its nearest micro-cluster, which gives each cluster the denominator of its failure rate. Weights decay with
   the events' own timestamps (never the wall clock), so a replay gives the same state. :meth:`learn_one` takes
@@ -30,7 +34,7 @@ Examples
 ['cancel / card', 'order / refund']
 >>> clu.assign_one(centers[0]) == clu.assign_one(centers[0] + 0.05)
 True
->>> clu.assign_one(-centers[0]) is None
+>>> clu.assign_one(np.eye(8)[5]) is None          # unrelated to anything seen: an outlier
 True
 
 References
@@ -52,16 +56,23 @@ from typing import Any, Self
 import numpy as np
 
 from pioneer.clustering.base import Clusterer
+from pioneer.clustering.calibration import GeometryCalibrator
 from pioneer.clustering.decay import ForwardDecay
 from pioneer.clustering.lifecycle import match_groups, next_state
-from pioneer.clustering.linkage import group_micro_clusters
+from pioneer.clustering.linkage import coherence, group_micro_clusters
 from pioneer.clustering.naming import cluster_name, keywords_from_counts, tokenize
 from pioneer.clustering.state import pack, unpack, write_atomic
 from pioneer.clustering.stats import ClusterStats, Snapshot
 from pioneer.errors import ConfigError, NotFittedError
 from pioneer.events import Confusion, Exemplar
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+LINK_THRESHOLD = 0.7
+"""Linkage at which two groups are one pattern: as close to each other as half their own coherence (a ratio)."""
+ASSIGN_RATIO = 0.5
+"""An embedding belongs to a cluster when its centred cosine reaches this share of a member's expected one."""
+JOIN_QUANTILE = 0.25
+"""A failure joins a micro-cluster as close as the closest quarter of recent failures' nearest neighbours."""
 N_EXEMPLARS = 5
 """Exemplars reported per cluster."""
 N_CONFUSIONS = 5
@@ -96,14 +107,16 @@ class IncrementalClusterer(Clusterer):
     Parameters
     ----------
     threshold
-        Cosine similarity to a micro-cluster's centroid needed to join it (and for a sampled pass to count
-        near it), in (0, 1). Higher makes more, tighter micro-clusters. Calibrated on MiniLM embeddings of
-        CLINC150 intents (``scripts/bench_clustering.py``).
+        Projected cosine to a micro-cluster's centroid needed to join it (and for a sampled pass to count near
+        it), in (0, 1). ``None`` (default): read online as the lower quartile of recent failures' nearest-
+        neighbour similarities, so it follows how tight the traffic's patterns are.
     link_threshold
-        Coherence-normalised average linkage at which micro-clusters group into one cluster, > 0. About the
-        cosine between two clusters' centroids at which they count as one pattern.
+        Coherence-normalised average linkage at which micro-clusters group into one cluster, > 0: a ratio,
+        "as similar to each other as this share of how similar each is to itself", so it carries no scale.
     assign_threshold
-        Cosine to a cluster centroid below which :meth:`assign_one` calls an embedding an outlier, in [-1, 1].
+        Projected cosine to a cluster centroid below which :meth:`assign_one` calls an embedding an outlier, in
+        [-1, 1]. ``None`` (default): half the cosine a member is expected to have (``sqrt`` of the cluster's
+        own coherence), per cluster.
     half_life
         Seconds of event time for a failure's weight to halve in ``size``, centroids and traffic share.
     recent_half_life
@@ -145,9 +158,9 @@ class IncrementalClusterer(Clusterer):
 
     def __init__(
         self,
-        threshold: float = 0.6,
-        link_threshold: float = 0.7,
-        assign_threshold: float = 0.4,
+        threshold: float | None = None,
+        link_threshold: float = LINK_THRESHOLD,
+        assign_threshold: float | None = None,
         half_life: float = 86_400.0,
         recent_half_life: float = 3_600.0,
         max_micro_clusters: int = 1_000,
@@ -161,9 +174,13 @@ class IncrementalClusterer(Clusterer):
         fading_ratio: float = 0.5,
         seed: int | None = None,
     ) -> None:
-        _in_range("threshold", threshold, 0.0, 1.0)
+        if threshold is not None:
+            _in_range("threshold", threshold, 0.0, 1.0)
+            if not 0.0 < threshold < 1.0:
+                raise ConfigError(f"threshold must be strictly between 0 and 1; got {threshold!r}")
         _positive("link_threshold", link_threshold)
-        _in_range("assign_threshold", assign_threshold, -1.0, 1.0)
+        if assign_threshold is not None:
+            _in_range("assign_threshold", assign_threshold, -1.0, 1.0)
         _positive("half_life", half_life)
         _positive("recent_half_life", recent_half_life)
         if recent_half_life >= half_life:
@@ -181,8 +198,6 @@ class IncrementalClusterer(Clusterer):
         _in_range("fading_ratio", fading_ratio, 1e-9, 1.0 - 1e-9)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ConfigError(f"seed must be an integer or None; got {seed!r}")
-        if not 0.0 < threshold < 1.0:
-            raise ConfigError(f"threshold must be strictly between 0 and 1; got {threshold!r}")
         if not merge_threshold > 0.0:
             raise ConfigError(f"merge_threshold must be > 0; got {merge_threshold!r}")
         self.threshold = threshold
@@ -217,6 +232,11 @@ class IncrementalClusterer(Clusterer):
         # Global traffic, in stored units: failures, and sampled passes.
         self._gf_slow = self._gf_fast = self._gp_slow = self._gp_fast = 0.0
         self._rng = random.Random(self.seed)
+        self._cal = GeometryCalibrator(quantile=JOIN_QUANTILE)
+        self._cal_version = -1
+        self._group_raw = np.zeros((0, 0), dtype=np.float32)
+        self._group_Cmu = np.zeros(0, dtype=np.float32)
+        self._group_coh = np.zeros(0)
         self._samples: list[list[Sample]] = []
         self._conf: list[dict[tuple[str, str], float]] = []
         self._states: dict[int, str] = {}
@@ -231,6 +251,7 @@ class IncrementalClusterer(Clusterer):
         cap = self.max_micro_clusters
         self._dim = dim
         self._C = np.zeros((cap, dim), dtype=np.float32)
+        self._Cmu = np.zeros(cap, dtype=np.float32)
         self._S = np.zeros((cap, dim), dtype=np.float64)
         self._W = np.zeros(cap)
         self._Q = np.zeros(cap)
@@ -244,7 +265,7 @@ class IncrementalClusterer(Clusterer):
         self._samples = [[] for _ in range(cap)]
         self._conf = [{} for _ in range(cap)]
 
-    _ROW_ARRAYS = ("_C", "_S", "_W", "_Q", "_Ff", "_Ps", "_Pf", "_first", "_last", "_gid", "_nseen")
+    _ROW_ARRAYS = ("_C", "_Cmu", "_S", "_W", "_Q", "_Ff", "_Ps", "_Pf", "_first", "_last", "_gid", "_nseen")
 
     # -------------------------------------------------------------------------------------------- learned attributes
 
@@ -278,9 +299,11 @@ class IncrementalClusterer(Clusterer):
 
     @property
     def micro_centroids_(self) -> np.ndarray:
-        """Unit centroids of the live micro-clusters (a read-only view)."""
-        view = self._C[: self._n] if self._dim else np.zeros((0, 0), dtype=np.float32)
-        view = view.view()
+        """Unit centroids of the live micro-clusters, in the embeddings' own space (a read-only copy)."""
+        if not self._dim:
+            return np.zeros((0, 0), dtype=np.float32)
+        S = self._S[: self._n]
+        view = (S / np.linalg.norm(S, axis=1, keepdims=True)).astype(np.float32)
         view.flags.writeable = False
         return view
 
@@ -299,6 +322,35 @@ class IncrementalClusterer(Clusterer):
         if not norm > 0 or not math.isfinite(norm):
             raise ValueError("embedding must be a finite, non-zero vector")
         return v / norm
+
+    def _join_threshold(self) -> float:
+        return self.threshold if self.threshold is not None else self._cal.join_threshold_
+
+    def _sync(self) -> None:
+        """Re-centre every micro-cluster when the calibrator has moved the centre."""
+        if self._cal.version != self._cal_version:
+            self._cal_version = self._cal.version
+            self._recentre(np.arange(self._n))
+
+    def _recentre(self, rows: np.ndarray) -> None:
+        """Centred unit centroids (and their dot with the centre) of micro-clusters ``rows``."""
+        if len(rows):
+            self._C[rows] = self._cal.centred(self._S[rows] / self._W[rows, None])
+            self._Cmu[rows] = self._cal.removal_ * (self._C[rows] @ self._cal.direction_)
+
+    def _recentre_one(self, k: int) -> None:
+        mu, lam = self._cal.direction64_, self._cal.removal_
+        s = self._S[k]
+        along = float(s @ mu)
+        # |P s|^2 = |s|^2 - (2 lam - lam^2) (s . mu)^2 for P = I - lam mu mu^T, |mu| = 1.
+        sq = float(s @ s)
+        norm = math.sqrt(max(sq - (2.0 * lam - lam * lam) * along * along, 0.0))
+        if norm > 1e-9 * math.sqrt(sq):
+            self._C[k] = (s - (lam * along) * mu) / norm
+            self._Cmu[k] = lam * (along - lam * along) / norm  # (P s . mu) / |P s|
+        else:
+            self._C[k] = s / math.sqrt(sq)
+            self._Cmu[k] = lam * along / math.sqrt(sq)
 
     def learn_one(
         self,
@@ -389,13 +441,18 @@ class IncrementalClusterer(Clusterer):
         self._advance(float(ts.max()))
         a = np.exp2((ts - self._slow.t0) / self.half_life)
         b = np.exp2((ts - self._fast.t0) / self.recent_half_life)
+        self._cal.observe_many(V, fs, np.where(fs, 1.0, 1.0 / self.pass_sample_rate))
+        self._sync()
+        threshold = self._join_threshold()
+        dist = self._cal.norm(V)
+        along = V @ self._cal.direction_
         m, n = len(V), self._n
         k = np.full(m, -1, dtype=np.int64)
         match = np.zeros(m, dtype=bool)
         if n:
-            sims = V @ self._C[:n].T
+            sims = V @ self._C[:n].T - np.outer(along, self._Cmu[:n])
             k = sims.argmax(axis=1)
-            match = sims[np.arange(m), k] >= self.threshold
+            match = sims[np.arange(m), k] / dist >= threshold
         passes = ~fs
         self._gf_slow += float(a[fs].sum())
         self._gf_fast += float(b[fs].sum())
@@ -416,9 +473,9 @@ class IncrementalClusterer(Clusterer):
             v = V[i]
             j = -1
             if born:
-                sims_born = self._C[born] @ v
+                sims_born = self._C[born] @ v - along[i] * self._Cmu[born]
                 jj = int(sims_born.argmax())
-                if sims_born[jj] >= self.threshold:
+                if sims_born[jj] / dist[i] >= threshold:
                     j = born[jj]
             if j >= 0:
                 self._absorb(j, v, float(a[i]), float(b[i]), float(ts[i]))
@@ -431,9 +488,9 @@ class IncrementalClusterer(Clusterer):
         # 3. Unmatched passes may fall near a micro-cluster born in this batch.
         lost = np.flatnonzero(passes & ~match)
         if lost.size and born:
-            sims_born = V[lost] @ self._C[born].T
+            sims_born = V[lost] @ self._C[born].T - np.outer(along[lost], self._Cmu[born])
             jj = sims_born.argmax(axis=1)
-            ok = sims_born[np.arange(lost.size), jj] >= self.threshold
+            ok = sims_born[np.arange(lost.size), jj] / dist[lost] >= threshold
             slots = np.asarray(born)[jj[ok]]
             np.add.at(self._Ps, slots, a[lost[ok]])
             np.add.at(self._Pf, slots, b[lost[ok]])
@@ -454,8 +511,7 @@ class IncrementalClusterer(Clusterer):
         self._Ff[slots] += np.add.reduceat(b, starts)
         self._last[slots] = np.maximum(self._last[slots], np.maximum.reduceat(ts, starts))
         self._first[slots] = np.minimum(self._first[slots], np.minimum.reduceat(ts, starts))
-        S = self._S[slots]
-        self._C[slots] = S / np.sqrt(np.einsum("ij,ij->i", S, S))[:, None]
+        self._recentre(slots)
 
     def _learn(
         self,
@@ -472,16 +528,21 @@ class IncrementalClusterer(Clusterer):
         self._advance(t)
         a = self._slow.weight(t)
         b = self._fast.weight(t)
+        self._cal.observe(v, failed=failed, weight=1.0 if failed else 1.0 / self.pass_sample_rate)
+        self._sync()
         n = self._n
         k, sim = -1, -math.inf
         if n:
+            along = float(v @ self._cal.direction_)
             sims = self._C[:n] @ v
+            sims -= along * self._Cmu[:n]
             k = int(sims.argmax())
-            sim = float(sims[k])
+            sim = float(sims[k]) / self._cal.norm_one(along)
+        threshold = self._join_threshold()
         if failed:
             self._gf_slow += a
             self._gf_fast += b
-            if sim >= self.threshold:
+            if sim >= threshold:
                 self._absorb(k, v, a, b, t)
             else:
                 k = self._birth(v, a, b, t)
@@ -489,7 +550,7 @@ class IncrementalClusterer(Clusterer):
         else:
             self._gp_slow += a
             self._gp_fast += b
-            if sim >= self.threshold:
+            if sim >= threshold:
                 self._Ps[k] += a
                 self._Pf[k] += b
         self._n_updates += 1
@@ -512,8 +573,7 @@ class IncrementalClusterer(Clusterer):
         if not self._anchored:
             self._slow.t0 = self._fast.t0 = t
             self._anchored = True
-        if t > self._latest:
-            self._latest = t
+        self._latest = max(self._latest, t)
         if self._fast.needs_rebase(t):
             self._rebase(t)
 
@@ -537,16 +597,13 @@ class IncrementalClusterer(Clusterer):
                 conf[key] *= fs
 
     def _absorb(self, k: int, v: np.ndarray, a: float, b: float, t: float) -> None:
-        s = self._S[k]
-        s += a * v
-        self._C[k] = s / math.sqrt(float(s @ s))
+        self._S[k] += a * v
         self._W[k] += a
+        self._recentre_one(k)
         self._Q[k] += a * a
         self._Ff[k] += b
-        if t > self._last[k]:
-            self._last[k] = t
-        if t < self._first[k]:
-            self._first[k] = t
+        self._last[k] = max(self._last[k], t)
+        self._first[k] = min(self._first[k], t)
 
     def _birth(self, v: np.ndarray, a: float, b: float, t: float) -> int:
         if self._n < self.max_micro_clusters:
@@ -554,8 +611,9 @@ class IncrementalClusterer(Clusterer):
             self._n += 1
         else:  # at the cap: evict the lightest (stored order equals decayed order)
             k = int(self._W[: self._n].argmin())
-        self._C[k] = v
         self._S[k] = a * v
+        self._C[k] = self._cal.centred(v)
+        self._Cmu[k] = self._cal.removal_ * float(self._C[k] @ self._cal.direction_)
         self._W[k] = a
         self._Q[k] = a * a
         self._Ff[k] = b
@@ -613,12 +671,11 @@ class IncrementalClusterer(Clusterer):
 
     def _merge_micro(self, i: int, j: int) -> None:
         """Fold micro-cluster ``j`` into ``i`` (``j`` is removed by the caller)."""
-        s = self._S[i]
-        s += self._S[j]
-        self._C[i] = s / math.sqrt(float(s @ s))
+        self._S[i] += self._S[j]
         for name in ("_W", "_Q", "_Ff", "_Ps", "_Pf", "_nseen"):
             arr = getattr(self, name)
             arr[i] += arr[j]
+        self._recentre_one(i)
         self._first[i] = min(self._first[i], self._first[j])
         self._last[i] = max(self._last[i], self._last[j])
         if self._gid[i] < 0:
@@ -655,7 +712,7 @@ class IncrementalClusterer(Clusterer):
     def _regroup(self) -> None:
         """Group micro-clusters into clusters, carry ids over and advance each cluster's lifecycle."""
         n = self._n
-        labels = group_micro_clusters(self._S[:n], self._W[:n], self._Q[:n], self.link_threshold)
+        labels = self._group_with_confusions(self._centred_sums(), self._W[:n], self._Q[:n])
         n_groups = int(labels.max()) + 1 if n else 0
         W_g = np.bincount(labels, weights=self._W[:n], minlength=n_groups)
         eligible = W_g * self._slow.factor(self._latest) >= self.min_weight
@@ -693,6 +750,45 @@ class IncrementalClusterer(Clusterer):
             g = np.where(F_slow > 0, F_fast / F_slow, 0.0) / baseline
         return g
 
+    def _group_with_confusions(self, S: np.ndarray, W: np.ndarray, Q: np.ndarray) -> np.ndarray:
+        """Group micro-clusters, first joining those whose failures share one dominant (expected, predicted) pair.
+
+        A shared confusion is the strongest evidence that failures are one pattern (the model makes one
+        mistake), whatever the phrasings' geometry; it only joins micro-clusters on the same side of the
+        traffic (positive projected cosine). Without labels this is plain linkage.
+        """
+        n = len(W)
+        first = np.arange(n)
+        lead: dict[tuple[str, str], int] = {}
+        for k in np.argsort(-W, kind="stable").tolist():
+            conf = self._conf[k]
+            if not conf:
+                continue
+            key = max(conf, key=lambda pair: (conf[pair], pair))
+            if conf[key] < 0.5 * sum(conf.values()):
+                continue  # no dominant confusion: geometry alone decides
+            j = lead.setdefault(key, k)
+            if j != k and float(S[k] @ S[j]) > 0.0:
+                first[k] = j
+        _, first = np.unique(first, return_inverse=True)
+        m = int(first.max()) + 1 if n else 0
+        if m == n:
+            return group_micro_clusters(S, W, Q, self.link_threshold)
+        S1 = np.zeros((m, S.shape[1]))
+        np.add.at(S1, first, S)
+        labels = group_micro_clusters(S1, np.bincount(first, W, m), np.bincount(first, Q, m), self.link_threshold)[first]
+        _, where, inverse = np.unique(labels, return_index=True, return_inverse=True)
+        return np.argsort(np.argsort(where))[inverse].astype(np.int64)  # numbered in order of first member
+
+    def _centred_sums(self) -> np.ndarray:
+        """Sums of the members' projections, scaled so projected dot products read as cosines.
+
+        The projection is linear, so projecting ``S`` is exact; dividing by the traffic's mean squared projected
+        norm makes the linkage's pair and self terms comparable (one scale for every point).
+        """
+        S = self._S[: self._n]
+        return self._cal.project(S) / math.sqrt(self._cal.spread_)
+
     def _build_group_cache(self) -> None:
         """Centroids of the clusters, for :meth:`assign_one`, from the current labels and ids."""
         n = self._n
@@ -700,13 +796,31 @@ class IncrementalClusterer(Clusterer):
         n_groups = int(labels.max()) + 1 if n else 0
         ids = np.full(n_groups, -1, dtype=np.int64)
         ids[labels] = self._gid[:n]
-        sums = np.zeros((n_groups, self._dim))
-        np.add.at(sums, labels, self._S[:n])
         live = ids >= 0
-        sums = sums[live]
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        self._group_C = (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+        def group_total(arr: np.ndarray) -> np.ndarray:
+            out = np.zeros((n_groups, *arr.shape[1:]))
+            np.add.at(out, labels, arr)
+            return out[live]
+
+        def unit(rows: np.ndarray) -> np.ndarray:
+            norms = np.linalg.norm(rows, axis=1, keepdims=True)
+            return (rows / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+        centred = group_total(self._centred_sums()) if n else np.zeros((0, self._dim))
+        self._group_raw = unit(group_total(self._S[:n]) if n else np.zeros((0, self._dim)))
+        self._group_C = unit(centred)
+        self._group_Cmu = self._cal.removal_ * (self._group_C @ self._cal.direction_)
+        W, Q = group_total(self._W[:n]), group_total(self._Q[:n])
+        self._group_coh = coherence(np.einsum("ij,ij->i", centred, centred), W, Q)
         self._group_ids = ids[live]
+
+    def _accepts(self, sims: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Whether centred cosines ``sims`` to clusters ``k`` are close enough to count as members."""
+        if self.assign_threshold is not None:
+            return sims >= self.assign_threshold
+        # A member's expected centred cosine to its cluster's centroid is sqrt(coherence).
+        return sims >= ASSIGN_RATIO * np.sqrt(self._group_coh[k])
 
     # ------------------------------------------------------------------------------------------------ queries
 
@@ -716,9 +830,11 @@ class IncrementalClusterer(Clusterer):
         self._ensure_grouped()
         if not len(self._group_ids):
             return None
-        sims = self._group_C @ self._unit(x)
+        v = self._unit(x)
+        along = float(v @ self._cal.direction_)
+        sims = (self._group_C @ v - along * self._group_Cmu) / float(self._cal.norm(v))
         k = int(sims.argmax())
-        return int(self._group_ids[k]) if sims[k] >= self.assign_threshold else None
+        return int(self._group_ids[k]) if self._accepts(sims[k : k + 1], np.array([k]))[0] else None
 
     def predict_many(self, X: np.ndarray) -> np.ndarray:
         """:meth:`assign_one` for each row of ``X``; ``-1`` marks outliers."""
@@ -731,9 +847,10 @@ class IncrementalClusterer(Clusterer):
         if not len(self._group_ids) or not len(X):
             return out
         norms = np.linalg.norm(X, axis=1)
-        sims = (X @ self._group_C.T) / np.where(norms > 0, norms, 1.0)[:, None]
+        U = X / np.where(norms > 0, norms, 1.0)[:, None]
+        sims = (U @ self._group_C.T - np.outer(U @ self._cal.direction_, self._group_Cmu)) / self._cal.norm(U)[:, None]
         k = sims.argmax(axis=1)
-        ok = sims[np.arange(len(X)), k] >= self.assign_threshold
+        ok = self._accepts(sims[np.arange(len(X)), k], k)
         out[ok] = self._group_ids[k[ok]]
         return out
 
@@ -764,7 +881,7 @@ class IncrementalClusterer(Clusterer):
         groups = sorted(members, key=lambda g: int(ids[g]))
         counts = [self._term_counts(members[g]) for g in groups]
         keywords = keywords_from_counts(counts, top_k=N_KEYWORDS)
-        centroid_of = dict(zip(self._group_ids.tolist(), self._group_C, strict=True))
+        centroid_of = dict(zip(self._group_ids.tolist(), self._group_raw, strict=True))
         clusters = []
         for g, kw in zip(groups, keywords, strict=True):
             ks = members[g]
@@ -843,6 +960,8 @@ class IncrementalClusterer(Clusterer):
         n = self._n
         arrays = {name.lstrip("_"): getattr(self, name)[:n] for name in self._ROW_ARRAYS} if self._dim else {}
         arrays["labels"] = self._labels[:n]
+        cal_arrays, cal_meta = self._cal.state()
+        arrays.update({f"cal_{k}": v for k, v in cal_arrays.items()})
         rng_state = self._rng.getstate()
         meta = {
             "version": STATE_VERSION,
@@ -862,6 +981,8 @@ class IncrementalClusterer(Clusterer):
             "states": [[cid, st] for cid, st in self._states.items()],
             "merged": [[old, new] for old, new in self._merged.items()],
             "stale": self._stale,
+            "calibration": cal_meta,
+            "cal_version": self._cal_version,
         }
         return pack(arrays, meta)
 
@@ -883,6 +1004,8 @@ class IncrementalClusterer(Clusterer):
         obj._rng.setstate((version, tuple(internal), gauss))
         obj._states = {int(cid): str(st) for cid, st in meta["states"]}
         obj._merged = {int(old): int(new) for old, new in meta["merged"]}
+        obj._cal.load({k[4:]: v for k, v in arrays.items() if k.startswith("cal_")}, meta["calibration"])
+        obj._cal_version = int(meta["cal_version"])
         if meta["dim"]:
             obj._allocate(int(meta["dim"]))
             n = obj._n = int(meta["n"])
