@@ -144,6 +144,8 @@ class S3Registry(Registry):
         self._logs: dict[str, list[AliasRecord]] = {}
         self._log_lock = threading.Lock()
         self._create_only_checked = False
+        self.lost_slots = 0
+        """Alias moves that found their log slot taken by another writer and decided again (contention seen)."""
 
     def __repr__(self) -> str:
         return f"S3Registry(url={self.url!r})"
@@ -314,7 +316,7 @@ class S3Registry(Registry):
                 log.info("alias moved", extra={"model": model, "alias": alias, "from": current, "to": version,
                                                "kind": kind, "seq": record.seq})
                 return record.move()
-            # Another writer took this slot of the log: read what it wrote and decide again.
+            self.lost_slots += 1  # another writer took this slot of the log: read what it wrote and decide again
         raise RegistryError(
             f"alias {alias!r} of model {model!r} lost its log slot {MOVE_ATTEMPTS} times in a row to other writers",
             "STORAGE_ERROR",
