@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
@@ -72,6 +73,9 @@ MOVE_ATTEMPTS = 50
 """How often a move re-reads the log after losing its slot to another writer before it gives up."""
 CONFLICT = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
 MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+LOG_KEY_RE = re.compile(rf"/alias-log/\d{{{SEQ_DIGITS}}}\.json$")
+VERSION_KEY_RE = re.compile(r"sha256-[0-9a-f]{12,64}\.json")
+"""Only these names count: some servers list an object's upload in progress under a temporary name beside it."""
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -250,7 +254,8 @@ class S3Registry(Registry):
 
     def list_versions(self, model: str) -> list[VersionManifest]:
         _check_name(model, "model name")
-        versions = [k.rsplit("/", 1)[1].removesuffix(".json") for k in self._keys(f"{self.prefix}{model}/versions/")]
+        names = (k.rsplit("/", 1)[1] for k in self._keys(f"{self.prefix}{model}/versions/"))
+        versions = [n.removesuffix(".json") for n in names if VERSION_KEY_RE.fullmatch(n)]
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
             manifests = list(pool.map(lambda v: self.get_manifest(model, v), versions))
         return sorted(manifests, key=lambda m: (m.created, m.version))
@@ -345,7 +350,7 @@ class S3Registry(Registry):
         with self._log_lock:
             known = self._logs.setdefault(model, [])
             after = self._log_key(model, len(known) - 1) if known else None
-            keys = self._keys(f"{self.prefix}{model}/alias-log/", start_after=after)
+            keys = [k for k in self._keys(f"{self.prefix}{model}/alias-log/", start_after=after) if LOG_KEY_RE.search(k)]
             with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
                 bodies = list(pool.map(self._get, keys))
             for key, body in zip(keys, bodies, strict=True):
