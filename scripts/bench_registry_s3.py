@@ -10,6 +10,11 @@ is storage, not learning) it reports, per adapter, the median of ``--repeats`` r
   file load    ``FileRegistry.load_adapter`` of the same adapter on local disk (the floor a bucket can reach)
   alias seen   from ``move_alias`` on the trainer's host to the serving host's ``get_alias`` returning it
 
+and, last, how the store's two conditional writes hold under a race (4 writers, 25 increments each, each a
+read then a conditional put, retried on 412): a counter kept with ``If-Match: <etag>`` (compare-and-swap on
+one object) and a log kept with ``If-None-Match: *`` (create-only slots, what the registry's alias moves use).
+A store that applies the condition atomically loses nothing in either.
+
 It starts S3Proxy with the installed Java (loopback: the network's share of a cloud bucket is not in these
 figures), or uses the bucket the environment names:
 
@@ -95,11 +100,65 @@ def alias_seen_ms(base_url: str, adapter, work: Path, repeats: int) -> float:
     return statistics.median(times) * 1000
 
 
+def conditional_write_race(bucket: str, prefix: str, writers: int = 4, each: int = 25) -> tuple[int, int]:
+    """Increments lost by an If-Match counter and by an If-None-Match log, ``writers`` threads racing."""
+    import threading
+
+    from botocore.exceptions import ClientError
+
+    from pioneer.registry.s3 import s3_client
+
+    counter = f"{prefix}race/counter"
+    s3_client().put_object(Bucket=bucket, Key=counter, Body=b"0")
+
+    def by_etag() -> None:
+        client, done = s3_client(), 0
+        while done < each:
+            got = client.get_object(Bucket=bucket, Key=counter)
+            value = int(got["Body"].read())
+            try:
+                client.put_object(Bucket=bucket, Key=counter, Body=str(value + 1).encode(), IfMatch=got["ETag"])
+                done += 1
+            except ClientError:
+                pass
+
+    def by_slot(lost_slots: list[int]) -> None:
+        client, done = s3_client(), 0
+        while done < each:
+            listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}race/log/").get("KeyCount", 0)
+            try:
+                client.put_object(Bucket=bucket, Key=f"{prefix}race/log/{listed:08d}", Body=b"1", IfNoneMatch="*")
+                done += 1
+            except ClientError:
+                lost_slots.append(1)
+
+    for target, args in ((by_etag, ()), (by_slot, ([],))):
+        threads = [threading.Thread(target=target, args=args) for _ in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    client = s3_client()
+    etag_lost = writers * each - int(client.get_object(Bucket=bucket, Key=counter)["Body"].read())
+    slot_lost = writers * each - client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}race/log/")["KeyCount"]
+    return etag_lost, slot_lost
+
+
+def report_race(base_url: str) -> None:
+    from pioneer.registry.s3 import parse_s3_url
+
+    bucket, prefix = parse_s3_url(f"{base_url}/{uuid.uuid4().hex[:8]}")
+    etag_lost, slot_lost = conditional_write_race(bucket, prefix)
+    print(f"race of 4 writers x 25 conditional increments: If-Match counter lost {etag_lost}, "
+          f"If-None-Match log lost {slot_lost} (of 100)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=None, help="s3://bucket/prefix (default: a local S3Proxy)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-lora", action="store_true")
+    parser.add_argument("--race-only", action="store_true", help="only the conditional-write race")
     args = parser.parse_args()
 
     from pioneer.registry.s3proxy import S3ProxyServer
@@ -115,6 +174,9 @@ def main() -> None:
         print(f"S3Proxy {server.endpoint} answered after {started_s:.1f}s")
     base_url = args.url or f"s3://{server.buckets[0]}/bench"
     try:
+        if args.race_only:
+            report_race(base_url)
+            return
         adapters = {"MiniLM head": classifiers()[0]}
         if not args.skip_lora:
             adapters["SmolLM2 LoRA"] = generator()
@@ -126,6 +188,7 @@ def main() -> None:
                   f"{r['load']:>12.0f}{r['file']:>11.0f}")
         seen = alias_seen_ms(base_url, adapters["MiniLM head"], work, args.repeats * 4)
         print(f"alias move seen by another host: {seen:.0f} ms (median of {args.repeats * 4})")
+        report_race(base_url)
     finally:
         if server is not None:
             server.stop()
