@@ -55,7 +55,9 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "pioneer"),
                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "pioneer-secret"),
                "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1")}
-        yield {**env, "bucket": os.environ.get("PIONEER_TEST_S3_BUCKET", "pioneer")}
+        bucket = os.environ.get("PIONEER_TEST_S3_BUCKET", "pioneer")
+        _ensure_bucket(env, bucket)
+        yield {**env, "bucket": bucket}
         return
     from pioneer.registry.s3proxy import S3ProxyError, S3ProxyServer
     from pioneer.settings import Paths
@@ -69,6 +71,19 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         yield {**server.environment(), "bucket": server.buckets[0]}
     finally:
         server.stop()
+
+
+def _ensure_bucket(env: dict[str, str], bucket: str) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name=env["AWS_REGION"])
+    try:
+        client.create_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
 
 
 @pytest.fixture
