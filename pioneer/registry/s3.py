@@ -231,7 +231,12 @@ class S3Registry(Registry):
         manifest = self.get_manifest(model, version)
 
         def fetch(name: str, sha256: str, dest: Path) -> None:
-            self._call("download_file", self.bucket, self._blob_key(model, sha256), str(dest))
+            from botocore.exceptions import ClientError
+
+            try:
+                self._call("download_file", self.bucket, self._blob_key(model, sha256), str(dest), expected=MISSING)
+            except ClientError:
+                raise CorruptDownload(f"{name} is missing from the store") from None
 
         try:
             return self.cache.get(model, version, manifest.files, fetch)
@@ -409,14 +414,14 @@ class S3Registry(Registry):
 
     # ------------------------------------------------------------------------------------------- S3 calls
 
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """One S3 call; every store failure becomes ``RegistryError(STORAGE_ERROR)`` naming the bucket."""
+    def _call(self, method: str, *args: Any, expected: frozenset[str] = frozenset(), **kwargs: Any) -> Any:
+        """One S3 call; a failure whose code is not ``expected`` becomes ``RegistryError(STORAGE_ERROR)``."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             return getattr(self.client, method)(*args, **kwargs)
         except ClientError as exc:
-            if _code(exc) in CONFLICT | MISSING:
+            if _code(exc) in expected:
                 raise
             raise RegistryError(f"{method} on s3://{self.bucket} failed: {exc}", "STORAGE_ERROR") from exc
         except (BotoCoreError, OSError) as exc:
@@ -426,7 +431,7 @@ class S3Registry(Registry):
         from botocore.exceptions import ClientError
 
         try:
-            return self._call("get_object", Bucket=self.bucket, Key=key)["Body"].read()
+            return self._call("get_object", Bucket=self.bucket, Key=key, expected=MISSING)["Body"].read()
         except ClientError as exc:
             if _code(exc) in MISSING:
                 return None
@@ -436,7 +441,7 @@ class S3Registry(Registry):
         from botocore.exceptions import ClientError
 
         try:
-            self._call("head_object", Bucket=self.bucket, Key=key)
+            self._call("head_object", Bucket=self.bucket, Key=key, expected=MISSING)
             return True
         except ClientError as exc:
             if _code(exc) in MISSING:
@@ -448,7 +453,7 @@ class S3Registry(Registry):
         from botocore.exceptions import ClientError
 
         try:
-            self._call("put_object", Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")
+            self._call("put_object", Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*", expected=CONFLICT)
             return True
         except ClientError as exc:
             if _code(exc) in CONFLICT:

@@ -171,7 +171,7 @@ def test_an_upload_that_dies_before_its_version_object_leaves_nothing_visible(ur
     assert [m.version for m in reader.list_versions("intents")] == [version]
 
 
-def test_a_blob_changed_in_the_store_is_refused_and_a_damaged_cache_copy_refetched(url: str, tmp_path: Path) -> None:
+def test_a_blob_changed_or_lost_in_the_store_is_refused_and_a_damaged_cache_copy_refetched(url: str, tmp_path: Path) -> None:
     registry = host(url, tmp_path)
     manifest = registry.register_version("intents", CentroidClassifier().fit(TRAIN), blessed())
     path = registry.version_path("intents", manifest.version)
@@ -183,6 +183,10 @@ def test_a_blob_changed_in_the_store_is_refused_and_a_damaged_cache_copy_refetch
     registry.client.put_object(Bucket=registry.bucket, Key=blob, Body=b"not the weights")
     with pytest.raises(RegistryError, match=r"model\.safetensors.*refusing") as info:
         host(url, tmp_path / "other").load_adapter("intents", manifest.version)
+    assert info.value.code == "INVALID_STATE"
+    registry.client.delete_object(Bucket=registry.bucket, Key=blob)
+    with pytest.raises(RegistryError, match=r"model\.safetensors is missing from the store") as info:
+        host(url, tmp_path / "third").load_adapter("intents", manifest.version)
     assert info.value.code == "INVALID_STATE"
 
 
