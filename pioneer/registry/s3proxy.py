@@ -242,9 +242,11 @@ if __name__ == "__main__":  # python -m pioneer.registry.s3proxy: a server in th
                            buckets=tuple(args.bucket or ["pioneer"]))
     seconds = server.start()
     print(f"S3Proxy answering on {server.endpoint} after {seconds:.1f}s (objects in {args.data_dir})", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    process = server._process
+    assert process is not None
+    # Forward the stop and let the main thread's wait return (waiting inside the handler would deadlock it).
+    signal.signal(signal.SIGTERM, lambda *_: process.terminate())
     try:
-        assert server._process is not None
-        server._process.wait()
+        raise SystemExit(process.wait())
     except KeyboardInterrupt:
         server.stop()
