@@ -19,15 +19,14 @@ REGISTRY = click.option(
     envvar="PIONEER_REGISTRY",
     default=None,
     show_envvar=True,
-    help="Registry directory (default: $PIONEER_HOME/registry).",
+    help="Registry directory or s3://bucket/prefix (default: $PIONEER_HOME/registry).",
 )
 
 
 def open_registry(registry_dir: str | None):
-    from pioneer.registry import FileRegistry
-    from pioneer.settings import Paths
+    from pioneer.registry import open_registry
 
-    return FileRegistry(registry_dir or Paths.from_env().registry)
+    return open_registry(registry_dir)
 
 
 def _echo_json(data: object) -> None:

@@ -51,7 +51,7 @@ def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--version", "pinned", default=None, metavar="VERSION",
               help="Serve this version id (sha256-...) and follow no releases.")
 @click.option("--registry", "registry_dir", envvar="PIONEER_REGISTRY", show_envvar=True, default=None,
-              help="Registry directory (default: $PIONEER_HOME/registry).")
+              help="Registry directory or s3://bucket/prefix (default: $PIONEER_HOME/registry).")
 @BROKER
 @click.option("--host", envvar="PIONEER_SERVE_HOST", show_envvar=True, default="127.0.0.1", help="Interface to bind.")
 @click.option("--port", envvar="PIONEER_SERVE_PORT", show_envvar=True, default=8000, type=int, help="TCP port.")
@@ -142,7 +142,7 @@ def serve(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    from pioneer.registry import FileRegistry
+    from pioneer.registry import open_registry
     from pioneer.settings import Paths
     from streams.kafka import KafkaSettings
     from streams.serving import ServeConfig, ServingRuntime, create_app
@@ -171,7 +171,7 @@ def serve(
     )
     runtime = ServingRuntime(
         config,
-        registry=FileRegistry(registry_dir or paths.registry),
+        registry=open_registry(registry_dir),
         kafka=KafkaSettings.from_env(broker) if uses_kafka else None,
     )
     throttle_kafka_client_logs()

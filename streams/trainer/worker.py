@@ -27,7 +27,7 @@ import faust
 
 from pioneer.events import ErrorPattern, EventCodec, LabeledTrace, RetrainRequest, TrainingProgress
 from pioneer.gates import RegressionGate
-from pioneer.registry import FileRegistry, Registry
+from pioneer.registry import Registry, open_registry
 from pioneer.retrain import Retrainer, handle_request
 from pioneer.settings import Paths
 from pioneer.traces import TraceStore
@@ -74,7 +74,7 @@ def build_trainer(
     paths = Paths.from_env()
     metrics = StreamMetrics()
     publisher = EventPublisher(settings, metrics=metrics)
-    registry = registry or FileRegistry(paths.registry)
+    registry = registry or open_registry()
     paths.traces_db.parent.mkdir(parents=True, exist_ok=True)
     store = store or TraceStore(paths.traces_db)
     codec = EventCodec()
