@@ -142,9 +142,11 @@ def test_the_monitor_asks_again_after_the_trainer_answers_and_only_then(kafka_se
     monitor = start_monitor(kafka_settings, tmp_path, "m1")
     try:
         wait_for(lambda: events_of(kafka_settings, "retrain_request", 1, RetrainRequest), 240, "a first request")
-        more_logs, more_labels = traffic(600, seed=7, start=1_800_000_200.0, first=600)
+        # ~200 new failures: clearly more than even the doubled need of a failure mass with no emerging pattern
+        # (4 x 25), so the second request cannot hang on where the first one fell in the stream.
+        more_logs, more_labels = traffic(1200, seed=7, start=1_800_000_200.0, first=600)
         asyncio.run(publish_mixed(kafka_settings, more_logs, more_labels))
-        wait_for(lambda: len(events_of(kafka_settings, "labeled_trace", 1200, LabeledTrace)) >= 1200, 240, "all traces")
+        wait_for(lambda: len(events_of(kafka_settings, "labeled_trace", 1800, LabeledTrace)) >= 1800, 240, "all traces")
         # with the trainer silent, the monitor does not ask again however many failures come in
         (first,) = {r.request_id: r for r in events_of(kafka_settings, "retrain_request", 1, RetrainRequest)}.values()
         report = GateReport(passed=False, baseline_version=MODEL.version, checks=[], notes=["Nothing was trained."])
