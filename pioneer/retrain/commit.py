@@ -1,4 +1,9 @@
-"""Committing a decision so that a crash at any point, followed by a retry, yields exactly one outcome."""
+"""Committing a decision so that a crash at any point, followed by a retry, yields exactly one outcome.
+
+A decision's record goes through three states: ``decided`` (recorded, not yet applied), ``applied`` (the alias
+moved, for a release) and ``published`` (its events acknowledged by the broker). A replay re-applies a decided
+one, and says whether the events still need publishing.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import logging
 import time
 
 from pioneer.events import GateReport
+from pioneer.faults import failpoint
 from pioneer.registry import Registry, RegistryError
 from pioneer.retrain.decision import ReleaseDecision
 from pioneer.retrain.progress import ProgressReporter
@@ -21,7 +27,7 @@ def replay_decision(registry: Registry, model: str, request_id: str) -> ReleaseD
     if record is None:
         return None
     decision = ReleaseDecision.from_record(record)
-    if record.get("state") != "applied":
+    if record.get("state") == "decided":
         decision = apply_decision(registry, decision)
         registry.put_request(model, request_id, decision.to_record("applied"))
     log.info(
@@ -45,10 +51,27 @@ def commit_decision(registry: Registry, decision: ReleaseDecision, reporter: Pro
         send=False,
     )
     decision.events.append(final)
+    failpoint("trainer.version_registered")  # the candidate is a version; nothing says what was decided
     registry.put_request(decision.model, decision.request_id, decision.to_record("decided"))
+    failpoint("trainer.decided")  # recorded, the alias not moved
     decision = apply_decision(registry, decision)
     registry.put_request(decision.model, decision.request_id, decision.to_record("applied"))
     return decision
+
+
+def published(registry: Registry, model: str, request_id: str) -> bool:
+    """Whether the events of ``request_id``'s decision were published (then a replay publishes nothing)."""
+    record = registry.get_request(model, request_id)
+    return record is not None and record.get("state") == "published"
+
+
+def mark_published(registry: Registry, decision: ReleaseDecision) -> None:
+    """Record that ``decision``'s events were acknowledged, so a replay of its request does not send them again.
+
+    A decision never recorded (a failed retrain) stays unrecorded: its request, read again, is served again.
+    """
+    if registry.get_request(decision.model, decision.request_id) is not None:
+        registry.put_request(decision.model, decision.request_id, decision.to_record("published"))
 
 
 def apply_decision(registry: Registry, decision: ReleaseDecision) -> ReleaseDecision:

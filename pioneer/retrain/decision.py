@@ -24,7 +24,7 @@ from pioneer.retrain.release import rejection_event, release_event
 from pioneer.training.base import Evaluation
 
 Outcome = Literal["released", "rejected", "failed"]
-RecordState = Literal["decided", "applied"]
+RecordState = Literal["decided", "applied", "published"]
 
 
 @dataclass(slots=True, kw_only=True)

@@ -12,6 +12,9 @@ changelogged to Kafka) together with the source offset it includes. Events are h
 the checkpoint that includes them is written, so Faust never commits past the checkpoint; after a crash the
 events since the checkpoint are delivered again and learned once (offsets at or below the checkpoint's are
 skipped). Pattern and request events have deterministic ids, so re-publishing them is harmless.
+
+A trace whose embedding raises, or comes out of the wrong width or not finite, is dead-lettered with the reason
+(before anything is learned, so it leaves no trace in the clusters) and the stage goes on.
 """
 
 from __future__ import annotations
@@ -26,12 +29,11 @@ from typing import Any
 import faust
 import numpy as np
 
-
 from pioneer.clustering.state import pack, unpack
 from pioneer.embedding import Embedder
 from pioneer.events import Event, EventCodec, LabeledTrace, TriggerDecision
 from pioneer.monitor import Findings, ModelWatch
-from streams.io import EventPublisher, decode_or_dead_letter
+from streams.io import EventPublisher, decode_or_dead_letter, send_dead_letter
 from streams.kafka import KafkaSettings
 from streams.monitor.config import MonitorConfig
 from streams.monitor.metrics import MonitorMetrics
@@ -113,7 +115,7 @@ class PatternStage:
                 held.clear()
 
     async def process(self, events: list[faust.EventT]) -> None:
-        by_model: dict[str, list[tuple[LabeledTrace, int, int]]] = defaultdict(list)
+        by_model: dict[str, list[tuple[LabeledTrace, Any]]] = defaultdict(list)
         for event in events:
             message = event.message
             self.metrics.events_in.labels(message.topic).inc()
@@ -123,20 +125,52 @@ class PatternStage:
             model = self._model(trace.model.name)
             if message.offset <= model.watermarks.get(message.partition, -1):
                 continue  # learned before the last checkpoint: a replay after a restart
-            by_model[trace.model.name].append((trace, message.partition, message.offset))
+            by_model[trace.model.name].append((trace, message))
         for name, items in by_model.items():
             model = self.models[name]
-            traces = [trace for trace, _, _ in items]  # counted in pioneer_traces_total by the join, which made them
-            selected = model.watch.select(traces)
-            embeddings = await self._embed([t.input.text for t in selected]) if selected else np.zeros((0, 0))
+            traces, embeddings = await self._prepare(items)
             model.watch.learn(traces, embeddings)
-            for trace in selected:
+            for trace in model.watch.select(traces):
                 self.metrics.embedded.labels(trace.outcome).inc()
-            for _, partition, offset in items:
-                model.watermarks[partition] = max(offset, model.watermarks.get(partition, -1))
+            for _, message in items:
+                model.watermarks[message.partition] = max(message.offset, model.watermarks.get(message.partition, -1))
             model.dirty = True
             model.unchecked += len(traces)
             await self._check(name, model)
+
+    async def _prepare(self, items: list[tuple[LabeledTrace, Any]]) -> tuple[list[LabeledTrace], np.ndarray]:
+        """The batch's traces and the embeddings of those the watch selects; if embedding the batch fails, each
+        trace is embedded alone and those that fail are dead-lettered (nothing is learned before this)."""
+        traces = [trace for trace, _ in items]  # counted in pioneer_traces_total by the join, which made them
+        try:
+            return traces, await self._embed_selected(traces)
+        except Exception:  # noqa: BLE001 - find the trace that broke the batch
+            log.warning("embedding a batch failed; embedding its traces one by one", extra={"traces": len(traces)})
+        kept: list[LabeledTrace] = []
+        rows: list[np.ndarray] = []
+        for trace, message in items:
+            try:
+                row = await self._embed_selected([trace])
+            except Exception as exc:  # noqa: BLE001 - one trace must never stop the stage
+                reason = f"embedding the trace raised {type(exc).__name__}: {exc}"
+                await send_dead_letter(self.publisher, self.metrics, message, "processing", reason,
+                                       f"{self.config.group_id}-patterns")
+                continue
+            kept.append(trace)
+            rows.extend(row)
+        return kept, np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+
+    async def _embed_selected(self, traces: list[LabeledTrace]) -> np.ndarray:
+        """Embeddings of the traces the watch selects, one finite row of the embedder's width each."""
+        selected = self.models[traces[0].model.name].watch.select(traces)
+        if not selected:
+            return np.zeros((0, 0), dtype=np.float32)
+        vectors = await self._embed([t.input.text for t in selected])
+        width = self.embedder.dimension_
+        if vectors.shape != (len(selected), width) or not np.isfinite(vectors).all():
+            raise ValueError(f"embeddings of shape {vectors.shape} (finite: {bool(np.isfinite(vectors).all())}); "
+                             f"expected ({len(selected)}, {width}), finite")
+        return vectors
 
     async def _decode(self, message: Any) -> LabeledTrace | None:
         return await decode_or_dead_letter(

@@ -7,7 +7,12 @@
   curriculum, candidates, gate, registry) → the decision's events (release or rejection, with progress on
   the way) published. Faust acknowledges a request only after its events are published, so offsets are
   committed only then: a crash replays the request, and the registry's record of the decision (keyed by
-  request id) turns the replay into a re-publish of the same events, never a second training or alias move.
+  request id) turns the replay into a re-publish of the same events, never a second training or alias move;
+  once the events are acknowledged the record says so, and a replay after that publishes nothing.
+
+A request whose serving raises (a bug, an input the retrainer cannot take) is dead-lettered with the reason and
+the worker goes on. An outage (a full disk, a database error) is no fault of the request: the worker stops
+without acknowledging it, and its successor serves it again.
 
 Requests are keyed by model, and the agent has one actor: one job at a time, in order, per worker.
 """
@@ -25,10 +30,18 @@ from typing import Any
 
 import faust
 
-from pioneer.events import ErrorPattern, EventCodec, LabeledTrace, RetrainRequest, TrainingProgress
+from pioneer.events import (
+    ErrorPattern,
+    EventCodec,
+    LabeledTrace,
+    RetrainRequest,
+    TrainingProgress,
+)
+from pioneer.faults import failpoint
 from pioneer.gates import RegressionGate
-from pioneer.registry import Registry, open_registry
+from pioneer.registry import Registry, RegistryError, open_registry
 from pioneer.retrain import Retrainer, handle_request
+from pioneer.retrain.commit import mark_published, published
 from pioneer.settings import Paths
 from pioneer.traces import TraceStore
 from streams.app import create_app
@@ -41,6 +54,38 @@ log = logging.getLogger(__name__)
 
 OUTAGES = (OSError, sqlite3.OperationalError)
 """Errors of the disk or the database, not of a record: the agent stops and its records are read again later."""
+
+
+def is_outage(exc: BaseException) -> bool:
+    return isinstance(exc, OUTAGES) or (isinstance(exc, RegistryError) and exc.code == "STORAGE_ERROR")
+
+
+class OutageWatch:
+    """A registry that remembers the first outage any call met.
+
+    The retrainer answers every error with a ``failed`` decision; an outage under it must not be acknowledged
+    as one, or the request would never be served once the disk has room again.
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self.outage: BaseException | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._registry, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except Exception as exc:
+                if self.outage is None and is_outage(exc):
+                    self.outage = exc
+                raise
+
+        return call
 
 
 @dataclass
@@ -145,30 +190,55 @@ def build_trainer(
     @app.agent(raw_topic("retrain_request"), name="requests", concurrency=1)
     async def serve_requests(stream: faust.StreamT) -> None:
         await publisher.start()
-        loop = asyncio.get_running_loop()
         async for event in stream.events():
             request = await decode(event.message, RetrainRequest)
-            if request is None:
-                await publisher.flush()
-                continue
-            await _catch_up(latest_trace, request.timestamp, config.catch_up_timeout)
-            await _patterns_in(seen_patterns, request, store, config.catch_up_timeout)
+            if request is not None:
+                try:
+                    await serve(request)
+                except Exception as exc:  # one request must never stop the agent
+                    if is_outage(exc):
+                        # Held (leaving the loop acks the current event): never committed, the request is
+                        # served again by whoever takes the partition next.
+                        event.message.incref()
+                        log.exception("an outage while serving a retrain request; stopping the worker",
+                                      extra={"request_id": request.request_id})
+                        await app.crash(exc)
+                        return
+                    reason = f"serving the request raised {type(exc).__name__}: {exc}"
+                    await send_dead_letter(publisher, metrics, event.message, "processing", reason, config.group_id)
+            await publisher.flush()
 
-            def progress(update: TrainingProgress) -> None:
-                # Called from the training thread: hand the event to the loop.
-                loop.call_soon_threadsafe(asyncio.ensure_future, publisher.send(update))
+    async def serve(request: RetrainRequest) -> None:
+        """Serve ``request`` and publish its decision's events, unless a replay finds them published."""
+        loop = asyncio.get_running_loop()
+        await _catch_up(latest_trace, request.timestamp, config.catch_up_timeout)
+        await _patterns_in(seen_patterns, request, store, config.catch_up_timeout)
 
-            log.info("serving a retrain request", extra={"request_id": request.request_id, "model": request.model.name})
-            decision = await loop.run_in_executor(
-                executor, lambda: handler(request, registry=registry, traces=store, progress=progress)
-            )
-            await asyncio.sleep(0)  # let queued progress sends run before the final events
-            await publisher.publish(decision.events)
-            decisions.append(decision)
-            log.info(
-                "retrain request served",
-                extra={"request_id": request.request_id, "outcome": decision.outcome, "version": decision.version},
-            )
+        def progress(update: TrainingProgress) -> None:
+            # Called from the training thread: hand the event to the loop.
+            failpoint(f"trainer.progress.{update.stage}")
+            loop.call_soon_threadsafe(asyncio.ensure_future, publisher.send(update))
+
+        log.info("serving a retrain request", extra={"request_id": request.request_id, "model": request.model.name})
+        watched = OutageWatch(registry)
+        decision = await loop.run_in_executor(
+            executor, lambda: handler(request, registry=watched, traces=store, progress=progress)
+        )
+        if watched.outage is not None:
+            raise watched.outage
+        failpoint("trainer.trained")  # decided (and applied), nothing of it published
+        await asyncio.sleep(0)  # let queued progress sends run before the final events
+        if published(registry, decision.model, decision.request_id):
+            log.info("retrain request already published", extra={"request_id": request.request_id})
+            return
+        await publisher.publish(decision.events)
+        mark_published(registry, decision)
+        failpoint("trainer.published")  # published and recorded so, the request not acknowledged
+        decisions.append(decision)
+        log.info(
+            "retrain request served",
+            extra={"request_id": request.request_id, "outcome": decision.outcome, "version": decision.version},
+        )
 
     @app.on_before_shutdown.connect
     async def close(app: faust.App, **kwargs: object) -> None:

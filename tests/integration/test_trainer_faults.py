@@ -1,0 +1,181 @@
+"""The trainer worker under faults, on Apache Kafka: the real process killed (SIGKILL, at a failpoint) between
+training and publishing, between the registry write and the alias move, after publishing; its disk full while
+it registers a version; a request whose serving raises. After a successor process: one release per request, the
+alias moved once, nothing published twice, and a poison request dead-lettered while the worker goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pioneer.events import (
+    Budget,
+    DeadLetter,
+    EventCodec,
+    ModelRef,
+    ModelRelease,
+    ReleaseRejection,
+    RetrainRequest,
+    TrainingProgress,
+)
+from pioneer.registry import FileRegistry
+from streams.kafka import KafkaSettings
+from tests.integration.helpers import read_all, stop_process, wait_for
+from tests.integration.test_trainer_worker import (
+    MODEL,
+    first_model,
+    loop_events,
+    publish,
+    read,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object, str]:
+    """A home with the first version in production, trained once for the module (each test gets a copy)."""
+    home = tmp_path_factory.mktemp("first")
+    task, version = first_model(home)
+    return home, task, version
+
+
+def _home(trained: tuple[Path, object, str], tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    shutil.copytree(trained[0], home)
+    return home
+
+
+def _start(settings: KafkaSettings, home: Path, log_name: str, faults: str = "") -> subprocess.Popen:
+    env = dict(os.environ, PIONEER_HOME=str(home), PIONEER_BROKER=settings.bootstrap_servers,
+               PIONEER_TOPIC_PREFIX=settings.topic_prefix, HF_HUB_OFFLINE="1", PIONEER_FAULTS=faults)
+    with open(home / log_name, "wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen([sys.executable, "-m", "pioneer", "--log-format", "json", "trainer", "--catch-up-timeout", "5"],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _ended(process: subprocess.Popen, timeout: float, what: str) -> int:
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the trainer did not end {what} within {timeout:.0f} s") from None
+
+
+def _answers(settings: KafkaSettings) -> tuple[list[ModelRelease], list[ReleaseRejection]]:
+    return read(settings, "model_release", ModelRelease), read(settings, "release_rejection", ReleaseRejection)
+
+
+def _served_once_by_a_successor(settings: KafkaSettings, home: Path, request: RetrainRequest, first: str) -> None:
+    """Start a successor; it serves ``request`` to one release, published once, the alias moved once."""
+    successor = _start(settings, home, "trainer-2.log")
+    try:
+        wait_for(lambda: read(settings, "model_release", ModelRelease, expected=1), 240, "a release", every=2)
+        releases, rejections = _answers(settings)
+        # let the successor's offsets commit and anything further it would send arrive
+        wait_for(lambda: _served(home / "trainer-2.log"), 60, "the request served", every=1)
+        releases, rejections = _answers(settings)
+    finally:
+        stop_process(successor)
+    assert len(releases) == 1 and not rejections, (releases, rejections)  # records, not ids: nothing sent twice
+    (release,) = releases
+    assert release.request_id == request.request_id and release.alias.from_version == first and release.gate_report.passed
+    registry = FileRegistry(home / "registry")
+    assert registry.get_alias(MODEL, "production") == release.model.version
+    assert [m.to_version for m in registry.alias_history(MODEL, "production")] == [first, release.model.version]
+    assert registry.get_request(MODEL, request.request_id)["state"] == "published"
+
+
+def _served(log: Path) -> bool:
+    text = log.read_text()
+    return "retrain request served" in text or "retrain request already published" in text
+
+
+def _after_kill(point: str, registry: FileRegistry, request_id: str, first: str, releases: list) -> None:
+    """What the registry and the topic hold at each failpoint, so each test kills where it says it does."""
+    record = registry.get_request(MODEL, request_id)
+    state = None if record is None else record["state"]
+    moved = registry.get_alias(MODEL, "production") != first
+    expected = {
+        "trainer.version_registered": (None, False, 0),
+        "trainer.decided": ("decided", False, 0),
+        "trainer.trained": ("applied", True, 0),
+        "trainer.published": ("published", True, 1),
+    }[point]
+    assert (state, moved, len(releases)) == expected
+    assert len(registry.list_versions(MODEL)) == 2  # the first version and the candidate
+
+
+@pytest.mark.parametrize("point", ["trainer.version_registered", "trainer.decided", "trainer.trained", "trainer.published"])
+def test_a_trainer_killed_at_each_step_serves_its_request_to_one_release(
+    trained: tuple[Path, object, str], kafka_settings: KafkaSettings, tmp_path: Path, point: str
+) -> None:
+    home, (_, task, first) = _home(trained, tmp_path), trained
+    inputs, request = loop_events(task, first)
+    asyncio.run(publish(kafka_settings, [*inputs, request]))
+    trainer = _start(kafka_settings, home, "trainer-1.log", faults=point)
+    try:
+        assert _ended(trainer, 240, f"at {point}") == -signal.SIGKILL
+    finally:
+        stop_process(trainer)
+    releases, _ = _answers(kafka_settings)
+    _after_kill(point, FileRegistry(home / "registry"), request.request_id, first, releases)
+    _served_once_by_a_successor(kafka_settings, home, request, first)
+
+
+def test_a_full_disk_while_registering_stops_the_trainer_and_its_successor_releases_once(
+    trained: tuple[Path, object, str], kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    home, (_, task, first) = _home(trained, tmp_path), trained
+    inputs, request = loop_events(task, first)
+    asyncio.run(publish(kafka_settings, [*inputs, request]))
+    # the disk fills as the gated candidate is about to be registered
+    trainer = _start(kafka_settings, home, "trainer-1.log", faults="trainer.progress.releasing=1:disk_full")
+    try:
+        code = _ended(trainer, 240, "after its disk filled")
+    finally:
+        stop_process(trainer)
+    assert code != -signal.SIGKILL
+    releases, rejections = _answers(kafka_settings)
+    stages = [p.stage for p in read(kafka_settings, "training_progress", TrainingProgress)]
+    assert not releases and not rejections and "failed" not in stages and "releasing" in stages
+    registry = FileRegistry(home / "registry")
+    assert registry.get_alias(MODEL, "production") == first and len(registry.list_versions(MODEL)) == 1
+    assert registry.get_request(MODEL, request.request_id) is None
+    _served_once_by_a_successor(kafka_settings, home, request, first)
+
+
+def _request(request_id: str, model: str, mode: str) -> RetrainRequest:
+    return RetrainRequest(
+        event_id=request_id, timestamp=0.0, request_id=request_id, model=ModelRef(name=model, version="sha256-000000000001"),
+        patterns=[], reason="test", budget=Budget(max_iterations=1, max_candidates=1), mode=mode, requested_by="test",
+    )
+
+
+def test_a_request_whose_serving_raises_is_dead_lettered_and_the_trainer_goes_on(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    # The naive baseline raises for a model without a production version; the Pioneer loop answers "failed".
+    poison, after = _request("rr-poison", "nosuch", "naive"), _request("rr-after", "nosuch", "pioneer")
+    trainer = _start(kafka_settings, tmp_path, "trainer.log")
+    try:
+        asyncio.run(publish(kafka_settings, [poison, after]))
+        wait_for(lambda: any(p.request_id == after.request_id and p.stage == "failed"
+                             for p in read(kafka_settings, "training_progress", TrainingProgress)),
+                 120, "the next request served", every=1)
+        assert trainer.poll() is None
+    finally:
+        stop_process(trainer)
+    codec = EventCodec()
+    records = asyncio.run(read_all(kafka_settings, kafka_settings.topic("dead_letter"), 1, timeout=5))
+    letters = [codec.decode(r.value, expected=DeadLetter) for r in records]
+    assert [(d.error, d.source.topic) for d in letters] == [("processing", kafka_settings.topic("retrain_request"))]
+    assert "ValueError" in letters[0].reason and "nosuch" in letters[0].reason
+    assert codec.decode(base64.b64decode(letters[0].payload_b64), expected=RetrainRequest) == poison
