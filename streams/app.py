@@ -31,6 +31,9 @@ def create_app(settings: KafkaSettings, *, app_id: str, datadir: Path, partition
         stream_buffer_maxsize=4096,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
+        # A killed worker's partitions move to its peers once its session lapses (heartbeats well inside it).
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout / 4),
         # Do not wait at shutdown for events still held (a request in training, traces awaiting a checkpoint):
         # they are redelivered to whoever owns the partition next, and every stage is idempotent.
         stream_wait_empty=False,

@@ -56,6 +56,8 @@ class KafkaSettings:
     linger_ms: int = 5
     idempotence: bool = False
     replication: int = 1
+    session_timeout: float = 60.0
+    """Seconds a consumer-group member may go silent before its partitions move to the others."""
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers.strip():
@@ -93,6 +95,7 @@ class KafkaSettings:
             linger_ms=int(env("PIONEER_KAFKA_LINGER_MS") or 5),
             idempotence=(env("PIONEER_KAFKA_IDEMPOTENCE") or "0") in ("1", "true", "yes"),
             replication=int(env("PIONEER_REPLICATION") or 1),
+            session_timeout=float(env("PIONEER_KAFKA_SESSION_TIMEOUT") or 60.0),
         )
         return replace(settings, **overrides) if overrides else settings
 
