@@ -26,6 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx
 from bench_serve import load, queries, start_server, train_versions, wait_ready
 
+from streams.admin import ensure_topics
+from streams.kafka import KafkaSettings
+
 PARTS = [  # (part, a frame whose presence in a stack puts the sample there); the first match wins
     ("model: ONNX Runtime", "onnxruntime"),
     ("model: tokenizer", "tokenization_utils"),
@@ -78,8 +81,10 @@ async def main(args: argparse.Namespace) -> None:
     home = Path(tempfile.mkdtemp(prefix="profile-serve-"))
     os.environ["PIONEER_HOME"] = str(home)
     train_versions(home)
+    settings = KafkaSettings(bootstrap_servers=args.broker, topic_prefix=f"profile{uuid.uuid4().hex[:8]}.")
+    await ensure_topics(settings)  # else the server spills every log to disk while it waits for them
     env = {**os.environ, "PIONEER_HOME": str(home), "PIONEER_BROKER": args.broker,
-           "PIONEER_TOPIC_PREFIX": f"profile{uuid.uuid4().hex[:8]}."}
+           "PIONEER_TOPIC_PREFIX": settings.topic_prefix}
     server = start_server(env, *args.serve_flag)
     texts = [t for t, _ in queries(500, seed=7)]
     out = home / "folded.txt"
