@@ -423,10 +423,13 @@ class ClassificationAdapter(TaskAdapter):
         """The engine predictions run on: ``onnx`` after :meth:`accelerate`, else ``torch``."""
         return "torch" if self._fast is None else "onnx"
 
-    def accelerate(self, engine: str = "onnx", *, threads: int | None = None) -> Self:
+    def accelerate(self, engine: str = "onnx", *, threads: int | None = None, like: Any = None) -> Self:
         """Run predictions on ``engine`` from now on: ``onnx`` exports the encoder (cached on disk) and runs it with
         ONNX Runtime (see :mod:`pioneer.inference`), ``torch`` goes back to the model as trained. Fitting stays in
-        torch, and a fit drops the fast path (the weights change)."""
+        torch, and a fit drops the fast path (the weights change).
+
+        ``like``: an accelerated adapter whose fast path this one may share when both heads sit on the same frozen
+        encoder (a hot swap between head versions then costs no export, fingerprint or session)."""
         from pioneer.inference import ENGINES, onnx_sentence_encoder
 
         if engine not in ENGINES:
@@ -437,6 +440,9 @@ class ClassificationAdapter(TaskAdapter):
             if self._device is not None and self._device.type != "cpu":
                 log.warning("the ONNX fast path runs on the CPU; keeping torch on %s", self._device)
                 return self
+            if self._shares_frozen_encoder(like) and like._fast.threads == (threads or like._fast.threads):
+                self._fast = like._fast
+                return self
             self._fast = onnx_sentence_encoder(
                 self._model.encoder, self._tokenizer, max_length=self.config.max_length,
                 normalize=self.config.normalize_embeddings, threads=threads, batch_size=self.config.eval_batch_size,
@@ -446,6 +452,15 @@ class ClassificationAdapter(TaskAdapter):
     def _check_fitted(self) -> None:
         if self._model is None or self.labels_ is None:
             raise NotFittedError("ClassificationAdapter is not fitted; call fit() or ClassificationAdapter.load().")
+
+    def _shares_frozen_encoder(self, other: Any) -> bool:
+        """Whether ``other`` is an accelerated adapter on the very encoder this one reads, frozen in both."""
+        if not isinstance(other, ClassificationAdapter) or other._fast is None:
+            return False
+        mine, theirs = self.config, other.config
+        return self._encoder_mode == other._encoder_mode == "frozen" and (
+            mine.base_model, mine.max_length, mine.normalize_embeddings) == (
+            theirs.base_model, theirs.max_length, theirs.normalize_embeddings)
 
     def predict_proba(self, texts: Sequence[str], *, use_cache: bool = False) -> Any:
         """Label probabilities, one row per text, columns in the order of ``labels_``.

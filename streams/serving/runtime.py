@@ -217,7 +217,9 @@ class ServingRuntime:
 
     def _load(self, version: str):
         adapter = self.registry.load_adapter(self.config.model, version)
-        return accelerate(adapter, self.config.engine, threads=self.config.engine_threads)
+        current = self.slot.current
+        return accelerate(adapter, self.config.engine, threads=self.config.engine_threads,
+                          like=None if current is None else current.adapter)
 
     def _on_swap(self, old: ServedModel | None, new: ServedModel, swap: Swap) -> None:
         if old is None and self.config.freeze_gc and not self._froze_gc:

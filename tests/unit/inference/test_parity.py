@@ -13,6 +13,7 @@ import pytest
 
 from pioneer.embedding import Embedder
 from pioneer.registry import FileRegistry, VersionInfo
+from pioneer.serving import ServedModel
 from pioneer.training import ClassificationAdapter, ClassificationConfig, load_adapter
 from streams.serving.runtime import ServeConfig, ServingRuntime
 from tests.unit.training.synthetic import intent_data
@@ -77,7 +78,14 @@ def test_serving_loads_versions_on_the_fast_path_by_default(head: Classification
     registry = FileRegistry(tmp_path / "registry")
     version = registry.register_version("intents", head, VersionInfo()).version
     served = ServingRuntime(ServeConfig(model="intents", log_inferences=False), registry=registry, kafka=None)
-    assert served._load(version).engine_ == "onnx"
+    first = served._load(version)
+    assert first.engine_ == "onnx"
+    refit = ClassificationAdapter(head.config).fit(TRAIN[:16])
+    second = registry.register_version("intents", refit, VersionInfo(parent=version)).version
+    served.slot.swap(ServedModel(name="intents", version=version, task="classification", adapter=first), kind="pin")
+    swapped = served._load(second)  # another head on the same frozen encoder: no new export or session
+    assert swapped._fast is first._fast
+    np.testing.assert_allclose(swapped.predict_proba(GATE), refit.accelerate("torch").predict_proba(GATE), atol=1e-4)
     as_trained = ServingRuntime(ServeConfig(model="intents", engine="torch"), registry=registry, kafka=None)
     assert as_trained._load(version).engine_ == "torch"
     with pytest.raises(ValueError, match="engine"):
