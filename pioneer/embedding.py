@@ -4,9 +4,13 @@ One job: turn texts into L2-normalised float32 vectors, in batches. The model lo
 (never at import or construction), so building an :class:`Embedder` is free and torch is imported only when
 text is actually embedded. Remote code is never trusted: a model that needs ``trust_remote_code`` fails to load.
 
+By default the texts go through the ONNX Runtime fast path (:mod:`pioneer.inference`), which computes the same
+vectors as sentence-transformers (to ~1e-6) in less CPU, whenever the model is a plain transformer with mean
+pooling on the CPU; anything else (another pooling, dense layers, a GPU) runs in sentence-transformers.
+
 >>> emb = Embedder(batch_size=32)
 >>> emb
-Embedder(model=None, batch_size=32, device=None)
+Embedder(model=None, batch_size=32, device=None, engine='onnx')
 >>> emb.model_path == default_model_path()
 True
 """
@@ -41,6 +45,10 @@ class Embedder:
         Texts per forward pass; at least 1.
     device
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; ``None`` lets sentence-transformers pick (CUDA when available).
+    engine
+        ``"onnx"`` (the fast path, where the model allows it) or ``"torch"`` (sentence-transformers as is).
+    threads
+        Intra-op threads of the fast path; ``None`` = :func:`pioneer.inference.default_threads`.
 
     Attributes
     ----------
@@ -48,20 +56,39 @@ class Embedder:
         Embedding dimension, known once the model has loaded.
     """
 
-    def __init__(self, model: str | None = None, batch_size: int = 64, device: str | None = None) -> None:
+    def __init__(
+        self, model: str | None = None, batch_size: int = 64, device: str | None = None, engine: str = "onnx",
+        threads: int | None = None,
+    ) -> None:
+        from pioneer.inference import ENGINES
+
         if model is not None and (not isinstance(model, str) or not model.strip()):
             raise ValueError(f"model must be a non-empty model id or path, or None; got {model!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
         if device is not None and not isinstance(device, str):
             raise ValueError(f"device must be a string such as 'cpu' or 'cuda', or None; got {device!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be an integer >= 1, or None; got {threads!r}")
         self.model = model
         self.batch_size = batch_size
         self.device = device
+        self.engine = engine
+        self.threads = threads
         self._model: Any = None
+        self._fast: Any = None
 
     def __repr__(self) -> str:
-        return f"Embedder(model={self.model!r}, batch_size={self.batch_size}, device={self.device!r})"
+        return (f"Embedder(model={self.model!r}, batch_size={self.batch_size}, device={self.device!r}, "
+                f"engine={self.engine!r})")
+
+    @property
+    def engine_(self) -> str:
+        """The engine texts actually go through (loads the model if needed): ``onnx`` or ``torch``."""
+        self._load()
+        return "onnx" if self._fast is not None else "torch"
 
     @property
     def model_path(self) -> str:
@@ -81,7 +108,31 @@ class Embedder:
 
             log.info("loading embedding model", extra={"model": self.model_path, "device": self.device})
             self._model = SentenceTransformer(self.model_path, device=self.device, trust_remote_code=False)
+            if self.engine == "onnx":
+                self._fast = self._fast_path(self._model)
         return self._model
+
+    def _fast_path(self, st: Any) -> Any:
+        """The ONNX encoder computing what ``st`` computes, or None (logged) when its pipeline is not
+        transformer -> mean pooling [-> normalise] on the CPU."""
+        from pioneer.inference import onnx_sentence_encoder
+
+        modules = list(st)
+        kinds = [type(m).__name__ for m in modules]
+        pooling = modules[1] if len(modules) > 1 else None
+        plain = (
+            kinds[:2] == ["Transformer", "Pooling"] and set(kinds[2:]) <= {"Normalize"}
+            and getattr(pooling, "pooling_mode", None) in ("mean", None)
+            and getattr(pooling, "pooling_mode_mean_tokens", True)
+        )
+        if not plain or st.device.type != "cpu":
+            log.warning("embedding with sentence-transformers: the fast path needs a transformer with mean pooling on "
+                        "the CPU", extra={"modules": kinds, "device": str(st.device)})
+            return None
+        return onnx_sentence_encoder(
+            modules[0].auto_model, st.tokenizer, max_length=int(st.max_seq_length), normalize=True,
+            threads=self.threads, batch_size=self.batch_size,
+        )
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts`` as a ``(len(texts), d)`` float32 array of unit rows (zero rows stay zero)."""
@@ -90,7 +141,10 @@ class Embedder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dimension_), dtype=np.float32)
-        vectors = self._load().encode(
+        model = self._load()
+        if self._fast is not None:
+            return self._fast.embed(texts)  # unit rows already
+        vectors = model.encode(
             texts,
             batch_size=self.batch_size,
             convert_to_numpy=True,

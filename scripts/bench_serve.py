@@ -23,8 +23,12 @@ warm-up, from ``pioneer_serving_swap_seconds``) and any request that failed mean
 Last, in this process, it times the logging path alone: building and queueing one log (the request path),
 and how many logs per second the shipper gets acknowledged, with its CPU cost per log.
 
-Figures on a shared CPU are noisy; report them with the command and the machine (the load generator shares the
-CPU with the server).
+First of all, in this process and before any server runs, it measures the ceiling: the raw encoder
+(sentence-transformers ``encode``, one sentence per call and batches of ``--max-batch``), with torch limited to
+``--threads`` threads like the server. The summary puts the server's figures beside it as ratios.
+
+Figures on a shared CPU are noisy; report them with the command, the machine and the load average (printed);
+the ratios within one run are what compare (the load generator shares the CPU with the server).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import httpx  # noqa: E402
+import httpx
 
 TEMPLATES = {
     "weather": ["what's the weather in {c}", "will it rain in {c} today", "is it cold in {c}", "forecast for {c}"],
@@ -81,6 +85,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=2, help="runs per mode, alternating")
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--swaps", type=int, default=2, help="release/rollback pairs to time")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads per forward pass, raw encoder and server")
+    parser.add_argument("--serve-engine", choices=["onnx", "torch"], default="onnx", help="pioneer serve --engine")
     return parser
 
 
@@ -150,6 +156,66 @@ def metric(text: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
+# ---------------------------------------------------------------------------------------------------- ceiling
+
+
+def raw_encoder(texts: list[str], duration: float, batch: int, threads: int) -> dict[str, float]:
+    """The ceiling: sentence-transformers ``encode`` of the same encoder, one sentence per call (latency) and
+    batches of ``batch`` (throughput), in this process with no server running."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from pioneer.embedding import default_model_path
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        model = SentenceTransformer(default_model_path(), device="cpu")
+        encode = lambda chunk: model.encode(chunk, batch_size=batch, show_progress_bar=False)
+        single = _timed(lambda i: encode([texts[i % len(texts)]]), duration / 2)
+        batches = [texts[i : i + batch] for i in range(0, len(texts) - batch + 1, batch)]
+        batched = _timed(lambda i: encode(batches[i % len(batches)]), duration)
+    finally:
+        torch.set_num_threads(previous)
+    return _figures(single, batched, batch)
+
+
+def raw_fast_path(texts: list[str], duration: float, batch: int, threads: int) -> dict[str, float]:
+    """The same figures for the encoder on the fast path (ONNX Runtime) that ``pioneer serve`` runs by default."""
+    from pioneer.embedding import Embedder
+
+    encoder = Embedder(batch_size=batch, threads=threads)
+    encode = encoder.encode
+    encode(texts[:2])  # load and export before timing
+    single = _timed(lambda i: encode([texts[i % len(texts)]]), duration / 2)
+    batches = [texts[i : i + batch] for i in range(0, len(texts) - batch + 1, batch)]
+    batched = _timed(lambda i: encode(batches[i % len(batches)]), duration)
+    return _figures(single, batched, batch)
+
+
+def _figures(single: dict, batched: dict, batch: int) -> dict[str, float]:
+    return {"single_p50_ms": statistics.median(single["wall"]) * 1000, "single_cpu_ms": single["cpu_per_call"] * 1000,
+            "batched_per_s": batch * single_rate(batched), "batched_cpu_ms": batched["cpu_per_call"] * 1000 / batch}
+
+
+def single_rate(timed: dict) -> float:
+    return len(timed["wall"]) / timed["seconds"]
+
+
+def _timed(call, duration: float) -> dict:
+    """Calls ``call(i)`` for ``duration`` seconds (after 3 warm-up calls): wall time per call, CPU per call."""
+    for i in range(3):
+        call(i)
+    walls: list[float] = []
+    started, cpu = time.perf_counter(), time.process_time()
+    while time.perf_counter() - started < duration:
+        t = time.perf_counter()
+        call(len(walls))
+        walls.append(time.perf_counter() - t)
+    return {"wall": walls, "seconds": time.perf_counter() - started,
+            "cpu_per_call": (time.process_time() - cpu) / max(1, len(walls))}
+
+
 # ---------------------------------------------------------------------------------------------------- load
 
 
@@ -170,7 +236,7 @@ class Run:
 
     def summary(self) -> dict[str, float]:
         ordered = sorted(self.latencies)
-        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
         return {"requests": len(ordered), "rps": len(ordered) / self.seconds, "p50_ms": pick(0.50),
                 "p99_ms": pick(0.99), "mean_ms": statistics.fmean(ordered) * 1000, "failures": self.failures,
                 "cpu_ms_per_request": self.cpu * 1000 / max(1, len(ordered))}
@@ -219,7 +285,8 @@ async def load(client: httpx.AsyncClient, concurrency: int, warmup: float, durat
 
 async def bench_mode(env: dict[str, str], mode: str, args: argparse.Namespace, texts: list[str]) -> dict:
     # The only difference between the modes is logging: both follow the releases topic.
-    flags = ["--max-batch", str(args.max_batch)] + ([] if mode == "logging" else ["--no-log-inferences"])
+    flags = ["--max-batch", str(args.max_batch), "--engine", args.serve_engine, "--engine-threads", str(args.threads)]
+    flags += [] if mode == "logging" else ["--no-log-inferences"]
     server = start_server(env, *flags)
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=60,
@@ -248,10 +315,17 @@ async def bench_mode(env: dict[str, str], mode: str, args: argparse.Namespace, t
 
 async def bench_swaps(env: dict[str, str], settings, args: argparse.Namespace, texts: list[str],
                       v1: str, v2: str) -> list[dict]:
-    from pioneer.events import AliasMove, GateReport, ModelRef, ModelRelease, ModelRollback
+    from pioneer.events import (
+        AliasMove,
+        GateReport,
+        ModelRef,
+        ModelRelease,
+        ModelRollback,
+    )
     from streams.io import EventPublisher
 
-    server = start_server(env, "--max-batch", str(args.max_batch))
+    server = start_server(env, "--max-batch", str(args.max_batch), "--engine", args.serve_engine,
+                          "--engine-threads", str(args.threads))
     results = []
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=60,
@@ -346,6 +420,9 @@ async def main(args: argparse.Namespace) -> None:
     env = {**os.environ, "PIONEER_HOME": str(home), "PIONEER_BROKER": bootstrap,
            "PIONEER_TOPIC_PREFIX": settings.topic_prefix}
     texts = [t for t, _ in queries(500, seed=7)]
+    print("raw encoder (the ceiling) ...", file=sys.stderr)
+    ceiling = raw_encoder(texts, args.duration, args.max_batch, args.threads)
+    fast = raw_fast_path(texts, args.duration, args.max_batch, args.threads)
     try:
         results = []
         for repeat in range(args.repeats):
@@ -359,10 +436,11 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         if broker is not None:
             broker.stop()
-    report(args, bootstrap, results, swaps, path)
+    report(args, bootstrap, results, swaps, path, ceiling, fast)
 
 
-def report(args: argparse.Namespace, bootstrap: str, results: list[dict], swaps: list[dict], path: dict) -> None:
+def report(args: argparse.Namespace, bootstrap: str, results: list[dict], swaps: list[dict], path: dict,
+           ceiling: dict, fast: dict) -> None:
     print(f"\npioneer serve, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; broker {args.engine if not args.broker else bootstrap}; "
           f"MiniLM-L6 + logistic head; max batch {args.max_batch}; {args.duration:.0f} s per loaded run")
     print(f"{'mode':11} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>10} {'fail':>5}  "
@@ -374,12 +452,15 @@ def report(args: argparse.Namespace, bootstrap: str, results: list[dict], swaps:
                     if phase == "loaded" and "logs_sent" in result else "")
             print(f"{result['mode']:11} {clients:>7} {s['rps']:>8.1f} {s['p50_ms']:>8.1f} {s['p99_ms']:>8.1f} "
                   f"{s['cpu_ms_per_request']:>10.2f} {s['failures']:>5}  {logs}")
+    medians: dict[tuple[str, str], dict[str, float]] = {}
     for mode in ("logging", "no-logging"):
         runs = [r for r in results if r["mode"] == mode]
         for phase in ("unloaded", "loaded"):
             med = {k: statistics.median(r[phase][k] for r in runs) for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")}
+            medians[mode, phase] = med
             print(f"median {mode:11} {phase:8}: {med['rps']:.1f} req/s, p50 {med['p50_ms']:.1f} ms, "
                   f"p99 {med['p99_ms']:.1f} ms, server CPU {med['cpu_ms_per_request']:.2f} ms/request")
+    report_ceiling(args, ceiling, fast, medians)
     print(f"\nhot swap under load ({args.concurrency} clients):")
     for swap in swaps:
         print(f"  {swap['swap']:10} published -> first answer from {swap['to'][:19]}: {swap['published_to_served_ms']:7.0f} ms; "
@@ -389,6 +470,24 @@ def report(args: argparse.Namespace, bootstrap: str, results: list[dict], swaps:
     print(f"\nlogging path, in process ({path['events']} events): {path['request_path_us']:.1f} us per request to build "
           f"and queue the log; shipped {path['shipped_per_s']:.0f} events/s, {path['ship_cpu_us_per_event']:.0f} us CPU "
           "per event (encode, validate, batch, send, ack)")
+
+
+def report_ceiling(args: argparse.Namespace, ceiling: dict, fast: dict, medians: dict) -> None:
+    """The raw encoder beside the server, and the ratios the serving targets are stated in (against
+    sentence-transformers, the encoder as trained)."""
+    loaded, unloaded = medians["logging", "loaded"], medians["logging", "unloaded"]
+    print(f"\nraw encoder, same run, {args.threads} thread(s); server engine {args.serve_engine}")
+    for name, raw in (("sentence-transformers (torch)", ceiling), ("fast path (ONNX Runtime)", fast)):
+        print(f"  {name:30} one sentence p50 {raw['single_p50_ms']:5.1f} ms ({raw['single_cpu_ms']:.2f} ms CPU); batches "
+              f"of {args.max_batch}: {raw['batched_per_s']:4.0f} sentences/s ({raw['batched_cpu_ms']:.2f} ms CPU per sentence)")
+    rows = [
+        ("loaded throughput / raw batched rate", loaded["rps"] / ceiling["batched_per_s"], ">= 0.70"),
+        ("server CPU per request / raw CPU per sentence", loaded["cpu_ms_per_request"] / ceiling["batched_cpu_ms"], "<= 1.50"),
+        ("unloaded p50 - raw single p50 (ms)", unloaded["p50_ms"] - ceiling["single_p50_ms"], "<= 3.0"),
+        ("throughput with logging / without", loaded["rps"] / medians["no-logging", "loaded"]["rps"], ">= 0.95"),
+    ]
+    for name, value, target in rows:
+        print(f"  {name:48} {value:7.2f}   (target {target})")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,10 @@ def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--max-wait-ms", default=0.0, type=click.FloatRange(0), help="How long a request may wait for a batch to fill.")
 @click.option("--max-batch-request", default=256, type=click.IntRange(1), help="Most inputs in one batch request.")
 @click.option("--threads", default=1, type=click.IntRange(1), help="Inference threads (batches computed at once).")
+@click.option("--engine", type=click.Choice(["onnx", "torch"]), default="onnx",
+              help="What runs the model: onnx (ONNX Runtime fast path, same answers) or torch (as trained).")
+@click.option("--engine-threads", default=None, type=click.IntRange(1),
+              help="CPU threads per forward pass (default: half the CPUs, 1 to 8).")
 @click.option("--delivery-timeout", default=5.0, type=click.FloatRange(0.1),
               help="Seconds Kafka has to acknowledge logs before they are spilled to disk.")
 @click.option("--api-keys", "api_keys_file", envvar="PIONEER_API_KEYS_FILE", show_envvar=True, default=None,
@@ -102,6 +106,8 @@ def serve(
     max_wait_ms: float,
     max_batch_request: int,
     threads: int,
+    engine: str,
+    engine_threads: int | None,
     delivery_timeout: float,
     api_keys_file: str | None,
     insecure_no_auth: bool,
@@ -168,6 +174,8 @@ def serve(
         feedback_rate=feedback_rate,
         feedback_burst=feedback_burst,
         inference_threads=threads,
+        engine=engine,
+        engine_threads=engine_threads,
     )
     runtime = ServingRuntime(
         config,

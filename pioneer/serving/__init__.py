@@ -4,8 +4,13 @@ The HTTP server and the Kafka parts that use these live in :mod:`streams.serving
 """
 
 from pioneer.serving.batcher import BatchStats, MicroBatcher
-from pioneer.serving.inference import WARMUP_TEXT, run_inputs, warm_up
-from pioneer.serving.records import check_request_id, feedback_label, inference_log, new_id
+from pioneer.serving.inference import WARMUP_TEXT, accelerate, run_inputs, warm_up
+from pioneer.serving.records import (
+    check_request_id,
+    feedback_label,
+    inference_log,
+    new_id,
+)
 from pioneer.serving.releases import release_target
 from pioneer.serving.slot import ModelNotReady, ModelSlot, ServedModel, Swap
 from pioneer.serving.spill import SpillBatch, SpillQueue, SpillStats
@@ -25,6 +30,7 @@ __all__ = [
     "SpillStats",
     "Swap",
     "Target",
+    "accelerate",
     "check_request_id",
     "feedback_label",
     "inference_log",

@@ -16,6 +16,25 @@ from pioneer.training.base import TaskAdapter
 WARMUP_TEXT = "Hello, is this thing on?"
 
 
+def accelerate(
+    adapter: TaskAdapter, engine: str = "onnx", *, threads: int | None = None, like: TaskAdapter | None = None
+) -> TaskAdapter:
+    """``adapter``, set to answer on ``engine`` (:data:`pioneer.inference.ENGINES`) where it has a fast path
+    (encoder classifiers); other adapters answer as trained. With ``torch``, torch's intra-op threads are capped
+    at ``threads`` (process-wide: a serving process runs one model at a time). ``like``: the adapter serving now,
+    whose fast path a new head on the same frozen encoder shares."""
+    from pioneer.inference import ENGINES, default_threads
+
+    if engine not in ENGINES:
+        raise ValueError(f"engine={engine!r}; use one of {', '.join(ENGINES)}")
+    if engine == "torch":
+        import torch
+
+        torch.set_num_threads(threads or default_threads())
+    method = getattr(adapter, "accelerate", None)
+    return adapter if method is None else method(engine, threads=threads, like=like)
+
+
 def run_inputs(adapter: TaskAdapter, inputs: Sequence[Input]) -> list[Output]:
     """One output per input, in order. Blocking (runs the model): call it from a worker thread."""
     if not inputs:

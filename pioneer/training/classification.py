@@ -33,7 +33,13 @@ from typing import Any, ClassVar, Self
 from pioneer.errors import NotFittedError
 from pioneer.events import Output
 from pioneer.metrics import accuracy, per_label_accuracy
-from pioneer.training.base import BaseTrainConfig, Evaluation, Example, ProgressCallback, TaskAdapter
+from pioneer.training.base import (
+    BaseTrainConfig,
+    Evaluation,
+    Example,
+    ProgressCallback,
+    TaskAdapter,
+)
 from pioneer.training.runtime import (
     FitClock,
     apply_threads,
@@ -163,6 +169,7 @@ class ClassificationAdapter(TaskAdapter):
         self._device: Any = None
         self._encoder_mode = "frozen"
         self._cache: Any = None
+        self._fast: Any = None  # the ONNX Runtime encoder predictions go through, once accelerate() set it
 
     # ------------------------------------------------------------------------------------------------ fitting
 
@@ -178,6 +185,7 @@ class ClassificationAdapter(TaskAdapter):
         from transformers import set_seed
 
         texts, labels = _texts_and_labels(train)
+        self._fast = None  # its weights are about to change
         apply_threads(self.config)
         set_seed(self.config.seed)  # head init, dropout and LoRA init all draw from torch's generator
         clock = FitClock(len(train))
@@ -271,6 +279,7 @@ class ClassificationAdapter(TaskAdapter):
         blended = type(self)(self.config)
         blended.labels_ = list(self.labels_ or [])
         blended._tokenizer, blended._device, blended._cache = self._tokenizer, self._device, self._cache
+        blended._fast = self._fast  # the same frozen encoder
         # The frozen encoder is shared, not copied: nothing trains it in place (every fit loads its own).
         blended._model = blended._new_model(self._model.encoder).to(self._device)
         mine, theirs = self._model.classifier.state_dict(), toward._model.classifier.state_dict()
@@ -318,6 +327,8 @@ class ClassificationAdapter(TaskAdapter):
         return self._cache.encode(list(texts), lambda missing: self._embed(missing, progress=progress))
 
     def _embed(self, texts: list[str], *, progress: ProgressCallback | None = None) -> Any:
+        if self._fast is not None and progress is None:
+            return self._fast.embed(texts)
         import torch
 
         self._model.eval()
@@ -407,9 +418,49 @@ class ClassificationAdapter(TaskAdapter):
 
     # ------------------------------------------------------------------------------------------------ inference
 
+    @property
+    def engine_(self) -> str:
+        """The engine predictions run on: ``onnx`` after :meth:`accelerate`, else ``torch``."""
+        return "torch" if self._fast is None else "onnx"
+
+    def accelerate(self, engine: str = "onnx", *, threads: int | None = None, like: Any = None) -> Self:
+        """Run predictions on ``engine`` from now on: ``onnx`` exports the encoder (cached on disk) and runs it with
+        ONNX Runtime (see :mod:`pioneer.inference`), ``torch`` goes back to the model as trained. Fitting stays in
+        torch, and a fit drops the fast path (the weights change).
+
+        ``like``: an accelerated adapter whose fast path this one may share when both heads sit on the same frozen
+        encoder (a hot swap between head versions then costs no export, fingerprint or session)."""
+        from pioneer.inference import ENGINES, onnx_sentence_encoder
+
+        if engine not in ENGINES:
+            raise ValueError(f"engine={engine!r}; use one of {', '.join(ENGINES)}.")
+        self._check_fitted()
+        self._fast = None
+        if engine == "onnx":
+            if self._device is not None and self._device.type != "cpu":
+                log.warning("the ONNX fast path runs on the CPU; keeping torch on %s", self._device)
+                return self
+            if self._shares_frozen_encoder(like) and like._fast.threads == (threads or like._fast.threads):
+                self._fast = like._fast
+                return self
+            self._fast = onnx_sentence_encoder(
+                self._model.encoder, self._tokenizer, max_length=self.config.max_length,
+                normalize=self.config.normalize_embeddings, threads=threads, batch_size=self.config.eval_batch_size,
+            )
+        return self
+
     def _check_fitted(self) -> None:
         if self._model is None or self.labels_ is None:
             raise NotFittedError("ClassificationAdapter is not fitted; call fit() or ClassificationAdapter.load().")
+
+    def _shares_frozen_encoder(self, other: Any) -> bool:
+        """Whether ``other`` is an accelerated adapter on the very encoder this one reads, frozen in both."""
+        if not isinstance(other, ClassificationAdapter) or other._fast is None:
+            return False
+        mine, theirs = self.config, other.config
+        return self._encoder_mode == other._encoder_mode == "frozen" and (
+            mine.base_model, mine.max_length, mine.normalize_embeddings) == (
+            theirs.base_model, theirs.max_length, theirs.normalize_embeddings)
 
     def predict_proba(self, texts: Sequence[str], *, use_cache: bool = False) -> Any:
         """Label probabilities, one row per text, columns in the order of ``labels_``.
@@ -419,7 +470,6 @@ class ClassificationAdapter(TaskAdapter):
         traffic does not grow the cache without bound.
         """
         import numpy as np
-        import torch
 
         self._check_fitted()
         texts = list(texts)
@@ -430,8 +480,8 @@ class ClassificationAdapter(TaskAdapter):
         else:
             embeddings = self._embed(texts)
         weight, bias = self._head_weights()
-        logits = self._head_features(embeddings, texts) @ weight.T + bias
-        return torch.softmax(torch.from_numpy(np.asarray(logits, dtype=np.float32)), dim=-1).numpy()
+        logits = np.asarray(self._head_features(embeddings, texts) @ weight.T + bias, dtype=np.float32)
+        return _softmax(logits)
 
     def predict(self, texts: Sequence[str]) -> list[Output]:
         return self._outputs(self.predict_proba(texts))
@@ -492,6 +542,14 @@ def _texts_and_labels(examples: Sequence[Example]) -> tuple[list[str], list[str]
     if missing:
         raise ValueError(f"{len(missing)} examples have no label (first: {missing[0]!r}); classification needs label=.")
     return [e.text for e in examples], [str(e.label) for e in examples]
+
+
+def _softmax(logits: Any) -> Any:
+    """Row-wise softmax in numpy (the head's output; no torch call per request)."""
+    import numpy as np
+
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _length_batches(texts: Sequence[str], size: int) -> list[list[int]]:

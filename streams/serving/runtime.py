@@ -27,6 +27,7 @@ from pioneer.serving import (
     ServedModel,
     SpillQueue,
     Swap,
+    accelerate,
     inference_log,
 )
 from streams.kafka import KafkaSettings
@@ -64,6 +65,10 @@ class ServeConfig:
     """Feedback one source may send at once before its rate applies."""
     """Most inputs one batch request may carry."""
     inference_threads: int = 1
+    engine: str = "onnx"
+    """What runs the model: ``onnx`` (the fast path, where the model has one) or ``torch`` (as trained)."""
+    engine_threads: int | None = None
+    """Intra-op threads per forward pass; None = :func:`pioneer.inference.default_threads`."""
     warmup_text: str = WARMUP_TEXT
     warmup_rounds: int = 2
     keep_versions: int = 2
@@ -73,6 +78,8 @@ class ServeConfig:
     process they otherwise pause every thread for 0.1-1 s (measured in the outage test), which is p99 latency."""
 
     def __post_init__(self) -> None:
+        if self.engine not in ("onnx", "torch"):
+            raise ValueError(f"engine={self.engine!r}; use onnx or torch")
         if NAME_RE.fullmatch(self.model) is None:  # the name becomes part of paths (the spill directory): check it first
             raise ValueError(f"model name {self.model!r} is not a registry name: use 1 to 128 letters, digits, "
                              "'.', '_' or '-', starting with a letter or digit")
@@ -208,8 +215,11 @@ class ServingRuntime:
 
     # ------------------------------------------------------------------------------------------------ internals
 
-    def _load(self, version: str):  # noqa: ANN202 - a TaskAdapter
-        return self.registry.load_adapter(self.config.model, version)
+    def _load(self, version: str):
+        adapter = self.registry.load_adapter(self.config.model, version)
+        current = self.slot.current
+        return accelerate(adapter, self.config.engine, threads=self.config.engine_threads,
+                          like=None if current is None else current.adapter)
 
     def _on_swap(self, old: ServedModel | None, new: ServedModel, swap: Swap) -> None:
         if old is None and self.config.freeze_gc and not self._froze_gc:
