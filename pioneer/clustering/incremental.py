@@ -1015,8 +1015,11 @@ class IncrementalClusterer(Clusterer):
                 obj._samples[k] = [tuple(s) for s in meta["samples"][k]]  # type: ignore[misc]
                 obj._conf[k] = {(e, p): float(w) for e, p, w in meta["confusions"][k]}
             obj._labels = arrays["labels"].astype(np.int64)
-            obj._build_group_cache()
         obj._stale = bool(meta["stale"])
+        if obj._n and not obj._stale:
+            obj._build_group_cache()
+        else:  # saved between a change and its regrouping: its labels lag its micro-clusters; regroup on use
+            obj._stale = True
         return obj
 
     def save(self, path: str | Path) -> None:

@@ -132,3 +132,18 @@ def test_one_shared_confusion_joins_phrasings_that_geometry_alone_keeps_apart() 
     assert clusters(None) == 2
     assert clusters([("transfer", "balance"), ("transfer", "balance")]) == 1
     assert clusters([("transfer", "balance"), ("card_lost", "balance")]) == 2
+
+
+def test_a_state_saved_before_its_regrouping_restores_and_answers_the_same() -> None:
+    """Micro-clusters added since the last regrouping leave the saved labels shorter than the clusters."""
+    rng = np.random.default_rng(0)
+    clusterer = IncrementalClusterer(pass_sample_rate=0.1, seed=0)
+    for batch in range(10):
+        X = rng.normal(size=(500, 32)).astype(np.float32)
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
+        clusterer.learn_many(X, t=np.arange(batch * 500, (batch + 1) * 500, dtype=float),
+                             failed=rng.random(500) < 0.3, expected=["a"] * 500, predicted=["b"] * 500)
+    restored = IncrementalClusterer.from_bytes(clusterer.to_bytes())
+    assert restored.n_clusters_ == clusterer.n_clusters_
+    probe = X[:50]
+    assert [restored.assign_one(x) for x in probe] == [clusterer.assign_one(x) for x in probe]
