@@ -83,7 +83,8 @@ class JudgeWorker:
         catalogue = settings.catalogue
         self.logs_topic = catalogue.by_event_type("inference_log").name
         self.traces_topic = catalogue.by_event_type("labeled_trace").name
-        self.reader = EventReader(settings, [self.logs_topic], group_id=self.config.group_id, publisher=publisher,
+        group = f"{settings.topic_prefix}{self.config.group_id}"  # one group per deployment, as the other workers
+        self.reader = EventReader(settings, [self.logs_topic], group_id=group, publisher=publisher,
                                   name=self.config.group_id, metrics=self.metrics)
         # A dedicated pool: a judge that hangs past its timeout holds these threads, never the loop's default pool.
         self._executor = ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="judge")

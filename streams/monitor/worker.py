@@ -94,7 +94,7 @@ def _join_worker(settings: KafkaSettings, config: MonitorConfig, publisher: Even
         settings,
         publisher,
         metrics=metrics,
-        group_id=f"{config.group_id}-join",
+        group_id=f"{settings.topic_prefix}{config.group_id}-join",  # like the app id: one group per deployment
         window=config.join_window,
         max_pending=config.join_max_pending,
         batch_size=config.join_batch,

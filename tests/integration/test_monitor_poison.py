@@ -41,9 +41,7 @@ class Breaking(Embedder):
         return vectors
 
 configure_logging("INFO", "json")
-# A group of its own: the join's consumer group is not named after the topic prefix, so monitors of other runs
-# on a shared broker would join it.
-config = MonitorConfig(group_id=os.environ["PIONEER_TOPIC_PREFIX"] + "monitor", checkpoint_interval=1.0)
+config = MonitorConfig(checkpoint_interval=1.0)  # its groups are named after the test's topic prefix
 run_worker(build_monitor(KafkaSettings.from_env(), config, embedder=Breaking(config.embed_model)).app)
 """
 
