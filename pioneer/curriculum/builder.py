@@ -36,7 +36,7 @@ from pioneer.curriculum.balance import balance, label_ratio
 from pioneer.diagnosis.vectors import Encoder, TfidfEncoder, cosine, take
 from pioneer.events import Output
 from pioneer.registry.records import example_to_dict
-from pioneer.traces.examples import output_key
+from pioneer.traces.examples import output_key, unique_by_id
 from pioneer.training.base import Example
 
 Role = Literal["gold", "hard_negative", "replay", "augmented"]
@@ -186,12 +186,12 @@ class CurriculumBuilder:
 
         candidates = [*gold, *augmented, *pool, *(replay or [])]
         excluded_eval = len({e.id for e in candidates if not allowed(e)})
-        gold = _unique([e for e in gold if allowed(e)])
-        augmented = _unique([e for e in augmented if allowed(e)])
+        gold = unique_by_id([e for e in gold if allowed(e)])
+        augmented = unique_by_id([e for e in augmented if allowed(e)])
         gold_ids = {e.id for e in gold} | {e.id for e in augmented}
         gold_texts = {_norm(e.text) for e in gold}
-        pool = _unique([e for e in pool if allowed(e) and e.id not in gold_ids and _norm(e.text) not in gold_texts])
-        replay_pool = _unique(
+        pool = unique_by_id([e for e in pool if allowed(e) and e.id not in gold_ids and _norm(e.text) not in gold_texts])
+        replay_pool = unique_by_id(
             [
                 e
                 for e in (pool if replay is None else replay)
@@ -265,7 +265,7 @@ class CurriculumBuilder:
         # label heavy (the pattern's own), and without the trusted data's other labels the only way left to
         # balance is dropping the gold examples the retrain exists for.
         pairs = {item.example.id: item.pairs_with for item in items}
-        top_ups = _unique([e for e in [*replay_pool, *pool] if e.id not in used])
+        top_ups = unique_by_id([e for e in [*replay_pool, *pool] if e.id not in used])
         balanced, added, dropped = balance(
             [(item.role, item.example) for item in items], top_ups, ratio=self.max_label_ratio
         )
@@ -280,12 +280,3 @@ class CurriculumBuilder:
 def _norm(text: str) -> str:
     return " ".join(text.split()).casefold()
 
-
-def _unique(examples: Sequence[Example]) -> list[Example]:
-    seen: set[str] = set()
-    out = []
-    for e in examples:
-        if e.id not in seen:
-            seen.add(e.id)
-            out.append(e)
-    return out

@@ -35,7 +35,7 @@ from pioneer.events import LabeledTrace, Output
 from pioneer.gates.regression import CheckpointEval
 from pioneer.registry import Registry, VersionManifest
 from pioneer.retrain.regression_set import RegressionSet, RegressionSetBuilder
-from pioneer.traces.examples import trace_to_example
+from pioneer.traces.examples import trace_to_example, unique_by_id
 from pioneer.traces.holdout import is_reserved
 from pioneer.training.base import Example
 
@@ -187,8 +187,8 @@ def prepare(
             gate_set += stored_set
             earlier += stored_set
         current = registry.get_manifest(model, current).parent
-    gate_set = _unique(gate_set)
-    validation = [e for e in _unique(validation) if e.id not in {x.id for x in gate_set}]
+    gate_set = unique_by_id(gate_set)
+    validation = [e for e in unique_by_id(validation) if e.id not in {x.id for x in gate_set}]
     pass_patterns = {i: p.pattern_id for p in report.fixable for i in p.pass_ids}
     r_set = regression.build(manifest.task, reserved, earlier, patterns=pass_patterns)
     eval_ids = {e.id for e in gate_set} | {e.id for e in validation} | r_set.never_train()
@@ -223,15 +223,6 @@ def prepare(
         regression=r_set,
     )
 
-
-def _unique(examples: Iterable[Example]) -> list[Example]:
-    seen: set[str] = set()
-    out = []
-    for e in examples:
-        if e.id not in seen:
-            seen.add(e.id)
-            out.append(e)
-    return out
 
 
 def training_set(

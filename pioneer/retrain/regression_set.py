@@ -27,7 +27,7 @@ from typing import Any
 
 from pioneer.curriculum.balance import labels_of
 from pioneer.events import LabeledTrace
-from pioneer.traces.examples import trace_to_example
+from pioneer.traces.examples import trace_to_example, unique_by_id
 from pioneer.traces.holdout import RESERVED_SHARE, check_share, is_reserved
 from pioneer.training.base import Example
 
@@ -112,7 +112,7 @@ class RegressionSetBuilder:
         passing = [t for t in reserved if t.outcome == "pass" and is_reserved(t.request_id, self.share)]
         traffic = [e for e in map(trace_to_example, passing) if e is not None]
         earlier = list(earlier)
-        pool = _unique([*earlier, *traffic])
+        pool = unique_by_id([*earlier, *traffic])
         cap = self.cap(task)
         strata = _strata(pool, patterns or {})
         kept = _sample(strata, cap)
@@ -158,12 +158,3 @@ def _sample(strata: Mapping[str, list[Example]], cap: int) -> list[Example]:
         quota[biggest] -= 1
     return [e for k, v in strata.items() for e in v[: quota[k]]]
 
-
-def _unique(examples: Iterable[Example]) -> list[Example]:
-    seen: set[str] = set()
-    out = []
-    for e in examples:
-        if e.id not in seen:
-            seen.add(e.id)
-            out.append(e)
-    return out

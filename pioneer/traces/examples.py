@@ -7,7 +7,7 @@ trace with no usable output (a judge's bare "fail" with no correction) teaches n
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 
 from pioneer.events import LabeledTrace, Output
 from pioneer.training.base import Example
@@ -67,3 +67,14 @@ def render(task: str, output: Output | None) -> str:
         return ", ".join(f"{s.label}:{s.text or (s.start, s.end)}" for s in output.spans or ()) or "(no entities)"
     text = output.text or ""
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def unique_by_id(examples: Iterable[Example]) -> list[Example]:
+    """The first example of each id, in order."""
+    seen: set[str] = set()
+    out = []
+    for e in examples:
+        if e.id not in seen:
+            seen.add(e.id)
+            out.append(e)
+    return out
