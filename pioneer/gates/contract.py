@@ -6,23 +6,31 @@ also bounds the *rate*: the one-sided Wilson upper confidence bound (95% by defa
 examples of R production gets right, must stay at or below ``max_rate``. That bound is what the report states:
 "with 95% confidence, at most x% of what works breaks".
 
-On a small R the bound cannot get below ``max_rate`` even with no flip (0 of n has a 95% bound of about
-2.7 / n, so 1% needs n >= 268). Read literally the rate check would then reject every candidate. Instead, a
+On a small R the bound cannot get below ``max_rate`` even with no flip (0 of n has a 97.5% bound of about
+3.8 / n, so 1% needs n >= 381 for a retrain's first certification, below). Read literally the rate check would then reject every candidate. Instead, a
 small R means **no flip allowed**: the candidate must keep every example of R, and the report says that R was
 too small to certify the rate and what bound 0 flips gives. R grows with traffic, and the contract loosens to
 its stated form by itself once R is large enough.
 
+A retrain may certify several candidates on the same R before one passes, and the more it tries, the likelier
+one passes by luck. So the k-th certification of a retrain is judged at confidence 1 - (1 - c) / (k (k + 1)):
+the chances of a lucky pass add up to at most 1 - c over all of them, and the stated confidence c holds for
+whichever candidate is released.
+
 >>> contract = FlipContract(epsilon=2, max_rate=0.01, confidence=0.95)
 >>> contract.min_size()
-268
+381
 >>> v = contract.judge(2, 150)         # the count passes (2 <= 2) but R is small: no flip allowed
 >>> v.count_ok, v.passed, v.small
 (True, False, True)
->>> v = contract.judge(2, 1000)         # 2 in 1000: bound 0.60% <= 1%
+>>> v = contract.judge(2, 1000)         # 2 in 1000: bound 0.73% <= 1%
 >>> v.passed, round(v.bound, 4), v.allowed
-(True, 0.006, 2)
+(True, 0.0073, 2)
 >>> v.sentence()
-'with 95% confidence, at most 0.60% of what works breaks'
+'with 95% confidence, at most 0.73% of what works breaks'
+>>> third = contract.certifying(3)     # the third candidate certified in one retrain: read at 99.58%
+>>> round(third.test_confidence(), 4), third.judge(2, 1000).passed
+(0.9958, False)
 """
 
 from __future__ import annotations
@@ -43,6 +51,11 @@ class FlipVerdict:
     bound: float
     """Wilson upper bound of flips / n at the contract's confidence (1.0 when n is 0)."""
     confidence: float
+    """The promise's confidence (over every candidate the retrain certified)."""
+    test_confidence: float
+    """The confidence this candidate's bound was read at (stricter after earlier certifications)."""
+    certification: int
+    """Which certification of its retrain this was (1 for the first)."""
     max_rate: float
     epsilon: int | None
     allowed: int
@@ -70,11 +83,13 @@ class FlipVerdict:
         if self.small:
             text += (
                 f". R is too small to certify a rate of {_pct(self.max_rate)} even with no flip (0 of {self.n} bounds"
-                f" it at {_pct(self.bound if self.flips == 0 else wilson_upper(0, self.n, z_score(self.confidence)))}),"
+                f" it at {_pct(self.bound if self.flips == 0 else wilson_upper(0, self.n, z_score(self.test_confidence)))}),"
                 " so no flip is allowed on R until it grows"
             )
         else:
             text += f" (count <= {self.epsilon}, and the {self.confidence:.0%} bound <= {_pct(self.max_rate)})"
+        text += (f". Bound read at {self.test_confidence:.2%}: certification {self.certification} of this retrain,"
+                 f" all of them together keep {self.confidence:.0%}")
         return text + "."
 
     def to_check(self, name: str = "regression_set_flips") -> GateCheck:
@@ -110,6 +125,8 @@ class FlipContract:
     epsilon: int | None = 2
     max_rate: float = 0.01
     confidence: float = 0.95
+    certification: int = 1
+    """Which certification of the retrain this is (1 for the first); see the module docstring."""
 
     def __post_init__(self) -> None:
         if self.epsilon is not None and (not isinstance(self.epsilon, int) or self.epsilon < 0):
@@ -118,13 +135,24 @@ class FlipContract:
             raise ValueError(f"max_rate must be in (0, 1), got {self.max_rate!r}")
         if not 0.5 < self.confidence < 1.0:
             raise ValueError(f"confidence must be in (0.5, 1), got {self.confidence!r}")
+        if not isinstance(self.certification, int) or self.certification < 1:
+            raise ValueError(f"certification must be a count >= 1, got {self.certification!r}")
+
+    def certifying(self, k: int) -> FlipContract:
+        """This contract for the ``k``-th candidate certified in one retrain."""
+        return FlipContract(epsilon=self.epsilon, max_rate=self.max_rate, confidence=self.confidence, certification=k)
+
+    def test_confidence(self) -> float:
+        """The confidence this certification's bound is read at."""
+        k = self.certification
+        return 1.0 - (1.0 - self.confidence) / (k * (k + 1))
 
     def bound(self, flips: int, n: int) -> float:
-        return wilson_upper(flips, n, z_score(self.confidence))
+        return wilson_upper(flips, n, z_score(self.test_confidence()))
 
     def rate_allows(self, n: int) -> int | None:
         """Most flips whose bound on ``n`` stays within ``max_rate``; None when not even 0 does (a small R)."""
-        z = z_score(self.confidence)
+        z = z_score(self.test_confidence())
         if n <= 0 or wilson_upper(0, n, z) > self.max_rate:
             return None
         k = 0
@@ -134,7 +162,7 @@ class FlipContract:
 
     def min_size(self) -> int:
         """Smallest R on which 0 flips certifies ``max_rate`` (below it, no flip is allowed)."""
-        z2 = z_score(self.confidence) ** 2
+        z2 = z_score(self.test_confidence()) ** 2
         n = max(1, int(z2 * (1 - self.max_rate) / self.max_rate) - 1)  # 0 of n bounds at z²/(n+z²)
         while self.rate_allows(n) is None:
             n += 1
@@ -149,7 +177,8 @@ class FlipContract:
             allowed = min(allowed, self.epsilon)
         count_ok = self.epsilon is None or flips <= self.epsilon
         return FlipVerdict(
-            flips=flips, n=n, bound=self.bound(flips, n), confidence=self.confidence, max_rate=self.max_rate,
+            flips=flips, n=n, bound=self.bound(flips, n), confidence=self.confidence,
+            test_confidence=self.test_confidence(), certification=self.certification, max_rate=self.max_rate,
             epsilon=self.epsilon, allowed=allowed, small=small, count_ok=count_ok, passed=n == 0 or flips <= allowed,
         )
 

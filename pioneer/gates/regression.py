@@ -149,20 +149,23 @@ class RegressionGate:
         """A gate with some thresholds changed (gates are immutable)."""
         return dataclasses.replace(self, **changes)
 
-    def contract(self) -> FlipContract:
-        """The regression set's contract: ``epsilon`` as the count, ``regression_max_rate`` as the rate bound."""
+    def contract(self, certification: int = 1) -> FlipContract:
+        """The regression set's contract for a retrain's ``certification``-th candidate: ``epsilon`` as the count,
+        ``regression_max_rate`` as the rate bound."""
         assert self.regression_max_rate is not None
         return FlipContract(epsilon=self.epsilon, max_rate=self.regression_max_rate,
-                            confidence=self.regression_confidence)
+                            confidence=self.regression_confidence, certification=certification)
 
-    def judge_regression(self, baseline: Mapping[str, bool], candidate: Mapping[str, bool]) -> FlipVerdict | None:
+    def judge_regression(
+        self, baseline: Mapping[str, bool], candidate: Mapping[str, bool], certification: int = 1
+    ) -> FlipVerdict | None:
         """The contract's verdict on R (``example id -> right`` for production and the candidate; a missing result
-        counts as wrong); None when ``regression_max_rate`` is off."""
+        counts as wrong) for a retrain's ``certification``-th candidate; None when ``regression_max_rate`` is off."""
         if self.regression_max_rate is None:
             return None
         right = [i for i, ok in baseline.items() if ok]
         flips = sum(1 for i in right if not candidate.get(i, False))
-        return self.contract().judge(flips, len(right))
+        return self.contract(certification).judge(flips, len(right))
 
     def thresholds(self) -> dict[str, float | None]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -178,6 +181,7 @@ class RegressionGate:
         slices: Mapping[str, Sequence[str]] | None = None,
         patterns: Mapping[str, Sequence[str]] | None = None,
         regression: tuple[Mapping[str, bool], Mapping[str, bool]] | None = None,
+        certification: int = 1,
     ) -> GateReport:
         """Judge ``candidate`` and return the report (never raises on a failing candidate).
 
@@ -195,6 +199,8 @@ class RegressionGate:
             Target pattern id -> ids of its held-out failures (examples the production version got wrong).
         regression
             (production's, candidate's) ``example id -> right`` on the regression set R, judged by the contract.
+        certification
+            Which candidate of its retrain R certifies (1 for the first; see :mod:`pioneer.gates.contract`).
         """
         cand = candidate.correct_by_id()
         checks: list[GateCheck] = []
@@ -211,7 +217,7 @@ class RegressionGate:
             if self.slice_max_drop is not None and slices:
                 checks.append(self._slices(base, cand, slices))
             if regression is not None and (self.regression_max_rate is not None or self.epsilon is not None):
-                checks.append(self._regression(*regression, notes))
+                checks.append(self._regression(*regression, notes, certification))
         if baseline is not None and self.cross_checkpoint_epsilon is not None:
             for checkpoint in checkpoints:
                 checks.append(
@@ -251,8 +257,10 @@ class RegressionGate:
 
     # ------------------------------------------------------------------------------------------- checks
 
-    def _regression(self, base: Mapping[str, bool], cand: Mapping[str, bool], notes: list[str]) -> GateCheck:
-        verdict = self.judge_regression(base, cand)
+    def _regression(
+        self, base: Mapping[str, bool], cand: Mapping[str, bool], notes: list[str], certification: int
+    ) -> GateCheck:
+        verdict = self.judge_regression(base, cand, certification)
         if verdict is None:
             assert self.epsilon is not None
             return _flips("regression_set_flips", dict(base), cand, self.epsilon, "production on R")

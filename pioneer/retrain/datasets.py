@@ -98,6 +98,16 @@ class RetrainData:
     def regression_examples(self) -> list[Example]:
         return [] if self.regression is None else list(self.regression.examples)
 
+    def regression_search(self) -> list[Example]:
+        """R's search half (steers the weight search; never certifies)."""
+        return [] if self.regression is None else self.regression.search_examples()
+
+    def regression_certifying(self) -> list[Example]:
+        """R's certifying half, without the examples the gate set's own checks judge on."""
+        if self.regression is None:
+            return []
+        return self.regression.certifying_examples(exclude=[e.id for e in [*self.gate_set, *self.validation]])
+
     def evaluation_sets(self) -> list[Example]:
         """Everything that must never be trained on."""
         return [*self.gate_set, *self.validation, *self.regression_examples()]

@@ -42,6 +42,7 @@ Nothing ends silently: every path returns a decision with a release, a rejection
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -58,6 +59,7 @@ from pioneer.events import (
     PatternRef,
     RetrainRequest,
 )
+from pioneer.gates.contract import FlipVerdict
 from pioneer.gates.regression import RegressionGate
 from pioneer.registry import (
     Registry,
@@ -105,7 +107,9 @@ class _Candidate:
     verdict: dict[str, Any] | None = None
     """What the gate said of it (None until it is gated: see ``_verdict``)."""
     regression: dict[str, bool] | None = None
-    """Example id -> right, on the regression set R (None until it is gated, or without R)."""
+    """Example id -> right, on R's certifying half (None until R certifies it, or without R)."""
+    flip_verdict: FlipVerdict | None = None
+    """The flip contract's verdict on R's certifying half (None until R certifies it, or without R)."""
 
 
 class Retrainer:
@@ -318,7 +322,7 @@ class Retrainer:
         )
         augmented = augment(data.task, data.gold, self.teacher) if self.teacher is not None else []
         baseline = production.evaluate(data.gate_set)
-        on_r = regression_correct(production, baseline, data)
+        on_r = regression_correct(production, baseline, data.regression_examples())
 
         best, evaluation, gate_report, tried = self._search(
             request, data, augmented, production, (baseline, on_r), production_version, reporter, started,
@@ -328,10 +332,8 @@ class Retrainer:
             evaluation, baseline, gate_report, gate_examples=len(data.gate_set), gold_examples=len(data.gold),
             coverage_examples=len(data.coverage) if best.recipe.coverage else 0,
         )
-        if on_r is not None and best.regression is not None:
-            verdict = self.gate.judge_regression(on_r, best.regression)
-            if verdict is not None:
-                metrics.update(verdict.metrics())
+        if best.flip_verdict is not None:
+            metrics.update(best.flip_verdict.metrics())
         reporter.emit("releasing" if gate_report.passed else "gating", candidate=best.recipe.name, metrics=metrics)
         manifest_new = self._register(registry, model, best, evaluation, gate_report, data, manifest, metrics, request)
         return build_decision(
@@ -409,7 +411,10 @@ class Retrainer:
         Returns the passing candidate (else the last iteration's best by validation), its gate-set evaluation and
         report, and every candidate tried.
         """
-        baseline, baseline_r = baselines
+        baseline, on_r = baselines
+        certifying = data.regression_certifying()
+        baseline_r = None if on_r is None else {e.id: on_r[e.id] for e in certifying if e.id in on_r}
+        certified = 0  # candidates R has judged in this retrain: each spends part of the contract's confidence
         base_config: BaseTrainConfig | None = getattr(production, "config", None)
         tried: list[dict[str, Any]] = []
         judged: tuple[_Candidate, Evaluation, GateReport] | None = None
@@ -441,7 +446,7 @@ class Retrainer:
                 self._train(recipe, data, augmented, production, iteration, reporter) for recipe in recipes
             ]
             blends = [b for c in candidates for b in self._blends(c, production, data, iteration, reporter)]
-            searched = [b for c in candidates for b in self._bcwi(c, production, data, baseline_r, iteration, reporter)]
+            searched = [b for c in candidates for b in self._bcwi(c, production, data, on_r, iteration, reporter)]
             candidates += blends + searched
             # Gate candidates best-validation first and stop at the first that passes: the validation set is small,
             # so the runner-up often keeps within the flip budget where the favourite does not.
@@ -453,17 +458,18 @@ class Retrainer:
                     metrics={"validation": candidate.score},
                 )
                 evaluation = candidate.adapter.evaluate(data.gate_set)
-                candidate.regression = regression_correct(candidate.adapter, evaluation, data)
                 reporter.emit("gating", iteration=iteration, candidate=candidate.recipe.name)
-                gate_report = self.gate.evaluate(
-                    evaluation,
-                    baseline=baseline,
-                    baseline_version=production_version,
-                    checkpoints=data.checkpoints,
-                    slices=data.slices,
-                    patterns=pattern_checks,
-                    regression=None if baseline_r is None else (baseline_r, candidate.regression or {}),
+                judge = functools.partial(
+                    self.gate.evaluate, evaluation, baseline=baseline, baseline_version=production_version,
+                    checkpoints=data.checkpoints, slices=data.slices, patterns=pattern_checks,
                 )
+                gate_report = judge()
+                if gate_report.passed and baseline_r is not None:
+                    # Only a candidate every other check passed reaches R: R's verdict alone decides its release.
+                    certified += 1
+                    candidate.regression = regression_correct(candidate.adapter, evaluation, certifying) or {}
+                    candidate.flip_verdict = self.gate.judge_regression(baseline_r, candidate.regression, certified)
+                    gate_report = judge(regression=(baseline_r, candidate.regression), certification=certified)
                 reporter.emit(
                     "gating",
                     iteration=iteration,
@@ -560,26 +566,27 @@ class Retrainer:
         return blends
 
     def _bcwi(
-        self, candidate: _Candidate, production: TaskAdapter, data: RetrainData, baseline_r: dict[str, bool] | None,
+        self, candidate: _Candidate, production: TaskAdapter, data: RetrainData, on_r: dict[str, bool] | None,
         iteration: int, reporter: ProgressReporter,
     ) -> list[_Candidate]:
         """``candidate`` blended toward production at the largest weight found whose blend keeps the contract on R
         (none when the candidate keeps it as it is, or no weight does)."""
-        if (self.bcwi is None or data.task not in self.bcwi_tasks or baseline_r is None
+        if (self.bcwi is None or data.task not in self.bcwi_tasks or on_r is None
                 or not (candidate.recipe.warm_start and candidate.adapter.warm_starts)):
             return []
         began = time.monotonic()
-        examples = data.regression_examples()
+        examples = data.regression_search()  # the search never reads the half that certifies
+        baseline_r = {e.id: on_r[e.id] for e in examples if e.id in on_r}
 
         def blend_at(weight: float) -> TaskAdapter:
             return candidate.adapter if weight >= 1.0 else candidate.adapter.blend(production, weight)
 
         def accept(adapter: TaskAdapter) -> bool:
-            on_r = adapter.evaluate(examples).correct_by_id()
-            verdict = self.gate.judge_regression(baseline_r, on_r)
+            got = adapter.evaluate(examples).correct_by_id()
+            verdict = self.gate.judge_regression(baseline_r, got)
             if verdict is not None:
                 return verdict.passed
-            flips = sum(1 for i, ok in baseline_r.items() if ok and not on_r.get(i, False))
+            flips = sum(1 for i, ok in baseline_r.items() if ok and not got.get(i, False))
             return self.gate.epsilon is None or flips <= self.gate.epsilon
 
         try:
@@ -726,10 +733,11 @@ def validation_score(adapter: TaskAdapter, validation: Sequence[Example]) -> flo
     return float(known) if known is not None else adapter.evaluate(validation).metric
 
 
-def regression_correct(adapter: TaskAdapter, on_gate: Evaluation, data: RetrainData) -> dict[str, bool] | None:
-    """``adapter``'s results on R (example id -> right), None without R. Examples R shares with the gate set are
-    read from ``on_gate``; the rest are evaluated in one batch (a classification head reads cached embeddings)."""
-    examples = data.regression_examples()
+def regression_correct(
+    adapter: TaskAdapter, on_gate: Evaluation, examples: Sequence[Example]
+) -> dict[str, bool] | None:
+    """``adapter``'s results on ``examples`` of R (example id -> right), None without any. Examples shared with the
+    gate set are read from ``on_gate``; the rest are evaluated in one batch (a head reads cached embeddings)."""
     if not examples:
         return None
     known = on_gate.correct_by_id()

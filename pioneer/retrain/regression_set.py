@@ -6,6 +6,11 @@ R is what production's traffic says works, kept out of training for good:
   :mod:`pioneer.traces.holdout`; the same trace is in or out whatever process decides),
 - **earlier sets**: production's own R and the gate sets of it and its ancestors (never trained on either).
 
+R is split in two by a stable hash of each example id: the **search half** steers choices (the weight search
+toward production, :mod:`pioneer.training.interpolation`), the **certifying half** only judges the candidate the
+search chose. A bound read on examples that also chose the candidate is optimistic (the choice favours whatever
+happened to flip little on them), so the promise is stated on examples that took no part in the choice.
+
 It grows with traffic (each retrain reads every reserved pass the store holds, plus the R stored with
 production) and is bounded by sampling: above the task kind's cap, each stratum (label, or entity types, and
 error pattern where known) keeps its share of the cap, its members taken in a fixed hash order, so the kept
@@ -52,6 +57,15 @@ class RegressionSet:
     sampled_out: int
     strata: dict[str, int] = field(default_factory=dict)
     """Stratum -> examples kept."""
+
+    def search_examples(self) -> list[Example]:
+        """The half of R that steers choices among candidates."""
+        return [e for e in self.examples if in_search_half(e.id)]
+
+    def certifying_examples(self, exclude: Iterable[str] = ()) -> list[Example]:
+        """The half of R that certifies a chosen candidate, less ``exclude`` (examples other checks judged on)."""
+        skip = set(exclude)
+        return [e for e in self.examples if not in_search_half(e.id) and e.id not in skip]
 
     def never_train(self) -> frozenset[str]:
         """Ids no training set may hold: R's examples and every reserved trace."""
@@ -127,6 +141,11 @@ class RegressionSetBuilder:
             sampled_out=len(pool) - len(kept),
             strata={name: sum(e.id in kept_ids for e in members) for name, members in strata.items()},
         )
+
+
+def in_search_half(example_id: str) -> bool:
+    """Whether an example of R is in its search half (a stable hash: the same answer in every process)."""
+    return hashlib.sha256(f"r-half:{example_id}".encode()).digest()[0] < 128
 
 
 def _strata(examples: Sequence[Example], patterns: Mapping[str, str]) -> dict[str, list[Example]]:

