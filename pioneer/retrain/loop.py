@@ -446,7 +446,9 @@ class Retrainer:
                 self._train(recipe, data, augmented, production, iteration, reporter) for recipe in recipes
             ]
             blends = [b for c in candidates for b in self._blends(c, production, data, iteration, reporter)]
-            searched = [b for c in candidates for b in self._bcwi(c, production, data, on_r, iteration, reporter)]
+            searched = [
+                b for c in candidates for b in self._bcwi(c, production, data, (baseline, on_r), iteration, reporter)
+            ]
             candidates += blends + searched
             # Gate candidates best-validation first and stop at the first that passes: the validation set is small,
             # so the runner-up often keeps within the flip budget where the favourite does not.
@@ -566,11 +568,13 @@ class Retrainer:
         return blends
 
     def _bcwi(
-        self, candidate: _Candidate, production: TaskAdapter, data: RetrainData, on_r: dict[str, bool] | None,
-        iteration: int, reporter: ProgressReporter,
+        self, candidate: _Candidate, production: TaskAdapter, data: RetrainData,
+        baselines: tuple[Evaluation, dict[str, bool] | None], iteration: int, reporter: ProgressReporter,
     ) -> list[_Candidate]:
-        """``candidate`` blended toward production at the largest weight found whose blend keeps the contract on R
-        (none when the candidate keeps it as it is, or no weight does)."""
+        """``candidate`` blended toward production at the largest weight found whose blend keeps both flip budgets
+        it can see: ε on the gate set and the contract on R's search half (none when the candidate keeps them as
+        it is, or no weight does)."""
+        on_gate, on_r = baselines
         if (self.bcwi is None or data.task not in self.bcwi_tasks or on_r is None
                 or not (candidate.recipe.warm_start and candidate.adapter.warm_starts)):
             return []
@@ -582,6 +586,10 @@ class Retrainer:
             return candidate.adapter if weight >= 1.0 else candidate.adapter.blend(production, weight)
 
         def accept(adapter: TaskAdapter) -> bool:
+            if self.gate.epsilon is not None:
+                before, after = on_gate.correct_by_id(), adapter.evaluate(data.gate_set).correct_by_id()
+                if sum(1 for i, ok in before.items() if ok and not after.get(i, False)) > self.gate.epsilon:
+                    return False
             got = adapter.evaluate(examples).correct_by_id()
             verdict = self.gate.judge_regression(baseline_r, got)
             if verdict is not None:

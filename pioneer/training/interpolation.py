@@ -7,8 +7,9 @@ model's, keeps most of the gain and breaks much less of what the old model got r
 by bisection, the largest weight whose blend the caller's ``accept`` (the flip contract on R) still passes.
 
 Every weight returned was checked by ``accept``: if flips do not fall monotonically as the weight shrinks the
-search may miss a larger passing weight, never return a failing one. The weight is one number chosen on R, so
-R's bound on the chosen blend is slightly optimistic; the CLINC150 script measures the held-out flips.
+search may miss a larger passing weight, never return a failing one. The weight is chosen on examples, so
+their count on the chosen blend is optimistic: the retrainer searches on R's search half and certifies on the
+other half (:mod:`pioneer.retrain.regression_set`).
 
 >>> flips = lambda w: round(10 * w)                     # a toy: flips on R grow with the weight
 >>> WeightSearch(steps=6).search(lambda w: w, lambda w: flips(w) <= 2)
