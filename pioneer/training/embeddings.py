@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,22 @@ def model_fingerprint(model: Any, tokenizer: Any, *settings: object) -> str:
             digest.update(name.encode())
             digest.update(str(tuple(tensor.shape)).encode())
             digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    digest.update((backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))).encode())
+    digest.update(tokenizer_definition(tokenizer).encode())
     digest.update(repr(settings).encode())
     return digest.hexdigest()
+
+
+def tokenizer_definition(tokenizer: Any) -> str:
+    """The tokenizer's definition without its truncation and padding state: a call with ``truncation=True`` or
+    ``padding=True`` rewrites that state, and the same tokenizer must give the same fingerprint before and after.
+    The settings that matter (``max_length``) are hashed by the caller."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return repr(sorted(tokenizer.get_vocab().items()))
+    definition = orjson.loads(backend.to_str())
+    definition.pop("truncation", None)
+    definition.pop("padding", None)
+    return orjson.dumps(definition, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def text_digest(text: str) -> bytes:

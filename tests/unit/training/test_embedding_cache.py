@@ -23,3 +23,17 @@ def test_a_cache_opened_earlier_reads_what_another_cache_wrote_since(tmp_path: P
     assert calls == [["a"], ["bb", "ccc"]]  # nothing encoded twice
     assert vectors.tolist() == [[1.0, 1.0], [2.0, 1.0], [3.0, 1.0]]
     assert EmbeddingCache(None).encode(["dd"], compute).tolist() == [[2.0, 1.0]] and calls[-1] == ["dd"]
+
+
+def test_a_tokenizer_gives_the_same_fingerprint_before_and_after_it_truncates_and_pads() -> None:
+    """Calling a fast tokenizer with truncation or padding rewrites its backend's state; the fingerprint must not
+    follow it, or the cache's folder changes after the first fit and every embedding is computed again."""
+    from pioneer.training import ClassificationConfig
+    from pioneer.training.backbone import load_base_encoder
+    from pioneer.training.embeddings import model_fingerprint
+
+    tokenizer, encoder = load_base_encoder(ClassificationConfig())
+    before = model_fingerprint(encoder, tokenizer, 48)
+    tokenizer(["a query", "a longer query than that"], truncation=True, max_length=8, padding=True)
+    assert model_fingerprint(encoder, tokenizer, 48) == before
+    assert model_fingerprint(encoder, tokenizer, 32) != before  # the settings still tell caches apart
