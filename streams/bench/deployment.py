@@ -40,6 +40,7 @@ from streams.bench.stalls import longest_stall
 from streams.bench.tasks import WeakModelRecipe, load_splits, weak_model
 from streams.demo.live import Answer, LiveState, rolling, watch_events
 from streams.demo.processes import ManagedProcess, child_environment
+from streams.demo.releases import count, flips_plot, flips_table, r_flips, release_rows
 from streams.demo.run import wait_ready
 
 log = logging.getLogger(__name__)
@@ -384,27 +385,7 @@ def _measure(spec, registry, first: str, final: str, test, observed: dict[str, E
     b, a = before.correct_by_id(), after.correct_by_id()
     unique = list({e.text: e for e in observed.values()}.values())
     still = final_model.evaluate(unique) if unique else None
-    releases = []
-    for release in state.releases:
-        metrics = release.metrics or {}
-        releases.append({
-            "version": release.model.version,
-            "test_metric": scored[release.model.version].metric,
-            "gate_negative_flips": metrics.get("negative_flips"),
-            "gate_positive_flips": metrics.get("positive_flips"),
-            "gate_examples": metrics.get("gate_examples"),
-            "regression_negative_flips": metrics.get("regression_negative_flips"),
-            "regression_examples": metrics.get("regression_examples"),
-            "regression_flip_bound": metrics.get("regression_flip_bound"),
-            "gold_examples": metrics.get("gold_examples"),
-            "coverage_examples": metrics.get("coverage_examples"),
-        })
-    per_release_test_flips = []
-    previous = b
-    for version in versions:
-        current = scored[version].correct_by_id()
-        per_release_test_flips.append(sum(1 for i, ok in previous.items() if ok and not current[i]))
-        previous = current
+    releases = release_rows(state.releases, first, scored)
     return {
         "metric_name": before.metric_name,
         "before": before.metric,
@@ -420,7 +401,7 @@ def _measure(spec, registry, first: str, final: str, test, observed: dict[str, E
         "releases": len(state.releases),
         "rejections": len(state.rejections),
         "release_details": releases,
-        "test_negative_flips_per_release": per_release_test_flips,
+        "test_negative_flips_per_release": [r["test_negative_flips"] for r in releases],
         "versions": chain,
         "rejection_reasons": [r.reason for r in state.rejections],
         "requests_answered": len(state.answers),
@@ -429,20 +410,6 @@ def _measure(spec, registry, first: str, final: str, test, observed: dict[str, E
         "traffic_failure_rate_final": _rate([a.correct for a in state.answers if a.version == final]),
         "failed_requests": state.errors,
     }
-
-
-def _count(value: float | None) -> str:
-    """A count carried as a float in event metrics, for a table cell."""
-    return "-" if value is None else str(int(value))
-
-
-def _r_flips(release: dict) -> str:
-    """Flips on the regression set R, of how many, with the 95% upper bound on the rate: ``1/812 (≤0.58%)``."""
-    flips, n, bound = (release.get(k) for k in ("regression_negative_flips", "regression_examples",
-                                                  "regression_flip_bound"))
-    if flips is None:
-        return "-"
-    return f"{int(flips)}/{_count(n)}" + ("" if bound is None else f" (≤{100 * bound:.2f}%)")
 
 
 def _rate(correct: Sequence[bool]) -> float | None:
@@ -462,15 +429,8 @@ def _report(out: Path, spec: DeploymentSpec, state: LiveState, first: str, final
                  title=f"{spec.name}: full test set", ylabel=figures["metric_name"])
     details = figures["release_details"]
     if details:
-        names = [f"r{i}" for i in range(1, len(details) + 1)]
-        gate_flips = [float(r["gate_negative_flips"] or 0) for r in details]
-        r_flips = [float(r.get("regression_negative_flips") or 0) for r in details]
-        test_flips = [float(n) for n in figures["test_negative_flips_per_release"]]
-        grouped_bars(directory / "flips-per-release.png", names,
-                     {"gate set (ε = 2)": gate_flips, "regression set R (ε = 2, rate bound)": r_flips,
-                      "full test set (held out)": test_flips},
-                     title=f"{spec.name}: negative flips per release", ylabel="negative flips",
-                     ylim=(0.0, max(3.0, *gate_flips, *r_flips, *test_flips) * 1.2))
+        flips_plot(directory / "flips-per-release.png", details, f"{spec.name}: negative flips per release",
+                   held_out="full test set")
     before_target = "-" if spec.target_before is None else f"≤ {spec.target_before}"
     after_target = spec.target_after if spec.target_after is not None else figures["ceiling"] - CEILING_GAP
     met_before = spec.target_before is None or figures["before"] <= spec.target_before
@@ -504,11 +464,11 @@ def _report(out: Path, spec: DeploymentSpec, state: LiveState, first: str, final
             ["retrain requests / releases / rejections",
              f"{figures['retrain_requests']} / {figures['releases']} / {figures['rejections']}"],
             ["negative flips per release on its gate set",
-             ", ".join(_count(r["gate_negative_flips"]) for r in details) or "-"],
+             ", ".join(count(r["gate_negative_flips"]) for r in details) or "-"],
             ["negative flips per release on R (of its size; 95% bound on the rate)",
-             ", ".join(_r_flips(r) for r in details) or "-"],
+             ", ".join(r_flips(r) for r in details) or "-"],
             ["observed failures trained on per release (pattern gold + coverage)",
-             ", ".join(f"{_count(r['gold_examples'])} + {_count(r['coverage_examples'])}" for r in details) or "-"],
+             ", ".join(f"{count(r['gold_examples'])} + {count(r['coverage_examples'])}" for r in details) or "-"],
             ["negative flips per release on the test set",
              ", ".join(map(str, figures["test_negative_flips_per_release"])) or "-"],
             ["live failure rate of the traffic: first version / final version",
@@ -525,14 +485,8 @@ def _report(out: Path, spec: DeploymentSpec, state: LiveState, first: str, final
         "",
         "![before and after](before-after.png)",
         "",
-        *(["## Releases", "",
-           table(["release", "version", f"test {figures['metric_name']}", "gate set", "negative flips (gate)",
-                  "negative flips (R)", "negative flips (test)", "gold examples", "coverage examples"],
-                 [[f"r{i}", r["version"][:18], f"{r['test_metric']:.4f}", _count(r["gate_examples"]),
-                   _count(r["gate_negative_flips"]), _r_flips(r), n, _count(r["gold_examples"]),
-                   _count(r["coverage_examples"])]
-                  for i, (r, n) in enumerate(zip(details, figures["test_negative_flips_per_release"], strict=True), 1)]),
-           "", "![negative flips per release](flips-per-release.png)", ""] if details else []),
+        *(["## Releases", "", flips_table(details, figures["metric_name"]), "",
+           "![negative flips per release](flips-per-release.png)", ""] if details else []),
         "## What happened",
         "",
         *[f"- t={m.at:.0f}s: {m.label}" for m in sorted(state.milestones, key=lambda m: m.at)],

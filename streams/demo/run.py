@@ -14,12 +14,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 import logging
 import os
 import shutil
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from pioneer.reports import grouped_bars, percent, table, timeline
 from pioneer.synthetic import DriftingTraffic
 from streams.demo.live import Answer, LiveState, rolling, status_line, watch_events
 from streams.demo.processes import ManagedProcess, child_environment
+from streams.demo.releases import flips_plot, flips_table, release_rows
 
 log = logging.getLogger(__name__)
 MODEL = "demo-intents"
@@ -108,8 +109,10 @@ def run_demo(options: DemoOptions, say=print) -> DemoResult:
 
         say("[5/6] measuring before and after on held-out data…")
         offline = _offline(task, registry, first, final)
+        releases = _per_release(task, registry, state, first)
         say("[6/6] writing the report…")
-        report = _report(home / "report", options, state, first, final, offline, time.monotonic() - started)
+        report = _report(home / "report", options, state, (first, final), offline, releases,
+                         time.monotonic() - started)
         result = DemoResult(state, first, final, offline, report, time.monotonic() - started)
         _summary(result, say)
         return result
@@ -242,16 +245,17 @@ def _offline(task, registry, first: str, final: str | None) -> dict[str, dict[st
     """Accuracy of the first and the final version on held-out usual requests and held-out blind-spot ones."""
     sets = {"usual (held out)": task.evaluation_set(15), "blind spot (held out)": task.blind_spot(200, stream="heldout")}
     versions = {"first": first} | ({"final": final} if final and final != first else {})
-    results: dict[str, dict[str, float]] = {}
-    for name, version in versions.items():
-        adapter = registry.load_adapter(MODEL, version)
-        results[name] = {label: adapter.evaluate(examples).metric for label, examples in sets.items()}
-    if "final" in results:
-        # negative flips on the usual held-out set: right before, wrong after
-        before = registry.load_adapter(MODEL, first).evaluate(sets["usual (held out)"]).correct
-        after = registry.load_adapter(MODEL, final).evaluate(sets["usual (held out)"]).correct
-        results["final"]["negative flips (usual)"] = float(sum(b and not a for b, a in zip(before, after)))
-    return results
+    return {name: {label: registry.load_adapter(MODEL, version).evaluate(examples).metric
+                   for label, examples in sets.items()} for name, version in versions.items()}
+
+
+def _per_release(task, registry, state: LiveState, first: str) -> list[dict]:
+    """Each release's negative flips on the gate set and R (as its gate counted them) and on held-out usual
+    requests (against the version it replaced), one model in memory at a time."""
+    usual = task.evaluation_set(15)
+    scored = {v: registry.load_adapter(MODEL, v).evaluate(usual)
+              for v in dict.fromkeys([first, *(r.model.version for r in state.releases)])}
+    return release_rows(state.releases, first, scored)
 
 
 def _quiet_model_loading() -> None:
@@ -269,7 +273,9 @@ def _phase_rates(state: LiveState, first: str, final: str | None, drift_at: floa
     return rows
 
 
-def _report(directory: Path, options, state: LiveState, first, final, offline, wall: float) -> Path:
+def _report(directory: Path, options, state: LiveState, versions: tuple[str, str | None], offline,
+            releases: list[dict], wall: float) -> Path:
+    first, final = versions
     directory.mkdir(parents=True, exist_ok=True)
     markers = [(m.at, m.label) for m in state.milestones] + [(options.drift_at, "blind spot appears")]
     timeline(
@@ -304,6 +310,12 @@ def _report(directory: Path, options, state: LiveState, first, final, offline, w
     ]
     if "final" in offline:
         lines += ["![before and after](before-after.png)", ""]
+    if releases:
+        flips_plot(directory / "flips-per-release.png", releases, "Negative flips per release",
+                   held_out="usual requests")
+        lines += ["## Releases: what each gate counted, and what held-out requests saw", "",
+                  flips_table(releases, "accuracy", held_out="usual (held out)"), "",
+                  "![negative flips per release](flips-per-release.png)", ""]
     lines += ["## What happened", ""] + [f"- t={m.at:.0f}s: {m.label}" for m in sorted(state.milestones, key=lambda m: m.at)]
     for release in state.releases:
         lines += ["", f"### Gate report of {release.model.version}", ""]
