@@ -162,7 +162,6 @@ def run_deployment(
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    os.environ["PIONEER_HOME"] = str(out)
     base, validation, gate, stream, test = spec.load(datasets, seed)
     stream = stream[: traffic or spec.traffic or len(stream)]
     broker = TansuBroker(port=free_port(), log_file=out / "logs" / "broker.log")

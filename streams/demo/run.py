@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import sys
 import time
@@ -73,7 +72,6 @@ def run_demo(options: DemoOptions, say=print) -> DemoResult:
     if home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True)
-    os.environ["PIONEER_HOME"] = str(home)
     broker = TansuBroker(port=free_port(), log_file=home / "logs" / "broker.log")
     say("[1/6] starting the embedded broker…")
     broker.start()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,7 @@ def test_a_deployment_of_a_csv_reports_before_after_and_its_ceiling(tmp_path: Pa
     assert figures["load_average_1min"]["samples"] >= 1 and "Load average (1 min) during the replay: mean" in report
     assert figures["monitor_settings"] == {"PIONEER_MONITOR_CHECK_EVERY": "40"}
     assert "ceiling: the same family refit offline" in report
+    assert os.environ["PIONEER_HOME"] == str(tmp_path / "home")  # the children get their home; the caller's stays
 
 
 def test_a_preset_is_a_dataset_with_a_documented_recipe() -> None:
