@@ -60,6 +60,7 @@ from pioneer.events import (
     RetrainRequest,
 )
 from pioneer.gates.contract import FlipVerdict
+from pioneer.gates.parity import serving_parity
 from pioneer.gates.regression import RegressionGate
 from pioneer.registry import (
     Registry,
@@ -328,12 +329,14 @@ class Retrainer:
             request, data, augmented, production, (baseline, on_r), production_version, reporter, started,
             score=live if live is not None else baseline.metric, coverage_below=band.coverage_below,
         )
+        gate_report = _with_serving_parity(gate_report, best.adapter, data.gate_set)
         metrics = decision_metrics(
             evaluation, baseline, gate_report, gate_examples=len(data.gate_set), gold_examples=len(data.gold),
             coverage_examples=len(data.coverage) if best.recipe.coverage else 0,
         )
         if best.flip_verdict is not None:
             metrics.update(best.flip_verdict.metrics())
+        metrics.update({c.name: c.observed for c in gate_report.checks if c.name == "serving_parity"})
         reporter.emit("releasing" if gate_report.passed else "gating", candidate=best.recipe.name, metrics=metrics)
         manifest_new = self._register(registry, model, best, evaluation, gate_report, data, manifest, metrics, request)
         return build_decision(
@@ -754,6 +757,17 @@ def regression_correct(
     if rest:
         out.update(adapter.evaluate(rest).correct_by_id())
     return out
+
+
+def _with_serving_parity(report: GateReport, adapter: TaskAdapter, gate_set: Sequence[Example]) -> GateReport:
+    """A passing report with the serving engine's parity check added (its answers are what users get)."""
+    if not report.passed:
+        return report
+    check = serving_parity(adapter, gate_set)
+    if check is None:
+        return report
+    notes = report.notes if check.passed else [*report.notes, f"Rejected: {check.detail}"]
+    return dataclasses.replace(report, checks=[*report.checks, check], passed=check.passed, notes=notes)
 
 
 def _over_budget(request: RetrainRequest, started: float) -> bool:

@@ -100,3 +100,17 @@ def test_the_monitor_embedder_uses_the_fast_path_and_matches_sentence_transforme
     assert fast.engine_ == "onnx" and reference.engine_ == "torch"
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
     assert vectors.shape == (len(GATE), fast.dimension_)
+
+
+def test_the_gate_states_the_serving_engines_parity_and_refuses_a_model_that_answers_otherwise() -> None:
+    from pioneer.gates.parity import serving_parity
+    from pioneer.training import Example
+
+    adapter = ClassificationAdapter(ClassificationConfig(progress_bar=False)).fit(TRAIN)
+    gate = [Example(id=f"g{i}", text=t, label=TRAIN[0].label) for i, t in enumerate(GATE)]
+    check = serving_parity(adapter, gate)
+    assert check is not None and check.passed and check.observed >= 0.995
+    assert adapter.engine_ == "torch"  # left answering as trained
+    strict = serving_parity(adapter, gate, min_agreement=1.01)  # an engine that must beat identity cannot pass
+    assert strict is not None and not strict.passed and "gate-set answers are the same on onnx" in strict.detail
+    assert serving_parity(adapter, gate, engine="torch") is None

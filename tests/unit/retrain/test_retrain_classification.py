@@ -88,6 +88,9 @@ def test_planted_pattern_is_fixed_and_planted_noise_is_excluded(world: World) ->
     assert decision.metrics["regression_examples"] >= 1
     r_check = next(c for c in decision.gate_report.checks if c.name == "regression_set_flips")
     assert r_check.passed and "of what works breaks" in r_check.detail and "certification 1 of" in r_check.detail
+    # the answers users get: the serving engine (ONNX) agrees with what the gate scored
+    parity = next(c for c in decision.gate_report.checks if c.name == "serving_parity")
+    assert parity.passed and parity.observed >= 0.995 and decision.metrics["serving_parity"] == parity.observed
     codec = EventCodec()
     for event in [*events, *decision.events]:
         codec.encode(event)
