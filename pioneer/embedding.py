@@ -56,6 +56,10 @@ class Embedder:
         Embedding dimension, known once the model has loaded.
     """
 
+    unrelated_below = 0.3
+    """Cosine similarity below which two inputs share nothing: sentence embeddings of unrelated queries sit near
+    0.1-0.2, where TF-IDF's sit near 0 (read by the diagnosis's out-of-scope test)."""
+
     def __init__(
         self, model: str | None = None, batch_size: int = 64, device: str | None = None, engine: str = "onnx",
         threads: int | None = None,

@@ -174,7 +174,7 @@ def main(args: argparse.Namespace) -> dict:
 
     # 4. the retrain
     encoder = Embedder() if args.encoder == "minilm" else TfidfEncoder()
-    diagnoser = Diagnoser(encoder=encoder, oos_max_similarity=0.3 if args.encoder == "minilm" else 0.1)
+    diagnoser = Diagnoser(encoder=encoder)  # the out-of-scope threshold follows the encoder
     t0 = time.perf_counter()
     gate = RegressionGate(epsilon=args.epsilon, cross_checkpoint_epsilon=args.epsilon)
     decision = Retrainer(gate=gate, diagnoser=diagnoser).run(

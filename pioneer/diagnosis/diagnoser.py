@@ -38,7 +38,7 @@ from pioneer.diagnosis.report import (
     Finding,
     PatternDiagnosis,
 )
-from pioneer.diagnosis.vectors import Encoder, TfidfEncoder, cosine, take
+from pioneer.diagnosis.vectors import UNRELATED_BELOW, Encoder, TfidfEncoder, cosine, take
 from pioneer.events import LabeledTrace, Output, PatternRef
 from pioneer.traces.examples import output_key, render, target_output
 from pioneer.training.base import Example, TaskAdapter
@@ -57,10 +57,10 @@ class Diagnoser:
         The injection detector (default: ``AdversarialDetector()``).
     encoder
         Text vectors for neighbour search (default: ``TfidfEncoder()``; ``pioneer.embedding.Embedder()`` for
-        semantic neighbours, with a higher ``oos_max_similarity``).
+        semantic neighbours).
     oos_max_similarity
-        An input whose most similar labelled neighbour is below this is out of scope. 0.1 suits TF-IDF;
-        about 0.3 suits MiniLM.
+        An input whose most similar labelled neighbour is below this is out of scope. None (the default): the
+        encoder's own ``unrelated_below`` (0.1 for TF-IDF, 0.3 for MiniLM sentence embeddings).
     min_fixable
         Fewest fixable failures that make a pattern worth training on.
     min_fixable_share
@@ -75,11 +75,13 @@ class Diagnoser:
         noise: NeighbourNoiseDetector | None = None,
         adversarial: AdversarialDetector | None = None,
         encoder: Encoder | None = None,
-        oos_max_similarity: float = 0.1,
+        oos_max_similarity: float | None = None,
         min_fixable: int = 2,
         min_fixable_share: float = 0.5,
         max_examples: int = 5,
     ) -> None:
+        if oos_max_similarity is None:
+            oos_max_similarity = getattr(encoder, "unrelated_below", UNRELATED_BELOW)
         if not 0.0 <= oos_max_similarity <= 1.0:
             raise ValueError(f"oos_max_similarity must be between 0 and 1, got {oos_max_similarity!r}")
         if min_fixable < 1:

@@ -26,9 +26,14 @@ import numpy as np
 
 
 class Encoder(Protocol):
-    """Anything that turns texts into L2-normalised rows (dense numpy or scipy sparse)."""
+    """Anything that turns texts into L2-normalised rows (dense numpy or scipy sparse). An encoder may say below
+    which cosine similarity two inputs have nothing in common (``unrelated_below``); the diagnosis reads it."""
 
     def encode(self, texts: Sequence[str]) -> Any: ...
+
+
+UNRELATED_BELOW = 0.1
+"""Cosine similarity below which two inputs share nothing, for an encoder that does not say (TF-IDF's scale)."""
 
 
 class TfidfEncoder:
@@ -39,6 +44,8 @@ class TfidfEncoder:
     max_features
         Vocabulary cap per analyzer (keeps memory bounded on large pools).
     """
+
+    unrelated_below = UNRELATED_BELOW
 
     def __init__(self, max_features: int = 50_000) -> None:
         if max_features < 1:

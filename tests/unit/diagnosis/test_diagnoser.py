@@ -181,3 +181,12 @@ def test_span_lexicon_counts_occurrences_and_falls_back_to_shape() -> None:
     assert lexicon.counts("12") == {}  # no digits in the data: the shape finds nothing either
     with pytest.raises(ValueError, match="span lists"):
         SpanLexicon(texts, [])
+
+
+def test_the_out_of_scope_threshold_follows_the_encoder_unless_set() -> None:
+    from pioneer.diagnosis.vectors import TfidfEncoder
+    from pioneer.embedding import Embedder
+
+    assert Diagnoser().oos_max_similarity == TfidfEncoder.unrelated_below == 0.1
+    assert Diagnoser(encoder=Embedder()).oos_max_similarity == Embedder.unrelated_below == 0.3  # no model loaded
+    assert Diagnoser(encoder=Embedder(), oos_max_similarity=0.2).oos_max_similarity == 0.2
