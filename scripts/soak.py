@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from pioneer.events import InferenceLog, Input, Label, ModelRef, Output
+from pioneer.settings import Paths
 from pioneer.synthetic import BankingTask
 from streams.admin import ensure_topics
 from streams.brokers import ApacheKafkaBroker, free_port
@@ -166,7 +167,7 @@ def main(args: argparse.Namespace) -> int:
     home = Path(tempfile.mkdtemp(prefix="pioneer-soak-"))
     broker = None
     if args.own_broker:
-        broker = ApacheKafkaBroker(data_dir=home / "kafka", port=free_port())
+        broker = ApacheKafkaBroker(data_dir=home / "kafka", port=free_port(), cache_dir=Paths.from_env().cache)
         broker.start()
         bootstrap = f"127.0.0.1:{broker.port}"
     else:
