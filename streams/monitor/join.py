@@ -32,6 +32,7 @@ from pioneer.faults import armed, failpoint
 from pioneer.join import JoinBuffer, JoinStats
 from streams.io import EventPublisher, EventReader, event_key
 from streams.kafka import MAX_RECORD_BYTES, KafkaSettings
+from streams.monitor.align import TopicAligner
 from streams.monitor.metrics import MonitorMetrics
 from streams.state import replay_changelog
 
@@ -81,6 +82,8 @@ class JoinWorker:
         self.labels_topic = catalogue.by_event_type("label").name
         self.state_topic = catalogue.internal("join-state").name
         self._buffers: dict[int, JoinBuffer] = {}
+        # A quarter of the window: a log never waits in the buffer for a label its worker has not read yet.
+        self.aligner = TopicAligner((self.logs_topic, self.labels_topic), slack=window / 4)
         self._lock = asyncio.Lock()
         self.reader = EventReader(
             settings,
@@ -121,6 +124,8 @@ class JoinWorker:
             buffer = self._buffers[tp.partition]
             for record in records:
                 traces += await self._join_one(buffer, record, now)
+            self.aligner.observe(tp, records)
+        self._align()
         state: list[tuple[int | None, bytes | None, bytes | None]] = []
         for partition, buffer in self._buffers.items():
             buffer.expire(now)
@@ -146,6 +151,17 @@ class JoinWorker:
         self.metrics.sync_join(self.stats, sum(len(b) for b in self._buffers.values()))
         self.metrics.batch_seconds.labels("join").observe(time.perf_counter() - started)
         self.batches_done += 1
+
+    def _align(self) -> None:
+        """Pause the topic partition that runs ahead of its twin in record time; resume the others."""
+        consumer = self.reader.consumer
+        owned = consumer.assignment()
+        hold = self.aligner.to_pause(owned, consumer.highwater)
+        paused = consumer.paused() & owned
+        if hold - paused:
+            consumer.pause(*(hold - paused))
+        if paused - hold:
+            consumer.resume(*(paused - hold))
 
     async def _join_one(self, buffer: JoinBuffer, record: ConsumerRecord, now: float) -> list[tuple[LabeledTrace, bytes]]:
         """The traces ``record`` completes, encoded; a record that cannot be decoded, joined or encoded is
@@ -204,6 +220,7 @@ class JoinWorker:
         async with self._lock:
             for partition in {tp.partition for tp in revoked}:
                 self._buffers.pop(partition, None)
+            self.aligner.forget(revoked)
 
 
 class _Rebalance(ConsumerRebalanceListener):
