@@ -39,9 +39,8 @@ from pioneer.training.base import BaseTrainConfig, Example
 from streams.bench.stalls import longest_stall
 from streams.bench.tasks import WeakModelRecipe, load_splits, weak_model
 from streams.demo.live import Answer, LiveState, rolling, watch_events
-from streams.demo.processes import ManagedProcess, child_environment
 from streams.demo.releases import count, flips_plot, flips_table, r_flips, release_rows
-from streams.demo.run import wait_ready
+from streams.demo.stack import LoopStack
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +153,6 @@ def run_deployment(
 ) -> DeploymentResult:
     """Run one deployment end to end and write its report; everything it starts, it stops."""
     from pioneer.registry import FileRegistry
-    from streams.admin import ensure_topics
-    from streams.brokers import TansuBroker, free_port
-    from streams.kafka import KafkaSettings
 
     started = time.monotonic()
     if out.exists():
@@ -164,36 +160,21 @@ def run_deployment(
     out.mkdir(parents=True)
     base, validation, gate, stream, test = spec.load(datasets, seed)
     stream = stream[: traffic or spec.traffic or len(stream)]
-    broker = TansuBroker(port=free_port(), log_file=out / "logs" / "broker.log")
-    say("[1/6] starting the embedded broker…")
-    processes: list[ManagedProcess] = []
     loads: list[float] = []
     previous = _sigterm_as_interrupt()
-    broker.start()
+    stack = LoopStack(out)
     try:
-        settings = KafkaSettings(bootstrap_servers=broker.bootstrap)
-        asyncio.run(ensure_topics(settings))
+        say("[1/6] starting the embedded broker…")
+        settings = stack.start_broker()
         say(f"[2/6] training the weak model: {spec.recipe}")
         registry = FileRegistry(out / "registry")
         first = _train_first(spec, registry, base, validation, gate)
         say(f"      production = {first[:22]}")
         say("[3/6] starting the server, the monitor and the trainer…")
-        port = free_port()
-        env = child_environment(out, broker.bootstrap)
-        processes = [
-            ManagedProcess("server", ["serve", "--model", spec.name, "--port", str(port), "--max-batch", "64"],
-                           env=env, log_path=out / "logs" / "serve.log"),
-            ManagedProcess("monitor", ["monitor"], env=env, log_path=out / "logs" / "monitor.log"),
-            ManagedProcess("trainer", ["trainer", "--catch-up-timeout", "30"], env=env,
-                           log_path=out / "logs" / "trainer.log"),
-        ]
-        for process in processes:
-            process.start()
-        base_url = f"http://127.0.0.1:{port}"
-        wait_ready(base_url, processes, say, timeout=300.0)  # the demo's wait; a loaded CPU starts slowly
+        base_url = stack.start_loop(spec.name, say)
         say(f"[4/6] replaying {len(stream)} requests at {spec.rate:g}/s with labels {spec.label_delay:g}s later")
         state, observed = asyncio.run(
-            _drive(spec, stream, settings, base_url, processes, say, deadline or spec.deadline, loads)
+            _drive(spec, stream, settings, base_url, stack.processes, say, deadline or spec.deadline, loads)
         )
         final = state.releases[-1].model.version if state.releases else first
         say("[5/6] scoring the first and the final version on the full test set…")
@@ -203,7 +184,7 @@ def run_deployment(
         figures["ceiling"] = _ceiling(spec, base + stream[: figures["requests_answered"]], validation, test)
         figures["wall_seconds"] = round(time.monotonic() - started, 1)
         figures["load_average_1min"] = _load_summary(loads)
-        figures["monitor_settings"] = {k: v for k, v in sorted(env.items())
+        figures["monitor_settings"] = {k: v for k, v in sorted(stack.env.items())
                                        if k.startswith(("PIONEER_MONITOR_", "PIONEER_TRAINER_"))}
         say("[6/6] writing the report…")
         report = _report(out, spec, state, first, final, figures, machine, len(stream), len(base),
@@ -213,9 +194,7 @@ def run_deployment(
     finally:
         if previous is not None:  # a second SIGTERM must not cut the clean-up short
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for process in reversed(processes):
-            process.stop()
-        broker.stop()
+        stack.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

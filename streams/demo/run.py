@@ -27,8 +27,8 @@ import httpx
 from pioneer.reports import grouped_bars, percent, table, timeline
 from pioneer.synthetic import DriftingTraffic
 from streams.demo.live import Answer, LiveState, rolling, status_line, watch_events
-from streams.demo.processes import ManagedProcess, child_environment
 from streams.demo.releases import flips_plot, flips_table, release_rows
+from streams.demo.stack import LoopStack
 
 log = logging.getLogger(__name__)
 MODEL = "demo-intents"
@@ -62,9 +62,6 @@ class DemoResult:
 def run_demo(options: DemoOptions, say=print) -> DemoResult:
     """Run the demo end to end; returns what it measured. Everything it starts, it stops."""
     from pioneer.registry import FileRegistry
-    from streams.admin import ensure_topics
-    from streams.brokers import TansuBroker, free_port
-    from streams.kafka import KafkaSettings
 
     started = time.monotonic()
     _quiet_model_loading()
@@ -72,14 +69,10 @@ def run_demo(options: DemoOptions, say=print) -> DemoResult:
     if home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True)
-    broker = TansuBroker(port=free_port(), log_file=home / "logs" / "broker.log")
-    say("[1/6] starting the embedded broker…")
-    broker.start()
-    processes: list[ManagedProcess] = []
-    try:
-        settings = KafkaSettings(bootstrap_servers=broker.bootstrap)
-        asyncio.run(ensure_topics(settings))
-        say(f"      broker on {broker.bootstrap}; topics created")
+    with LoopStack(home) as stack:
+        say("[1/6] starting the embedded broker…")
+        settings = stack.start_broker()
+        say(f"      broker on {settings.bootstrap_servers}; topics created")
 
         say("[2/6] generating the task and training the first model…")
         task = _task(options)
@@ -88,21 +81,11 @@ def run_demo(options: DemoOptions, say=print) -> DemoResult:
         say(f"      production = {first[:22]}  (trained on {len(task.training_set())} examples, without the blind spot)")
 
         say("[3/6] starting the server, the monitor and the trainer…")
-        serve_port = free_port()
-        env = child_environment(home, broker.bootstrap)
-        processes = [
-            ManagedProcess("server", ["serve", "--model", MODEL, "--port", str(serve_port)], env=env, log_path=home / "logs" / "serve.log"),
-            ManagedProcess("monitor", ["monitor"], env=env, log_path=home / "logs" / "monitor.log"),
-            ManagedProcess("trainer", ["trainer", "--catch-up-timeout", "20"], env=env, log_path=home / "logs" / "trainer.log"),
-        ]
-        for process in processes:
-            process.start()
-        base_url = f"http://127.0.0.1:{serve_port}"
-        wait_ready(base_url, processes, say)
+        base_url = stack.start_loop(MODEL, say)
 
         say("[4/6] replaying traffic; the blind spot appears at "
             f"t={options.drift_at:.0f}s and grows to {options.max_share:.0%} of requests")
-        state = asyncio.run(_drive(options, task, settings, base_url, processes, say))
+        state = asyncio.run(_drive(options, task, settings, base_url, stack.processes, say))
         final = state.releases[-1].model.version if state.releases else None
 
         say("[5/6] measuring before and after on held-out data…")
@@ -114,10 +97,6 @@ def run_demo(options: DemoOptions, say=print) -> DemoResult:
         result = DemoResult(state, first, final, offline, report, time.monotonic() - started)
         _summary(result, say)
         return result
-    finally:
-        for process in reversed(processes):
-            process.stop()
-        broker.stop()
 
 
 # ---------------------------------------------------------------------------------------------- set-up
@@ -149,23 +128,6 @@ def _train_first(task, registry) -> str:
         raise RuntimeError(f"the first model was not released: {decision.outcome}")
     return decision.version
 
-
-
-def wait_ready(base_url: str, processes: list[ManagedProcess], say, timeout: float = 240.0) -> None:
-    """Wait until the server at ``base_url`` is ready, failing at once if one of ``processes`` exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for process in processes:
-            if not process.alive():
-                raise RuntimeError(f"the {process.name} exited early:\n{process.tail()}")
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=2.0).status_code == 200:
-                say(f"      server ready at {base_url} (OpenAPI: {base_url}/docs)")
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1.0)
-    raise RuntimeError("the server did not become ready in time")
 
 
 # ---------------------------------------------------------------------------------------------- traffic
