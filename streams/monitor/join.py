@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaError
 
 from pioneer.events import InferenceLog, LabeledTrace
 from pioneer.faults import armed, failpoint
@@ -82,6 +82,9 @@ class JoinWorker:
         self.labels_topic = catalogue.by_event_type("label").name
         self.state_topic = catalogue.internal("join-state").name
         self._buffers: dict[int, JoinBuffer] = {}
+        self._parked: dict[int, tuple[JoinBuffer, int]] = {}
+        """Buffers of revoked partitions, with their changelog's end offset then: reused if the partition comes
+        back before anyone else wrote its state (a rebalance that returns the same partitions costs no replay)."""
         # A quarter of the window: a log never waits in the buffer for a label its worker has not read yet.
         self.aligner = TopicAligner((self.logs_topic, self.labels_topic), slack=window / 4)
         self._lock = asyncio.Lock()
@@ -201,6 +204,9 @@ class JoinWorker:
         """
         if not partitions:
             return
+        partitions = await self._unpark(partitions)
+        if not partitions:
+            return
         fresh = {p: JoinBuffer(window=self.window, max_pending=self.max_pending, stats=self.stats) for p in partitions}
         replayed = await replay_changelog(
             self.settings, self.state_topic, partitions, lambda p, key, value: fresh[p].restore(key, value)
@@ -218,9 +224,39 @@ class JoinWorker:
         # Wait for the batch in flight to finish and commit, then forget the partitions' state: their new
         # owner rebuilds it from the changelog.
         async with self._lock:
-            for partition in {tp.partition for tp in revoked}:
-                self._buffers.pop(partition, None)
+            lost = {tp.partition for tp in revoked} & set(self._buffers)
+            ends = await self._state_ends(lost)
+            for partition in lost:
+                buffer = self._buffers.pop(partition)
+                if ends[partition] >= 0:
+                    self._parked[partition] = (buffer, ends[partition])
             self.aligner.forget(revoked)
+
+    async def _unpark(self, partitions: set[int]) -> set[int]:
+        """Take back the parked buffers whose changelog nobody wrote since; returns the partitions left to replay."""
+        parked = partitions & set(self._parked)
+        ends = await self._state_ends(parked)
+        for partition in parked:
+            buffer, end = self._parked.pop(partition)
+            if end >= 0 and ends[partition] == end:
+                self._buffers[partition] = buffer
+        if parked:
+            log.info("join partitions taken back without a replay",
+                     extra={"partitions": sorted(p for p in parked if p in self._buffers)})
+        return partitions - set(self._buffers)
+
+    async def _state_ends(self, partitions: set[int]) -> dict[int, int]:
+        """The changelog's end offset of each partition (after our own writes have landed)."""
+        if not partitions:
+            return {}
+        tps = [TopicPartition(self.state_topic, p) for p in partitions]
+        try:
+            await self.publisher.flush()
+            ends = await self.reader.consumer.end_offsets(tps)
+        except KafkaError as exc:  # unknown ends: nothing is parked or taken back, the changelog is replayed
+            log.warning("changelog end offsets unknown; partitions will be replayed", extra={"error": str(exc)})
+            return {p: -1 for p in partitions}
+        return {tp.partition: ends[tp] for tp in tps}
 
 
 class _Rebalance(ConsumerRebalanceListener):

@@ -67,6 +67,14 @@ def stop_process(process) -> None:
             process.wait()
 
 
+def taken_back_partitions(log_path) -> list[set[int]]:
+    """The join partitions a worker got back after a rebalance without replaying their changelog, in order."""
+    import orjson
+
+    lines = [line for line in log_path.read_text().splitlines() if '"join partitions taken back' in line]
+    return [set(orjson.loads(line[line.index("{"):])["partitions"]) for line in lines]
+
+
 def restored_partitions(log_path) -> list[set[int]]:
     """The join partitions a worker restored, in order (one entry per assignment), from its JSON log."""
     import orjson
