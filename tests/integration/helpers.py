@@ -67,6 +67,15 @@ def stop_process(process) -> None:
             process.wait()
 
 
+def owned_partitions(log_path) -> list[set[int]]:
+    """The join partitions a worker took up, in order: replayed from the changelog or taken back without it."""
+    import orjson
+
+    marks = ('"join partitions restored"', '"join partitions taken back')
+    lines = [line for line in log_path.read_text().splitlines() if any(m in line for m in marks)]
+    return [set(orjson.loads(line[line.index("{"):])["partitions"]) for line in lines]
+
+
 def taken_back_partitions(log_path) -> list[set[int]]:
     """The join partitions a worker got back after a rebalance without replaying their changelog, in order."""
     import orjson
