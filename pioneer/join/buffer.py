@@ -217,6 +217,13 @@ class JoinBuffer:
             self.stats.corrupt_state += 1
             log.error("unreadable join state skipped", extra={"key": key[:200], "error": f"{type(exc).__name__}: {exc}"[:500]})
 
-    def finish_restore(self) -> None:
-        """Rebuild the expiry order after :meth:`restore` calls."""
+    def finish_restore(self, now: float | None = None) -> None:
+        """Rebuild the expiry order after :meth:`restore` calls. With ``now``, the time no worker held the state
+        does not count as waiting: the restored entries keep their order and spacing, the newest seen ``now``
+        (else a successor that starts minutes after a crash would expire every half still waiting)."""
+        if now is not None and self._pending:
+            shift = now - max(entry.first_seen for entry in self._pending.values())
+            if shift > 0:
+                for entry in self._pending.values():
+                    entry.first_seen += shift
         self._arrivals = deque(sorted((entry.first_seen, key) for key, entry in self._pending.items()))

@@ -212,7 +212,7 @@ class JoinWorker:
             self.settings, self.state_topic, partitions, lambda p, key, value: fresh[p].restore(key, value)
         )
         for partition, buffer in fresh.items():
-            buffer.finish_restore()
+            buffer.finish_restore(self.clock())
             self._buffers[partition] = buffer
         log.info(
             "join partitions restored",

@@ -88,6 +88,22 @@ def test_state_round_trips_through_the_changelog() -> None:
     assert "r1" not in restored._pending
 
 
+def test_a_successors_restored_state_does_not_count_the_downtime_as_waiting() -> None:
+    buffer = JoinBuffer(window=60)
+    buffer.add_log(log(1), now=100)
+    buffer.add_log(log(2), now=130)
+    changes = buffer.take_changes()
+    restored = JoinBuffer(window=60)
+    for key, raw in changes.items():
+        restored.restore(key, raw)
+    restored.finish_restore(now=1_000)  # started 870 s after the last change: both would have expired
+    assert restored.expire(now=1_000).expired_unlabeled == 0
+    (trace,) = restored.add_label(label(2, Output(label="a")), now=1_010)  # its label still joins
+    assert trace.request_id == "r2"
+    assert restored.expire(now=1_000 - 30 + 60).expired_unlabeled == 1  # r1 kept its 30 s head start
+    assert restored.expire(now=1_000 + 60).expired_unlabeled == 0  # r2 joined: nothing more to count
+
+
 def test_entity_failures_keep_missed_and_invented_spans() -> None:
     predicted = Output(spans=[Span(start=0, end=4, label="VERB"), Span(start=17, end=21, label="PER")])
     expected = Output(spans=[Span(start=17, end=21, label="PER"), Span(start=7, end=12, label="ITEM")])
