@@ -46,7 +46,14 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``pioneer serve`` as its own process, without Kafka, with one API key of scope predict."""
+    from pioneer.settings import Paths
+
     home = tmp_path_factory.mktemp("openai")
+    # The machine's converted SmolLM2 is shared, as the pioneer_home fixture shares it: the server loads it
+    # instead of converting the GGUF again (about 50 s on two cores; what is tested here is the API).
+    cache = Paths.from_env().cache
+    cache.mkdir(parents=True, exist_ok=True)
+    (home / "cache").symlink_to(cache, target_is_directory=True)
     registry = FileRegistry(home / "registry")
     version = register_generator(registry, MODEL)
     port = free_port()
