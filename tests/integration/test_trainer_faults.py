@@ -1,7 +1,9 @@
-"""The trainer worker under faults, on Apache Kafka: the real process killed (SIGKILL, at a failpoint) between
-training and publishing, between the registry write and the alias move, after publishing; its disk full while
-it registers a version; a request whose serving raises. After a successor process: one release per request, the
-alias moved once, nothing published twice, and a poison request dead-lettered while the worker goes on."""
+"""The trainer worker under faults, on Apache Kafka. One retrain request is served by a chain of real trainer
+processes, each stopped at the next step: its disk full while it registers a version, then killed (SIGKILL, at a
+failpoint) once the candidate is a version, once the decision is recorded, between training and publishing, after
+publishing. After each stop the registry and the topics hold what that step leaves, and the next process serves
+the request from there; the last one: one release, the alias moved once, nothing published twice. Apart, a
+poison request dead-lettered while the worker goes on."""
 
 from __future__ import annotations
 
