@@ -26,6 +26,7 @@ import pytest
 
 from pioneer.registry import FileRegistry
 from streams.brokers import free_port
+from tests.integration.helpers import share_machine_cache
 from tests.unit.serving.tiny_models import GEN_SYSTEM, generator, register_generator
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -46,14 +47,8 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``pioneer serve`` as its own process, without Kafka, with one API key of scope predict."""
-    from pioneer.settings import Paths
-
     home = tmp_path_factory.mktemp("openai")
-    # The machine's converted SmolLM2 is shared, as the pioneer_home fixture shares it: the server loads it
-    # instead of converting the GGUF again (about 50 s on two cores; what is tested here is the API).
-    cache = Paths.from_env().cache
-    cache.mkdir(parents=True, exist_ok=True)
-    (home / "cache").symlink_to(cache, target_is_directory=True)
+    share_machine_cache(home)  # the server loads the converted SmolLM2 instead of converting the GGUF again (~50 s)
     registry = FileRegistry(home / "registry")
     version = register_generator(registry, MODEL)
     port = free_port()
