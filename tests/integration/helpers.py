@@ -90,3 +90,18 @@ def restored_partitions(log_path) -> list[set[int]]:
 
     lines = [line for line in log_path.read_text().splitlines() if '"join partitions restored"' in line]
     return [set(orjson.loads(line[line.index("{"):])["partitions"]) for line in lines]
+
+
+def share_machine_cache(home) -> None:
+    """Link ``home``'s cache to the machine's, as the ``pioneer_home`` fixture does: a worker process with this
+    PIONEER_HOME loads the converted models, ONNX exports and embeddings an earlier process prepared instead of
+    preparing them again (their first-use paths are tested where they are the point, e.g. test_parity)."""
+    from pathlib import Path
+
+    from pioneer.settings import Paths
+
+    cache = Paths.from_env().cache
+    cache.mkdir(parents=True, exist_ok=True)
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "cache").symlink_to(cache, target_is_directory=True)

@@ -16,7 +16,12 @@ import pytest
 
 from pioneer.events import DeadLetter, EventCodec
 from streams.kafka import KafkaSettings
-from tests.integration.helpers import read_all, stop_process, wait_for
+from tests.integration.helpers import (
+    read_all,
+    share_machine_cache,
+    stop_process,
+    wait_for,
+)
 from tests.integration.test_monitor_worker import publish_mixed, traffic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -63,6 +68,7 @@ def test_poison_traces_are_dead_lettered_and_the_pattern_stage_goes_on(kafka_set
         logs[i].input.text = f"{marker} {logs[i].input.text}"
         labels[i].expected.label = "poison-label"  # a failure: failures are always embedded
     asyncio.run(publish_mixed(kafka_settings, logs, labels))
+    share_machine_cache(tmp_path)  # the embedder's ONNX export is made once per machine, not once per run
     env = dict(os.environ, PIONEER_HOME=str(tmp_path), PIONEER_BROKER=kafka_settings.bootstrap_servers,
                PIONEER_TOPIC_PREFIX=kafka_settings.topic_prefix, HF_HUB_OFFLINE="1")
     log = tmp_path / "monitor.log"

@@ -35,7 +35,13 @@ from pioneer.synthetic import BankingTask
 from streams.brokers import free_port
 from streams.io import EventPublisher
 from streams.kafka import KafkaSettings
-from tests.integration.helpers import owned_partitions, read_all, stop_process, wait_for
+from tests.integration.helpers import (
+    owned_partitions,
+    read_all,
+    share_machine_cache,
+    stop_process,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(420)]
 MODEL = ModelRef(name="banking", version="sha256-000000000001")
@@ -66,11 +72,12 @@ def traffic(n: int, *, seed: int = 0, start: float = 1_800_000_000.0, first: int
 
 
 def start_monitor(settings: KafkaSettings, home: Path, name: str, **extra_env: str) -> subprocess.Popen:
+    share_machine_cache(home / name)  # the embedder's ONNX export is made once, not once per worker
     env = dict(os.environ, PIONEER_HOME=str(home / name), PIONEER_BROKER=settings.bootstrap_servers,
                PIONEER_TOPIC_PREFIX=settings.topic_prefix, HF_HUB_OFFLINE="1", **FAST, **extra_env)
-    log = open(home / f"{name}.log", "wb")
-    return subprocess.Popen([sys.executable, "-m", "pioneer", "--log-format", "json", "monitor"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    with open(home / f"{name}.log", "wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen([sys.executable, "-m", "pioneer", "--log-format", "json", "monitor"],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 async def publish_mixed(settings: KafkaSettings, logs: list, labels: list, seed: int = 1) -> None:

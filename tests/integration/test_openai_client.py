@@ -26,6 +26,7 @@ import pytest
 
 from pioneer.registry import FileRegistry
 from streams.brokers import free_port
+from tests.integration.helpers import share_machine_cache
 from tests.unit.serving.tiny_models import GEN_SYSTEM, generator, register_generator
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -47,6 +48,7 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``pioneer serve`` as its own process, without Kafka, with one API key of scope predict."""
     home = tmp_path_factory.mktemp("openai")
+    share_machine_cache(home)  # the server loads the converted SmolLM2 instead of converting the GGUF again (~50 s)
     registry = FileRegistry(home / "registry")
     version = register_generator(registry, MODEL)
     port = free_port()

@@ -86,10 +86,12 @@ def loop_events(task: BankingTask, version: str) -> tuple[list, RetrainRequest]:
 
 def start_trainer(settings: KafkaSettings, home: Path, log_name: str) -> subprocess.Popen:
     env = dict(os.environ, PIONEER_HOME=str(home), PIONEER_BROKER=settings.bootstrap_servers,
-               PIONEER_TOPIC_PREFIX=settings.topic_prefix, HF_HUB_OFFLINE="1")
-    log = open(home / log_name, "wb")
-    return subprocess.Popen([sys.executable, "-m", "pioneer", "--log-format", "json", "trainer", "--catch-up-timeout", "5"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+               PIONEER_TOPIC_PREFIX=settings.topic_prefix, HF_HUB_OFFLINE="1",
+               # the killed trainer's partition reaches its successor once its session lapses: 10 s, not 60
+               PIONEER_KAFKA_SESSION_TIMEOUT="10")
+    with open(home / log_name, "wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen([sys.executable, "-m", "pioneer", "--log-format", "json", "trainer", "--catch-up-timeout", "5"],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 def stop(process: subprocess.Popen, sig: int = signal.SIGINT) -> None:
