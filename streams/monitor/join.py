@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -128,10 +129,12 @@ class JoinWorker:
             for record in records:
                 traces += await self._join_one(buffer, record, now)
             self.aligner.observe(tp, records)
-        self._align()
+        lag = await self._lag()
+        self._align(lag)
         state: list[tuple[int | None, bytes | None, bytes | None]] = []
         for partition, buffer in self._buffers.items():
-            buffer.expire(now)
+            # Reading a backlog, a half may only be waiting for its twin to be read: only capacity expires then.
+            buffer.expire(-math.inf if self.aligner.behind(partition, lag) else now)
             state += [(partition, key.encode(), value) for key, value in buffer.take_changes().items()]
         if not fetched and not state:
             return
@@ -155,11 +158,24 @@ class JoinWorker:
         self.metrics.batch_seconds.labels("join").observe(time.perf_counter() - started)
         self.batches_done += 1
 
-    def _align(self) -> None:
+    async def _lag(self) -> dict[TopicPartition, int | None]:
+        """Records left to read in each owned partition (None while its end is not known yet)."""
+        consumer = self.reader.consumer
+        lag: dict[TopicPartition, int | None] = {}
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            try:  # a position not known yet (just assigned, broker away) is not waited for
+                position = await asyncio.wait_for(consumer.position(tp), 1.0)
+            except (asyncio.TimeoutError, KafkaError):
+                position = None
+            lag[tp] = None if end is None or position is None else end - position
+        return lag
+
+    def _align(self, lag: dict[TopicPartition, int | None]) -> None:
         """Pause the topic partition that runs ahead of its twin in record time; resume the others."""
         consumer = self.reader.consumer
         owned = consumer.assignment()
-        hold = self.aligner.to_pause(owned, consumer.highwater)
+        hold = self.aligner.to_pause(owned, lag)
         paused = consumer.paused() & owned
         if hold - paused:
             consumer.pause(*(hold - paused))
