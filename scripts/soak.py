@@ -164,6 +164,7 @@ def rss_mb(process: subprocess.Popen) -> float:
 
 
 def main(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # a kill stops the workers and the broker too, as Ctrl-C does
     home = Path(tempfile.mkdtemp(prefix="pioneer-soak-"))
     broker = None
     if args.own_broker:
@@ -193,6 +194,10 @@ def main(args: argparse.Namespace) -> int:
                 worker.wait(60)
         if broker is not None:
             broker.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _watch(settings: KafkaSettings, args: argparse.Namespace, home: Path, port: int, incarnations: list,
