@@ -1,9 +1,12 @@
-"""The trainer worker under faults, on Apache Kafka. One retrain request is served by a chain of real trainer
-processes, each stopped at the next step: its disk full while it registers a version, then killed (SIGKILL, at a
-failpoint) once the candidate is a version, once the decision is recorded, between training and publishing, after
-publishing. After each stop the registry and the topics hold what that step leaves, and the next process serves
-the request from there; the last one: one release, the alias moved once, nothing published twice. Apart, a
-poison request dead-lettered while the worker goes on."""
+"""``pioneer trainer`` as it runs in production, under faults, on Apache Kafka.
+
+Labeled traces and an error pattern (with its members) go in, then a retrain request, served by a chain of real
+trainer processes, each stopped at the next step: killed (SIGKILL) as it starts training, its disk full while it
+registers a version, then killed at a failpoint once the candidate is a version, once the decision is recorded,
+between training and publishing, after publishing. After each stop the registry and the topics hold what that
+step leaves, and the next process serves the request from there; the last one: one release that fixed the blind
+spot, the alias moved once, nothing published twice. Apart, a poison request dead-lettered while the worker goes
+on."""
 
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ from pioneer.events import (
 from pioneer.registry import FileRegistry
 from streams.kafka import KafkaSettings
 from tests.integration.helpers import read_all, stop_process, wait_for
-from tests.integration.test_trainer_worker import (
+from tests.integration.trainer_scenario import (
     MODEL,
     first_model,
     loop_events,
@@ -56,13 +59,15 @@ def _home(trained: tuple[Path, object, str], tmp_path: Path) -> Path:
     return home
 
 
-def _start(settings: KafkaSettings, home: Path, log_name: str, faults: str = "") -> subprocess.Popen:
+def _start(settings: KafkaSettings, home: Path, log_name: str, faults: str = "", catch_up: float = 5) -> subprocess.Popen:
+    """A trainer process; ``catch_up`` is how long it waits for traces to reach a request's time before serving it
+    (a successor inherits its predecessors' trace store, filled before the first one trained: it waits for none)."""
     env = dict(os.environ, PIONEER_HOME=str(home), PIONEER_BROKER=settings.bootstrap_servers,
                PIONEER_TOPIC_PREFIX=settings.topic_prefix, HF_HUB_OFFLINE="1", PIONEER_FAULTS=faults,
                # the killed trainer's partition reaches its successor once its session lapses: 10 s, not 60
                PIONEER_KAFKA_SESSION_TIMEOUT="10")
     with open(home / log_name, "wb") as log:  # the child keeps its own descriptor
-        return subprocess.Popen([sys.executable, "-m", "pioneer", "--log-format", "json", "trainer", "--catch-up-timeout", "5"],
+        return subprocess.Popen([sys.executable, "-m", "pioneer", "--log-format", "json", "trainer", "--catch-up-timeout", str(catch_up)],
                                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
@@ -88,7 +93,7 @@ def _answers(settings: KafkaSettings) -> tuple[list[ModelRelease], list[ReleaseR
 def _served_once_by_a_successor(settings: KafkaSettings, home: Path, request: RetrainRequest, first: str,
                                 log_name: str) -> None:
     """Start a successor; it serves ``request`` to one release, published once, the alias moved once."""
-    successor = _start(settings, home, log_name)
+    successor = _start(settings, home, log_name, catch_up=0)
     try:
         wait_for(lambda: read(settings, "model_release", ModelRelease, expected=1), 240, "a release", every=2)
         # let the successor's offsets commit and anything further it would send arrive
@@ -98,7 +103,8 @@ def _served_once_by_a_successor(settings: KafkaSettings, home: Path, request: Re
         stop_process(successor)
     assert len(releases) == 1 and not rejections, (releases, rejections)  # records, not ids: nothing sent twice
     (release,) = releases
-    assert release.request_id == request.request_id and release.alias.from_version == first and release.gate_report.passed
+    assert release.request_id == request.request_id and release.parent_version == first
+    assert release.alias.from_version == first and release.gate_report.passed
     registry = FileRegistry(home / "registry")
     assert registry.get_alias(MODEL, "production") == release.model.version
     assert [m.to_version for m in registry.alias_history(MODEL, "production")] == [first, release.model.version]
@@ -110,9 +116,11 @@ def _served(log: Path) -> bool:
     return "retrain request served" in text or "retrain request already published" in text
 
 
+TRAINING = "trainer.progress.training"
 DISK_FULL = "trainer.progress.releasing=1:disk_full"
 STOPS = {
     # fault: (the request's record, production moved, releases published, versions registered) once it stopped
+    TRAINING: (None, False, 0, 1),  # killed as training starts: nothing acknowledged, so the request comes back
     DISK_FULL: (None, False, 0, 1),  # gated; the disk fills as the candidate is about to be registered
     "trainer.version_registered": (None, False, 0, 2),  # the candidate is a version; nothing says what was decided
     "trainer.decided": ("decided", False, 0, 2),  # recorded, the alias not moved
@@ -133,17 +141,19 @@ def _after_stop(fault: str, settings: KafkaSettings, home: Path, request_id: str
     assert found == STOPS[fault] and not rejections, (fault, found, rejections)
 
 
-def test_a_trainer_stopped_at_each_step_by_turns_serves_its_request_to_one_release(
+def test_a_retrain_request_becomes_one_release_across_a_trainer_stopped_at_each_step(
     trained: tuple[Path, object, str], kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
-    """One request, a chain of trainers: the first finds its disk full while registering (it stops, not
-    killed), each next one is SIGKILLed at the next step, the last serves what the previous left."""
+    """One request, a chain of trainers: each is stopped at the next step (the disk-full one stops itself, the
+    others are SIGKILLed), the last serves what the previous left."""
     home, (_, task, first) = _home(trained, tmp_path), trained
     inputs, request = loop_events(task, first)
-    asyncio.run(publish(kafka_settings, [*inputs, request]))
+    asyncio.run(publish(kafka_settings, inputs))
     for n, fault in enumerate(STOPS, 1):
-        trainer = _start(kafka_settings, home, f"trainer-{n}.log", faults=fault)
+        trainer = _start(kafka_settings, home, f"trainer-{n}.log", faults=fault, catch_up=5 if n == 1 else 0)
         try:
+            if n == 1:
+                asyncio.run(publish(kafka_settings, [request]))  # the request comes to a running trainer
             code = _ended(trainer, 240, f"at {fault}")
         finally:
             stop_process(trainer)
@@ -157,7 +167,15 @@ def test_a_trainer_stopped_at_each_step_by_turns_serves_its_request_to_one_relea
             assert code == -signal.SIGKILL, (fault, code)
     _served_once_by_a_successor(kafka_settings, home, request, first, f"trainer-{len(STOPS) + 1}.log")
     stages = [p.stage for p in read(kafka_settings, "training_progress", TrainingProgress)]
-    assert "failed" not in stages, stages
+    assert "failed" not in stages and {"diagnosing", "training", "gating", "released"} <= set(stages), stages
+    # the released version fixed the blind spot on held-out requests and kept the usual ones
+    registry = FileRegistry(home / "registry")
+    released = registry.load_adapter(MODEL, registry.get_alias(MODEL, "production"))
+    before = registry.load_adapter(MODEL, first)
+    blind = task.blind_spot(100, stream="heldout")
+    assert released.evaluate(blind).metric > before.evaluate(blind).metric + 0.1
+    usual = task.evaluation_set(5)
+    assert released.evaluate(usual).metric >= before.evaluate(usual).metric - 0.02
 
 
 def _request(request_id: str, model: str, mode: str) -> RetrainRequest:
