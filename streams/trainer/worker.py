@@ -100,6 +100,23 @@ class Trainer:
     """Serves one request: ``handler(request, registry=..., traces=..., progress=...)``."""
 
 
+@dataclass(frozen=True)
+class RetrainHandler:
+    """The default handler: :func:`handle_request` with one retrainer, built from the worker's config."""
+
+    retrainer: Retrainer
+
+    @classmethod
+    def from_config(cls, config: TrainerConfig) -> RetrainHandler:
+        gate = RegressionGate(epsilon=config.epsilon, cross_checkpoint_epsilon=config.epsilon,
+                              pattern_fix_floor=config.pattern_fix_floor, pattern_confidence=config.pattern_confidence)
+        return cls(Retrainer(gate=gate, coverage_below=config.coverage_below, max_passes=config.max_passes,
+                             band_score=config.band_score))
+
+    def __call__(self, request: RetrainRequest, **kwargs: Any) -> Any:
+        return handle_request(request, retrainer=self.retrainer, **kwargs)
+
+
 def build_trainer(
     settings: KafkaSettings,
     config: TrainerConfig,
@@ -111,11 +128,7 @@ def build_trainer(
     """The trainer's Faust app; ``handler`` (default: :func:`handle_request` with the config's gate) serves each
     request."""
     if handler is None:
-        handler = functools.partial(handle_request, retrainer=Retrainer(
-            gate=RegressionGate(epsilon=config.epsilon, cross_checkpoint_epsilon=config.epsilon,
-                                pattern_fix_floor=config.pattern_fix_floor,
-                                pattern_confidence=config.pattern_confidence),
-            coverage_below=config.coverage_below, max_passes=config.max_passes, band_score=config.band_score))
+        handler = RetrainHandler.from_config(config)
     paths = Paths.from_env()
     metrics = StreamMetrics()
     publisher = EventPublisher(settings, metrics=metrics)
