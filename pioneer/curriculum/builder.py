@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from pioneer.base import ParamsMixin, check_number
 from pioneer.curriculum.balance import balance, label_ratio
 from pioneer.diagnosis.vectors import Encoder, TfidfEncoder, cosine, take
 from pioneer.events import Output
@@ -93,7 +94,7 @@ class Curriculum:
         }
 
 
-class CurriculumBuilder:
+class CurriculumBuilder(ParamsMixin):
     """Build a curriculum from gold examples and pools. See the module docstring.
 
     Parameters
@@ -119,34 +120,15 @@ class CurriculumBuilder:
         encoder: Encoder | None = None,
         seed: int = 0,
     ) -> None:
-        if hard_negatives_per_gold < 0:
-            raise ValueError(f"hard_negatives_per_gold must be >= 0, got {hard_negatives_per_gold!r}")
-        if not 0.0 <= replay_share < 1.0:
-            raise ValueError(f"replay_share must be in [0, 1), got {replay_share!r}")
-        if max_label_ratio < 1.0:
-            raise ValueError(f"max_label_ratio must be >= 1, got {max_label_ratio!r}")
+        check_number("hard_negatives_per_gold", hard_negatives_per_gold, 0, integer=True)
+        check_number("replay_share", replay_share, 0.0, 1.0, open_high=True)
+        check_number("max_label_ratio", max_label_ratio, 1.0)
+        check_number("seed", seed, integer=True)
         self.hard_negatives_per_gold = hard_negatives_per_gold
         self.replay_share = replay_share
         self.max_label_ratio = max_label_ratio
         self.encoder = encoder
         self.seed = seed
-
-    def __repr__(self) -> str:
-        return (
-            f"CurriculumBuilder(hard_negatives_per_gold={self.hard_negatives_per_gold},"
-            f" replay_share={self.replay_share},"
-            f" max_label_ratio={self.max_label_ratio}, encoder={self.encoder!r}, seed={self.seed})"
-        )
-
-    def clone(self, **changes: Any) -> CurriculumBuilder:
-        params = {
-            "hard_negatives_per_gold": self.hard_negatives_per_gold,
-            "replay_share": self.replay_share,
-            "max_label_ratio": self.max_label_ratio,
-            "encoder": self.encoder,
-            "seed": self.seed,
-        }
-        return CurriculumBuilder(**{**params, **changes})
 
     def build(
         self,
