@@ -254,12 +254,5 @@ def training_set(
 
 
 def unique_examples(examples: Sequence[Example]) -> list[Example]:
-    """One copy per example (repeats dropped), for storing a training set the next retrain starts from."""
-    seen: set[str] = set()
-    out = []
-    for e in examples:
-        key = e.id.split("#", 1)[0]
-        if key not in seen:
-            seen.add(key)
-            out.append(e if key == e.id else dataclasses.replace(e, id=key))
-    return out
+    """One copy per example (repeats, ``id#k``, dropped), for storing a training set the next retrain starts from."""
+    return unique_by_id(e if "#" not in e.id else dataclasses.replace(e, id=e.id.split("#", 1)[0]) for e in examples)

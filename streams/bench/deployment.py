@@ -34,6 +34,8 @@ from typing import Any
 
 import httpx
 
+from pioneer.events import Output, Span
+from pioneer.join.outcome import judge
 from pioneer.reports import grouped_bars, table, timeline
 from pioneer.training.base import BaseTrainConfig, Example
 from streams.bench.stalls import longest_stall
@@ -252,10 +254,9 @@ def _truth(spec: DeploymentSpec, example: Example) -> dict[str, Any]:
 
 
 def _correct(spec: DeploymentSpec, example: Example, prediction: dict[str, Any]) -> bool:
-    if spec.task == "classification":
-        return prediction.get("label") == example.label
-    got = {(s["start"], s["end"], s["label"]) for s in prediction.get("spans") or []}
-    return got == {(s.start, s.end, s.label) for s in example.spans or ()}
+    spans = [Span(start=s["start"], end=s["end"], label=s["label"]) for s in prediction.get("spans") or []]
+    answer = Output(label=prediction.get("label"), spans=spans)
+    return judge(spec.task, answer, example.expected(), text=example.text) is None
 
 
 async def _drive(spec, stream, settings, base_url, processes, say, deadline: float,
