@@ -17,13 +17,10 @@ correction the model itself gives more than ``model_max_support`` probability, a
 ``model_min_share`` of what it gives its own answer, is plausible, never noise;
 and when the model is confident in its own answer (``min_model_confidence``), neighbours that merely prefer
 another answer (score ratio below 1) are enough. A mislabel is typically an input the model answers right
-and confidently; a genuine failure one it answers wrongly and hesitantly (median top probability 0.50
-against 0.14 on CLINC150 traffic). There, with 6% planted mislabels, neighbours alone flagged 56 of 60
-mislabels but also 28 of 97 genuine failures; with the model's opinion, 57 of 60 and 5 of 97. The share
-matters when there are few labels: over a dozen intents even a wrong label gets a few percent from a model
-that answers 0.7 for its own, while a real weak spot's correction gets a fair share of the top answer (on the
-generated banking task: genuine new phrasings 0.16-0.92 of the top probability, mislabels and clustered flips
-0-0.17 of it yet up to 0.08 in absolute terms, above the 1% floor that alone would have cleared them).
+and confidently; a genuine failure one it answers wrongly and hesitantly, so the model's opinion clears most
+genuine failures that neighbours alone would flag. The share matters when there are few labels: over a dozen
+intents even a wrong label gets a few percent from a model that answers 0.7 for its own, while a real weak
+spot's correction gets a fair share of the top answer (docs/benchmarks.md has the figures).
 
 One rule serves every task kind:
 

@@ -21,8 +21,8 @@ It becomes *emerging* after passing ``hold_checks`` consecutive checks [2] and s
 ``release_checks`` consecutive checks [3] (hysteresis against flapping). An emerging cluster is published
 when it starts emerging, when its state or flag changes, and at least every ``heartbeat`` seconds of event
 time [600]; once published it is followed until it merges into another cluster (``state="merged"``,
-``merged_into`` set) or disappears (a last ``fading`` event). The defaults were checked on a no-drift CLINC150
-stream (zero emerging patterns per 100,000 events) and on planted patterns (``scripts/bench_detection.py``).
+``merged_into`` set) or disappears (a last ``fading`` event). The defaults keep a stream without drift quiet and
+find planted patterns (``scripts/bench_detection.py``; docs/benchmarks.md).
 
 Event ids are ``pat-<pattern_id>-<sequence>``; pattern ids hash (model, cluster id, first seen), so a replay
 from the same checkpoint produces the same events, which consumers deduplicate on ``event_id``.
