@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pioneer.coldstart.sources import Sourced, provenance_mix, trust
 from pioneer.coldstart.task import TaskSpec
@@ -48,14 +49,17 @@ def content_hash(validation: Sequence[Sourced], gate: Sequence[Sourced]) -> str:
 
 
 def build_eval_set(items: Sequence[Sourced], task: TaskSpec, *, per_label: int = 10, size: int = 100,
-                   user_share: float = 0.5) -> EvalSet:
+                   user_share: float = 0.5, doubted: Collection[str] = ()) -> EvalSet:
     """Pick the evaluation set from ``items``, most trusted first.
 
     Per label (classification) up to ``per_label`` examples, ``size`` in all for other kinds. At most
-    ``user_share`` of the user's examples of a label go to evaluation, so some are left to train on.
+    ``user_share`` of the user's examples of a label go to evaluation, so some are left to train on. Examples
+    whose id is in ``doubted`` (teacher labels a cross-fitted check disputes) come after all others of their
+    source: a noisy validation set cannot see what cleaning the training data gains.
     """
     groups: dict[str, list[Sourced]] = defaultdict(list)
-    for item in sorted(items, key=lambda i: (trust(i.source), _order(i))):
+    doubted = frozenset(doubted)
+    for item in sorted(items, key=lambda i: (trust(i.source), i.example.id in doubted, _order(i))):
         groups[str(item.example.label) if task.kind == "classification" else ""].append(item)
     quota = per_label if task.kind == "classification" else size
     validation: list[Sourced] = []
@@ -109,7 +113,7 @@ def load_eval_set(path: Path) -> EvalSet:
     return EvalSet(validation, gate, actual)
 
 
-def frozen_eval_set(path: Path, items: Sequence[Sourced], task: TaskSpec, **options: float) -> EvalSet:
+def frozen_eval_set(path: Path, items: Sequence[Sourced], task: TaskSpec, **options: Any) -> EvalSet:
     """The set frozen at ``path``, or a new one built from ``items`` and frozen there."""
     if path.exists():
         return load_eval_set(path)

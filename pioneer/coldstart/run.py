@@ -20,10 +20,20 @@ from pioneer.coldstart.acquire import (
     add_user_examples,
     label_with_teacher,
 )
-from pioneer.coldstart.curate import dedupe, exclude_evaluation, match_length
+from pioneer.coldstart.curate import (
+    dedupe,
+    disputed_labels,
+    exclude_evaluation,
+    match_length,
+)
 from pioneer.coldstart.evalset import EvalSet, frozen_eval_set
 from pioneer.coldstart.search import Attempt, CandidateSearch, Proposal, SearchResult
-from pioneer.coldstart.sources import AcquiredStore, Sourced, provenance_mix
+from pioneer.coldstart.sources import (
+    AcquiredStore,
+    Sourced,
+    provenance_mix,
+    source_kind,
+)
 from pioneer.coldstart.task import TaskSpec, TaskTooThinError, analyse_task
 from pioneer.coldstart.teacher import Teacher
 from pioneer.errors import ConfigError
@@ -63,6 +73,8 @@ class ColdStartResult:
     decision: ReleaseDecision
     workdir: Path
     seconds: float
+    doubted: int = 0
+    """Teacher labels the agreement check disputed (kept out of the evaluation set)."""
 
     @property
     def train_provenance(self) -> dict[str, int]:
@@ -111,7 +123,8 @@ def run_coldstart(
         labelling = label_with_teacher(store, unlabeled, teacher, task, limit=teacher_limit,
                                        on_progress=observer.labelled)
     items = [i for i in dedupe(store.items) if task.kind != "classification" or i.example.label in task.labels]
-    eval_set = frozen_eval_set(workdir / "eval.json", items, task, per_label=eval_per_label)
+    doubted = _audit_teacher_labels(workdir / "eval.json", items, task, observer)
+    eval_set = frozen_eval_set(workdir / "eval.json", items, task, per_label=eval_per_label, doubted=doubted)
     observer.stage(f"evaluation set frozen: {len(eval_set.items)} examples {eval_set.provenance()} {eval_set.hash[:19]}")
     pool = match_length(exclude_evaluation(items, eval_set), eval_set.items)
     search = CandidateSearch(kind=task.kind, target=target, budget_seconds=budget_minutes * 60.0,
@@ -129,8 +142,24 @@ def run_coldstart(
     return ColdStartResult(
         task=task, teacher=None if teacher is None else teacher.name, labelling=labelling,
         acquired=provenance_mix(items), eval_set=eval_set, search=result, decision=decision, workdir=workdir,
-        seconds=time.monotonic() - started,
+        seconds=time.monotonic() - started, doubted=len(doubted),
     )
+
+
+def _audit_teacher_labels(eval_path: Path, items: Sequence[Sourced], task: TaskSpec, observer: Observer) -> set[str]:
+    """Ids of teacher labels a cross-fitted check disputes, so they stay out of the evaluation set.
+
+    Runs once, before the set is frozen (a rerun reads the frozen set back). Its fold models are discarded: no
+    candidate or release is trained on an evaluation text. Without it a 20%-wrong teacher leaves ~20% wrong
+    labels in the validation half, which then scores a model trained on cleaned data no higher than one
+    trained on the noise (CLINC150 banking: 0.773 both, against 0.956 and 0.878 on the test split).
+    """
+    if eval_path.exists() or task.kind != "classification":
+        return set()
+    if not any(source_kind(i.source) == "teacher" for i in items):
+        return set()
+    observer.stage("checking teacher labels by cross-fitted agreement before choosing the evaluation set")
+    return disputed_labels(items)
 
 
 def _journal(workdir: Path, result: SearchResult) -> None:

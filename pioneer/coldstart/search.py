@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,8 @@ class Attempt:
     change: str
     recipe: Recipe
     score: float | None = None
+    likelihood: float | None = None
+    """Mean log-probability of the validation labels (classification): breaks ties between equal scores."""
     seconds: float = 0.0
     train_size: int = 0
     error: str | None = None
@@ -72,6 +75,7 @@ class Attempt:
         return {
             "id": self.id, "iteration": self.iteration, "parent": self.parent, "change_kind": self.change_kind,
             "change": self.change, "recipe": self.recipe.describe(), "score": self.score,
+            "likelihood": None if self.likelihood is None else round(self.likelihood, 4),
             "seconds": round(self.seconds, 2), "train_size": self.train_size, "error": self.error,
         }
 
@@ -291,6 +295,7 @@ class CandidateSearch:
             adapter: TaskAdapter = adapter_for(self.kind, self._config(recipe))
             adapter.fit(train)
             attempt.score = adapter.evaluate(validation).metric
+            attempt.likelihood = _likelihood(adapter, validation)
         except (ValueError, RuntimeError) as exc:  # one bad candidate (no data, a config clash) ends only itself
             attempt.error = str(exc)[:300]
             log.warning("candidate failed", extra={"recipe": recipe.describe(), "error": attempt.error})
@@ -299,6 +304,27 @@ class CandidateSearch:
 
 
 def _best(attempts: Sequence[Attempt]) -> Attempt | None:
-    """The highest score; ties go to the earlier (simpler) attempt."""
+    """The highest score; ties go to the higher validation likelihood, then to the earlier (simpler) attempt.
+
+    75 validation examples score in steps of 1.3 points, so candidates often tie on accuracy; the likelihood
+    still tells them apart (CLINC150 banking, 20%-wrong teacher: cleaned and raw data tie at 0.933, the
+    likelihood ranks the cleaned one first, and it scores 0.944 against 0.882 on the test split).
+    """
     scored = [a for a in attempts if a.score is not None]
-    return max(scored, key=lambda a: (a.score, -a.id)) if scored else None
+    if not scored:
+        return None
+    return max(scored, key=lambda a: (a.score, -math.inf if a.likelihood is None else a.likelihood, -a.id))
+
+
+def _likelihood(adapter: TaskAdapter, validation: Sequence[Example]) -> float | None:
+    """Mean log-probability the adapter gives each validation example's label (None where it has no
+    probabilities)."""
+    labels = getattr(adapter, "labels_", None)
+    if not labels or not hasattr(adapter, "predict_proba") or not validation:
+        return None
+    rows = adapter.predict_proba([e.text for e in validation], use_cache=True)
+    total = 0.0
+    for example, row in zip(validation, rows, strict=True):
+        p = float(row[labels.index(example.label)]) if example.label in labels else 0.0
+        total += math.log(max(p, 1e-9))  # a label the model never saw costs as much as a confident miss
+    return total / len(validation)
