@@ -91,6 +91,8 @@ class TerminalObserver:
               default=None, help="A few labelled examples (.jsonl or .csv with text and label).")
 @click.option("--unlabeled", "unlabeled_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Texts of the task without labels (.txt one per line, .jsonl or .csv).")
+@click.option("--datasets", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A folder of labelled corpora (.jsonl, .csv, .tsv) to search for the task's labels.")
 @click.option("--teacher", default=None, metavar="URL#MODEL|simulated:FILE:RATE",
               help="Labels --unlabeled: an OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1#production, "
               "which `pioneer serve` exposes) or a simulated teacher answering from FILE's gold labels with RATE errors.")
@@ -113,7 +115,7 @@ class TerminalObserver:
 @REGISTRY
 @OUTPUT
 def coldstart(description: str, model: str, kind: str | None, labels: str | None, examples_file: Path | None,
-              unlabeled_file: Path | None, teacher: str | None, teacher_timeout: float, teacher_limit: int | None,
+              unlabeled_file: Path | None, datasets: Path | None, teacher: str | None, teacher_timeout: float, teacher_limit: int | None,
               budget: float, target: float | None, strategies: str | None, workdir: Path | None,
               eval_per_label: int, metric_floor: float, seed: int, registry_dir: str | None, output: str) -> None:
     """Build a first model from DESCRIPTION: analyse the task, acquire data, freeze an evaluation set, search
@@ -133,7 +135,7 @@ def coldstart(description: str, model: str, kind: str | None, labels: str | None
             description, model=model, registry=open_registry(registry_dir),
             workdir=workdir or Paths.from_env().home / "coldstart" / model, kind=kind, labels=labels,
             examples=load_dataset(examples_file) if examples_file else (),
-            unlabeled=read_unlabeled(unlabeled_file) if unlabeled_file else (),
+            unlabeled=read_unlabeled(unlabeled_file) if unlabeled_file else (), datasets=datasets,
             teacher=teacher_from_option(teacher, timeout=teacher_timeout) if teacher else None,
             teacher_limit=teacher_limit, budget_minutes=budget, target=target,
             strategies=_strategies(strategies), eval_per_label=eval_per_label, metric_floor=metric_floor,
@@ -165,6 +167,7 @@ def _echo(result, report: Path, output: str) -> None:
             "lineage": [a.to_dict() for a in result.search.attempts], "eval_set": result.eval_set.hash,
             "provenance": {"acquired": result.acquired, "train": result.train_provenance,
                            "eval": result.eval_set.provenance()}, "teacher": result.teacher,
+            "corpora": result.corpora,
         }
         click.echo(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode())
         return

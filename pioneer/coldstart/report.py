@@ -73,6 +73,10 @@ def write_report(result: ColdStartResult, directory: Path | None = None, *, targ
         f" `{result.eval_set.hash}`"),
         f"- Training set of the released recipe: {_mix(result.train_provenance)}",
     ]
+    for corpus in result.corpora:
+        mapping = ", ".join(f"{k}→{v}" if k != v else k for k, v in list(corpus["labels"].items())[:8])
+        lines.append(f"- Local corpus `{corpus['name']}`: {'used' if corpus['used'] else 'not used'} ({corpus['reason']}"
+                     f"{'; ' + str(corpus['examples']) + ' examples of ' + mapping if corpus['used'] else ''})")
     if result.doubted:
         lines.append(f"- Teacher labels disputed by the cross-fitted agreement check, kept out of the evaluation set:"
                      f" {result.doubted}")

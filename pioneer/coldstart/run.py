@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pioneer.coldstart.acquire import (
@@ -20,6 +20,7 @@ from pioneer.coldstart.acquire import (
     add_user_examples,
     label_with_teacher,
 )
+from pioneer.coldstart.corpora import CorpusMatch, corpus_items, find_corpora
 from pioneer.coldstart.curate import (
     dedupe,
     disputed_labels,
@@ -75,6 +76,8 @@ class ColdStartResult:
     seconds: float
     doubted: int = 0
     """Teacher labels the agreement check disputed (kept out of the evaluation set)."""
+    corpora: list[dict] = field(default_factory=list)
+    """Every local corpus searched: used or not, why, and its label mapping."""
 
     @property
     def train_provenance(self) -> dict[str, int]:
@@ -91,6 +94,7 @@ def run_coldstart(
     labels: Mapping[str, str] | Sequence[str] | str | None = None,
     examples: Sequence[Example] = (),
     unlabeled: Sequence[str] = (),
+    datasets: Path | None = None,
     teacher: Teacher | None = None,
     teacher_limit: int | None = None,
     budget_minutes: float = 10.0,
@@ -106,17 +110,20 @@ def run_coldstart(
     started = time.monotonic()
     observer = observer or Observer()
     task = analyse_task(description, kind=kind, labels=labels, examples=examples)
-    if not examples and not unlabeled:
+    if not examples and not unlabeled and datasets is None:
         raise TaskTooThinError(
-            "nothing to learn from: pass --examples FILE (a few labelled examples) and/or --unlabeled FILE "
-            "(texts of the task) with --teacher to label them"
+            "nothing to learn from: pass --examples FILE (a few labelled examples), --datasets DIR (labelled "
+            "corpora to search) and/or --unlabeled FILE (texts of the task) with --teacher to label them"
         )
+    if datasets is not None and not Path(datasets).is_dir():
+        raise ConfigError(f"--datasets {datasets}: no such folder")
     if unlabeled and teacher is None:
         raise ConfigError("--unlabeled texts need a --teacher to label them (URL#MODEL or simulated:FILE:RATE)")
     workdir.mkdir(parents=True, exist_ok=True)
     store = AcquiredStore(workdir / "acquired.jsonl")
     observer.stage(f"task: {task.kind}, {len(task.labels)} labels, metric {task.metric}")
     add_user_examples(store, examples, task)
+    corpora = _add_corpora(store, datasets, task, examples, observer) if datasets is not None else []
     labelling = None
     if unlabeled and teacher is not None:
         observer.stage(f"labelling up to {len(unlabeled)} texts with teacher {teacher.name}")
@@ -142,8 +149,20 @@ def run_coldstart(
     return ColdStartResult(
         task=task, teacher=None if teacher is None else teacher.name, labelling=labelling,
         acquired=provenance_mix(items), eval_set=eval_set, search=result, decision=decision, workdir=workdir,
-        seconds=time.monotonic() - started, doubted=len(doubted),
+        seconds=time.monotonic() - started, doubted=len(doubted), corpora=[m.to_dict() for m in corpora],
     )
+
+
+def _add_corpora(store: AcquiredStore, datasets: Path, task: TaskSpec, examples: Sequence[Example],
+                 observer: Observer) -> list[CorpusMatch]:
+    """Journal the matched examples of the local corpora that fit the task (texts already journalled are kept
+    as they are: a rerun adds nothing, and a user's label outranks a corpus's)."""
+    observer.stage(f"searching local corpora under {datasets}")
+    matches = find_corpora(Path(datasets), task, user_examples=examples)
+    for match in matches:
+        observer.stage(f"corpus {match.name}: {'used' if match.used else 'not used'}, {match.reason}")
+    store.add([item for item in corpus_items(matches) if not store.asked(item.example.text)])
+    return matches
 
 
 def _audit_teacher_labels(eval_path: Path, items: Sequence[Sourced], task: TaskSpec, observer: Observer) -> set[str]:
