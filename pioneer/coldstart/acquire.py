@@ -1,4 +1,5 @@
-"""Data acquisition, in order of trust: the user's examples, then unlabelled texts labelled by a teacher.
+"""Data acquisition, in order of trust: the user's examples, then unlabelled texts labelled by a teacher
+(a label for classification, mentions for entity extraction).
 
 Each acquired example goes to the :class:`~pioneer.coldstart.sources.AcquiredStore` journal the moment it is
 acquired, so a teacher that fails mid-way raises :class:`~pioneer.coldstart.teacher.TeacherError` and everything
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from pioneer.coldstart.sources import AcquiredStore, Sourced, text_key
 from pioneer.coldstart.task import TaskSpec
-from pioneer.coldstart.teacher import Teacher, TeacherError, parse_label
+from pioneer.coldstart.teacher import Teacher, TeacherError, parse_label, parse_spans
 from pioneer.errors import ConfigError
 from pioneer.training.base import Example
 
@@ -59,8 +60,8 @@ def label_with_teacher(
     Raises :class:`TeacherError` when the teacher fails or answers garbage :data:`GARBAGE_STREAK` times in a
     row; the message says how many examples the journal keeps.
     """
-    if task.kind != "classification":
-        raise ConfigError(f"teacher labelling supports classification tasks; this task is {task.kind}")
+    if task.kind not in ("classification", "entity_extraction"):
+        raise ConfigError(f"teacher labelling supports classification and entity extraction; this task is {task.kind}")
     report = LabellingReport()
     todo: list[str] = []
     seen: set[str] = set()
@@ -85,8 +86,8 @@ def label_with_teacher(
         except Exception as exc:  # a teacher is foreign code: any failure is reported the same way
             raise TeacherError(f"teacher {teacher.name} failed: {exc!r}; {_kept(store)}") from exc
         report.asked += 1
-        label = parse_label(answer, task.labels) if isinstance(answer, str) else None
-        if label is None:
+        example = _read_answer(answer, text, task)
+        if example is None:
             report.garbage += 1
             streak += 1
             store.add_unanswered(text, source, str(answer))
@@ -98,12 +99,23 @@ def label_with_teacher(
         else:
             streak = 0
             report.labelled += 1
-            store.add([Sourced(Example(text=text, label=label, id=_teacher_id(text)), source)])
+            store.add([Sourced(example, source)])
         if on_progress is not None:
             on_progress(report, len(todo))
     log.info("teacher labelling done", extra={"teacher": teacher.name, "asked": report.asked,
                                                "labelled": report.labelled, "garbage": report.garbage})
     return report
+
+
+def _read_answer(answer: object, text: str, task: TaskSpec) -> Example | None:
+    """The example a teacher's answer makes (None: the answer is garbage)."""
+    if not isinstance(answer, str):
+        return None
+    if task.kind == "entity_extraction":
+        spans = parse_spans(answer, text, task.labels)
+        return None if spans is None else Example(text=text, spans=spans, id=_teacher_id(text))
+    label = parse_label(answer, task.labels)
+    return None if label is None else Example(text=text, label=label, id=_teacher_id(text))
 
 
 def _teacher_id(text: str) -> str:

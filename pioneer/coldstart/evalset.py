@@ -24,6 +24,10 @@ MIN_PER_LABEL = 2
 """Fewer evaluation examples than this for some label: the set cannot judge that label, so the run stops."""
 
 
+MAX_SHARE = 0.25
+"""At most this share of the acquired data goes to evaluation where there are no labels to count per label."""
+
+
 @dataclass(frozen=True, slots=True)
 class EvalSet:
     """A frozen evaluation set; ``hash`` covers every example, its label and its provenance."""
@@ -52,7 +56,8 @@ def build_eval_set(items: Sequence[Sourced], task: TaskSpec, *, per_label: int =
                    user_share: float = 0.5, doubted: Collection[str] = ()) -> EvalSet:
     """Pick the evaluation set from ``items``, most trusted first.
 
-    Per label (classification) up to ``per_label`` examples, ``size`` in all for other kinds. At most
+    Per label (classification) up to ``per_label`` examples, ``size`` in all for other kinds (and at most
+    :data:`MAX_SHARE` of the data, so some is left to train on). At most
     ``user_share`` of the user's examples of a label go to evaluation, so some are left to train on. Examples
     whose id is in ``doubted`` (teacher labels a cross-fitted check disputes) come after all others of their
     source: a noisy validation set cannot see what cleaning the training data gains.
@@ -61,7 +66,7 @@ def build_eval_set(items: Sequence[Sourced], task: TaskSpec, *, per_label: int =
     doubted = frozenset(doubted)
     for item in sorted(items, key=lambda i: (trust(i.source), i.example.id in doubted, _order(i))):
         groups[str(item.example.label) if task.kind == "classification" else ""].append(item)
-    quota = per_label if task.kind == "classification" else size
+    quota = per_label if task.kind == "classification" else min(size, max(2, int(len(items) * MAX_SHARE)))
     validation: list[Sourced] = []
     gate: list[Sourced] = []
     for key in sorted(groups):

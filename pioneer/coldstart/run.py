@@ -23,7 +23,7 @@ from pioneer.coldstart.acquire import (
 from pioneer.coldstart.corpora import CorpusMatch, corpus_items, find_corpora
 from pioneer.coldstart.curate import (
     dedupe,
-    disputed_labels,
+    disputed_teacher_labels,
     exclude_evaluation,
     match_length,
 )
@@ -173,12 +173,10 @@ def _audit_teacher_labels(eval_path: Path, items: Sequence[Sourced], task: TaskS
     labels in the validation half, which then scores a model trained on cleaned data no higher than one
     trained on the noise (CLINC150 banking: 0.773 both, against 0.956 and 0.878 on the test split).
     """
-    if eval_path.exists() or task.kind != "classification":
+    if eval_path.exists() or not any(source_kind(i.source) == "teacher" for i in items):
         return set()
-    if not any(source_kind(i.source) == "teacher" for i in items):
-        return set()
-    observer.stage("checking teacher labels by cross-fitted agreement before choosing the evaluation set")
-    return disputed_labels(items)
+    observer.stage("checking teacher labels against the rest of the data before choosing the evaluation set")
+    return disputed_teacher_labels(items, task.kind)
 
 
 def _journal(workdir: Path, result: SearchResult) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pioneer.coldstart.curate import balance, disputed_labels
+from pioneer.coldstart.curate import balance, disputed_teacher_labels
 from pioneer.coldstart.sources import Sourced, source_kind
 from pioneer.errors import ConfigError
 from pioneer.training import adapter_for
@@ -26,6 +26,8 @@ from pioneer.training.base import Example, TaskAdapter
 log = logging.getLogger(__name__)
 
 ALL_SOURCES = ("user", "corpus", "teacher")
+CURATED = ("classification", "entity_extraction")
+"""Kinds whose teacher labels the search can check against the rest of the data."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,7 +204,7 @@ class CandidateSearch:
     def _seeds(self) -> list[Proposal]:
         base = Recipe()
         seeds: list[Proposal] = [("seed", "defaults", base)]
-        if any(source_kind(i.source) == "teacher" for i in self._items):
+        if self.kind in CURATED and any(source_kind(i.source) == "teacher" for i in self._items):
             seeds.append(("data", "drop disputed teacher labels", dataclasses.replace(base, clean=True)))
         return seeds + self._proposals(base, 0)
 
@@ -219,7 +221,7 @@ class CandidateSearch:
     def _data_changes(self, r: Recipe) -> list[Proposal]:
         out: list[Proposal] = []
         kinds = {source_kind(i.source) for i in self._items}
-        if "teacher" in kinds:
+        if "teacher" in kinds and self.kind in CURATED:
             out.append(("data", f"{'keep' if r.clean else 'drop'} disputed teacher labels",
                         dataclasses.replace(r, clean=not r.clean)))
         if self.kind == "classification":
@@ -276,7 +278,7 @@ class CandidateSearch:
         pool = [i for i in self._items if source_kind(i.source) in recipe.sources]
         if recipe.clean:
             if self._disputed is None:
-                self._disputed = disputed_labels(self._items) if self.kind == "classification" else set()
+                self._disputed = disputed_teacher_labels(self._items, self.kind)
             pool = [i for i in pool if i.example.id not in self._disputed]
         if recipe.balance:
             pool = balance(pool)

@@ -1,5 +1,8 @@
 """Teachers that label texts for cold start, behind one verb: ``classify(text, task) -> answer``.
 
+For a classification task the answer names a label; for an entity-extraction task it is a JSON list of
+``{"text": mention, "type": entity type}`` objects (read into character spans by :func:`parse_spans`).
+
 - :class:`EndpointTeacher`: an OpenAI-compatible chat-completions endpoint (``pioneer serve`` exposes one for
   generation models; so do vLLM, llama.cpp, Ollama and hosted APIs).
 - :class:`SimulatedTeacher`: answers from gold labels with a stated error rate, for offline benches where no
@@ -12,6 +15,8 @@ skipped. A teacher that cannot answer at all (HTTP error, timeout, malformed bod
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -22,12 +27,22 @@ import httpx
 from pioneer.coldstart.sources import text_key
 from pioneer.coldstart.task import TaskSpec
 from pioneer.errors import ConfigError, PioneerError
+from pioneer.events import Span
 
 PROMPT = (
     "Task: {description}\n"
     "Labels:\n{labels}\n\n"
     "Text: {text}\n\n"
     "Answer with exactly one label from the list and nothing else."
+)
+
+
+ENTITY_PROMPT = (
+    "Task: {description}\n"
+    "Entity types:\n{labels}\n\n"
+    "Text: {text}\n\n"
+    'Answer with a JSON list of the entities in the text, each as {{"text": the exact words, "type": one type '
+    "from the list}}, and nothing else; answer [] when there are none."
 )
 
 
@@ -68,6 +83,59 @@ def parse_label(answer: str, labels: Sequence[str]) -> str | None:
         if all(text_key(f.replace("_", " ")) in text_key(longest.replace("_", " ")) for f in found):
             return longest
     return None
+
+
+def parse_spans(answer: str, text: str, types: Sequence[str]) -> tuple[Span, ...] | None:
+    """Character spans from a JSON list of ``{"text", "type"}`` objects, or None when the answer is not one.
+
+    Each mention is found in ``text`` (a repeated mention takes its next occurrence); a mention that is not in
+    the text, or a type outside ``types``, makes the whole answer garbage rather than a partial label.
+
+    >>> parse_spans('[{"text": "Oslo", "type": "LOC"}]', "Flights to Oslo", ["LOC", "PER"])
+    (Span(start=11, end=15, label='LOC', text='Oslo'),)
+    >>> parse_spans("[]", "Nothing here", ["LOC"])
+    ()
+    >>> parse_spans("Oslo is a LOC", "Flights to Oslo", ["LOC"]) is None
+    True
+    """
+    start, end = answer.find("["), answer.rfind("]")
+    if start < 0 or end < start:
+        return None
+    try:
+        items = json.loads(answer[start : end + 1])
+    except ValueError:
+        return None
+    if not isinstance(items, list):
+        return None
+    spans: list[Span] = []
+    taken: dict[str, int] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            return None
+        mention, kind = str(item.get("text", "")).strip(), item.get("type", item.get("label"))
+        label = parse_label(str(kind), types) if kind is not None else None
+        if not mention or label is None:
+            return None
+        at = _find_words(text, mention, taken.get(mention, 0))
+        if at < 0:
+            return None
+        taken[mention] = at + len(mention)
+        spans.append(Span(start=at, end=at + len(mention), label=label, text=mention))
+    spans.sort(key=lambda s: (s.start, s.end, s.label))
+    if any(a.end > b.start for a, b in itertools.pairwise(spans)):
+        return None  # overlapping mentions cannot be tagged
+    return tuple(spans)
+
+
+def _find_words(text: str, mention: str, start: int) -> int:
+    """Where ``mention`` next occurs in ``text`` as whole words ("pm" is not in "upmarket"); -1 if nowhere."""
+    found = re.compile(rf"(?<!\w){re.escape(mention)}(?!\w)").search(text, start)
+    return -1 if found is None else found.start()
+
+
+def spans_answer(spans: Sequence[Span], text: str) -> str:
+    """The JSON answer a teacher gives for ``spans`` of ``text`` (what :func:`parse_spans` reads)."""
+    return json.dumps([{"text": text[s.start : s.end], "type": s.label} for s in spans], ensure_ascii=False)
 
 
 class EndpointTeacher(Teacher):
@@ -118,7 +186,8 @@ class EndpointTeacher(Teacher):
             f"- {label}" + (f": {task.label_descriptions[label]}" if task.label_descriptions.get(label) else "")
             for label in task.labels
         )
-        prompt = PROMPT.format(description=task.description, labels=labels, text=text)
+        template = ENTITY_PROMPT if task.kind == "entity_extraction" else PROMPT
+        prompt = template.format(description=task.description, labels=labels, text=text)
         body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "temperature": 0}
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         if self._client is None:
@@ -148,16 +217,18 @@ class SimulatedTeacher(Teacher):
     Parameters
     ----------
     gold
-        Text -> label (texts are matched after :func:`~pioneer.coldstart.sources.text_key`).
+        Text -> label, or text -> spans for entity extraction (texts are matched after
+        :func:`~pioneer.coldstart.sources.text_key`).
     error_rate
-        Share of answers replaced by another label, in [0, 1).
+        Share of answers made wrong, in [0, 1): another label; for entities one mention dropped or given another
+        type (on a text without entities, its first word tagged with a type).
 
     >>> teacher = SimulatedTeacher({"pay my rent": "pay_bill"}, error_rate=0.0)
     >>> teacher.name
     'simulated-0%'
     """
 
-    def __init__(self, gold: Mapping[str, str], *, error_rate: float, seed: int = 0) -> None:
+    def __init__(self, gold: Mapping[str, str | Sequence[Span]], *, error_rate: float, seed: int = 0) -> None:
         if not 0.0 <= error_rate < 1.0:
             raise ConfigError(f"simulated teacher error_rate={error_rate!r} must be in [0, 1)")
         self.gold = {text_key(text): label for text, label in gold.items()}
@@ -173,10 +244,29 @@ class SimulatedTeacher(Teacher):
         if label is None:
             return ""
         digest = hashlib.sha256(f"{self.seed}:{text_key(text)}".encode()).digest()
-        if int.from_bytes(digest[:8], "big") / 2**64 >= self.error_rate:
+        wrong = int.from_bytes(digest[:8], "big") / 2**64 < self.error_rate
+        pick = int.from_bytes(digest[8:16], "big")
+        if not isinstance(label, str):
+            return spans_answer(_corrupt(list(label), text, task.labels, pick) if wrong else label, text)
+        if not wrong:
             return label
         others = [other for other in task.labels if other != label]
-        return others[int.from_bytes(digest[8:16], "big") % len(others)] if others else label
+        return others[pick % len(others)] if others else label
+
+
+def _corrupt(spans: list[Span], text: str, types: Sequence[str], pick: int) -> list[Span]:
+    """One teacher mistake on an entity answer: a mention dropped or retyped, or a stray word tagged."""
+    if not spans:
+        word = re.match(r"\S+", text)
+        if word is None or not types:
+            return []
+        return [Span(start=word.start(), end=word.end(), label=types[pick % len(types)], text=word.group(0))]
+    k = pick % len(spans)
+    others = [t for t in types if t != spans[k].label]
+    if pick // len(spans) % 2 == 0 or not others:
+        return spans[:k] + spans[k + 1 :]
+    retyped = Span(start=spans[k].start, end=spans[k].end, label=others[pick % len(others)], text=spans[k].text)
+    return [*spans[:k], retyped, *spans[k + 1 :]]
 
 
 def teacher_from_option(value: str, *, api_key: str | None = None, timeout: float = 30.0) -> Teacher:
@@ -196,9 +286,9 @@ def teacher_from_option(value: str, *, api_key: str | None = None, timeout: floa
     return EndpointTeacher(url, model or "production", api_key=api_key, timeout=timeout)
 
 
-def _gold_labels(path: Path) -> dict[str, str]:
+def _gold_labels(path: Path) -> dict[str, str | tuple[Span, ...]]:
     from pioneer.data import load_dataset
 
     if not path.exists():
         raise ConfigError(f"simulated teacher gold file {str(path)!r} does not exist")
-    return {e.text: str(e.label) for e in load_dataset(path, task="classification")}
+    return {e.text: str(e.label) if e.label is not None else tuple(e.spans or ()) for e in load_dataset(path)}
