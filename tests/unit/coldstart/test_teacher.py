@@ -166,3 +166,24 @@ def test_teacher_option_parsing(tmp_path) -> None:
         teacher_from_option(f"simulated:{gold}:often")
     with pytest.raises(ConfigError, match="http"):
         teacher_from_option("ftp://example/v1")
+
+
+def test_endpoint_teacher_extracts_entities_over_http(endpoint, tmp_path) -> None:
+    task = analyse_task("Extract the people and cities named in a sentence.", kind="entity_extraction",
+                        labels=["PER", "LOC"])
+    seen: list[dict] = []
+
+    def answer(body: dict) -> tuple[int, bytes]:
+        seen.append(body)
+        text = body["messages"][0]["content"].split("Text: ", 1)[1].split("\n", 1)[0]
+        if "Anna" not in text:
+            return _chat("I am not sure.")
+        return _chat('```json\n[{"text": "Anna", "type": "PER"}, {"text": "Oslo", "type": "LOC"}]\n```')
+
+    teacher = teacher_from_option(endpoint(answer) + "#production")
+    store = AcquiredStore(tmp_path / "acquired.jsonl")
+    report = label_with_teacher(store, ["Anna flew to Oslo", "nothing to see"], teacher, task)
+    assert (report.labelled, report.garbage) == (1, 1)
+    [item] = store.items
+    assert [(s.start, s.end, s.label) for s in item.example.spans] == [(0, 4, "PER"), (13, 17, "LOC")]
+    assert "JSON list" in seen[0]["messages"][0]["content"] and "PER" in seen[0]["messages"][0]["content"]
