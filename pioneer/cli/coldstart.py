@@ -104,6 +104,8 @@ class TerminalObserver:
               "which `pioneer serve` exposes) or a simulated teacher answering from FILE's gold labels with RATE errors.")
 @click.option("--teacher-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="Seconds per teacher request.")
+@click.option("--synthesize", type=click.IntRange(0), default=0, show_default=True,
+              help="Ask the teacher to write this many texts per label (provenance synthetic, never evaluated on).")
 @click.option("--teacher-limit", type=click.IntRange(1), default=None, help="Ask the teacher about at most N texts.")
 @click.option("--budget", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
               help="Minutes; the search starts no candidate after them.")
@@ -123,7 +125,7 @@ class TerminalObserver:
 @OUTPUT
 def coldstart(description: str, model: str, kind: str | None, labels: str | None, examples_file: Path | None,
               unlabeled_file: Path | None, from_logs: bool, logs_model: str | None, logs_limit: int,
-              datasets: Path | None, teacher: str | None, teacher_timeout: float, teacher_limit: int | None,
+              datasets: Path | None, teacher: str | None, teacher_timeout: float, synthesize: int, teacher_limit: int | None,
               budget: float, target: float | None, strategies: str | None, workdir: Path | None,
               eval_per_label: int, metric_floor: float, seed: int, broker: str, registry_dir: str | None,
               output: str) -> None:
@@ -149,7 +151,7 @@ def coldstart(description: str, model: str, kind: str | None, labels: str | None
             examples=load_dataset(examples_file) if examples_file else (),
             unlabeled=unlabeled, datasets=datasets,
             teacher=teacher_from_option(teacher, timeout=teacher_timeout) if teacher else None,
-            teacher_limit=teacher_limit, budget_minutes=budget, target=target,
+            teacher_limit=teacher_limit, synthesize_per_label=synthesize, budget_minutes=budget, target=target,
             strategies=_strategies(strategies), eval_per_label=eval_per_label, metric_floor=metric_floor,
             seed=seed, observer=observer,
         )

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pioneer.coldstart.sources import AcquiredStore, Sourced, text_key
 from pioneer.coldstart.task import TaskSpec
-from pioneer.coldstart.teacher import Teacher, TeacherError, parse_label, parse_spans
+from pioneer.coldstart.teacher import (
+    Teacher,
+    TeacherError,
+    parse_label,
+    parse_lines,
+    parse_spans,
+)
 from pioneer.errors import ConfigError
 from pioneer.training.base import Example
 
@@ -104,6 +111,47 @@ def label_with_teacher(
             on_progress(report, len(todo))
     log.info("teacher labelling done", extra={"teacher": teacher.name, "asked": report.asked,
                                                "labelled": report.labelled, "garbage": report.garbage})
+    return report
+
+
+def synthesize_with_teacher(
+    store: AcquiredStore, teacher: Teacher, task: TaskSpec, *, per_label: int,
+    on_progress: Callable[[LabellingReport, int], None] | None = None,
+) -> LabellingReport:
+    """Ask ``teacher`` to write texts for each label until the journal holds ``per_label`` synthetic examples of it.
+
+    Provenance ``synthetic:<teacher>``: the least trusted source, never evaluated on, and a data move of the
+    search drops it. A text already in the journal is skipped. Raises :class:`TeacherError` when the teacher fails,
+    or writes nothing usable for any label; what was written before stays in the journal.
+    """
+    if task.kind != "classification":
+        raise ConfigError(f"teacher synthesis supports classification tasks; this task is {task.kind}")
+    source = f"synthetic:{teacher.name}"
+    report = LabellingReport()
+    have = Counter(str(i.example.label) for i in store.items if i.source == source)
+    for label in task.labels:
+        wanted = per_label - have[label]
+        if wanted <= 0:
+            report.already_known += have[label]
+            continue
+        try:
+            answer = teacher.synthesize(label, task, wanted)
+        except TeacherError as exc:
+            raise TeacherError(f"{exc}; {_kept(store)}") from exc
+        except Exception as exc:  # a teacher is foreign code: any failure is reported the same way
+            raise TeacherError(f"teacher {teacher.name} failed: {exc!r}; {_kept(store)}") from exc
+        report.asked += 1
+        texts = [t for t in parse_lines(str(answer), wanted) if not store.asked(t)] if isinstance(answer, str) else []
+        if not texts:
+            report.garbage += 1
+        store.add([Sourced(Example(text=t, label=label, id="synthetic:" + _teacher_id(t).partition(":")[2]), source)
+                   for t in dict.fromkeys(texts)])
+        report.labelled += len(set(texts))
+        if on_progress is not None:
+            on_progress(report, len(task.labels))
+    if report.asked and report.garbage == report.asked:
+        raise TeacherError(f"teacher {teacher.name} wrote no usable text for any label (last answer: "
+                           f"{str(answer)[:80]!r}); {_kept(store)}")
     return report
 
 

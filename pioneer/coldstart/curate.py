@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from statistics import median
 
 from pioneer.coldstart.evalset import EvalSet
-from pioneer.coldstart.sources import Sourced, source_kind, text_key, trust
+from pioneer.coldstart.sources import Sourced, machine_labelled, text_key, trust
 
 NEAR_DUPLICATE = 0.8
 """Word-set Jaccard similarity at or above which a training text counts as a copy of an evaluation text."""
@@ -103,7 +103,7 @@ def disputed_labels(items: Sequence[Sourced], *, config: object = None, folds: i
         parts[int(_order(item), 16) % folds].append(item)
     disputed: set[str] = set()
     for k, held in enumerate(parts):
-        suspects = [i for i in held if source_kind(i.source) == "teacher"]
+        suspects = [i for i in held if machine_labelled(i.source)]
         rest = [i.example for j, part in enumerate(parts) if j != k for i in part]
         if not suspects or len({e.label for e in rest}) < 2:
             continue
@@ -132,7 +132,7 @@ def disputed_spans(items: Sequence[Sourced], *, min_count: int = 3, majority: fl
     for item in items:
         seen = _readings(item.example, lexicon)
         per_item.append((item, seen))
-        weight = 1 if source_kind(item.source) == "teacher" else 2
+        weight = 1 if machine_labelled(item.source) else 2
         for mention, kinds in seen.items():
             for kind in kinds:
                 readings[mention][kind] += weight
@@ -143,7 +143,7 @@ def disputed_spans(items: Sequence[Sourced], *, min_count: int = 3, majority: fl
             settled[mention] = reading
     return {
         item.example.id for item, seen in per_item
-        if source_kind(item.source) == "teacher"
+        if machine_labelled(item.source)
         and any(mention in settled and settled[mention] not in kinds for mention, kinds in seen.items())
     }
 

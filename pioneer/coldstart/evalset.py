@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pioneer.coldstart.sources import Sourced, provenance_mix, trust
+from pioneer.coldstart.sources import Sourced, provenance_mix, source_kind, trust
 from pioneer.coldstart.task import TaskSpec
 from pioneer.errors import ConfigError
 from pioneer.training.base import Example
@@ -60,10 +60,12 @@ def build_eval_set(items: Sequence[Sourced], task: TaskSpec, *, per_label: int =
     :data:`MAX_SHARE` of the data, so some is left to train on). At most
     ``user_share`` of the user's examples of a label go to evaluation, so some are left to train on. Examples
     whose id is in ``doubted`` (teacher labels a cross-fitted check disputes) come after all others of their
-    source: a noisy validation set cannot see what cleaning the training data gains.
+    source: a noisy validation set cannot see what cleaning the training data gains. Texts a teacher wrote
+    (``synthetic``) are never evaluated on.
     """
     groups: dict[str, list[Sourced]] = defaultdict(list)
     doubted = frozenset(doubted)
+    items = [i for i in items if source_kind(i.source) != "synthetic"]  # it would score the teacher's imagination
     for item in sorted(items, key=lambda i: (trust(i.source), i.example.id in doubted, _order(i))):
         groups[str(item.example.label) if task.kind == "classification" else ""].append(item)
     quota = per_label if task.kind == "classification" else min(size, max(2, int(len(items) * MAX_SHARE)))

@@ -19,6 +19,7 @@ from pioneer.coldstart.acquire import (
     LabellingReport,
     add_user_examples,
     label_with_teacher,
+    synthesize_with_teacher,
 )
 from pioneer.coldstart.corpora import CorpusMatch, corpus_items, find_corpora
 from pioneer.coldstart.curate import (
@@ -32,8 +33,8 @@ from pioneer.coldstart.search import Attempt, CandidateSearch, Proposal, SearchR
 from pioneer.coldstart.sources import (
     AcquiredStore,
     Sourced,
+    machine_labelled,
     provenance_mix,
-    source_kind,
 )
 from pioneer.coldstart.task import TaskSpec, TaskTooThinError, analyse_task
 from pioneer.coldstart.teacher import Teacher
@@ -97,6 +98,7 @@ def run_coldstart(
     datasets: Path | None = None,
     teacher: Teacher | None = None,
     teacher_limit: int | None = None,
+    synthesize_per_label: int = 0,
     budget_minutes: float = 10.0,
     target: float | None = None,
     strategies: tuple[str, ...] = ("head",),
@@ -110,7 +112,7 @@ def run_coldstart(
     started = time.monotonic()
     observer = observer or Observer()
     task = analyse_task(description, kind=kind, labels=labels, examples=examples)
-    if not examples and not unlabeled and datasets is None:
+    if not examples and not unlabeled and datasets is None and not (synthesize_per_label and teacher):
         raise TaskTooThinError(
             "nothing to learn from: pass --examples FILE (a few labelled examples), --datasets DIR (labelled "
             "corpora to search) and/or --unlabeled FILE (texts of the task) with --teacher to label them"
@@ -129,6 +131,11 @@ def run_coldstart(
         observer.stage(f"labelling up to {len(unlabeled)} texts with teacher {teacher.name}")
         labelling = label_with_teacher(store, unlabeled, teacher, task, limit=teacher_limit,
                                        on_progress=observer.labelled)
+    if synthesize_per_label > 0:
+        if teacher is None:
+            raise ConfigError("--synthesize needs a --teacher to write the examples")
+        observer.stage(f"asking teacher {teacher.name} to write {synthesize_per_label} texts per label")
+        synthesize_with_teacher(store, teacher, task, per_label=synthesize_per_label)
     items = [i for i in dedupe(store.items) if task.kind != "classification" or i.example.label in task.labels]
     doubted = _audit_teacher_labels(workdir / "eval.json", items, task, observer)
     eval_set = frozen_eval_set(workdir / "eval.json", items, task, per_label=eval_per_label, doubted=doubted)
@@ -173,7 +180,7 @@ def _audit_teacher_labels(eval_path: Path, items: Sequence[Sourced], task: TaskS
     labels in the validation half, which then scores a model trained on cleaned data no higher than one
     trained on the noise (CLINC150 banking: 0.773 both, against 0.956 and 0.878 on the test split).
     """
-    if eval_path.exists() or not any(source_kind(i.source) == "teacher" for i in items):
+    if eval_path.exists() or not any(machine_labelled(i.source) for i in items):
         return set()
     observer.stage("checking teacher labels against the rest of the data before choosing the evaluation set")
     return disputed_teacher_labels(items, task.kind)

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pioneer.coldstart.curate import balance, disputed_teacher_labels
-from pioneer.coldstart.sources import Sourced, source_kind
+from pioneer.coldstart.sources import Sourced, machine_labelled, source_kind
 from pioneer.errors import ConfigError
 from pioneer.training import adapter_for
 from pioneer.training.base import Example, TaskAdapter
 
 log = logging.getLogger(__name__)
 
-ALL_SOURCES = ("user", "corpus", "teacher")
+ALL_SOURCES = ("user", "corpus", "teacher", "synthetic")
 CURATED = ("classification", "entity_extraction")
 """Kinds whose teacher labels the search can check against the rest of the data."""
 
@@ -204,7 +204,7 @@ class CandidateSearch:
     def _seeds(self) -> list[Proposal]:
         base = Recipe()
         seeds: list[Proposal] = [("seed", "defaults", base)]
-        if self.kind in CURATED and any(source_kind(i.source) == "teacher" for i in self._items):
+        if self.kind in CURATED and any(machine_labelled(i.source) for i in self._items):
             seeds.append(("data", "drop disputed teacher labels", dataclasses.replace(base, clean=True)))
         return seeds + self._proposals(base, 0)
 
@@ -221,13 +221,19 @@ class CandidateSearch:
     def _data_changes(self, r: Recipe) -> list[Proposal]:
         out: list[Proposal] = []
         kinds = {source_kind(i.source) for i in self._items}
-        if "teacher" in kinds and self.kind in CURATED:
+        if kinds & {"teacher", "synthetic"} and self.kind in CURATED:
             out.append(("data", f"{'keep' if r.clean else 'drop'} disputed teacher labels",
                         dataclasses.replace(r, clean=not r.clean)))
         if self.kind == "classification":
             out.append(("data", f"{'un' if r.balance else ''}balance labels", dataclasses.replace(r, balance=not r.balance)))
+        if "synthetic" in kinds and kinds - {"synthetic"}:
+            sources = tuple(s for s in r.sources if s != "synthetic") if "synthetic" in r.sources else tuple(
+                s for s in ALL_SOURCES if s in r.sources or s == "synthetic")
+            what = "drop synthetic examples" if "synthetic" in r.sources else "add synthetic examples"
+            out.append(("data", what, dataclasses.replace(r, sources=sources)))
         if "teacher" in kinds and {"user", "corpus"} & kinds:
-            sources = tuple(s for s in r.sources if s != "teacher") if "teacher" in r.sources else ALL_SOURCES
+            sources = tuple(s for s in r.sources if s != "teacher") if "teacher" in r.sources else tuple(
+                s for s in ALL_SOURCES if s in r.sources or s == "teacher")
             what = "trusted sources only" if "teacher" in r.sources else "add teacher labels"
             out.append(("data", what, dataclasses.replace(r, sources=sources)))
         return out

@@ -46,6 +46,14 @@ ENTITY_PROMPT = (
 )
 
 
+SYNTHESIS_PROMPT = (
+    "Task: {description}\n"
+    "Label: {label}{meaning}\n\n"
+    "Write {n} different, realistic texts that belong to this label, as a user would write them. One per line, "
+    "no numbering, nothing else."
+)
+
+
 class TeacherError(PioneerError):
     """The teacher failed to answer (unreachable, timed out, errored, or answered garbage throughout)."""
 
@@ -59,6 +67,25 @@ class Teacher(ABC):
     @abstractmethod
     def classify(self, text: str, task: TaskSpec) -> str:
         """The teacher's raw answer for ``text`` (read into a label by :func:`parse_label`)."""
+
+    def synthesize(self, label: str, task: TaskSpec, n: int) -> str:
+        """The teacher's raw answer when asked to write ``n`` texts of ``label`` (read by :func:`parse_lines`)."""
+        raise TeacherError(f"teacher {self.name} cannot write examples")
+
+
+def parse_lines(answer: str, n: int) -> list[str]:
+    """The texts of a synthesis answer: one per line, list markers and quotes stripped, at most ``n``.
+
+    >>> parse_lines('Here are some:\n1. "book a table"\n- table for two please\n\n', 5)
+    ['book a table', 'table for two please']
+    """
+    texts = []
+    for line in answer.splitlines():
+        text = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line).strip().strip('"').strip("'").strip()
+        if not text or text.endswith(":") or len(text) > 500:
+            continue
+        texts.append(text)
+    return texts[:n]
 
 
 def parse_label(answer: str, labels: Sequence[str]) -> str | None:
@@ -187,8 +214,16 @@ class EndpointTeacher(Teacher):
             for label in task.labels
         )
         template = ENTITY_PROMPT if task.kind == "entity_extraction" else PROMPT
-        prompt = template.format(description=task.description, labels=labels, text=text)
-        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "temperature": 0}
+        return self._ask(template.format(description=task.description, labels=labels, text=text), temperature=0)
+
+    def synthesize(self, label: str, task: TaskSpec, n: int) -> str:
+        meaning = task.label_descriptions.get(label)
+        prompt = SYNTHESIS_PROMPT.format(description=task.description, label=label, n=n,
+                                         meaning=f" ({meaning})" if meaning else "")
+        return self._ask(prompt, temperature=0.8)  # some variety: the same prompt is asked once per label
+
+    def _ask(self, prompt: str, *, temperature: float) -> str:
+        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "temperature": temperature}
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         if self._client is None:
             self._client = httpx.Client(timeout=self.timeout, transport=self.transport)
@@ -222,22 +257,33 @@ class SimulatedTeacher(Teacher):
     error_rate
         Share of answers made wrong, in [0, 1): another label; for entities one mention dropped or given another
         type (on a text without entities, its first word tagged with a type).
+    writes
+        Label -> texts it "writes" when asked to synthesise (held-out gold texts; None: it cannot write). A
+        written text is another label's on ``error_rate`` of the requests.
 
     >>> teacher = SimulatedTeacher({"pay my rent": "pay_bill"}, error_rate=0.0)
     >>> teacher.name
     'simulated-0%'
     """
 
-    def __init__(self, gold: Mapping[str, str | Sequence[Span]], *, error_rate: float, seed: int = 0) -> None:
+    def __init__(self, gold: Mapping[str, str | Sequence[Span]], *, error_rate: float, seed: int = 0,
+                 writes: Mapping[str, Sequence[str]] | None = None) -> None:
         if not 0.0 <= error_rate < 1.0:
             raise ConfigError(f"simulated teacher error_rate={error_rate!r} must be in [0, 1)")
         self.gold = {text_key(text): label for text, label in gold.items()}
         self.error_rate = error_rate
         self.seed = seed
+        self.writes = {label: list(texts) for label, texts in (writes or {}).items()}
+        self._written: dict[str, int] = {}
         self.name = f"simulated-{100 * error_rate:g}%"
 
     def __repr__(self) -> str:
         return f"SimulatedTeacher(gold={len(self.gold)} texts, error_rate={self.error_rate}, seed={self.seed})"
+
+    def synthesize(self, label: str, task: TaskSpec, n: int) -> str:
+        if not self.writes:
+            raise TeacherError(f"teacher {self.name} cannot write examples (it was given no texts to write from)")
+        return _simulated_synthesis(self, label, n)
 
     def classify(self, text: str, task: TaskSpec) -> str:
         label = self.gold.get(text_key(text))
@@ -252,6 +298,23 @@ class SimulatedTeacher(Teacher):
             return label
         others = [other for other in task.labels if other != label]
         return others[pick % len(others)] if others else label
+
+
+def _simulated_synthesis(teacher: SimulatedTeacher, label: str, n: int) -> str:
+    """The next ``n`` held-out texts of ``label`` (some of another label, at the error rate), one per line."""
+    others = sorted(other for other in teacher.writes if other != label)
+    lines = []
+    for _ in range(n):
+        k = teacher._written.get(label, 0)
+        teacher._written[label] = k + 1
+        digest = hashlib.sha256(f"{teacher.seed}:write:{label}:{k}".encode()).digest()
+        source = label
+        if others and int.from_bytes(digest[:8], "big") / 2**64 < teacher.error_rate:
+            source = others[int.from_bytes(digest[8:16], "big") % len(others)]
+        texts = teacher.writes.get(source, [])
+        if k < len(texts) or (source != label and texts):
+            lines.append(texts[k % len(texts)])
+    return "\n".join(lines)
 
 
 def _corrupt(spans: list[Span], text: str, types: Sequence[str], pick: int) -> list[Span]:
