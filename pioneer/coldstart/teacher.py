@@ -76,7 +76,7 @@ class Teacher(ABC):
 def parse_lines(answer: str, n: int) -> list[str]:
     """The texts of a synthesis answer: one per line, list markers and quotes stripped, at most ``n``.
 
-    >>> parse_lines('Here are some:\n1. "book a table"\n- table for two please\n\n', 5)
+    >>> parse_lines('Here are some:\\n1. "book a table"\\n- table for two please', 5)
     ['book a table', 'table for two please']
     """
     texts = []
