@@ -78,7 +78,8 @@ def write_report(result: ColdStartResult, directory: Path | None = None, *, targ
         lines.append(f"- Local corpus `{corpus['name']}`: {'used' if corpus['used'] else 'not used'} ({corpus['reason']}"
                      f"{'; ' + str(corpus['examples']) + ' examples of ' + mapping if corpus['used'] else ''})")
     if result.doubted:
-        lines.append(f"- Teacher labels disputed by the cross-fitted agreement check, kept out of the evaluation set:"
+        lines.append(f"- Teacher labels the rest of the data disputes (checked before the evaluation set was chosen), kept"
+                     " out of the evaluation set:"
                      f" {result.doubted}")
     if result.labelling is not None:
         lab = result.labelling
