@@ -22,8 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import httpx
-
+from pioneer.chat import ChatEndpoint, ChatError
 from pioneer.coldstart.sources import text_key
 from pioneer.coldstart.task import TaskSpec
 from pioneer.errors import ConfigError, PioneerError
@@ -166,47 +165,15 @@ def spans_answer(spans: Sequence[Span], text: str) -> str:
 
 
 class EndpointTeacher(Teacher):
-    """An OpenAI-compatible ``POST {base_url}/chat/completions``.
+    """A chat model behind an OpenAI-compatible endpoint (``pioneer serve``, a hosted API) asked for one label;
+    a failed call (HTTP error, timeout, no reply) is a :class:`TeacherError`."""
 
-    Parameters
-    ----------
-    base_url
-        e.g. ``http://127.0.0.1:8000/v1`` (``pioneer serve``) or ``https://api.openai.com/v1``.
-    model
-        The model name the endpoint expects.
-    api_key
-        Sent as a bearer token when given.
-    timeout
-        Seconds per request; a slower answer is a :class:`TeacherError`.
-    transport
-        An httpx transport (None uses the network).
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        *,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"teacher URL must start with http:// or https://, got {base_url!r}")
-        if not model:
-            raise ConfigError("the teacher's model must be named (URL#MODEL)")
-        if timeout <= 0:
-            raise ConfigError(f"teacher timeout={timeout!r} must be > 0 seconds")
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.api_key = api_key
-        self.timeout = timeout
-        self.transport = transport
-        self.name = f"{model}@{self.base_url}"
-        self._client: httpx.Client | None = None
+    def __init__(self, chat: ChatEndpoint) -> None:
+        self.chat = chat
+        self.name = f"{chat.model}@{chat.base_url}"
 
     def __repr__(self) -> str:
-        return f"EndpointTeacher(base_url={self.base_url!r}, model={self.model!r}, timeout={self.timeout})"
+        return f"EndpointTeacher(chat={self.chat!r})"
 
     def classify(self, text: str, task: TaskSpec) -> str:
         labels = "\n".join(
@@ -223,24 +190,10 @@ class EndpointTeacher(Teacher):
         return self._ask(prompt, temperature=0.8)  # some variety: the same prompt is asked once per label
 
     def _ask(self, prompt: str, *, temperature: float) -> str:
-        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "temperature": temperature}
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        if self._client is None:
-            self._client = httpx.Client(timeout=self.timeout, transport=self.transport)
         try:
-            response = self._client.post(f"{self.base_url}/chat/completions", json=body, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise TeacherError(f"teacher {self.name} did not answer within {self.timeout:g}s ({exc!r})") from exc
-        except httpx.HTTPError as exc:
-            raise TeacherError(f"teacher {self.name} is unreachable: {exc!r}") from exc
-        if response.status_code >= 400:
-            raise TeacherError(f"teacher {self.name} answered HTTP {response.status_code}: {response.text[:200]!r}")
-        try:
-            return str(response.json()["choices"][0]["message"]["content"] or "")
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise TeacherError(
-                f"teacher {self.name} answered without choices[0].message.content: {response.text[:200]!r}"
-            ) from exc
+            return self.chat.complete([{"role": "user", "content": prompt}], temperature=temperature)
+        except ChatError as exc:
+            raise TeacherError(f"teacher {self.name} {exc}") from exc
 
 
 class SimulatedTeacher(Teacher):
@@ -346,7 +299,7 @@ def teacher_from_option(value: str, *, api_key: str | None = None, timeout: floa
             raise ConfigError(f"--teacher {value!r}: RATE {rate!r} is not a number such as 0.05 or 5%") from None
         return SimulatedTeacher(_gold_labels(Path(path)), error_rate=error_rate)
     url, _, model = value.partition("#")
-    return EndpointTeacher(url, model or "production", api_key=api_key, timeout=timeout)
+    return EndpointTeacher(ChatEndpoint(url, model or "production", api_key=api_key, timeout=timeout))
 
 
 def _gold_labels(path: Path) -> dict[str, str | tuple[Span, ...]]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from pioneer.chat import ChatEndpoint
 from pioneer.coldstart import (
     AcquiredStore,
     EndpointTeacher,
@@ -43,7 +44,7 @@ def test_endpoint_teacher_labels_over_http(endpoint, tmp_path) -> None:
     report = label_with_teacher(store, TEXTS[:3], teacher, TASK)
     assert report.labelled == 3
     assert {i.example.label for i in store.items} == {"weather"}
-    assert {i.source for i in store.items} == {"teacher:production@" + teacher.base_url}
+    assert {i.source for i in store.items} == {"teacher:production@" + teacher.chat.base_url}
     assert seen[0]["model"] == "production" and "music" in seen[0]["messages"][0]["content"]
 
 
@@ -64,7 +65,7 @@ def test_endpoint_failures_are_clear_and_keep_what_was_acquired(endpoint, tmp_pa
         calls["n"] += 1
         return _chat("weather") if calls["n"] <= 4 else behaviour(body)
 
-    teacher = EndpointTeacher(endpoint(flaky), "production", timeout=0.3)
+    teacher = EndpointTeacher(ChatEndpoint(endpoint(flaky), "production", timeout=0.3))
     store = AcquiredStore(tmp_path / "acquired.jsonl")
     with pytest.raises(TeacherError, match=message) as caught:
         label_with_teacher(store, TEXTS, teacher, TASK)
@@ -74,7 +75,7 @@ def test_endpoint_failures_are_clear_and_keep_what_was_acquired(endpoint, tmp_pa
 
 
 def test_unreachable_teacher_is_a_clear_error(tmp_path) -> None:
-    teacher = EndpointTeacher("http://127.0.0.1:9/v1", "production", timeout=0.5)
+    teacher = EndpointTeacher(ChatEndpoint("http://127.0.0.1:9/v1", "production", timeout=0.5))
     with pytest.raises(TeacherError, match="unreachable|did not answer"):
         label_with_teacher(AcquiredStore(tmp_path / "a.jsonl"), TEXTS[:2], teacher, TASK)
 
