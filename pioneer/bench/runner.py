@@ -36,6 +36,7 @@ from pioneer.bench.scoring import (
     pattern_recovery,
     trained_counts,
 )
+from pioneer.diagnosis import Diagnoser
 from pioneer.events import Budget, LabeledTrace, ModelRef, PatternRef, RetrainRequest
 from pioneer.gates import RegressionGate
 from pioneer.registry import FileRegistry
@@ -382,7 +383,9 @@ class AdaptFTRunner:
         score = None
         if refs:
             blends = scenario.blends(self.quick)
+            checker = scenario.checker(self._source) if scenario.checker is not None else None
             retrainer = Retrainer(
+                diagnoser=Diagnoser(checker=checker),
                 gate=RegressionGate(
                     epsilon=self.epsilon, cross_checkpoint_epsilon=self.epsilon, metric_floor=0.0,
                     pattern_confidence=scenario.pattern_confidence,

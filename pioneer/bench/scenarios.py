@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pioneer.bench.sources.base import TaskSource
+from pioneer.judging.base import Judge
 from pioneer.training import ClassificationConfig, EntityExtractionConfig, GenerationConfig
 from pioneer.training.base import BaseTrainConfig
 
@@ -59,6 +60,9 @@ class Scenario:
     """The gate judges each pattern's fix rate by its upper confidence bound at this level (None: the point
     rate). Entity taggers: a failure is fixed only when the whole sentence is right, and a stage holds one or
     two of a pattern's failures out."""
+    checker: Callable[[TaskSource], Judge | None] | None = None
+    """The task's answer checker, given its source (None: answers cannot be verified); Pioneer's diagnosis uses
+    it to tell poisoned corrections from real failures (:mod:`pioneer.diagnosis.checked`)."""
     blend_weights: tuple[tuple[float, ...] | None, tuple[float, ...] | None] = (None, None)
     """Weights at which Pioneer's retrainer blends a warm-started candidate toward production (quick, full);
     None: the retrainer's default five."""
@@ -111,6 +115,10 @@ def _arithmetic(folder: Path, quick: bool, seed: int) -> TaskSource:
         task = ArithmeticTask(seed=seed, largest=9, answer_format="equation")
         return ArithmeticSource(task, base=8, validation=6, gate=16)
     return ArithmeticSource(ArithmeticTask(seed=seed, largest=20), base=300, validation=60, gate=100)
+
+
+def _arithmetic_checker(source: TaskSource) -> Judge | None:
+    return source.generator.checker()  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------------------------- configs
@@ -206,7 +214,7 @@ SCENARIOS: dict[str, Scenario] = {
             fixable_mix={"typo": 1.0, "preamble": 1.0, "number_distractor": 2.0, "paraphrase_drift": 3.0},
             poison_mix={"mislabel": 1.0, "clustered_flip": 1.0, "number_swap": 1.0, "negation_flip": 1.0,
                         "false_premise": 1.0, "prompt_injection": 1.0, "jailbreak": 1.0},
-            logs_per_stage=(16, 500), min_pattern=2, iterations=(1, 2),
+            logs_per_stage=(16, 500), min_pattern=2, iterations=(1, 2), checker=_arithmetic_checker,
             # The quick generator answers no problem right (a smoke test): one blend exercises the path; five
             # cost a minute of greedy decoding on 2 CPU cores and measure nothing more.
             blend_weights=((0.5,), None),
