@@ -78,3 +78,28 @@ def test_invalid_settings_are_refused() -> None:
         DriftWatch(fast_half_life=100, slow_half_life=50)
     with pytest.raises(ValueError):
         DriftWatch(boost=0.5)
+
+
+@pytest.mark.parametrize(("metadata", "expected"), [
+    ({"embedding": [0.5, -1.0, 2]}, [0.5, -1.0, 2.0]),
+    ({"embedding": [0.5, "x"]}, None), ({"embedding": [True, 1.0]}, None), ({"embedding": [float("nan")]}, None),
+    ({"embedding": []}, None), ({"embedding": [0.0] * 5000}, None), ({"embedding": "0.5"}, None), (None, None),
+])
+def test_the_worker_reads_only_well_formed_embeddings(metadata: dict | None, expected: list | None) -> None:
+    from streams.judge.worker import embedding_of
+
+    log = _log(0, "a")
+    log.metadata = metadata
+    found = embedding_of(log)
+    assert (found is None) if expected is None else found.tolist() == expected
+
+
+def test_the_worker_reads_the_confidence_of_the_model_s_own_answer() -> None:
+    from streams.judge.worker import confidence_of
+
+    log = _log(0, "a")
+    assert confidence_of(log) is None
+    log.prediction = Output(label="a", scores={"a": 0.7, "b": 0.2})
+    assert confidence_of(log) == 0.7
+    log.prediction = Output(label="a", scores={"a": 7.0})
+    assert confidence_of(log) is None
