@@ -191,6 +191,9 @@ class AdaptFTRunner:
         Overrides every scenario's logs per stage (None: the scenario's quick or full size).
     say
         Called with a short line at every step (a progress display).
+    checkers
+        Let Pioneer's diagnosis use a scenario's answer checker where it has one (False: the neighbour vote alone,
+        to measure what the checker adds).
     """
 
     def __init__(
@@ -203,6 +206,7 @@ class AdaptFTRunner:
         epsilon: int = 2,
         logs_per_stage: int | None = None,
         say: Callable[[str], None] | None = None,
+        checkers: bool = True,
     ) -> None:
         self.datasets = Path(datasets)
         self.workdir = Path(workdir).resolve()  # registries hand out file URIs, which need absolute paths
@@ -211,6 +215,7 @@ class AdaptFTRunner:
         self.epsilon = epsilon
         self.logs_per_stage = logs_per_stage
         self.say = say or (lambda line: None)
+        self.checkers = checkers
         self._embedder: Any = None
 
     def __repr__(self) -> str:
@@ -383,7 +388,7 @@ class AdaptFTRunner:
         score = None
         if refs:
             blends = scenario.blends(self.quick)
-            checker = scenario.checker(self._source) if scenario.checker is not None else None
+            checker = scenario.checker(self._source) if scenario.checker is not None and self.checkers else None
             retrainer = Retrainer(
                 diagnoser=Diagnoser(checker=checker),
                 gate=RegressionGate(
