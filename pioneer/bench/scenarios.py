@@ -12,9 +12,10 @@ restaurant8k          entity_extraction  Restaurant-8k           slot flips, cas
 arithmetic            generation         generated (no data)     number swaps, negations, false premises
 ===================== ================== ======================= ==========================================
 
-Every scenario has a quick size (7-11 minutes on 2 CPU cores for all seven; CI runs two) and a full size (about 500
-logs per stage, as the reference). Generation is the expensive one on a CPU: its quick size is a smoke test
-(a tiny LoRA, a few optimisation steps, short sequences), and its full size is meant for a GPU: on one H100,
+Every scenario has a quick size (CI runs two) and a full size (about 500 logs per stage, as the reference).
+Generation is the expensive one on a CPU: its quick size (equations over numbers up to 9, a rank-8 LoRA, a few
+optimisation steps) takes 8-14 minutes on 2 busy CPU cores and measures real learning (docs/generation.md); its
+full size (bare numbers up to 20) is meant for a GPU: on one H100,
 ``pioneer bench adaptft --scenarios arithmetic --logs-per-stage 200`` takes 9-12 minutes.
 """
 
@@ -214,9 +215,9 @@ SCENARIOS: dict[str, Scenario] = {
             fixable_mix={"typo": 1.0, "preamble": 1.0, "number_distractor": 2.0, "paraphrase_drift": 3.0},
             poison_mix={"mislabel": 1.0, "clustered_flip": 1.0, "number_swap": 1.0, "negation_flip": 1.0,
                         "false_premise": 1.0, "prompt_injection": 1.0, "jailbreak": 1.0},
-            logs_per_stage=(16, 500), min_pattern=2, iterations=(1, 2), checker=_arithmetic_checker,
-            # The quick generator answers no problem right (a smoke test): one blend exercises the path; five
-            # cost a minute of greedy decoding on 2 CPU cores and measure nothing more.
+            logs_per_stage=(30, 500), min_pattern=2, iterations=(1, 2), checker=_arithmetic_checker,
+            # Quick: one blend; five cost minutes of greedy decoding on 2 CPU cores. 30 logs per stage hold out
+            # 24 problems (16 held out 15, a step of 7 points per answer).
             blend_weights=((0.5,), None),
         ),
     )

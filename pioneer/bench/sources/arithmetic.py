@@ -76,7 +76,9 @@ class ArithmeticSource(TaskSource):
 
     def wrong(self, example: Example, rng: random.Random) -> Output:
         calculation, _, value = (example.target or "0").rpartition("=")  # "7 + 4 = 11" or a bare "11"
-        wrong = max(0, int(value) + rng.choice((-4, -3, -2, -1, 1, 2, 3, 4, 10)))
+        delta = rng.choice((-4, -3, -2, -1, 1, 2, 3, 4, 10))
+        # Never negative and never the right answer (clamping at 0 once planted right answers as mislabels).
+        wrong = int(value) + delta if int(value) + delta >= 0 else int(value) - delta
         return Output(text=f"{calculation}= {wrong}" if calculation else str(wrong))
 
     def answer_text(self, output: Output) -> str:
