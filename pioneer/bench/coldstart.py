@@ -4,6 +4,7 @@
 names, ``per_label`` labelled examples per intent, the rest of the domain's training texts unlabelled, and the
 gold labels a :class:`~pioneer.coldstart.SimulatedTeacher` answers from. Its test split is the reported figure;
 :func:`full_data_ceiling` trains the same model on the domain's full labelled training split.
+:func:`entity_task` does the same for Restaurant-8k slot filling and CoNLL-2003 entities.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from pioneer.events import Span
 from pioneer.training.base import Example
 
 
@@ -23,11 +25,12 @@ class ColdStartTask:
     labels: tuple[str, ...]
     examples: tuple[Example, ...]
     unlabeled: tuple[str, ...]
-    gold: dict[str, str]
-    """Text -> label of every training text (what the simulated teacher answers from)."""
+    gold: dict[str, str | tuple[Span, ...]]
+    """Text -> label (or spans) of every training text (what the simulated teacher answers from)."""
     train: tuple[Example, ...]
     """The full labelled training split (the ceiling trains on it)."""
     test: tuple[Example, ...]
+    kind: str = "classification"
 
 
 def clinc_domain_task(datasets: Path, domain: str, *, per_label: int = 5, seed: int = 0) -> ColdStartTask:
@@ -60,10 +63,76 @@ def clinc_domain_task(datasets: Path, domain: str, *, per_label: int = 5, seed: 
     )
 
 
+ENTITY_TASKS = {
+    "restaurant8k": (
+        ("Fill the slots of a restaurant booking request: extract the date, time, number of people, first name and "
+        "last name it mentions."),
+        ("date", "first_name", "last_name", "people", "time"),
+    ),
+    "conll2003": (
+        ("Extract the named entities from a news sentence: people (PER), organisations (ORG), locations (LOC) and "
+        "other names (MISC)."),
+        ("LOC", "MISC", "ORG", "PER"),
+    ),
+}
+
+
+def entity_task(datasets: Path, name: str, *, examples: int = 20, pool: int = 400, test: int = 300,
+                seed: int = 0) -> ColdStartTask:
+    """Restaurant-8k slot filling or CoNLL-2003 entities as a cold-start task: ``examples`` labelled sentences,
+    ``pool`` more unlabelled, ``test`` test sentences (each drawn by a seeded hash). Its training split, which
+    the ceiling trains on, is those ``examples + pool`` sentences with their gold labels: a CPU cannot fine-tune
+    a tagger on all 14,041 CoNLL sentences in a bench."""
+    from pioneer.data import load_conll, load_span_json
+
+    if name not in ENTITY_TASKS:
+        raise ValueError(f"entity task {name!r} is not known; use one of {', '.join(ENTITY_TASKS)}")
+    if name == "restaurant8k":
+        train_all = load_span_json(datasets / "restaurant8k" / "train_0.json")
+        test_all = load_span_json(datasets / "restaurant8k" / "test.json")
+    else:
+        train_all = load_conll(datasets / "conll2003" / "train.txt")
+        test_all = load_conll(datasets / "conll2003" / "test.txt")
+    train = _distinct(_shuffled(train_all, seed))[: examples + pool]
+    description, types = ENTITY_TASKS[name]
+    return ColdStartTask(
+        name=name, description=description, labels=types, examples=tuple(train[:examples]),
+        unlabeled=tuple(e.text for e in train[examples:]), gold={e.text: tuple(e.spans or ()) for e in train},
+        train=tuple(train), test=tuple(_shuffled(test_all, seed)[:test]), kind="entity_extraction",
+    )
+
+
+def _shuffled(examples: list[Example], seed: int) -> list[Example]:
+    return sorted(examples, key=lambda e: hashlib.sha256(f"{seed}:{e.id}".encode()).hexdigest())
+
+
+def _distinct(examples: list[Example]) -> list[Example]:
+    """One example per text (a repeated sentence could carry two labellings the teacher cannot both give)."""
+    from pioneer.coldstart.sources import text_key
+
+    seen: set[str] = set()
+    out = []
+    for example in examples:
+        key = text_key(example.text)
+        if key and key not in seen:
+            seen.add(key)
+            out.append(example)
+    return out
+
+
+def _default_adapter(kind: str):
+    from pioneer.training import adapter_for
+    from pioneer.training.factory import config_for
+
+    return adapter_for(kind, config_for(kind, {"progress_bar": False}))
+
+
 def full_data_ceiling(task: ColdStartTask, config: object = None) -> float:
-    """Test accuracy of the default classifier trained on the task's full labelled training split."""
+    """Test metric of the default model trained on the task's full labelled training split."""
     from pioneer.training import ClassificationAdapter, ClassificationConfig
 
+    if task.kind != "classification":
+        return _default_adapter(task.kind).fit(list(task.train)).evaluate(list(task.test)).metric
     cfg = config if isinstance(config, ClassificationConfig) else ClassificationConfig(progress_bar=False)
     return ClassificationAdapter(cfg).fit(list(task.train)).evaluate(list(task.test)).metric
 
@@ -82,6 +151,16 @@ def write_task_files(task: ColdStartTask, directory: Path) -> dict[str, Path]:
     return paths
 
 
+def base_score(task: ColdStartTask) -> tuple[float, str]:
+    """The base and what it is: zero-shot label-name similarity for classification; for entity extraction the
+    tagger fitted on the user's examples alone (an untrained tagger tags at random: F1 0 by construction)."""
+    if task.kind == "classification":
+        return zero_shot_accuracy(task), "zero-shot"
+    if not task.examples:
+        return 0.0, "untrained"
+    return _default_adapter(task.kind).fit(list(task.examples)).evaluate(list(task.test)).metric, "user examples only"
+
+
 def zero_shot_accuracy(task: ColdStartTask) -> float:
     """The base: each test text gets the label whose name (underscores read as spaces) it is most similar to."""
     import numpy as np
@@ -96,14 +175,11 @@ def zero_shot_accuracy(task: ColdStartTask) -> float:
 
 
 def plain_fit_accuracy(task: ColdStartTask, acquired: list[Example]) -> float:
-    """A plain fit: the default classifier on everything cold start acquired (no search, no held-out set)."""
-    from pioneer.training import ClassificationAdapter, ClassificationConfig
-
-    adapter = ClassificationAdapter(ClassificationConfig(progress_bar=False)).fit(acquired)
-    return adapter.evaluate(list(task.test)).metric
+    """A plain fit: the default model on everything cold start acquired (no search, no held-out set)."""
+    return _default_adapter(task.kind).fit(acquired).evaluate(list(task.test)).metric
 
 
-def run_clinc_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: float, workdir: Path) -> dict:
+def run_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: float, workdir: Path) -> dict:
     """One bench cell: cold start on ``task`` with a simulated teacher, then every comparison on its test split."""
     import time
 
@@ -114,7 +190,7 @@ def run_clinc_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: fl
     started = time.monotonic()
     result = run_coldstart(
         task.description, model="coldstart", registry=registry, workdir=workdir / "run", labels=task.labels,
-        examples=task.examples, unlabeled=task.unlabeled,
+        kind=task.kind, examples=task.examples, unlabeled=task.unlabeled,
         teacher=SimulatedTeacher(task.gold, error_rate=error_rate), budget_minutes=budget_minutes,
     )
     wall = time.monotonic() - started
@@ -125,9 +201,12 @@ def run_clinc_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: fl
     version = registry.get_alias("coldstart", "production")
     cold = registry.load_adapter("coldstart", version).evaluate(list(task.test)).metric if version else None
     acquired = [i.example for i in AcquiredStore(workdir / "run" / "acquired.jsonl").items]
+    base, base_kind = base_score(task)
     return {
-        "task": task.name, "examples_per_label": len(task.examples) // max(1, len(task.labels)),
-        "teacher": result.teacher, "base_zero_shot": zero_shot_accuracy(task),
+        "task": task.name, "kind": task.kind, "metric": result.task.metric,
+        "examples_per_label": len(task.examples) // max(1, len(task.labels)) if task.kind == "classification" else None,
+        "examples": len(task.examples), "unlabeled": len(task.unlabeled),
+        "teacher": result.teacher, "base_score": base, "base": base_kind,
         "plain_fit": plain_fit_accuracy(task, acquired), "coldstart": cold, "ceiling": full_data_ceiling(task),
         "released": result.decision.released, "attempts": len(result.search.attempts),
         "stop": result.search.stop_reason, "wall_seconds": round(wall, 1),

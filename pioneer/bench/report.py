@@ -174,43 +174,82 @@ def write_report(
     ``epsilon`` is the flip budget Pioneer's gate ran with (stated in the report)."""
     out.mkdir(parents=True, exist_ok=True)
     ok = [r for r in results if r.error is None]
+    plots = _plots(ok, out)
+    lines = [
+        *_summary_lines(results, ok, plots, command=command, wall_seconds=wall_seconds, machine=machine,
+                        quick=quick, epsilon=epsilon),
+        *_stage_lines(ok, plots, epsilon),
+        *_diagnosis_lines(results, ok, plots),
+        *_recovery_lines(ok),
+        "## What each method trained on (final version)",
+        "",
+        table(["scenario", "method", "clean logs", "fixable logs", "poison logs", "poison share"],
+              training_rows(ok)),
+        "",
+    ]
+    report = out / "adaptft-report.md"
+    report.write_text("\n".join(lines))
+    (out / "adaptft-results.json").write_text(json.dumps(
+        {"command": command, "machine": machine, "quick": quick, "epsilon": epsilon, "wall_seconds": wall_seconds,
+         "verdicts": {r.scenario: verdict(r) for r in results},
+         "results": [r.to_dict() for r in results]}, indent=2, default=float))
+    return report
+
+
+def _series(r: ScenarioResult, method: str, attr: str) -> list[float | None]:
+    """One method's ``attr`` at the base and after each stage (None where it has no checkpoint)."""
+    values: list[float | None] = [None] * 4
+    for c in r.series(method):
+        values[c.stage + 1] = float(getattr(c, attr))
+    return values
+
+
+def _plots(ok: Sequence[ScenarioResult], out: Path) -> list[str]:
+    """Draw the report's plots into ``out``; returns the file names drawn."""
+    if not ok:
+        return []
     xticks = ["base", "stage 1", "stage 2", "stage 3"]
-
-    def series(r: ScenarioResult, method: str, attr: str) -> list[float | None]:
-        values: list[float | None] = [None] * 4
-        for c in r.series(method):
-            values[c.stage + 1] = float(getattr(c, attr))
-        return values
-
-    plots = []
-    if ok:
-        small_multiples(
-            out / "metric-per-stage.png",
-            {f"{r.scenario} ({r.metric_name})": {m: series(r, m, "metric") for m in ("none", "naive", "pioneer")}
-             for r in ok},
-            xticks=xticks, title="Held-out metric after each stage (poison 15% → 25% → 40%)", ylabel="metric",
+    small_multiples(
+        out / "metric-per-stage.png",
+        {f"{r.scenario} ({r.metric_name})": {m: _series(r, m, "metric") for m in ("none", "naive", "pioneer")}
+         for r in ok},
+        xticks=xticks, title="Held-out metric after each stage (poison 15% → 25% → 40%)", ylabel="metric",
+    )
+    small_multiples(
+        out / "negative-flips.png",
+        {r.scenario: {m: _series(r, m, "negative_flips")[1:] for m in ("naive", "pioneer")} for r in ok},
+        xticks=xticks[1:], title="Negative flips per release on the held-out set", ylabel="flips", kind="bar",
+    )
+    plots = ["metric-per-stage.png", "negative-flips.png"]
+    _, _, pooled = kind_table(ok)
+    kinds = [k for k in KINDS if pooled.get(k, (0, 0))[1]]
+    if kinds:
+        horizontal_bars(
+            out / "diagnosis-per-kind.png",
+            [f"{k} ({'poison' if k in POISON_KINDS else 'fixable' if k in FIXABLE_KINDS else 'clean'})"
+             for k in kinds],
+            [pooled[k][0] / pooled[k][1] for k in kinds],
+            colours=["C3" if k in POISON_KINDS else "C2" if k in FIXABLE_KINDS else "C7" for k in kinds],
+            annotations=[f"{pooled[k][0]}/{pooled[k][1]}" for k in kinds],
+            title="Failures the diagnosis kept out of training, per noise kind (all scenarios)",
+            xlabel="share flagged (poison: recall, higher is better; fixable/clean: lower is better)",
         )
-        small_multiples(
-            out / "negative-flips.png",
-            {r.scenario: {m: series(r, m, "negative_flips")[1:] for m in ("naive", "pioneer")} for r in ok},
-            xticks=xticks[1:], title="Negative flips per release on the held-out set", ylabel="flips", kind="bar",
-        )
-        plots += ["metric-per-stage.png", "negative-flips.png"]
-        _, _, pooled = kind_table(ok)
-        kinds = [k for k in KINDS if pooled.get(k, (0, 0))[1]]
-        if kinds:
-            horizontal_bars(
-                out / "diagnosis-per-kind.png",
-                [f"{k} ({'poison' if k in POISON_KINDS else 'fixable' if k in FIXABLE_KINDS else 'clean'})"
-                 for k in kinds],
-                [pooled[k][0] / pooled[k][1] for k in kinds],
-                colours=["C3" if k in POISON_KINDS else "C2" if k in FIXABLE_KINDS else "C7" for k in kinds],
-                annotations=[f"{pooled[k][0]}/{pooled[k][1]}" for k in kinds],
-                title="Failures the diagnosis kept out of training, per noise kind (all scenarios)",
-                xlabel="share flagged (poison: recall, higher is better; fixable/clean: lower is better)",
-            )
-            plots.append("diagnosis-per-kind.png")
+        plots.append("diagnosis-per-kind.png")
+    return plots
 
+
+def _summary_lines(
+    results: Sequence[ScenarioResult],
+    ok: Sequence[ScenarioResult],
+    plots: list[str],
+    *,
+    command: str,
+    wall_seconds: float,
+    machine: str,
+    quick: bool,
+    epsilon: int,
+) -> list[str]:
+    """The title, the run, the headline verdict, the setup and the results table."""
     verdicts = [verdict(r) for r in ok]
     improved = sum(v["pioneer"] in ("improves", "preserves") for v in verdicts)
     beats = sum(bool(v["beats_naive"]) for v in verdicts)
@@ -244,7 +283,12 @@ def write_report(
         lines += ["**Failed scenarios:** " + "; ".join(f"{r.scenario}: {r.error}" for r in failed), ""]
     if "metric-per-stage.png" in plots:
         lines += ["![metric per stage](metric-per-stage.png)", ""]
-    lines += [
+    return lines
+
+
+def _stage_lines(ok: Sequence[ScenarioResult], plots: list[str], epsilon: int) -> list[str]:
+    """Each scenario's stages: metrics, flips, the gate's decision and the diagnosis."""
+    lines = [
         "## Per stage",
         "",
         "*Flips*: held-out answers the stage's release broke. *Gate flips*: what the candidate broke on its gate "
@@ -269,7 +313,12 @@ def write_report(
         ]
     if "negative-flips.png" in plots:
         lines += ["![negative flips](negative-flips.png)", ""]
-    lines += [
+    return lines
+
+
+def _diagnosis_lines(results: Sequence[ScenarioResult], ok: Sequence[ScenarioResult], plots: list[str]) -> list[str]:
+    """The diagnosis scored against the planted noise, pooled and per noise kind."""
+    lines = [
         "## Noise diagnosis against the ground truth",
         "",
         "Failures in the patterns sent to the trainer, pooled over the stages. *Flagged* = kept out of training "
@@ -285,8 +334,13 @@ def write_report(
                   "kinds, good data thrown away):", "", table(headers, rows), ""]
     if "diagnosis-per-kind.png" in plots:
         lines += ["![diagnosis per kind](diagnosis-per-kind.png)", ""]
+    return lines
+
+
+def _recovery_lines(ok: Sequence[ScenarioResult]) -> list[str]:
+    """Which planted failure patterns the clustering found, and how much of each reached the trainer."""
     rec = recovery_rows(ok)
-    lines += [
+    lines = [
         "## Recovery of planted failure patterns",
         "",
         "Planted patterns are withheld phrasing families, drifted wordings and systematic flips. Recovered: one "
@@ -294,24 +348,9 @@ def write_report(
         "*retrained*: share of its failures that reached the trainer.",
         "",
     ]
-    if rec:
-        n_rec = sum(row[-1] == "yes" for row in rec)
-        lines += [f"{n_rec} of {len(rec)} planted patterns (per stage) recovered.", "",
-                  table(["scenario", "stage", "planted pattern", "failures", "precision", "recall", "retrained",
-                         "recovered"], rec), ""]
-    else:
-        lines += ["No planted pattern had enough failures to score.", ""]
-    lines += [
-        "## What each method trained on (final version)",
-        "",
-        table(["scenario", "method", "clean logs", "fixable logs", "poison logs", "poison share"],
-              training_rows(ok)),
-        "",
-    ]
-    report = out / "adaptft-report.md"
-    report.write_text("\n".join(lines))
-    (out / "adaptft-results.json").write_text(json.dumps(
-        {"command": command, "machine": machine, "quick": quick, "epsilon": epsilon, "wall_seconds": wall_seconds,
-         "verdicts": {r.scenario: verdict(r) for r in results},
-         "results": [r.to_dict() for r in results]}, indent=2, default=float))
-    return report
+    if not rec:
+        return [*lines, "No planted pattern had enough failures to score.", ""]
+    n_rec = sum(row[-1] == "yes" for row in rec)
+    return [*lines, f"{n_rec} of {len(rec)} planted patterns (per stage) recovered.", "",
+            table(["scenario", "stage", "planted pattern", "failures", "precision", "recall", "retrained",
+                   "recovered"], rec), ""]

@@ -12,11 +12,10 @@ restaurant8k          entity_extraction  Restaurant-8k           slot flips, cas
 arithmetic            generation         generated (no data)     number swaps, negations, false premises
 ===================== ================== ======================= ==========================================
 
-Every scenario has a quick size (CI runs two) and a full size (about 500 logs per stage, as the reference).
-Generation is the expensive one on a CPU: its quick size (equations over numbers up to 9, a rank-8 LoRA, a few
-optimisation steps) takes 8-14 minutes on 2 busy CPU cores and measures real learning (docs/generation.md); its
-full size (bare numbers up to 20) is meant for a GPU: on one H100,
-``pioneer bench adaptft --scenarios arithmetic --logs-per-stage 200`` takes 9-12 minutes.
+Every scenario has a quick size (minutes on a CPU; CI runs two) and a full size (about 500 logs per stage, as the
+reference). Generation is the expensive one on a CPU: its quick size (equations over numbers up to 9, a rank-8
+LoRA, a few optimisation steps) takes 8-15 minutes on 2 busy CPU cores and measures real learning
+(docs/generation.md); its full size (bare numbers up to 20) is meant for a GPU (run times: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -133,8 +132,7 @@ def _classification(quick: bool) -> BaseTrainConfig:
 
 def _entities(quick: bool) -> BaseTrainConfig:
     if quick:
-        # 3 epochs on 80 sentences: a weak but working tagger (entity F1 0.2-0.45) in seconds on 2 CPU cores;
-        # 60 sentences and 2 epochs learned nothing (F1 0.0 on CoNLL-2003), which measured nothing.
+        # The smallest run that still learns something: a weak but working tagger in seconds (docs/benchmarks.md).
         return EntityExtractionConfig(epochs=3.0, max_length=48, batch_size=16, progress_bar=False)
     return EntityExtractionConfig(epochs=3.0, max_length=64, progress_bar=False)
 

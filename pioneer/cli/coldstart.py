@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import orjson
 
-from pioneer.cli.options import OUTPUT
+from pioneer.cli.options import BROKER, OUTPUT
 from pioneer.cli.registry import REGISTRY, open_registry
 
 KINDS = ("classification", "entity_extraction", "generation")
@@ -91,11 +91,21 @@ class TerminalObserver:
               default=None, help="A few labelled examples (.jsonl or .csv with text and label).")
 @click.option("--unlabeled", "unlabeled_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Texts of the task without labels (.txt one per line, .jsonl or .csv).")
+@click.option("--from-logs", is_flag=True, default=False,
+              help="Add the texts the model was asked (its inference logs on Kafka, see --broker) to the unlabelled "
+              "pool the teacher labels.")
+@click.option("--logs-model", default=None, help="Read another model's inference logs with --from-logs.")
+@click.option("--logs-limit", type=click.IntRange(1), default=5000, show_default=True,
+              help="At most this many distinct texts from the logs.")
+@click.option("--datasets", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A folder of labelled corpora (.jsonl, .csv, .tsv) to search for the task's labels.")
 @click.option("--teacher", default=None, metavar="URL#MODEL|simulated:FILE:RATE",
               help="Labels --unlabeled: an OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1#production, "
               "which `pioneer serve` exposes) or a simulated teacher answering from FILE's gold labels with RATE errors.")
 @click.option("--teacher-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="Seconds per teacher request.")
+@click.option("--synthesize", type=click.IntRange(0), default=0, show_default=True,
+              help="Ask the teacher to write this many texts per label (provenance synthetic, never evaluated on).")
 @click.option("--teacher-limit", type=click.IntRange(1), default=None, help="Ask the teacher about at most N texts.")
 @click.option("--budget", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
               help="Minutes; the search starts no candidate after them.")
@@ -110,12 +120,15 @@ class TerminalObserver:
 @click.option("--metric-floor", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="Lowest gate metric the first version may have.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@BROKER
 @REGISTRY
 @OUTPUT
 def coldstart(description: str, model: str, kind: str | None, labels: str | None, examples_file: Path | None,
-              unlabeled_file: Path | None, teacher: str | None, teacher_timeout: float, teacher_limit: int | None,
+              unlabeled_file: Path | None, from_logs: bool, logs_model: str | None, logs_limit: int,
+              datasets: Path | None, teacher: str | None, teacher_timeout: float, synthesize: int, teacher_limit: int | None,
               budget: float, target: float | None, strategies: str | None, workdir: Path | None,
-              eval_per_label: int, metric_floor: float, seed: int, registry_dir: str | None, output: str) -> None:
+              eval_per_label: int, metric_floor: float, seed: int, broker: str, registry_dir: str | None,
+              output: str) -> None:
     """Build a first model from DESCRIPTION: analyse the task, acquire data, freeze an evaluation set, search
     data x hyperparameters x strategy, gate the best and register it as production.
 
@@ -129,13 +142,16 @@ def coldstart(description: str, model: str, kind: str | None, labels: str | None
 
     observer = TerminalObserver(budget)
     try:
+        unlabeled = read_unlabeled(unlabeled_file) if unlabeled_file else []
+        if from_logs:
+            unlabeled += _log_texts(broker, logs_model or model, logs_limit, observer)
         result = run_coldstart(
             description, model=model, registry=open_registry(registry_dir),
             workdir=workdir or Paths.from_env().home / "coldstart" / model, kind=kind, labels=labels,
             examples=load_dataset(examples_file) if examples_file else (),
-            unlabeled=read_unlabeled(unlabeled_file) if unlabeled_file else (),
+            unlabeled=unlabeled, datasets=datasets,
             teacher=teacher_from_option(teacher, timeout=teacher_timeout) if teacher else None,
-            teacher_limit=teacher_limit, budget_minutes=budget, target=target,
+            teacher_limit=teacher_limit, synthesize_per_label=synthesize, budget_minutes=budget, target=target,
             strategies=_strategies(strategies), eval_per_label=eval_per_label, metric_floor=metric_floor,
             seed=seed, observer=observer,
         )
@@ -147,6 +163,28 @@ def coldstart(description: str, model: str, kind: str | None, labels: str | None
     _echo(result, report, output)
     if not result.decision.released:
         sys.exit(1)
+
+
+def _log_texts(broker: str, model: str, limit: int, observer: TerminalObserver) -> list[str]:
+    """The distinct texts ``model`` was asked, from its inference logs; a broker that cannot be read is an error
+    that says so (nothing has been acquired yet)."""
+    from aiokafka.errors import KafkaError
+
+    from pioneer.errors import ConfigError
+    from streams.inference_texts import inference_texts
+    from streams.kafka import KafkaSettings
+
+    try:
+        found = inference_texts(KafkaSettings.from_env(broker), model, limit=limit)
+    except (KafkaError, OSError, TimeoutError) as exc:  # an unreachable or refusing broker
+        raise ConfigError(f"--from-logs: cannot read the inference logs from {broker}: {exc!r}") from exc
+    observer.stage(f"{len(found.texts)} texts from {model}'s inference logs ({found.records} records read, "
+                   f"{found.other_models} of other models, {found.undecodable} undecodable"
+                   f"{'' if found.complete else ', stopped early'})")
+    if not found.texts:
+        raise ConfigError(f"--from-logs: no inference logs of model {model!r} on {broker}; serve it first, or pass "
+                          "--logs-model NAME")
+    return found.texts
 
 
 def _strategies(value: str | None) -> tuple[str, ...]:
@@ -165,6 +203,7 @@ def _echo(result, report: Path, output: str) -> None:
             "lineage": [a.to_dict() for a in result.search.attempts], "eval_set": result.eval_set.hash,
             "provenance": {"acquired": result.acquired, "train": result.train_provenance,
                            "eval": result.eval_set.provenance()}, "teacher": result.teacher,
+            "corpora": result.corpora,
         }
         click.echo(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode())
         return

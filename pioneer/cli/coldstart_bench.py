@@ -1,4 +1,5 @@
-"""``pioneer bench coldstart``: cold start on CLINC150 domains against its base, a plain fit and the ceiling."""
+"""``pioneer bench coldstart``: cold start on CLINC150 domains, Restaurant-8k slots and CoNLL-2003 entities,
+each against its base, a plain fit on the same acquired data and the ceiling."""
 
 from __future__ import annotations
 
@@ -12,9 +13,22 @@ import click
 DEFAULT_DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 
 
+def _list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
 @click.command("coldstart")
-@click.option("--domains", default="credit_cards", show_default=True, help="Comma list of CLINC150 domains.")
+@click.option("--domains", default="credit_cards", show_default=True,
+              help="Comma list of CLINC150 domains ('' for none).")
 @click.option("--per-label", default="5,0", show_default=True, help="Comma list: labelled examples per intent.")
+@click.option("--entity-tasks", default="", show_default=True,
+              help="Comma list of restaurant8k, conll2003 (entity extraction).")
+@click.option("--entity-examples", type=click.IntRange(0), default=20, show_default=True,
+              help="Labelled sentences the user brings to an entity task.")
+@click.option("--entity-pool", type=click.IntRange(1), default=400, show_default=True,
+              help="Unlabelled sentences of an entity task (the teacher labels them).")
+@click.option("--entity-test", type=click.IntRange(1), default=300, show_default=True,
+              help="Test sentences an entity task is scored on.")
 @click.option("--error-rates", default="0.05,0.2", show_default=True, help="Comma list: simulated teacher errors.")
 @click.option("--budget", type=click.FloatRange(min=0.0), default=5.0, show_default=True,
               help="Minutes of search per cell.")
@@ -22,32 +36,37 @@ DEFAULT_DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "data
               default=DEFAULT_DATASETS, show_default="../shared/datasets from the project root")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results/coldstart"),
               show_default=True, help="Where the report, per-cell runs and JSON go.")
-def coldstart(domains: str, per_label: str, error_rates: str, budget: float, datasets: Path, out: Path) -> None:
-    """Cold start per (domain, examples per label, teacher error rate), each beside the zero-shot base, a plain
-    fit on the same acquired data, and the full-data ceiling, all on the domain's test split."""
-    from pioneer.bench.coldstart import clinc_domain_task, run_clinc_cell
+def coldstart(domains: str, per_label: str, entity_tasks: str, entity_examples: int, entity_pool: int,
+              entity_test: int, error_rates: str, budget: float, datasets: Path, out: Path) -> None:
+    """Cold start per (task, examples, teacher error rate), each beside its base, a plain fit on the same
+    acquired data, and the ceiling, all on the task's test split."""
+    from pioneer.bench.coldstart import clinc_domain_task, entity_task, run_cell
     from pioneer.cli.bench import machine
     from pioneer.reports import table
 
+    tasks = [(f"{d}-{k}pl", lambda d=d, k=k: clinc_domain_task(datasets, d, per_label=k))
+             for d in _list(domains) for k in [int(v) for v in _list(per_label)]]
+    tasks += [(f"{name}-{entity_examples}ex", lambda name=name: entity_task(
+        datasets, name, examples=entity_examples, pool=entity_pool, test=entity_test)) for name in _list(entity_tasks)]
     rows = []
     out.mkdir(parents=True, exist_ok=True)
-    for domain in [d.strip() for d in domains.split(",") if d.strip()]:
-        for k in [int(v) for v in per_label.split(",") if v.strip()]:
-            task = clinc_domain_task(datasets, domain, per_label=k)
-            for rate in [float(v) for v in error_rates.split(",") if v.strip()]:
-                row = run_clinc_cell(task, error_rate=rate, budget_minutes=budget,
-                                     workdir=out / f"{domain}-{k}pl-{rate:g}")
-                click.echo(json.dumps(row))
-                rows.append(row)
-    header = ["task", "examples/label", "teacher", "base (zero-shot)", "plain fit", "cold start", "ceiling",
+    for label, make in tasks:
+        task = make()
+        for rate in [float(v) for v in _list(error_rates)]:
+            row = run_cell(task, error_rate=rate, budget_minutes=budget, workdir=out / f"{label}-{rate:g}")
+            click.echo(json.dumps(row))
+            rows.append(row)
+    header = ["task", "metric", "examples", "teacher", "base", "base score", "plain fit", "cold start", "ceiling",
               "cold/ceiling", "attempts", "wall s"]
-    body = [[r["task"], r["examples_per_label"], r["teacher"], r["base_zero_shot"], r["plain_fit"],
+    body = [[r["task"], r["metric"], r["examples"], r["teacher"], r["base"], r["base_score"], r["plain_fit"],
              r["coldstart"] if r["coldstart"] is not None else "rejected", r["ceiling"],
              (r["coldstart"] or 0.0) / r["ceiling"], r["attempts"], r["wall_seconds"]] for r in rows]
     report = "\n".join([
         "# Cold-start bench", "", f"Command: `pioneer {shlex.join(sys.argv[1:])}`", "", f"Machine: {machine()}", "",
-        ("Test-split accuracy. Base: nearest label name by embedding. Plain fit: the default classifier on all the "
-        "data cold start acquired. Ceiling: the default classifier on the domain's full labelled training split."),
+        ("Test-split scores. Base: nearest label name by embedding (classification); the tagger fitted on the "
+         "user's examples alone (entities). Plain fit: the default model on all the data cold start acquired. "
+         "Ceiling: the default model on the task's full labelled training split (for entity tasks: the same "
+         "sentences with gold labels)."),
         "", table(header, body), "",
     ])
     (out / "report.md").write_text(report, encoding="utf-8")

@@ -21,6 +21,7 @@ def build_judge(checker: str | None, reference: Path | None, pattern: str | None
     """The judge the flags describe: one checker, or an OpenAI-compatible endpoint."""
     import orjson
 
+    from pioneer.chat import ChatEndpoint
     from pioneer.judging import (
         EndpointJudge,
         JsonSchemaChecker,
@@ -34,7 +35,7 @@ def build_judge(checker: str | None, reference: Path | None, pattern: str | None
         if endpoint is not None:
             if not judge_model:
                 raise click.UsageError("--endpoint needs --judge-model (the judge model's name on that endpoint)")
-            return EndpointJudge(base_url=endpoint, model=judge_model, api_key=api_key, timeout=timeout)
+            return EndpointJudge(ChatEndpoint(endpoint, judge_model, api_key=api_key, timeout=timeout))
         if checker == "numeric":
             if reference is None:
                 raise click.UsageError("--checker numeric needs --reference (a JSON object: input text -> expected number)")

@@ -7,10 +7,15 @@ when the command runs.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import click
 
 from pioneer.cli.options import BROKER
+
+if TYPE_CHECKING:  # the serving stack loads inside the command, not at import
+    from streams.serving import ServingRuntime
+    from streams.serving.auth import ApiKeys
 
 SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
@@ -127,33 +132,15 @@ def serve(
       pioneer serve --model intents --broker 127.0.0.1:9092 --port 8000
       curl -s localhost:8000/v1/predict -H 'content-type: application/json' -d '{"text": "play some jazz"}'
     """
-    import os
     from pathlib import Path
 
-    from streams.serving.auth import ApiKeys, is_loopback
-
-    # Before anything touches the disk: who may call this server.
-    try:
-        keys = ApiKeys.load(Path(api_keys_file) if api_keys_file else None)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--api-keys") from None
-    if not keys and not insecure_no_auth and not is_loopback(host):
-        raise click.UsageError(
-            f"--host {host} serves beyond this machine: give API keys (--api-keys FILE or PIONEER_API_KEYS_<SCOPE>) "
-            "or say --insecure-no-auth"
-        )
-
-    # Before torch loads: idle OpenMP threads sleep instead of spinning, which on a small shared CPU leaves the
-    # cores to the event loop and the other processes (see scripts/bench_adapters.py for the measurement).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    keys = _api_keys(api_keys_file, host, insecure_no_auth)  # before anything touches the disk
+    _quiet_threads()  # before torch loads
 
     from pioneer.registry import open_registry
     from pioneer.settings import Paths
     from streams.kafka import KafkaSettings
-    from streams.serving import ServeConfig, ServingRuntime, create_app
-    from streams.serving.server import serve as run_server
-    from streams.serving.server import throttle_kafka_client_logs
+    from streams.serving import ServeConfig, ServingRuntime
 
     paths = Paths.from_env()
     uses_kafka = log_inferences or (follow and pinned is None)
@@ -182,8 +169,44 @@ def serve(
         registry=open_registry(registry_dir),
         kafka=KafkaSettings.from_env(broker) if uses_kafka else None,
     )
+    _run(runtime, keys, host=host, port=port)
+
+
+def _api_keys(api_keys_file: str | None, host: str, insecure_no_auth: bool) -> ApiKeys:
+    """Who may call this server; refuses to serve beyond loopback without keys unless told to."""
+    from pathlib import Path
+
+    from streams.serving.auth import ApiKeys, is_loopback
+
+    try:
+        keys = ApiKeys.load(Path(api_keys_file) if api_keys_file else None)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--api-keys") from None
+    if not keys and not insecure_no_auth and not is_loopback(host):
+        raise click.UsageError(
+            f"--host {host} serves beyond this machine: give API keys (--api-keys FILE or PIONEER_API_KEYS_<SCOPE>) "
+            "or say --insecure-no-auth"
+        )
+    return keys
+
+
+def _quiet_threads() -> None:
+    """Idle OpenMP threads sleep instead of spinning: on a small shared CPU the cores stay with the event loop
+    and the other processes (docs/benchmarks.md has the measurement). Must run before torch loads."""
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _run(runtime: ServingRuntime, keys: ApiKeys, *, host: str, port: int) -> None:
+    from streams.serving import create_app
+    from streams.serving.server import serve as run_server
+    from streams.serving.server import throttle_kafka_client_logs
+
     throttle_kafka_client_logs()
+    config = runtime.config
     auth = f"{len(keys)} API keys" if keys else "no API keys"
-    click.echo(f"serving {model} ({alias}) on http://{host}:{port} with {auth}  (docs: /docs, metrics: /metrics)",
-               err=True)
+    click.echo(f"serving {config.model} ({config.alias}) on http://{host}:{port} with {auth}  "
+               "(docs: /docs, metrics: /metrics)", err=True)
     run_server(create_app(runtime, api_keys=keys or None), host=host, port=port)

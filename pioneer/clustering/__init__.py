@@ -1,6 +1,6 @@
 """Online clustering of failure embeddings into named, time-decayed clusters with a lifecycle."""
 
-from pioneer.clustering.base import Clusterer, ParamsMixin
+from pioneer.clustering.base import Clusterer
 from pioneer.clustering.incremental import IncrementalClusterer
 from pioneer.clustering.linkage import group_micro_clusters
 from pioneer.clustering.naming import ctfidf_keywords
@@ -10,7 +10,6 @@ __all__ = [
     "ClusterStats",
     "Clusterer",
     "IncrementalClusterer",
-    "ParamsMixin",
     "Snapshot",
     "ctfidf_keywords",
     "group_micro_clusters",

@@ -30,6 +30,8 @@ import math
 
 import numpy as np
 
+from pioneer.base import check_number
+
 WARMUP = 16.0
 """Traffic (in updates) at which the common direction is half removed: early on it is a guess."""
 NN_SAMPLES = 1024
@@ -72,8 +74,11 @@ class GeometryCalibrator:
         self, window: int = 512, quantile: float = 0.25, memory: float = 8192.0, sample_every: int = 8,
         refresh_every: int = 256,
     ) -> None:
-        if window < 2 or not 0.0 < quantile < 1.0 or not memory > 0 or sample_every < 1 or refresh_every < 1:
-            raise ValueError("window >= 2, quantile in (0, 1), memory > 0, sample_every >= 1, refresh_every >= 1")
+        check_number("window", window, 2, integer=True)
+        check_number("quantile", quantile, 0.0, 1.0, open_low=True, open_high=True)
+        check_number("memory", memory, 0.0, open_low=True)
+        check_number("sample_every", sample_every, 1, integer=True)
+        check_number("refresh_every", refresh_every, 1, integer=True)
         self.window = window
         self.quantile = quantile
         self.memory = memory

@@ -55,6 +55,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from pioneer.base import check_number
 from pioneer.clustering.base import Clusterer
 from pioneer.clustering.calibration import GeometryCalibrator
 from pioneer.clustering.decay import ForwardDecay
@@ -89,16 +90,8 @@ Sample = tuple[str, str, str | None, str | None]
 
 
 def _positive(name: str, value: Any, *, integer: bool = False, minimum: float = 0.0, strict: bool = True) -> None:
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite {'integer' if integer else 'number'}; got {value!r}")
-    if (value <= minimum) if strict else (value < minimum):
-        raise ConfigError(f"{name} must be {'>' if strict else '>='} {minimum}; got {value!r}")
-
-
-def _in_range(name: str, value: Any, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ConfigError(f"{name} must be a number in [{low}, {high}]; got {value!r}")
+    """``value`` is finite and above ``minimum`` (or at it, unless ``strict``)."""
+    check_number(name, value, minimum, math.inf, integer=integer, open_low=strict, open_high=True)
 
 
 class IncrementalClusterer(Clusterer):
@@ -174,13 +167,9 @@ class IncrementalClusterer(Clusterer):
         fading_ratio: float = 0.5,
         seed: int | None = None,
     ) -> None:
-        if threshold is not None:
-            _in_range("threshold", threshold, 0.0, 1.0)
-            if not 0.0 < threshold < 1.0:
-                raise ConfigError(f"threshold must be strictly between 0 and 1; got {threshold!r}")
+        check_number("threshold", threshold, 0.0, 1.0, optional=True, open_low=True, open_high=True)
         _positive("link_threshold", link_threshold)
-        if assign_threshold is not None:
-            _in_range("assign_threshold", assign_threshold, -1.0, 1.0)
+        check_number("assign_threshold", assign_threshold, -1.0, 1.0, optional=True)
         _positive("half_life", half_life)
         _positive("recent_half_life", recent_half_life)
         if recent_half_life >= half_life:
@@ -190,16 +179,13 @@ class IncrementalClusterer(Clusterer):
         _positive("prune_weight", prune_weight, strict=False)
         if prune_weight >= min_weight:
             raise ConfigError(f"prune_weight must be < min_weight ({min_weight}); got {prune_weight!r}")
-        _in_range("merge_threshold", merge_threshold, 0.0, 1.0)
+        check_number("merge_threshold", merge_threshold, 0.0, 1.0, open_low=True)
         _positive("maintain_every", maintain_every, integer=True, minimum=1, strict=False)
-        _in_range("pass_sample_rate", pass_sample_rate, 1e-9, 1.0)
+        check_number("pass_sample_rate", pass_sample_rate, 1e-9, 1.0)
         _positive("max_samples", max_samples, integer=True, minimum=1, strict=False)
         _positive("growing_ratio", growing_ratio, minimum=1.0)
-        _in_range("fading_ratio", fading_ratio, 1e-9, 1.0 - 1e-9)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ConfigError(f"seed must be an integer or None; got {seed!r}")
-        if not merge_threshold > 0.0:
-            raise ConfigError(f"merge_threshold must be > 0; got {merge_threshold!r}")
+        check_number("fading_ratio", fading_ratio, 1e-9, 1.0 - 1e-9)
+        check_number("seed", seed, integer=True, optional=True)
         self.threshold = threshold
         self.link_threshold = link_threshold
         self.assign_threshold = assign_threshold

@@ -1,4 +1,5 @@
-"""Data acquisition, in order of trust: the user's examples, then unlabelled texts labelled by a teacher.
+"""Data acquisition, in order of trust: the user's examples, then unlabelled texts labelled by a teacher
+(a label for classification, mentions for entity extraction).
 
 Each acquired example goes to the :class:`~pioneer.coldstart.sources.AcquiredStore` journal the moment it is
 acquired, so a teacher that fails mid-way raises :class:`~pioneer.coldstart.teacher.TeacherError` and everything
@@ -9,12 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pioneer.coldstart.sources import AcquiredStore, Sourced, text_key
 from pioneer.coldstart.task import TaskSpec
-from pioneer.coldstart.teacher import Teacher, TeacherError, parse_label
+from pioneer.coldstart.teacher import (
+    Teacher,
+    TeacherError,
+    parse_label,
+    parse_lines,
+    parse_spans,
+)
 from pioneer.errors import ConfigError
 from pioneer.training.base import Example
 
@@ -59,8 +67,8 @@ def label_with_teacher(
     Raises :class:`TeacherError` when the teacher fails or answers garbage :data:`GARBAGE_STREAK` times in a
     row; the message says how many examples the journal keeps.
     """
-    if task.kind != "classification":
-        raise ConfigError(f"teacher labelling supports classification tasks; this task is {task.kind}")
+    if task.kind not in ("classification", "entity_extraction"):
+        raise ConfigError(f"teacher labelling supports classification and entity extraction; this task is {task.kind}")
     report = LabellingReport()
     todo: list[str] = []
     seen: set[str] = set()
@@ -85,8 +93,8 @@ def label_with_teacher(
         except Exception as exc:  # a teacher is foreign code: any failure is reported the same way
             raise TeacherError(f"teacher {teacher.name} failed: {exc!r}; {_kept(store)}") from exc
         report.asked += 1
-        label = parse_label(answer, task.labels) if isinstance(answer, str) else None
-        if label is None:
+        example = _read_answer(answer, text, task)
+        if example is None:
             report.garbage += 1
             streak += 1
             store.add_unanswered(text, source, str(answer))
@@ -98,12 +106,64 @@ def label_with_teacher(
         else:
             streak = 0
             report.labelled += 1
-            store.add([Sourced(Example(text=text, label=label, id=_teacher_id(text)), source)])
+            store.add([Sourced(example, source)])
         if on_progress is not None:
             on_progress(report, len(todo))
     log.info("teacher labelling done", extra={"teacher": teacher.name, "asked": report.asked,
                                                "labelled": report.labelled, "garbage": report.garbage})
     return report
+
+
+def synthesize_with_teacher(
+    store: AcquiredStore, teacher: Teacher, task: TaskSpec, *, per_label: int,
+    on_progress: Callable[[LabellingReport, int], None] | None = None,
+) -> LabellingReport:
+    """Ask ``teacher`` to write texts for each label until the journal holds ``per_label`` synthetic examples of it.
+
+    Provenance ``synthetic:<teacher>``: the least trusted source, never evaluated on, and a data move of the
+    search drops it. A text already in the journal is skipped. Raises :class:`TeacherError` when the teacher fails,
+    or writes nothing usable for any label; what was written before stays in the journal.
+    """
+    if task.kind != "classification":
+        raise ConfigError(f"teacher synthesis supports classification tasks; this task is {task.kind}")
+    source = f"synthetic:{teacher.name}"
+    report = LabellingReport()
+    have = Counter(str(i.example.label) for i in store.items if i.source == source)
+    for label in task.labels:
+        wanted = per_label - have[label]
+        if wanted <= 0:
+            report.already_known += have[label]
+            continue
+        try:
+            answer = teacher.synthesize(label, task, wanted)
+        except TeacherError as exc:
+            raise TeacherError(f"{exc}; {_kept(store)}") from exc
+        except Exception as exc:  # a teacher is foreign code: any failure is reported the same way
+            raise TeacherError(f"teacher {teacher.name} failed: {exc!r}; {_kept(store)}") from exc
+        report.asked += 1
+        texts = [t for t in parse_lines(str(answer), wanted) if not store.asked(t)] if isinstance(answer, str) else []
+        if not texts:
+            report.garbage += 1
+        store.add([Sourced(Example(text=t, label=label, id="synthetic:" + _teacher_id(t).partition(":")[2]), source)
+                   for t in dict.fromkeys(texts)])
+        report.labelled += len(set(texts))
+        if on_progress is not None:
+            on_progress(report, len(task.labels))
+    if report.asked and report.garbage == report.asked:
+        raise TeacherError(f"teacher {teacher.name} wrote no usable text for any label (last answer: "
+                           f"{str(answer)[:80]!r}); {_kept(store)}")
+    return report
+
+
+def _read_answer(answer: object, text: str, task: TaskSpec) -> Example | None:
+    """The example a teacher's answer makes (None: the answer is garbage)."""
+    if not isinstance(answer, str):
+        return None
+    if task.kind == "entity_extraction":
+        spans = parse_spans(answer, text, task.labels)
+        return None if spans is None else Example(text=text, spans=spans, id=_teacher_id(text))
+    label = parse_label(answer, task.labels)
+    return None if label is None else Example(text=text, label=label, id=_teacher_id(text))
 
 
 def _teacher_id(text: str) -> str:

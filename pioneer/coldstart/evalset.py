@@ -10,17 +10,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pioneer.coldstart.sources import Sourced, provenance_mix, trust
+from pioneer.coldstart.sources import Sourced, provenance_mix, source_kind, trust
 from pioneer.coldstart.task import TaskSpec
 from pioneer.errors import ConfigError
 from pioneer.training.base import Example
 
 MIN_PER_LABEL = 2
 """Fewer evaluation examples than this for some label: the set cannot judge that label, so the run stops."""
+
+
+MAX_SHARE = 0.25
+"""At most this share of the acquired data goes to evaluation where there are no labels to count per label."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +53,22 @@ def content_hash(validation: Sequence[Sourced], gate: Sequence[Sourced]) -> str:
 
 
 def build_eval_set(items: Sequence[Sourced], task: TaskSpec, *, per_label: int = 10, size: int = 100,
-                   user_share: float = 0.5) -> EvalSet:
+                   user_share: float = 0.5, doubted: Collection[str] = ()) -> EvalSet:
     """Pick the evaluation set from ``items``, most trusted first.
 
-    Per label (classification) up to ``per_label`` examples, ``size`` in all for other kinds. At most
-    ``user_share`` of the user's examples of a label go to evaluation, so some are left to train on.
+    Per label (classification) up to ``per_label`` examples, ``size`` in all for other kinds (and at most
+    :data:`MAX_SHARE` of the data, so some is left to train on). At most
+    ``user_share`` of the user's examples of a label go to evaluation, so some are left to train on. Examples
+    whose id is in ``doubted`` (teacher labels a cross-fitted check disputes) come after all others of their
+    source: a noisy validation set cannot see what cleaning the training data gains. Texts a teacher wrote
+    (``synthetic``) are never evaluated on.
     """
     groups: dict[str, list[Sourced]] = defaultdict(list)
-    for item in sorted(items, key=lambda i: (trust(i.source), _order(i))):
+    doubted = frozenset(doubted)
+    items = [i for i in items if source_kind(i.source) != "synthetic"]  # it would score the teacher's imagination
+    for item in sorted(items, key=lambda i: (trust(i.source), i.example.id in doubted, _order(i))):
         groups[str(item.example.label) if task.kind == "classification" else ""].append(item)
-    quota = per_label if task.kind == "classification" else size
+    quota = per_label if task.kind == "classification" else min(size, max(2, int(len(items) * MAX_SHARE)))
     validation: list[Sourced] = []
     gate: list[Sourced] = []
     for key in sorted(groups):
@@ -109,7 +120,7 @@ def load_eval_set(path: Path) -> EvalSet:
     return EvalSet(validation, gate, actual)
 
 
-def frozen_eval_set(path: Path, items: Sequence[Sourced], task: TaskSpec, **options: float) -> EvalSet:
+def frozen_eval_set(path: Path, items: Sequence[Sourced], task: TaskSpec, **options: Any) -> EvalSet:
     """The set frozen at ``path``, or a new one built from ``items`` and frozen there."""
     if path.exists():
         return load_eval_set(path)

@@ -73,20 +73,30 @@ def write_report(result: ColdStartResult, directory: Path | None = None, *, targ
         f" `{result.eval_set.hash}`"),
         f"- Training set of the released recipe: {_mix(result.train_provenance)}",
     ]
+    for corpus in result.corpora:
+        mapping = ", ".join(f"{k}→{v}" if k != v else k for k, v in list(corpus["labels"].items())[:8])
+        lines.append(f"- Local corpus `{corpus['name']}`: {'used' if corpus['used'] else 'not used'} ({corpus['reason']}"
+                     f"{'; ' + str(corpus['examples']) + ' examples of ' + mapping if corpus['used'] else ''})")
+    if result.doubted:
+        lines.append(f"- Teacher labels the rest of the data disputes (checked before the evaluation set was chosen), kept"
+                     " out of the evaluation set:"
+                     f" {result.doubted}")
     if result.labelling is not None:
         lab = result.labelling
         lines.append(f"- Teacher labelling: {lab.asked} asked, {lab.labelled} labelled, {lab.garbage} unusable answers,"
                      f" {lab.already_known} already in the journal")
     rows = [[a.id, a.iteration, "" if a.parent is None else a.parent, a.change_kind, a.change, a.recipe.describe(),
-             a.train_size, "failed: " + a.error if a.error else a.score, f"{a.seconds:.1f}"] for a in search.attempts]
+             a.train_size, "failed: " + a.error if a.error else a.score,
+             "" if a.likelihood is None else f"{a.likelihood:.3f}", f"{a.seconds:.1f}"] for a in search.attempts]
     lines += [
         "",
         "## Lineage",
         "",
         (f"Best: attempt {search.best.id} ({search.best.recipe.describe()}), validation {task.metric} "
-        f"{search.best.score:.3f}."),
+        f"{search.best.score:.3f} (ties broken by the validation log-likelihood)."),
         "",
-        table(["#", "iter", "parent", "kind", "what changed", "recipe", "train", task.metric, "seconds"], rows),
+        table(["#", "iter", "parent", "kind", "what changed", "recipe", "train", task.metric, "log-likelihood",
+               "seconds"], rows),
         "",
         f"![lineage]({plot.name})",
         "",

@@ -1,7 +1,7 @@
 """Provenance: every acquired example carries where it came from, and the journal that keeps them on disk.
 
 Sources in order of trust: ``user`` (the user's labelled examples), ``corpus:<name>`` (a labelled local corpus),
-``teacher:<name>`` (a text labelled by a teacher model). :class:`AcquiredStore` appends each example to a JSON
+``teacher:<name>`` (a text labelled by a teacher model), ``synthetic:<name>`` (a text a teacher wrote for a label). :class:`AcquiredStore` appends each example to a JSON
 lines journal as soon as it is acquired and flushes it, so a teacher that fails half-way loses nothing: a rerun
 reads the journal back and asks only about the texts not yet answered.
 """
@@ -18,13 +18,21 @@ from pathlib import Path
 from pioneer.registry import example_from_dict, example_to_dict
 from pioneer.training.base import Example
 
-TRUST = {"user": 0, "corpus": 1, "teacher": 2}
+TRUST = {"user": 0, "corpus": 1, "teacher": 2, "synthetic": 3}
 """Lower is more trusted."""
+
+MACHINE = ("teacher", "synthetic")
+"""Sources whose labels a model gave: curation may dispute them, never a user's or a corpus's."""
 
 
 def source_kind(source: str) -> str:
     """``teacher:simulated-5%`` -> ``teacher``."""
     return source.partition(":")[0]
+
+
+def machine_labelled(source: str) -> bool:
+    """Whether a model labelled (or wrote) the example: ``teacher:...`` and ``synthetic:...``."""
+    return source_kind(source) in MACHINE
 
 
 def trust(source: str) -> int:

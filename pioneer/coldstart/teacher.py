@@ -1,5 +1,8 @@
 """Teachers that label texts for cold start, behind one verb: ``classify(text, task) -> answer``.
 
+For a classification task the answer names a label; for an entity-extraction task it is a JSON list of
+``{"text": mention, "type": entity type}`` objects (read into character spans by :func:`parse_spans`).
+
 - :class:`EndpointTeacher`: an OpenAI-compatible chat-completions endpoint (``pioneer serve`` exposes one for
   generation models; so do vLLM, llama.cpp, Ollama and hosted APIs).
 - :class:`SimulatedTeacher`: answers from gold labels with a stated error rate, for offline benches where no
@@ -12,22 +15,41 @@ skipped. A teacher that cannot answer at all (HTTP error, timeout, malformed bod
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import httpx
-
+from pioneer.chat import ChatEndpoint, ChatError
 from pioneer.coldstart.sources import text_key
 from pioneer.coldstart.task import TaskSpec
 from pioneer.errors import ConfigError, PioneerError
+from pioneer.events import Span
 
 PROMPT = (
     "Task: {description}\n"
     "Labels:\n{labels}\n\n"
     "Text: {text}\n\n"
     "Answer with exactly one label from the list and nothing else."
+)
+
+
+ENTITY_PROMPT = (
+    "Task: {description}\n"
+    "Entity types:\n{labels}\n\n"
+    "Text: {text}\n\n"
+    'Answer with a JSON list of the entities in the text, each as {{"text": the exact words, "type": one type '
+    "from the list}}, and nothing else; answer [] when there are none."
+)
+
+
+SYNTHESIS_PROMPT = (
+    "Task: {description}\n"
+    "Label: {label}{meaning}\n\n"
+    "Write {n} different, realistic texts that belong to this label, as a user would write them. One per line, "
+    "no numbering, nothing else."
 )
 
 
@@ -44,6 +66,25 @@ class Teacher(ABC):
     @abstractmethod
     def classify(self, text: str, task: TaskSpec) -> str:
         """The teacher's raw answer for ``text`` (read into a label by :func:`parse_label`)."""
+
+    def synthesize(self, label: str, task: TaskSpec, n: int) -> str:
+        """The teacher's raw answer when asked to write ``n`` texts of ``label`` (read by :func:`parse_lines`)."""
+        raise TeacherError(f"teacher {self.name} cannot write examples")
+
+
+def parse_lines(answer: str, n: int) -> list[str]:
+    """The texts of a synthesis answer: one per line, list markers and quotes stripped, at most ``n``.
+
+    >>> parse_lines('Here are some:\\n1. "book a table"\\n- table for two please', 5)
+    ['book a table', 'table for two please']
+    """
+    texts = []
+    for line in answer.splitlines():
+        text = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line).strip().strip('"').strip("'").strip()
+        if not text or text.endswith(":") or len(text) > 500:
+            continue
+        texts.append(text)
+    return texts[:n]
 
 
 def parse_label(answer: str, labels: Sequence[str]) -> str | None:
@@ -70,73 +111,89 @@ def parse_label(answer: str, labels: Sequence[str]) -> str | None:
     return None
 
 
-class EndpointTeacher(Teacher):
-    """An OpenAI-compatible ``POST {base_url}/chat/completions``.
+def parse_spans(answer: str, text: str, types: Sequence[str]) -> tuple[Span, ...] | None:
+    """Character spans from a JSON list of ``{"text", "type"}`` objects, or None when the answer is not one.
 
-    Parameters
-    ----------
-    base_url
-        e.g. ``http://127.0.0.1:8000/v1`` (``pioneer serve``) or ``https://api.openai.com/v1``.
-    model
-        The model name the endpoint expects.
-    api_key
-        Sent as a bearer token when given.
-    timeout
-        Seconds per request; a slower answer is a :class:`TeacherError`.
-    transport
-        An httpx transport (None uses the network).
+    Each mention is found in ``text`` (a repeated mention takes its next occurrence); a mention that is not in
+    the text, or a type outside ``types``, makes the whole answer garbage rather than a partial label.
+
+    >>> parse_spans('[{"text": "Oslo", "type": "LOC"}]', "Flights to Oslo", ["LOC", "PER"])
+    (Span(start=11, end=15, label='LOC', text='Oslo'),)
+    >>> parse_spans("[]", "Nothing here", ["LOC"])
+    ()
+    >>> parse_spans("Oslo is a LOC", "Flights to Oslo", ["LOC"]) is None
+    True
     """
+    start, end = answer.find("["), answer.rfind("]")
+    if start < 0 or end < start:
+        return None
+    try:
+        items = json.loads(answer[start : end + 1])
+    except ValueError:
+        return None
+    if not isinstance(items, list):
+        return None
+    spans: list[Span] = []
+    taken: dict[str, int] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            return None
+        mention, kind = str(item.get("text", "")).strip(), item.get("type", item.get("label"))
+        label = parse_label(str(kind), types) if kind is not None else None
+        if not mention or label is None:
+            return None
+        at = _find_words(text, mention, taken.get(mention, 0))
+        if at < 0:
+            return None
+        taken[mention] = at + len(mention)
+        spans.append(Span(start=at, end=at + len(mention), label=label, text=mention))
+    spans.sort(key=lambda s: (s.start, s.end, s.label))
+    if any(a.end > b.start for a, b in itertools.pairwise(spans)):
+        return None  # overlapping mentions cannot be tagged
+    return tuple(spans)
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        *,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"teacher URL must start with http:// or https://, got {base_url!r}")
-        if not model:
-            raise ConfigError("the teacher's model must be named (URL#MODEL)")
-        if timeout <= 0:
-            raise ConfigError(f"teacher timeout={timeout!r} must be > 0 seconds")
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.api_key = api_key
-        self.timeout = timeout
-        self.transport = transport
-        self.name = f"{model}@{self.base_url}"
-        self._client: httpx.Client | None = None
+
+def _find_words(text: str, mention: str, start: int) -> int:
+    """Where ``mention`` next occurs in ``text`` as whole words ("pm" is not in "upmarket"); -1 if nowhere."""
+    found = re.compile(rf"(?<!\w){re.escape(mention)}(?!\w)").search(text, start)
+    return -1 if found is None else found.start()
+
+
+def spans_answer(spans: Sequence[Span], text: str) -> str:
+    """The JSON answer a teacher gives for ``spans`` of ``text`` (what :func:`parse_spans` reads)."""
+    return json.dumps([{"text": text[s.start : s.end], "type": s.label} for s in spans], ensure_ascii=False)
+
+
+class EndpointTeacher(Teacher):
+    """A chat model behind an OpenAI-compatible endpoint (``pioneer serve``, a hosted API) asked for one label;
+    a failed call (HTTP error, timeout, no reply) is a :class:`TeacherError`."""
+
+    def __init__(self, chat: ChatEndpoint) -> None:
+        self.chat = chat
+        self.name = f"{chat.model}@{chat.base_url}"
 
     def __repr__(self) -> str:
-        return f"EndpointTeacher(base_url={self.base_url!r}, model={self.model!r}, timeout={self.timeout})"
+        return f"EndpointTeacher(chat={self.chat!r})"
 
     def classify(self, text: str, task: TaskSpec) -> str:
         labels = "\n".join(
             f"- {label}" + (f": {task.label_descriptions[label]}" if task.label_descriptions.get(label) else "")
             for label in task.labels
         )
-        prompt = PROMPT.format(description=task.description, labels=labels, text=text)
-        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "temperature": 0}
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        if self._client is None:
-            self._client = httpx.Client(timeout=self.timeout, transport=self.transport)
+        template = ENTITY_PROMPT if task.kind == "entity_extraction" else PROMPT
+        return self._ask(template.format(description=task.description, labels=labels, text=text), temperature=0)
+
+    def synthesize(self, label: str, task: TaskSpec, n: int) -> str:
+        meaning = task.label_descriptions.get(label)
+        prompt = SYNTHESIS_PROMPT.format(description=task.description, label=label, n=n,
+                                         meaning=f" ({meaning})" if meaning else "")
+        return self._ask(prompt, temperature=0.8)  # some variety: the same prompt is asked once per label
+
+    def _ask(self, prompt: str, *, temperature: float) -> str:
         try:
-            response = self._client.post(f"{self.base_url}/chat/completions", json=body, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise TeacherError(f"teacher {self.name} did not answer within {self.timeout:g}s ({exc!r})") from exc
-        except httpx.HTTPError as exc:
-            raise TeacherError(f"teacher {self.name} is unreachable: {exc!r}") from exc
-        if response.status_code >= 400:
-            raise TeacherError(f"teacher {self.name} answered HTTP {response.status_code}: {response.text[:200]!r}")
-        try:
-            return str(response.json()["choices"][0]["message"]["content"] or "")
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise TeacherError(
-                f"teacher {self.name} answered without choices[0].message.content: {response.text[:200]!r}"
-            ) from exc
+            return self.chat.complete([{"role": "user", "content": prompt}], temperature=temperature)
+        except ChatError as exc:
+            raise TeacherError(f"teacher {self.name} {exc}") from exc
 
 
 class SimulatedTeacher(Teacher):
@@ -148,35 +205,84 @@ class SimulatedTeacher(Teacher):
     Parameters
     ----------
     gold
-        Text -> label (texts are matched after :func:`~pioneer.coldstart.sources.text_key`).
+        Text -> label, or text -> spans for entity extraction (texts are matched after
+        :func:`~pioneer.coldstart.sources.text_key`).
     error_rate
-        Share of answers replaced by another label, in [0, 1).
+        Share of answers made wrong, in [0, 1): another label; for entities one mention dropped or given another
+        type (on a text without entities, its first word tagged with a type).
+    writes
+        Label -> texts it "writes" when asked to synthesise (held-out gold texts; None: it cannot write). A
+        written text is another label's on ``error_rate`` of the requests.
 
     >>> teacher = SimulatedTeacher({"pay my rent": "pay_bill"}, error_rate=0.0)
     >>> teacher.name
     'simulated-0%'
     """
 
-    def __init__(self, gold: Mapping[str, str], *, error_rate: float, seed: int = 0) -> None:
+    def __init__(self, gold: Mapping[str, str | Sequence[Span]], *, error_rate: float, seed: int = 0,
+                 writes: Mapping[str, Sequence[str]] | None = None) -> None:
         if not 0.0 <= error_rate < 1.0:
             raise ConfigError(f"simulated teacher error_rate={error_rate!r} must be in [0, 1)")
         self.gold = {text_key(text): label for text, label in gold.items()}
         self.error_rate = error_rate
         self.seed = seed
+        self.writes = {label: list(texts) for label, texts in (writes or {}).items()}
+        self._written: dict[str, int] = {}
         self.name = f"simulated-{100 * error_rate:g}%"
 
     def __repr__(self) -> str:
         return f"SimulatedTeacher(gold={len(self.gold)} texts, error_rate={self.error_rate}, seed={self.seed})"
+
+    def synthesize(self, label: str, task: TaskSpec, n: int) -> str:
+        if not self.writes:
+            raise TeacherError(f"teacher {self.name} cannot write examples (it was given no texts to write from)")
+        return _simulated_synthesis(self, label, n)
 
     def classify(self, text: str, task: TaskSpec) -> str:
         label = self.gold.get(text_key(text))
         if label is None:
             return ""
         digest = hashlib.sha256(f"{self.seed}:{text_key(text)}".encode()).digest()
-        if int.from_bytes(digest[:8], "big") / 2**64 >= self.error_rate:
+        wrong = int.from_bytes(digest[:8], "big") / 2**64 < self.error_rate
+        pick = int.from_bytes(digest[8:16], "big")
+        if not isinstance(label, str):
+            return spans_answer(_corrupt(list(label), text, task.labels, pick) if wrong else label, text)
+        if not wrong:
             return label
         others = [other for other in task.labels if other != label]
-        return others[int.from_bytes(digest[8:16], "big") % len(others)] if others else label
+        return others[pick % len(others)] if others else label
+
+
+def _simulated_synthesis(teacher: SimulatedTeacher, label: str, n: int) -> str:
+    """The next ``n`` held-out texts of ``label`` (some of another label, at the error rate), one per line."""
+    others = sorted(other for other in teacher.writes if other != label)
+    lines = []
+    for _ in range(n):
+        k = teacher._written.get(label, 0)
+        teacher._written[label] = k + 1
+        digest = hashlib.sha256(f"{teacher.seed}:write:{label}:{k}".encode()).digest()
+        source = label
+        if others and int.from_bytes(digest[:8], "big") / 2**64 < teacher.error_rate:
+            source = others[int.from_bytes(digest[8:16], "big") % len(others)]
+        texts = teacher.writes.get(source, [])
+        if k < len(texts) or (source != label and texts):
+            lines.append(texts[k % len(texts)])
+    return "\n".join(lines)
+
+
+def _corrupt(spans: list[Span], text: str, types: Sequence[str], pick: int) -> list[Span]:
+    """One teacher mistake on an entity answer: a mention dropped or retyped, or a stray word tagged."""
+    if not spans:
+        word = re.match(r"\S+", text)
+        if word is None or not types:
+            return []
+        return [Span(start=word.start(), end=word.end(), label=types[pick % len(types)], text=word.group(0))]
+    k = pick % len(spans)
+    others = [t for t in types if t != spans[k].label]
+    if pick // len(spans) % 2 == 0 or not others:
+        return spans[:k] + spans[k + 1 :]
+    retyped = Span(start=spans[k].start, end=spans[k].end, label=others[pick % len(others)], text=spans[k].text)
+    return [*spans[:k], retyped, *spans[k + 1 :]]
 
 
 def teacher_from_option(value: str, *, api_key: str | None = None, timeout: float = 30.0) -> Teacher:
@@ -193,12 +299,12 @@ def teacher_from_option(value: str, *, api_key: str | None = None, timeout: floa
             raise ConfigError(f"--teacher {value!r}: RATE {rate!r} is not a number such as 0.05 or 5%") from None
         return SimulatedTeacher(_gold_labels(Path(path)), error_rate=error_rate)
     url, _, model = value.partition("#")
-    return EndpointTeacher(url, model or "production", api_key=api_key, timeout=timeout)
+    return EndpointTeacher(ChatEndpoint(url, model or "production", api_key=api_key, timeout=timeout))
 
 
-def _gold_labels(path: Path) -> dict[str, str]:
+def _gold_labels(path: Path) -> dict[str, str | tuple[Span, ...]]:
     from pioneer.data import load_dataset
 
     if not path.exists():
         raise ConfigError(f"simulated teacher gold file {str(path)!r} does not exist")
-    return {e.text: str(e.label) for e in load_dataset(path, task="classification")}
+    return {e.text: str(e.label) if e.label is not None else tuple(e.spans or ()) for e in load_dataset(path)}

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from pioneer.base import ParamsMixin, check_number
 from pioneer.curriculum.balance import balance, label_ratio
 from pioneer.diagnosis.vectors import Encoder, TfidfEncoder, cosine, take
 from pioneer.events import Output
@@ -93,7 +94,7 @@ class Curriculum:
         }
 
 
-class CurriculumBuilder:
+class CurriculumBuilder(ParamsMixin):
     """Build a curriculum from gold examples and pools. See the module docstring.
 
     Parameters
@@ -119,34 +120,15 @@ class CurriculumBuilder:
         encoder: Encoder | None = None,
         seed: int = 0,
     ) -> None:
-        if hard_negatives_per_gold < 0:
-            raise ValueError(f"hard_negatives_per_gold must be >= 0, got {hard_negatives_per_gold!r}")
-        if not 0.0 <= replay_share < 1.0:
-            raise ValueError(f"replay_share must be in [0, 1), got {replay_share!r}")
-        if max_label_ratio < 1.0:
-            raise ValueError(f"max_label_ratio must be >= 1, got {max_label_ratio!r}")
+        check_number("hard_negatives_per_gold", hard_negatives_per_gold, 0, integer=True)
+        check_number("replay_share", replay_share, 0.0, 1.0, open_high=True)
+        check_number("max_label_ratio", max_label_ratio, 1.0)
+        check_number("seed", seed, integer=True)
         self.hard_negatives_per_gold = hard_negatives_per_gold
         self.replay_share = replay_share
         self.max_label_ratio = max_label_ratio
         self.encoder = encoder
         self.seed = seed
-
-    def __repr__(self) -> str:
-        return (
-            f"CurriculumBuilder(hard_negatives_per_gold={self.hard_negatives_per_gold},"
-            f" replay_share={self.replay_share},"
-            f" max_label_ratio={self.max_label_ratio}, encoder={self.encoder!r}, seed={self.seed})"
-        )
-
-    def clone(self, **changes: Any) -> CurriculumBuilder:
-        params = {
-            "hard_negatives_per_gold": self.hard_negatives_per_gold,
-            "replay_share": self.replay_share,
-            "max_label_ratio": self.max_label_ratio,
-            "encoder": self.encoder,
-            "seed": self.seed,
-        }
-        return CurriculumBuilder(**{**params, **changes})
 
     def build(
         self,
@@ -179,7 +161,6 @@ class CurriculumBuilder:
         rng = random.Random(self.seed)
         excluded_ids = {e.id for e in exclude}
         excluded_texts = {_norm(e.text) for e in exclude}
-        notes: list[str] = []
 
         def allowed(e: Example) -> bool:
             return e.id not in excluded_ids and _norm(e.text) not in excluded_texts
@@ -190,17 +171,35 @@ class CurriculumBuilder:
         augmented = unique_by_id([e for e in augmented if allowed(e)])
         gold_ids = {e.id for e in gold} | {e.id for e in augmented}
         gold_texts = {_norm(e.text) for e in gold}
-        pool = unique_by_id([e for e in pool if allowed(e) and e.id not in gold_ids and _norm(e.text) not in gold_texts])
-        replay_pool = unique_by_id(
-            [
-                e
-                for e in (pool if replay is None else replay)
-                if allowed(e) and e.id not in gold_ids and _norm(e.text) not in gold_texts
-            ]
-        )
+
+        def apart(examples: Sequence[Example]) -> list[Example]:
+            return unique_by_id([e for e in examples if allowed(e) and e.id not in gold_ids and _norm(e.text) not in gold_texts])
+
+        pool = apart(pool)
+        replay_pool = apart(pool if replay is None else replay)
         if not gold:
             return Curriculum(items=[], excluded_eval=excluded_eval, notes=["no gold examples: nothing to teach"])
 
+        pool_sims, replay_sims = self._similarities(gold, pool, replay_pool)
+        items: list[CurriculumItem] = [CurriculumItem("gold", e) for e in gold]
+        items += [CurriculumItem("augmented", e) for e in augmented]
+        used = {e.id for e in gold} | {e.id for e in augmented}
+        notes: list[str] = []
+        negatives, missing = self._hard_negatives(task, gold, pool, pool_sims, confusions, used)
+        items += negatives
+        if missing:
+            notes.append(f"{missing} gold examples found no hard negative (no similar input with another answer)")
+        n_replay = round(self.replay_share / (1.0 - self.replay_share) * len(items)) if self.replay_share else 0
+        if n_replay and replay_pool:
+            items += _replay(replay_pool, replay_sims, n_replay, used, rng)
+        elif self.replay_share and not replay_pool:
+            notes.append("no replay examples available")
+        return self._balance(items, [*replay_pool, *pool], used, excluded_eval, notes)
+
+    def _similarities(
+        self, gold: Sequence[Example], pool: Sequence[Example], replay_pool: Sequence[Example]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine similarity of each gold example to each pool example, and to each replay example."""
         encoder = self.encoder or TfidfEncoder()
         texts = [e.text for e in gold] + [e.text for e in pool] + [e.text for e in replay_pool]
         vectors = encoder.encode(texts)
@@ -214,13 +213,21 @@ class CurriculumBuilder:
             if replay_pool
             else np.zeros((n_gold, 0))
         )
+        return pool_sims, replay_sims
 
-        items: list[CurriculumItem] = [CurriculumItem("gold", e) for e in gold]
-        items += [CurriculumItem("augmented", e) for e in augmented]
-        used = {e.id for e in gold} | {e.id for e in augmented}
-
-        # Hard negatives: most similar input with a different answer, the confused class first.
+    def _hard_negatives(
+        self,
+        task: str,
+        gold: Sequence[Example],
+        pool: Sequence[Example],
+        pool_sims: np.ndarray,
+        confusions: Mapping[str, Output] | None,
+        used: set[str],
+    ) -> tuple[list[CurriculumItem], int]:
+        """For each gold example, the most similar pool input with a different answer, the confused class first;
+        returns them and how many gold examples found none. Adds what it picks to ``used``."""
         pool_keys = [output_key(task, e.expected()) for e in pool]
+        items: list[CurriculumItem] = []
         missing = 0
         for _ in range(self.hard_negatives_per_gold):
             for g, example in enumerate(gold):
@@ -241,31 +248,20 @@ class CurriculumBuilder:
                     continue
                 used.add(pool[best].id)
                 items.append(CurriculumItem("hard_negative", pool[best], pairs_with=example.id))
-        if missing:
-            notes.append(f"{missing} gold examples found no hard negative (no similar input with another answer)")
+        return items, missing
 
-        # Replay: the nearest inputs the model already gets right, so the region around the fix is kept.
-        n_replay = round(self.replay_share / (1.0 - self.replay_share) * len(items)) if self.replay_share else 0
-        if n_replay and replay_pool:
-            nearest = replay_sims.max(axis=0) if len(gold) else np.zeros(len(replay_pool))
-            order = sorted(range(len(replay_pool)), key=lambda j: (-float(nearest[j]), rng.random()))
-            for j in order:
-                if n_replay == 0:
-                    break
-                if replay_pool[j].id in used:
-                    continue
-                used.add(replay_pool[j].id)
-                items.append(CurriculumItem("replay", replay_pool[j]))
-                n_replay -= 1
-        elif self.replay_share and not replay_pool:
-            notes.append("no replay examples available")
+    def _balance(
+        self, items: list[CurriculumItem], spare: Sequence[Example], used: set[str], excluded_eval: int,
+        notes: list[str],
+    ) -> Curriculum:
+        """Label balance (classification and entity types); generation has no labels to balance.
 
-        # Label balance (classification and entity types); generation has no labels to balance.
-        # Top-ups come from the replay pool first, then from the trusted pool: recent traffic is often one
-        # label heavy (the pattern's own), and without the trusted data's other labels the only way left to
-        # balance is dropping the gold examples the retrain exists for.
+        Top-ups come from ``spare``, the replay pool first, then the trusted pool: recent traffic is often one
+        label heavy (the pattern's own), and without the trusted data's other labels the only way left to balance
+        is dropping the gold examples the retrain exists for.
+        """
         pairs = {item.example.id: item.pairs_with for item in items}
-        top_ups = unique_by_id([e for e in [*replay_pool, *pool] if e.id not in used])
+        top_ups = unique_by_id([e for e in spare if e.id not in used])
         balanced, added, dropped = balance(
             [(item.role, item.example) for item in items], top_ups, ratio=self.max_label_ratio
         )
@@ -275,6 +271,24 @@ class CurriculumBuilder:
         return Curriculum(
             items=items, excluded_eval=excluded_eval, balance_added=added, balance_dropped=dropped, notes=notes
         )
+
+
+def _replay(
+    replay_pool: Sequence[Example], replay_sims: np.ndarray, n_replay: int, used: set[str], rng: random.Random
+) -> list[CurriculumItem]:
+    """The ``n_replay`` inputs nearest the gold examples that the model already gets right, so the region around
+    the fix is kept (ties broken by ``rng``). Adds what it picks to ``used``."""
+    nearest = replay_sims.max(axis=0) if len(replay_sims) else np.zeros(len(replay_pool))
+    order = sorted(range(len(replay_pool)), key=lambda j: (-float(nearest[j]), rng.random()))
+    items: list[CurriculumItem] = []
+    for j in order:
+        if len(items) == n_replay:
+            break
+        if replay_pool[j].id in used:
+            continue
+        used.add(replay_pool[j].id)
+        items.append(CurriculumItem("replay", replay_pool[j]))
+    return items
 
 
 def _norm(text: str) -> str:

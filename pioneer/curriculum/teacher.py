@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import httpx
 
+from pioneer.chat import ChatEndpoint, ChatError
 from pioneer.errors import ConfigError
 from pioneer.training.base import Example, TaskAdapter
 
@@ -41,49 +42,22 @@ class Teacher(ABC):
 
 
 class OpenAICompatibleTeacher(Teacher):
-    """A chat-completions endpoint (``POST {base_url}/chat/completions``).
+    """A chat model behind an OpenAI-compatible endpoint, asked for paraphrases.
 
     Parameters
     ----------
-    base_url
-        For example ``https://api.openai.com/v1`` or ``http://127.0.0.1:8000/v1``.
-    model
-        The model name the endpoint expects.
-    api_key
-        Sent as a bearer token when given.
+    chat
+        The endpoint and the model asked there.
     temperature
         Sampling temperature (some variety is the point of paraphrasing).
-    timeout
-        Seconds per request.
-    transport
-        An httpx transport (tests pass a local one; None uses the network).
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        *,
-        api_key: str | None = None,
-        temperature: float = 0.7,
-        timeout: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"teacher base_url must start with http:// or https://, got {base_url!r}")
-        if not model:
-            raise ConfigError("teacher model must be named")
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.api_key = api_key
+    def __init__(self, chat: ChatEndpoint, *, temperature: float = 0.7) -> None:
+        self.chat = chat
         self.temperature = temperature
-        self.timeout = timeout
-        self.transport = transport
 
     def __repr__(self) -> str:
-        return (
-            f"OpenAICompatibleTeacher(base_url={self.base_url!r}, model={self.model!r}, temperature={self.temperature})"
-        )
+        return f"OpenAICompatibleTeacher(chat={self.chat!r}, temperature={self.temperature})"
 
     @classmethod
     def from_env(cls) -> OpenAICompatibleTeacher | None:
@@ -91,19 +65,13 @@ class OpenAICompatibleTeacher(Teacher):
         url, model = os.environ.get("PIONEER_TEACHER_URL"), os.environ.get("PIONEER_TEACHER_MODEL")
         if not url or not model:
             return None
-        return cls(url, model, api_key=os.environ.get("PIONEER_TEACHER_API_KEY") or None)
+        return cls(ChatEndpoint(url, model, api_key=os.environ.get("PIONEER_TEACHER_API_KEY") or None, timeout=60.0))
 
     def complete(self, prompt: str) -> str:
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "temperature": self.temperature}
-        with httpx.Client(timeout=self.timeout, transport=self.transport) as client:
-            response = client.post(f"{self.base_url}/chat/completions", json=body, headers=headers)
-            response.raise_for_status()
-            data = response.json()
         try:
-            return str(data["choices"][0]["message"]["content"])
-        except (KeyError, IndexError, TypeError) as exc:
-            raise ValueError(f"teacher answered without choices[0].message.content: {str(data)[:200]}") from exc
+            return self.chat.complete([{"role": "user", "content": prompt}], temperature=self.temperature)
+        except ChatError as exc:
+            raise ValueError(f"teacher {self.chat.model}@{self.chat.base_url} {exc}") from exc
 
 
 class LocalTeacher(Teacher):

@@ -17,6 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from pioneer.base import ParamsMixin
+from pioneer.errors import ConfigError
+
 _PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "ignore previous instructions",
@@ -36,7 +39,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
-class AdversarialDetector:
+class AdversarialDetector(ParamsMixin):
     """Phrase rules for prompt injection and jailbreaks.
 
     Parameters
@@ -47,12 +50,12 @@ class AdversarialDetector:
 
     def __init__(self, extra_patterns: Sequence[tuple[str, str]] = ()) -> None:
         self.extra_patterns = tuple(tuple(p) for p in extra_patterns)
-        self._rules = [
-            (name, re.compile(rx, re.IGNORECASE | re.DOTALL)) for name, rx in (*_PATTERNS, *self.extra_patterns)
-        ]
-
-    def __repr__(self) -> str:
-        return f"AdversarialDetector(extra_patterns={self.extra_patterns!r})"
+        try:
+            self._rules = [
+                (name, re.compile(rx, re.IGNORECASE | re.DOTALL)) for name, rx in (*_PATTERNS, *self.extra_patterns)
+            ]
+        except re.error as exc:
+            raise ConfigError(f"extra_patterns holds an invalid regular expression: {exc}") from None
 
     def match(self, text: str) -> str | None:
         """The name of the first rule ``text`` matches, or None."""

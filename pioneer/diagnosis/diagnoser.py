@@ -31,6 +31,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
+from pioneer.base import ParamsMixin, check_number
 from pioneer.diagnosis.adversarial import AdversarialDetector
 from pioneer.diagnosis.checked import check_correction
 from pioneer.diagnosis.lexicon import SpanLexicon
@@ -50,7 +51,7 @@ from pioneer.training.base import Example, TaskAdapter
 log = logging.getLogger(__name__)
 
 
-class Diagnoser:
+class Diagnoser(ParamsMixin):
     """Label each target pattern fixable or not, failure by failure. See the module docstring.
 
     Parameters
@@ -90,12 +91,10 @@ class Diagnoser:
     ) -> None:
         if oos_max_similarity is None:
             oos_max_similarity = getattr(encoder, "unrelated_below", UNRELATED_BELOW)
-        if not 0.0 <= oos_max_similarity <= 1.0:
-            raise ValueError(f"oos_max_similarity must be between 0 and 1, got {oos_max_similarity!r}")
-        if min_fixable < 1:
-            raise ValueError(f"min_fixable must be >= 1, got {min_fixable!r}")
-        if not 0.0 <= min_fixable_share <= 1.0:
-            raise ValueError(f"min_fixable_share must be between 0 and 1, got {min_fixable_share!r}")
+        check_number("oos_max_similarity", oos_max_similarity, 0.0, 1.0)
+        check_number("min_fixable", min_fixable, 1, integer=True)
+        check_number("min_fixable_share", min_fixable_share, 0.0, 1.0)
+        check_number("max_examples", max_examples, 0, integer=True)
         self.noise = noise
         self.adversarial = adversarial
         self.encoder = encoder
@@ -104,14 +103,6 @@ class Diagnoser:
         self.min_fixable_share = min_fixable_share
         self.max_examples = max_examples
         self.checker = checker
-
-    def __repr__(self) -> str:
-        return (
-            f"Diagnoser(noise={self.noise!r}, adversarial={self.adversarial!r}, encoder={self.encoder!r},"
-            f" oos_max_similarity={self.oos_max_similarity}, min_fixable={self.min_fixable},"
-            f" min_fixable_share={self.min_fixable_share}, max_examples={self.max_examples},"
-            f" checker={self.checker!r})"
-        )
 
     def diagnose(
         self,

@@ -17,13 +17,10 @@ correction the model itself gives more than ``model_max_support`` probability, a
 ``model_min_share`` of what it gives its own answer, is plausible, never noise;
 and when the model is confident in its own answer (``min_model_confidence``), neighbours that merely prefer
 another answer (score ratio below 1) are enough. A mislabel is typically an input the model answers right
-and confidently; a genuine failure one it answers wrongly and hesitantly (median top probability 0.50
-against 0.14 on CLINC150 traffic). There, with 6% planted mislabels, neighbours alone flagged 56 of 60
-mislabels but also 28 of 97 genuine failures; with the model's opinion, 57 of 60 and 5 of 97. The share
-matters when there are few labels: over a dozen intents even a wrong label gets a few percent from a model
-that answers 0.7 for its own, while a real weak spot's correction gets a fair share of the top answer (on the
-generated banking task: genuine new phrasings 0.16-0.92 of the top probability, mislabels and clustered flips
-0-0.17 of it yet up to 0.08 in absolute terms, above the 1% floor that alone would have cleared them).
+and confidently; a genuine failure one it answers wrongly and hesitantly, so the model's opinion clears most
+genuine failures that neighbours alone would flag. The share matters when there are few labels: over a dozen
+intents even a wrong label gets a few percent from a model that answers 0.7 for its own, while a real weak
+spot's correction gets a fair share of the top answer (docs/benchmarks.md has the figures).
 
 One rule serves every task kind:
 
@@ -56,6 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pioneer.base import ParamsMixin, check_number
 from pioneer.diagnosis.lexicon import OUTSIDE, SpanLexicon
 from pioneer.events import Span
 
@@ -73,7 +71,7 @@ class NoiseVote:
     voters: int
 
 
-class NeighbourNoiseDetector:
+class NeighbourNoiseDetector(ParamsMixin):
     """Per-class neighbour vote on each correction. See the module docstring.
 
     Parameters
@@ -113,21 +111,13 @@ class NeighbourNoiseDetector:
         span_max_support: float = 0.1,
         span_min_majority: float = 0.5,
     ) -> None:
-        if per_class < 1:
-            raise ValueError(f"per_class must be >= 1, got {per_class!r}")
-        if min_voters < 1:
-            raise ValueError(f"min_voters must be >= 1, got {min_voters!r}")
-        for name, value in (
-            ("max_ratio", max_ratio),
-            ("model_max_support", model_max_support),
-            ("model_min_share", model_min_share),
-            ("min_model_confidence", min_model_confidence),
-            ("near_duplicate", near_duplicate),
-            ("span_max_support", span_max_support),
-            ("span_min_majority", span_min_majority),
-        ):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
+        check_number("per_class", per_class, 1, integer=True)
+        check_number("min_voters", min_voters, 1, integer=True)
+        for name, share in (("max_ratio", max_ratio), ("model_max_support", model_max_support),
+                            ("model_min_share", model_min_share), ("min_model_confidence", min_model_confidence),
+                            ("near_duplicate", near_duplicate), ("span_max_support", span_max_support),
+                            ("span_min_majority", span_min_majority)):
+            check_number(name, share, 0.0, 1.0)
         self.per_class = per_class
         self.max_ratio = max_ratio
         self.model_max_support = model_max_support
@@ -137,16 +127,6 @@ class NeighbourNoiseDetector:
         self.near_duplicate = near_duplicate
         self.span_max_support = span_max_support
         self.span_min_majority = span_min_majority
-
-    def __repr__(self) -> str:
-        return (
-            f"NeighbourNoiseDetector(per_class={self.per_class}, max_ratio={self.max_ratio},"
-            f" model_max_support={self.model_max_support}, model_min_share={self.model_min_share},"
-            f" min_model_confidence={self.min_model_confidence},"
-            f" min_voters={self.min_voters},"
-            f" near_duplicate={self.near_duplicate}, span_max_support={self.span_max_support},"
-            f" span_min_majority={self.span_min_majority})"
-        )
 
     @staticmethod
     def groups(pool_keys: Sequence[Hashable]) -> dict[Hashable, np.ndarray]:

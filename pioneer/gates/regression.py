@@ -205,41 +205,18 @@ class RegressionGate:
         cand = candidate.correct_by_id()
         checks: list[GateCheck] = []
         notes: list[str] = []
-
         if baseline is None:
             notes.append(NO_BASELINE_NOTE)
         else:
-            base = baseline.correct_by_id()
-            if self.epsilon is not None:
-                checks.append(_flips("negative_flips", base, cand, self.epsilon, "the baseline"))
-            if self.metric_min_delta is not None:
-                checks.append(self._metric_vs_baseline(candidate, baseline))
-            if self.slice_max_drop is not None and slices:
-                checks.append(self._slices(base, cand, slices))
-            if regression is not None and (self.regression_max_rate is not None or self.epsilon is not None):
-                checks.append(self._regression(*regression, notes, certification))
-        if baseline is not None and self.cross_checkpoint_epsilon is not None:
-            for checkpoint in checkpoints:
-                checks.append(
-                    _flips(
-                        f"cross_checkpoint_flips:{checkpoint.version}",
-                        dict(checkpoint.correct),
-                        cand,
-                        self.cross_checkpoint_epsilon,
-                        f"checkpoint {checkpoint.version}",
-                    )
-                )
+            checks += self._against_baseline(candidate, baseline, slices, regression, notes, certification)
+            if self.cross_checkpoint_epsilon is not None:
+                checks += [
+                    _flips(f"cross_checkpoint_flips:{c.version}", dict(c.correct), cand, self.cross_checkpoint_epsilon,
+                           f"checkpoint {c.version}")
+                    for c in checkpoints
+                ]
         if self.pattern_fix_floor is not None and patterns:
-            small = {p: ids for p, ids in patterns.items() if len(ids) < self.pattern_min_size}
-            for pattern_id, ids in patterns.items():
-                if pattern_id not in small:
-                    checks.append(self._pattern(pattern_id, ids, cand))
-            if len(small) == 1:
-                ((pattern_id, ids),) = small.items()
-                checks.append(self._pattern(pattern_id, ids, cand))
-            elif small:
-                pooled = [i for ids in small.values() for i in ids]
-                checks.append(self._pattern(f"pooled({len(small)} patterns)", pooled, cand))
+            checks += self._patterns(patterns, cand)
         if self.metric_floor is not None:
             checks.append(self._floor(candidate, baseline))
         if not checks:
@@ -256,6 +233,35 @@ class RegressionGate:
         )
 
     # ------------------------------------------------------------------------------------------- checks
+
+    def _against_baseline(
+        self, candidate: Evaluation, baseline: Evaluation, slices: Mapping[str, Sequence[str]] | None,
+        regression: tuple[Mapping[str, bool], Mapping[str, bool]] | None, notes: list[str], certification: int,
+    ) -> list[GateCheck]:
+        """The checks that compare the candidate with production: flips, metric, slices and R's contract."""
+        base, cand = baseline.correct_by_id(), candidate.correct_by_id()
+        checks = []
+        if self.epsilon is not None:
+            checks.append(_flips("negative_flips", base, cand, self.epsilon, "the baseline"))
+        if self.metric_min_delta is not None:
+            checks.append(self._metric_vs_baseline(candidate, baseline))
+        if self.slice_max_drop is not None and slices:
+            checks.append(self._slices(base, cand, slices))
+        if regression is not None and (self.regression_max_rate is not None or self.epsilon is not None):
+            checks.append(self._regression(*regression, notes, certification))
+        return checks
+
+    def _patterns(self, patterns: Mapping[str, Sequence[str]], cand: Mapping[str, bool]) -> list[GateCheck]:
+        """One fix-rate check per pattern large enough to judge alone; the small ones pooled into one."""
+        small = {p: ids for p, ids in patterns.items() if len(ids) < self.pattern_min_size}
+        checks = [self._pattern(p, ids, cand) for p, ids in patterns.items() if p not in small]
+        if len(small) == 1:
+            ((pattern_id, ids),) = small.items()
+            checks.append(self._pattern(pattern_id, ids, cand))
+        elif small:
+            pooled = [i for ids in small.values() for i in ids]
+            checks.append(self._pattern(f"pooled({len(small)} patterns)", pooled, cand))
+        return checks
 
     def _regression(
         self, base: Mapping[str, bool], cand: Mapping[str, bool], notes: list[str], certification: int

@@ -4,8 +4,8 @@ Training stays in torch. For inference, the graph ``encoder -> mean pool -> (L2 
 exported to ONNX once and cached on disk under ``$PIONEER_HOME/cache/onnx/<fingerprint>`` (a fingerprint of the
 weights, the tokenizer and the settings, so a changed model is a different file), then run by ONNX Runtime in
 float32. Why: on a CPU it does a one-sentence forward pass in about half the CPU time of torch, and batches in
-about 0.9x; its outputs equal torch's to about 1e-6, so predictions are the same (docs/serving-speed.md has the
-figures; dynamic int8 quantisation was measured too and changed 0.6% of CLINC150 predictions, so it is not used).
+about 0.9x; its outputs equal torch's to about 1e-6, so predictions are the same (docs/serving-speed.md). Int8
+quantisation would change predictions, so it is not used (docs/benchmarks.md).
 
 Batches are sorted by length and padded to their longest text, as the torch path does.
 """
@@ -33,7 +33,7 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 def default_threads() -> int:
     """Intra-op threads per forward pass: half the CPUs (at least 1, at most 8), leaving the rest to the event loop,
-    HTTP and Kafka of a serving process (one thread is fastest on a small shared CPU, measured)."""
+    HTTP and Kafka of a serving process (docs/benchmarks.md)."""
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 

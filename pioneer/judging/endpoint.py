@@ -11,9 +11,9 @@ import math
 import re
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 
+from pioneer.chat import ChatEndpoint, ChatError
 from pioneer.events import InferenceLog
 from pioneer.judging.base import Judge, JudgeError, Verdict
 from pioneer.judging.checkers import answer_of
@@ -58,75 +58,38 @@ def parse_verdict(content: object, judge: str) -> Verdict:
 
 
 class EndpointJudge(Judge):
-    """Asks a chat model behind ``base_url`` (``.../v1``) to grade each answer.
+    """Asks a chat model behind an OpenAI-compatible endpoint to grade each answer.
 
     Parameters
     ----------
-    base_url
-        The API root, e.g. ``http://127.0.0.1:8000/v1``.
-    model
-        The judge model's name on that endpoint.
-    api_key
-        Sent as a bearer token when given.
-    timeout
-        Seconds for the whole call (connect, send, read).
+    chat
+        The endpoint and the judge model's name there.
     rubric
         The system prompt: what a right answer is, and the reply format.
     max_tokens
         Longest reply asked for.
     """
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        model: str,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        rubric: str = RUBRIC,
-        max_tokens: int = 200,
-    ) -> None:
-        if not urlsplit(base_url).scheme.startswith("http"):
-            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.api_key = api_key
-        self.timeout = timeout
+    def __init__(self, chat: ChatEndpoint, *, rubric: str = RUBRIC, max_tokens: int = 200) -> None:
+        self.chat = chat
         self.rubric = rubric
         self.max_tokens = max_tokens
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
     @property
     def name(self) -> str:
-        return f"endpoint:{self.model}@{urlsplit(self.base_url).netloc}"
+        return f"endpoint:{self.chat.model}@{urlsplit(self.chat.base_url).netloc}"
 
     def close(self) -> None:
-        self._client.close()
+        self.chat.close()
 
     def judge(self, log: InferenceLog) -> Verdict:
         question = log.input.text if not log.input.system_prompt else f"{log.input.system_prompt}\n\n{log.input.text}"
-        body = {
-            "model": self.model,
-            "temperature": 0,
-            "max_tokens": self.max_tokens,
-            "messages": [
-                {"role": "system", "content": self.rubric},
-                {"role": "user", "content": f"Question:\n{question}\n\nAnswer:\n{answer_of(log)}"},
-            ],
-        }
+        messages = [
+            {"role": "system", "content": self.rubric},
+            {"role": "user", "content": f"Question:\n{question}\n\nAnswer:\n{answer_of(log)}"},
+        ]
         try:
-            response = self._client.post("/chat/completions", json=body)
-        except httpx.TimeoutException as exc:
-            raise JudgeError("timeout", f"{self.name} did not answer within {self.timeout:g} s") from exc
-        except httpx.HTTPError as exc:
-            raise JudgeError("transport", f"{self.name} unreachable: {type(exc).__name__}: {exc}") from exc
-        if response.status_code != 200:
-            raise JudgeError("transport", f"{self.name} answered HTTP {response.status_code}: {response.text[:200]!r}")
-        try:
-            content = response.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise JudgeError("invalid_reply", f"{self.name} answered no chat completion: {response.text[:200]!r}") from None
+            content = self.chat.complete(messages, temperature=0, max_tokens=self.max_tokens)
+        except ChatError as exc:
+            raise JudgeError(exc.kind, f"{self.name} {exc}") from exc
         return parse_verdict(content, self.name)

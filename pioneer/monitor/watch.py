@@ -36,7 +36,14 @@ from pioneer.events import (
 )
 from pioneer.monitor.clock import TraceClock
 from pioneer.monitor.memory import FailureMemory
-from pioneer.trigger import FAILURES_PREFIX, EmergingPatternDetector, Observation, RetrainTrigger, measure_breadth
+from pioneer.trigger import (
+    FAILURES_PREFIX,
+    Breadth,
+    EmergingPatternDetector,
+    Observation,
+    RetrainTrigger,
+    measure_breadth,
+)
 
 VERSIONS_KEPT = 16
 HALF_LIFE_TRACES = 50_000.0
@@ -217,8 +224,8 @@ class ModelWatch:
         fired = self.detector.update(self.clusterer.snapshot(float(self.clock.ticks_)), model=self.model).fired
         patterns = [self._in_event_time(p, now) for p in fired]
         cluster_of = self._clusters_of_memory()
-        observed = self._observe(cluster_of)
-        requests = self.trigger.update(patterns, model=self.serving, now=now, observed=observed).fired
+        observed = self._observe(cluster_of, now, patterns)
+        requests = self.trigger.update(observed, model=self.serving).fired
         patterns = self._with_members(patterns, cluster_of)
         for request in requests:
             patterns += self._failures_patterns(request, cluster_of, now)
@@ -237,16 +244,24 @@ class ModelWatch:
         emerging = set(self.detector.emerging_)
         return {cid: pid for cid, pid in self.detector.pattern_ids_.items() if pid in emerging}
 
-    def _observe(self, cluster_of: np.ndarray) -> Observation:
-        """The serving version's evidence: its counts, and how its remembered failures spread."""
+    def _observe(self, cluster_of: np.ndarray, now: float, patterns: Sequence[ErrorPattern]) -> Observation:
+        """The serving version's evidence at ``now``: ``patterns``, its counts, and how its remembered failures
+        spread."""
+        assert self.serving is not None
+        breadth, per_pattern = self._spread(cluster_of)
+        traces, failures = self.by_version.get(self.serving.version, [0, 0])
+        return Observation(time=now, patterns=patterns, traces=traces, failures=failures, breadth=breadth,
+                           pattern_failures=per_pattern)
+
+    def _spread(self, cluster_of: np.ndarray) -> tuple[Breadth, dict[str, int]]:
+        """How the serving version's remembered failures spread over clusters, and how many each emerging pattern
+        holds."""
         assert self.serving is not None
         mine = self.memory.of_version(self.serving.version)
         clusters = [int(cluster_of[i]) for i in mine]
         emerging = self._emerging_clusters()
         breadth = measure_breadth(clusters, [self.memory.expected[i] for i in mine], set(emerging))
-        per_pattern = Counter(emerging[c] for c in clusters if c in emerging)
-        traces, failures = self.by_version.get(self.serving.version, [0, 0])
-        return Observation(traces=traces, failures=failures, breadth=breadth, pattern_failures=dict(per_pattern))
+        return breadth, dict(Counter(emerging[c] for c in clusters if c in emerging))
 
     def _with_members(self, patterns: Sequence[ErrorPattern], cluster_of: np.ndarray) -> list[ErrorPattern]:
         """Name, in each emerging pattern's event, the remembered failures newly assigned to its cluster."""
@@ -277,7 +292,8 @@ class ModelWatch:
             skip = set(self._emerging_clusters())
             mine = [i for i in mine if int(cluster_of[i]) not in skip]
         if mode == "concentrated":
-            mine = [i for i in mine if int(cluster_of[i]) in set(self._observe(cluster_of).breadth.top_clusters)]
+            top = set(self._spread(cluster_of)[0].top_clusters)
+            mine = [i for i in mine if int(cluster_of[i]) in top]
         return [self._failures_event(ref, request, mine, now)
                 for ref in request.patterns if ref.pattern_id.startswith(FAILURES_PREFIX)]
 

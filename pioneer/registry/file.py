@@ -49,6 +49,7 @@ from pioneer.events import AliasMove
 from pioneer.faults import failpoint
 from pioneer.registry.base import ANY_VERSION, Registry
 from pioneer.registry.errors import RegistryError
+from pioneer.registry.moves import check_move, next_record, replayed
 from pioneer.registry.records import (
     AliasRecord,
     MoveKind,
@@ -299,30 +300,14 @@ class FileRegistry(Registry):
         expected_from: str | None = ANY_VERSION,
     ) -> AliasMove:
         _check_name(alias, "alias")
-        if kind not in ("release", "rollback", "set"):
-            raise RegistryError(f"alias move kind {kind!r} is not release, rollback or set", "INVALID_PARAMETER_VALUE")
-        self.get_manifest(model, version)  # an alias may only point at an existing version
+        check_move(self, model, version, kind)
         with self._lock(model):
             history = self._completed_history(model, alias)
-            if request_id is not None:
-                for record in history:
-                    if record.alias == alias and record.request_id == request_id:
-                        return record.move()
+            if (done := replayed(history, alias, request_id)) is not None:
+                return done
             current = self.get_alias(model, alias)
-            if expected_from != ANY_VERSION and current != expected_from:
-                raise RegistryError(
-                    f"alias {alias!r} of model {model!r} points at {current}, not {expected_from}", "INVALID_STATE"
-                )
-            record = AliasRecord(
-                seq=len(history),
-                alias=alias,
-                from_version=current,
-                to_version=version,
-                kind=kind,
-                at=time.time(),
-                reason=reason,
-                request_id=request_id,
-            )
+            record = next_record(history, model, alias, current, version, kind=kind, reason=reason,
+                                 request_id=request_id, expected_from=expected_from)
             # Pointer first, then history: a crash in between leaves a move the history lacks, which the pointer
             # carries whole so the next move completes the history; the other order could record a move that
             # never happened.

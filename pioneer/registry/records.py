@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pioneer.events import AliasMove, GateReport, Span, from_dict
-from pioneer.training.base import Example
+from pioneer.training.base import Evaluation, Example
 
 MoveKind = Literal["release", "rollback", "set"]
 
@@ -99,6 +99,12 @@ class StoredEvaluation:
     metric: float
     ids: list[str]
     correct: list[bool]
+
+    @classmethod
+    def of(cls, dataset: str, evaluation: Evaluation) -> StoredEvaluation:
+        """What ``evaluation`` (of the dataset whose hash is ``dataset``) leaves for later gates to compare against."""
+        return cls(dataset=dataset, metric_name=evaluation.metric_name, metric=evaluation.metric,
+                   ids=list(evaluation.ids), correct=list(evaluation.correct))
 
     def correct_by_id(self) -> dict[str, bool]:
         return dict(zip(self.ids, self.correct, strict=True))

@@ -55,6 +55,7 @@ from pioneer.registry.file import (
     _fields,
     content_hash,
 )
+from pioneer.registry.moves import check_move, next_record, replayed
 from pioneer.registry.records import (
     AliasRecord,
     MoveKind,
@@ -305,23 +306,15 @@ class S3Registry(Registry):
         expected_from: str | None = ANY_VERSION,
     ) -> AliasMove:
         _check_name(alias, "alias")
-        if kind not in ("release", "rollback", "set"):
-            raise RegistryError(f"alias move kind {kind!r} is not release, rollback or set", "INVALID_PARAMETER_VALUE")
-        self.get_manifest(model, version)  # an alias may only point at an existing version
+        check_move(self, model, version, kind)
         self._check_create_only()
         for _ in range(MOVE_ATTEMPTS):
             history = self._log(model)
-            if request_id is not None:
-                for record in history:
-                    if record.alias == alias and record.request_id == request_id:
-                        return record.move()
+            if (done := replayed(history, alias, request_id)) is not None:
+                return done
             current = _aliases(history).get(alias)
-            if expected_from != ANY_VERSION and current != expected_from:
-                raise RegistryError(
-                    f"alias {alias!r} of model {model!r} points at {current}, not {expected_from}", "INVALID_STATE"
-                )
-            record = AliasRecord(seq=len(history), alias=alias, from_version=current, to_version=version, kind=kind,
-                                 at=time.time(), reason=reason, request_id=request_id)
+            record = next_record(history, model, alias, current, version, kind=kind, reason=reason,
+                                 request_id=request_id, expected_from=expected_from)
             if self._create(self._log_key(model, record.seq), orjson.dumps(record.to_dict())):
                 log.info("alias moved", extra={"model": model, "alias": alias, "from": current, "to": version,
                                                "kind": kind, "seq": record.seq})

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pioneer.curriculum.balance import labels_of
@@ -140,7 +140,6 @@ def prepare(
     """
     regression = regression or RegressionSetBuilder()
     model = manifest.model
-    notes: list[str] = []
     base_train = registry.get_dataset(model, manifest.training_data) if manifest.training_data else []
     old_gate = registry.get_dataset(model, manifest.eval_sets["gate"]) if "gate" in manifest.eval_sets else []
     old_val = (
@@ -155,57 +154,108 @@ def prepare(
     by_id = {t.request_id: t for t in [*passes, *traces]}
     examples = {rid: e for rid, t in by_id.items() if (e := trace_to_example(t)) is not None}
 
-    gold: list[Example] = []
-    validation = list(old_val)
-    gate_set = list(old_gate)
-    pattern_gate: dict[str, list[str]] = {}
-    confusions: dict[str, Output] = {}
-    for pattern in report.fixable:
-        ids = [i for i in pattern.ids("fixable") if i in examples]
-        g, v, h = split_ids(ids, gate_fraction=gate_fraction, validation_fraction=validation_fraction)
-        gold += [examples[i] for i in g]
-        validation += [examples[i] for i in v]
-        gate_set += [examples[i] for i in h]
-        pattern_gate[pattern.pattern_id] = h
-        confusions.update({i: by_id[i].prediction for i in g})
-
+    fixable = _split_fixable(report, examples, by_id, gate_fraction, validation_fraction)
     coverage_examples = {t.request_id: e for t in coverage if (e := trace_to_example(t)) is not None}
     coverage_ids = stable_order([i for i in coverage_examples if i not in examples], salt="coverage:")
     n_val = round(len(coverage_ids) * validation_fraction)
     c_val, c_gold = coverage_ids[:n_val], coverage_ids[n_val:]
-    validation += [coverage_examples[i] for i in c_val]
+    held, replay = _split_passes(by_id, examples, pass_holdout, max_gate_passes)
+    checkpoints, stored_sets = _checkpoints(registry, manifest, checkpoint_depth)
+    earlier = registry.get_dataset(model, manifest.eval_sets["regression"]) if "regression" in manifest.eval_sets else []
+    earlier += [*old_gate, *stored_sets]
 
+    gate_set = unique_by_id([*old_gate, *fixable.gate, *held, *stored_sets])
+    gate_ids = {e.id for e in gate_set}
+    validation = [e for e in unique_by_id([*old_val, *fixable.validation, *(coverage_examples[i] for i in c_val)])
+                  if e.id not in gate_ids]
+    pass_patterns = {i: p.pattern_id for p in report.fixable for i in p.pass_ids}
+    r_set = regression.build(manifest.task, reserved, earlier, patterns=pass_patterns)
+    eval_ids = gate_ids | {e.id for e in validation} | r_set.never_train()
+    base_train = [e for e in base_train if e.id not in eval_ids]
+    replay = [e for e in replay if e.id not in eval_ids]
+    notes = [] if validation else ["no validation examples: candidates are ranked by their training order"]
+    return RetrainData(
+        task=manifest.task,
+        base_train=base_train,
+        gold=[e for e in fixable.gold if e.id not in r_set.never_train()],
+        confusions=fixable.confusions,
+        pool=[*base_train, *replay],
+        replay=replay,
+        coverage=[coverage_examples[i] for i in c_gold if i not in eval_ids],
+        validation=validation,
+        gate_set=gate_set,
+        pattern_gate=fixable.pattern_gate,
+        slices=_slices(gate_set, report, fixable.pattern_gate),
+        checkpoints=checkpoints,
+        notes=notes,
+        regression=r_set,
+    )
+
+
+@dataclass(slots=True)
+class _Fixable:
+    """The fixable failures split into training (gold), validation and the gate set."""
+
+    gold: list[Example] = field(default_factory=list)
+    validation: list[Example] = field(default_factory=list)
+    gate: list[Example] = field(default_factory=list)
+    pattern_gate: dict[str, list[str]] = field(default_factory=dict)
+    confusions: dict[str, Output] = field(default_factory=dict)
+    """Gold id -> the production version's wrong output."""
+
+
+def _split_fixable(
+    report: DiagnosisReport,
+    examples: Mapping[str, Example],
+    by_id: Mapping[str, LabeledTrace],
+    gate_fraction: float,
+    validation_fraction: float,
+) -> _Fixable:
+    out = _Fixable()
+    for pattern in report.fixable:
+        ids = [i for i in pattern.ids("fixable") if i in examples]
+        g, v, h = split_ids(ids, gate_fraction=gate_fraction, validation_fraction=validation_fraction)
+        out.gold += [examples[i] for i in g]
+        out.validation += [examples[i] for i in v]
+        out.gate += [examples[i] for i in h]
+        out.pattern_gate[pattern.pattern_id] = h
+        out.confusions.update({i: by_id[i].prediction for i in g})
+    return out
+
+
+def _split_passes(
+    by_id: Mapping[str, LabeledTrace], examples: Mapping[str, Example], pass_holdout: float, max_gate_passes: int
+) -> tuple[list[Example], list[Example]]:
+    """Passing traffic: ``pass_holdout`` of it (at most ``max_gate_passes``) for the gate set, the rest for replay."""
     pass_ids = [rid for rid, t in by_id.items() if t.outcome == "pass" and rid in examples]
     n_hold = min(round(len(pass_ids) * pass_holdout), max_gate_passes)
     ordered = stable_order(pass_ids, salt="passes:")
-    held, kept = ordered[:n_hold], ordered[n_hold:]
-    gate_set += [examples[i] for i in held]
-    replay = [examples[i] for i in kept]
+    return [examples[i] for i in ordered[:n_hold]], [examples[i] for i in ordered[n_hold:]]
 
-    # Earlier checkpoints' stored results: the ratchet. Their examples must be evaluated too.
+
+def _checkpoints(
+    registry: Registry, manifest: VersionManifest, depth: int
+) -> tuple[list[CheckpointEval], list[Example]]:
+    """Earlier checkpoints' stored gate results (the ratchet), and the examples they were judged on, which must be
+    evaluated too."""
     checkpoints: list[CheckpointEval] = []
-    earlier = registry.get_dataset(model, manifest.eval_sets["regression"]) if "regression" in manifest.eval_sets else []
-    earlier += old_gate
+    examples: list[Example] = []
     current: str | None = manifest.version
-    for _ in range(checkpoint_depth):
+    for _ in range(depth):
         if current is None:
             break
-        stored = registry.get_evaluation(model, current, "gate")
+        stored = registry.get_evaluation(manifest.model, current, "gate")
         if stored is not None:
             checkpoints.append(CheckpointEval(version=current, correct=stored.correct_by_id()))
-            stored_set = registry.get_dataset(model, stored.dataset)
-            gate_set += stored_set
-            earlier += stored_set
-        current = registry.get_manifest(model, current).parent
-    gate_set = unique_by_id(gate_set)
-    validation = [e for e in unique_by_id(validation) if e.id not in {x.id for x in gate_set}]
-    pass_patterns = {i: p.pattern_id for p in report.fixable for i in p.pass_ids}
-    r_set = regression.build(manifest.task, reserved, earlier, patterns=pass_patterns)
-    eval_ids = {e.id for e in gate_set} | {e.id for e in validation} | r_set.never_train()
-    base_train = [e for e in base_train if e.id not in eval_ids]
-    replay = [e for e in replay if e.id not in eval_ids]
-    gold = [e for e in gold if e.id not in r_set.never_train()]
+            examples += registry.get_dataset(manifest.model, stored.dataset)
+        current = registry.get_manifest(manifest.model, current).parent
+    return checkpoints, examples
 
+
+def _slices(
+    gate_set: Sequence[Example], report: DiagnosisReport, pattern_gate: Mapping[str, list[str]]
+) -> dict[str, list[str]]:
+    """Gate-set ids per label and per fixable pattern (its held-out failures and its passing members)."""
     slices: dict[str, list[str]] = {}
     for e in gate_set:
         for label in labels_of(e):
@@ -214,25 +264,7 @@ def prepare(
     for pattern in report.fixable:
         members = set(pattern_gate.get(pattern.pattern_id, [])) | (set(pattern.pass_ids) & gate_ids)
         slices[f"pattern:{pattern.pattern_id}"] = sorted(members)
-    if not validation:
-        notes.append("no validation examples: candidates are ranked by their training order")
-    return RetrainData(
-        task=manifest.task,
-        base_train=base_train,
-        gold=gold,
-        confusions=confusions,
-        pool=[*base_train, *replay],
-        replay=replay,
-        coverage=[coverage_examples[i] for i in c_gold if i not in eval_ids],
-        validation=validation,
-        gate_set=gate_set,
-        pattern_gate=pattern_gate,
-        slices=slices,
-        checkpoints=checkpoints,
-        notes=notes,
-        regression=r_set,
-    )
-
+    return slices
 
 
 def training_set(
@@ -254,12 +286,5 @@ def training_set(
 
 
 def unique_examples(examples: Sequence[Example]) -> list[Example]:
-    """One copy per example (repeats dropped), for storing a training set the next retrain starts from."""
-    seen: set[str] = set()
-    out = []
-    for e in examples:
-        key = e.id.split("#", 1)[0]
-        if key not in seen:
-            seen.add(key)
-            out.append(e if key == e.id else dataclasses.replace(e, id=key))
-    return out
+    """One copy per example (repeats, ``id#k``, dropped), for storing a training set the next retrain starts from."""
+    return unique_by_id(e if "#" not in e.id else dataclasses.replace(e, id=e.id.split("#", 1)[0]) for e in examples)

@@ -13,14 +13,15 @@ import time
 from collections.abc import Sequence
 
 from pioneer.errors import ConfigError
+from pioneer.events import GateReport
 from pioneer.gates.regression import RegressionGate
-from pioneer.registry import Registry, StoredEvaluation, VersionInfo
+from pioneer.registry import Registry, StoredEvaluation, VersionInfo, VersionManifest
 from pioneer.retrain.commit import commit_decision, replay_decision
 from pioneer.retrain.decision import ReleaseDecision, build_decision, decision_metrics
 from pioneer.retrain.loop import AdapterFactory, default_factory, validation_score
 from pioneer.retrain.progress import ProgressReporter, ProgressSink
 from pioneer.retrain.recipes import config_to_dict
-from pioneer.training.base import BaseTrainConfig, Example
+from pioneer.training.base import BaseTrainConfig, Evaluation, Example, TaskAdapter
 
 
 def train_first_version(
@@ -73,26 +74,8 @@ def train_first_version(
     metrics = decision_metrics(evaluation, None, report, gate_examples=len(gate_set))
     if validation:
         metrics[f"validation_{evaluation.metric_name}"] = validation_score(adapter, validation)
-    config_used = getattr(adapter, "config", None)
-    info = VersionInfo(
-        parent=None,
-        base_model=getattr(config_used, "base_model", None),
-        training_data=train_hash,
-        eval_sets={"gate": gate_hash, "validation": validation_hash},
-        recipe={"config": config_to_dict(config_used)},
-        metrics=metrics,
-        gate_report=report,
-        request_id=request_id,
-        mode="train",
-    )
-    stored = StoredEvaluation(
-        dataset=gate_hash,
-        metric_name=evaluation.metric_name,
-        metric=evaluation.metric,
-        ids=list(evaluation.ids),
-        correct=list(evaluation.correct),
-    )
-    manifest = registry.register_version(model, adapter, info, evaluations={"gate": stored})
+    manifest = _register(registry, model, adapter, evaluation, report, metrics, request_id=request_id,
+                         train_hash=train_hash, gate_hash=gate_hash, validation_hash=validation_hash)
     decision = build_decision(
         request_id,
         model,
@@ -109,3 +92,33 @@ def train_first_version(
         mode="train",
     )
     return commit_decision(registry, decision, reporter)
+
+
+def _register(
+    registry: Registry,
+    model: str,
+    adapter: TaskAdapter,
+    evaluation: Evaluation,
+    report: GateReport,
+    metrics: dict[str, float],
+    *,
+    request_id: str,
+    train_hash: str,
+    gate_hash: str,
+    validation_hash: str,
+) -> VersionManifest:
+    """Register the first version with its data, recipe, metrics, gate report and gate results."""
+    config_used = getattr(adapter, "config", None)
+    info = VersionInfo(
+        parent=None,
+        base_model=getattr(config_used, "base_model", None),
+        training_data=train_hash,
+        eval_sets={"gate": gate_hash, "validation": validation_hash},
+        recipe={"config": config_to_dict(config_used)},
+        metrics=metrics,
+        gate_report=report,
+        request_id=request_id,
+        mode="train",
+    )
+    stored = StoredEvaluation.of(gate_hash, evaluation)
+    return registry.register_version(model, adapter, info, evaluations={"gate": stored})

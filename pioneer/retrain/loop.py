@@ -76,7 +76,7 @@ from pioneer.retrain.progress import ProgressReporter, ProgressSink
 from pioneer.retrain.recipes import Recipe, RecipeSearch, config_to_dict
 from pioneer.retrain.regression_set import RegressionSetBuilder
 from pioneer.retrain.release import rejection_event
-from pioneer.retrain.trust import choose_band, label_trust
+from pioneer.retrain.trust import BandChoice, choose_band, label_trust
 from pioneer.traces.examples import trace_to_example
 from pioneer.traces.store import TraceStore
 from pioneer.training.base import BaseTrainConfig, Evaluation, Example, TaskAdapter
@@ -111,6 +111,67 @@ class _Candidate:
     """Example id -> right, on R's certifying half (None until R certifies it, or without R)."""
     flip_verdict: FlipVerdict | None = None
     """The flip contract's verdict on R's certifying half (None until R certifies it, or without R)."""
+
+
+@dataclasses.dataclass(slots=True)
+class _Evidence:
+    """What a request's diagnosis found, and the data it was judged against."""
+
+    report: DiagnosisReport
+    members: list[LabeledTrace]
+    passes: list[LabeledTrace]
+    trusted: list[Example]
+    band: BandChoice
+
+
+class _Gating:
+    """The gate's view of one retrain: production's baselines, the pattern checks, and how many candidates R has
+    certified so far (each certification spends part of the contract's confidence)."""
+
+    def __init__(
+        self, gate: RegressionGate, data: RetrainData, baselines: tuple[Evaluation, dict[str, bool] | None],
+        production_version: str, *, pooled: bool,
+    ) -> None:
+        self.gate, self.data, self.production_version = gate, data, production_version
+        self.baseline, on_r = baselines
+        certifying = data.regression_certifying()
+        self.certifying = certifying
+        self.baseline_r = None if on_r is None else {e.id: on_r[e.id] for e in certifying if e.id in on_r}
+        self.certified = 0
+        self.patterns = data.pattern_gate
+        if pooled and len(data.pattern_gate) > 1:
+            # A weak model's retrain rebuilds its data rather than patching patterns one by one: the request's
+            # patterns are judged together (at least the floor's share of all their held-out failures fixed).
+            pooled_ids = sorted({i for ids in data.pattern_gate.values() for i in ids})
+            self.patterns = {f"all({len(data.pattern_gate)} patterns)": pooled_ids}
+
+    def judge(self, candidate: _Candidate, evaluation: Evaluation) -> GateReport:
+        """The gate's report on ``candidate``; only a candidate every other check passed reaches R, whose verdict
+        alone then decides its release."""
+        judge = functools.partial(
+            self.gate.evaluate, evaluation, baseline=self.baseline, baseline_version=self.production_version,
+            checkpoints=self.data.checkpoints, slices=self.data.slices, patterns=self.patterns,
+        )
+        report = judge()
+        if not report.passed or self.baseline_r is None:
+            return report
+        self.certified += 1
+        candidate.regression = regression_correct(candidate.adapter, evaluation, self.certifying) or {}
+        candidate.flip_verdict = self.gate.judge_regression(self.baseline_r, candidate.regression, self.certified)
+        return judge(regression=(self.baseline_r, candidate.regression), certification=self.certified)
+
+
+def _tried(candidate: _Candidate, iteration: int, *, chosen: bool) -> dict[str, Any]:
+    """One line of the decision record's list of candidates."""
+    return {
+        "iteration": iteration,
+        "recipe": candidate.recipe.to_dict(),
+        "validation": candidate.score,
+        "seconds": round(candidate.seconds, 2),
+        "curriculum": candidate.curriculum.summary(),
+        "chosen": chosen,
+        "gate": candidate.verdict,
+    }
 
 
 class Retrainer:
@@ -273,61 +334,16 @@ class Retrainer:
             )
         manifest = registry.get_manifest(model, production_version)
         production = registry.load_adapter(model, production_version)
-
-        reporter.emit("diagnosing", version=production_version)
-        pattern_traces = [(ref, traces.query(model=model, pattern_id=ref.pattern_id)) for ref in request.patterns]
-        max_passes = self.max_passes or MAX_PASSES_BY_TASK.get(manifest.task, MAX_PASSES_BY_TASK["generation"])
-        passes = traces.query(model=model, outcome="pass", limit=max_passes)
-        reserved = traces.query(
-            model=model, outcome="pass", reserved=True, reserved_share=self.regression.share,
-            limit=self.regression.max_scan,
-        )
-        # Trusted: what production learned from, and passing traffic (its answers confirmed by the labels).
-        trusted = registry.get_dataset(model, manifest.training_data) if manifest.training_data else []
-        trusted += [e for e in map(trace_to_example, passes) if e is not None]
-        report = self.diagnoser.diagnose(
-            manifest.task,
-            pattern_traces,
-            trusted,
-            production=production,
-            model=model,
-            version=production_version,
-            request_id=request.request_id,
-        )
-        reporter.emit("diagnosing", message=report.summary())
-        if not report.fixable:
-            return self._unfixable(request, report, production_version, started)
-
-        members = [t for _, ts in pattern_traces for t in ts]
-        band = choose_band(label_trust(traces, model, production_version), band_score=self.band_score,
-                           coverage_below=self.coverage_below, min_live_traces=self.min_live_traces)
-        reporter.emit("diagnosing", message=band.evidence)
-        live = band.live
-        stored = registry.get_evaluation(model, production_version, "gate") if live is None else None
-        coverage = self._coverage(
-            manifest, traces, production, trusted, request.request_id,
-            exclude={t.request_id for t in members},
-            score=live if stored is None else stored.metric, coverage_below=band.coverage_below,
-        )
-        data = prepare(
-            registry,
-            manifest,
-            report,
-            members,
-            passes,
-            coverage=coverage,
-            reserved=reserved,
-            regression=self.regression,
-            max_gate_passes=self.max_gate_passes,
-            checkpoint_depth=self.checkpoint_depth,
-        )
+        evidence = self._diagnose(request, manifest, production, registry, traces, reporter)
+        if not evidence.report.fixable:
+            return self._unfixable(request, evidence.report, production_version, started)
+        data, live = self._retrain_data(request, manifest, production, registry, traces, evidence, reporter)
         augmented = augment(data.task, data.gold, self.teacher) if self.teacher is not None else []
         baseline = production.evaluate(data.gate_set)
         on_r = regression_correct(production, baseline, data.regression_examples())
-
         best, evaluation, gate_report, tried = self._search(
             request, data, augmented, production, (baseline, on_r), production_version, reporter, started,
-            score=live if live is not None else baseline.metric, coverage_below=band.coverage_below,
+            score=live if live is not None else baseline.metric, coverage_below=evidence.band.coverage_below,
         )
         gate_report = _with_serving_parity(gate_report, best.adapter, data.gate_set)
         metrics = decision_metrics(
@@ -340,20 +356,58 @@ class Retrainer:
         reporter.emit("releasing" if gate_report.passed else "gating", candidate=best.recipe.name, metrics=metrics)
         manifest_new = self._register(registry, model, best, evaluation, gate_report, data, manifest, metrics, request)
         return build_decision(
-            request.request_id,
-            model,
-            manifest_new,
-            production_version,
-            gate_report,
-            metrics,
-            alias=self.alias,
-            diagnosis=report,
-            curriculum=best.curriculum,
-            tried=tried,
-            started=started,
-            artifact_uri=registry.version_path(model, manifest_new.version).as_uri(),
-            mode="pioneer",
+            request.request_id, model, manifest_new, production_version, gate_report, metrics, alias=self.alias,
+            diagnosis=evidence.report, curriculum=best.curriculum, tried=tried, started=started,
+            artifact_uri=registry.version_path(model, manifest_new.version).as_uri(), mode="pioneer",
         )
+
+    def _diagnose(
+        self, request: RetrainRequest, manifest: VersionManifest, production: TaskAdapter, registry: Registry,
+        traces: TraceStore, reporter: ProgressReporter,
+    ) -> _Evidence:
+        """The request's failures diagnosed against what is trusted, and how production's band is read."""
+        model, version = manifest.model, manifest.version
+        reporter.emit("diagnosing", version=version)
+        pattern_traces = [(ref, traces.query(model=model, pattern_id=ref.pattern_id)) for ref in request.patterns]
+        max_passes = self.max_passes or MAX_PASSES_BY_TASK.get(manifest.task, MAX_PASSES_BY_TASK["generation"])
+        passes = traces.query(model=model, outcome="pass", limit=max_passes)
+        # Trusted: what production learned from, and passing traffic (its answers confirmed by the labels).
+        trusted = registry.get_dataset(model, manifest.training_data) if manifest.training_data else []
+        trusted += [e for e in map(trace_to_example, passes) if e is not None]
+        report = self.diagnoser.diagnose(
+            manifest.task, pattern_traces, trusted, production=production, model=model, version=version,
+            request_id=request.request_id,
+        )
+        reporter.emit("diagnosing", message=report.summary())
+        band = choose_band(label_trust(traces, model, version), band_score=self.band_score,
+                           coverage_below=self.coverage_below, min_live_traces=self.min_live_traces)
+        reporter.emit("diagnosing", message=band.evidence)
+        members = [t for _, ts in pattern_traces for t in ts]
+        return _Evidence(report=report, members=members, passes=passes, trusted=trusted, band=band)
+
+    def _retrain_data(
+        self, request: RetrainRequest, manifest: VersionManifest, production: TaskAdapter, registry: Registry,
+        traces: TraceStore, evidence: _Evidence, reporter: ProgressReporter,
+    ) -> tuple[RetrainData, float | None]:
+        """The retrain's data sets, and production's live score where its labels are trusted (else None)."""
+        model = manifest.model
+        live = evidence.band.live
+        stored = registry.get_evaluation(model, manifest.version, "gate") if live is None else None
+        coverage = self._coverage(
+            manifest, traces, production, evidence.trusted, request.request_id,
+            exclude={t.request_id for t in evidence.members},
+            score=live if stored is None else stored.metric, coverage_below=evidence.band.coverage_below,
+        )
+        reserved = traces.query(
+            model=model, outcome="pass", reserved=True, reserved_share=self.regression.share,
+            limit=self.regression.max_scan,
+        )
+        data = prepare(
+            registry, manifest, evidence.report, evidence.members, evidence.passes, coverage=coverage,
+            reserved=reserved, regression=self.regression, max_gate_passes=self.max_gate_passes,
+            checkpoint_depth=self.checkpoint_depth,
+        )
+        return data, live
 
     def _coverage(
         self,
@@ -414,98 +468,74 @@ class Retrainer:
         Returns the passing candidate (else the last iteration's best by validation), its gate-set evaluation and
         report, and every candidate tried.
         """
-        baseline, on_r = baselines
-        certifying = data.regression_certifying()
-        baseline_r = None if on_r is None else {e.id: on_r[e.id] for e in certifying if e.id in on_r}
-        certified = 0  # candidates R has judged in this retrain: each spends part of the contract's confidence
-        base_config: BaseTrainConfig | None = getattr(production, "config", None)
+        gating = _Gating(self.gate, data, baselines, production_version, pooled=score < coverage_below)
         tried: list[dict[str, Any]] = []
         judged: tuple[_Candidate, Evaluation, GateReport] | None = None
-        last_recipe: Recipe | None = None
         n_candidates = max(2, request.budget.max_candidates)
         if request.budget.max_candidates < 2:
             log.warning("budget allows fewer than two candidates; trying two (one recipe cannot be compared)")
-        pattern_checks = data.pattern_gate
-        if score < coverage_below and len(data.pattern_gate) > 1:
-            # A weak model's retrain rebuilds its data rather than patching patterns one by one: the request's
-            # patterns are judged together (at least the floor's share of all their held-out failures fixed).
-            pooled = sorted({i for ids in data.pattern_gate.values() for i in ids})
-            pattern_checks = {f"all({len(data.pattern_gate)} patterns)": pooled}
         for iteration in range(request.budget.max_iterations):
             if iteration > 0 and _over_budget(request, started):
                 reporter.emit("training", iteration=iteration, message="time budget spent; stopping")
                 break
             recipes = self.search.propose(
                 iteration,
-                config=base_config,
+                config=getattr(production, "config", None),
                 production_score=score,
-                last=last_recipe,
+                last=None if judged is None else judged[0].recipe,
                 last_report=None if judged is None else judged[2],
                 candidates=n_candidates,
                 warm_start=production.warm_starts,
                 coverage=bool(data.coverage),
             )
+            trained = [self._train(recipe, data, augmented, production, iteration, reporter) for recipe in recipes]
             candidates = [
-                self._train(recipe, data, augmented, production, iteration, reporter) for recipe in recipes
+                *trained,
+                *(b for c in trained for b in self._blends(c, production, data, iteration, reporter)),
+                *(b for c in trained for b in self._bcwi(c, production, data, baselines, iteration, reporter)),
             ]
-            blends = [b for c in candidates for b in self._blends(c, production, data, iteration, reporter)]
-            searched = [
-                b for c in candidates for b in self._bcwi(c, production, data, (baseline, on_r), iteration, reporter)
-            ]
-            candidates += blends + searched
-            # Gate candidates best-validation first and stop at the first that passes: the validation set is small,
-            # so the runner-up often keeps within the flip budget where the favourite does not.
-            ranked = sorted(candidates, key=lambda c: -c.score)  # stable: ties keep the gentler, earlier recipe
-            passed: _Candidate | None = None
-            for rank, candidate in enumerate(ranked):
-                reporter.emit(
-                    "evaluating", iteration=iteration, candidate=candidate.recipe.name,
-                    metrics={"validation": candidate.score},
-                )
-                evaluation = candidate.adapter.evaluate(data.gate_set)
-                reporter.emit("gating", iteration=iteration, candidate=candidate.recipe.name)
-                judge = functools.partial(
-                    self.gate.evaluate, evaluation, baseline=baseline, baseline_version=production_version,
-                    checkpoints=data.checkpoints, slices=data.slices, patterns=pattern_checks,
-                )
-                gate_report = judge()
-                if gate_report.passed and baseline_r is not None:
-                    # Only a candidate every other check passed reaches R: R's verdict alone decides its release.
-                    certified += 1
-                    candidate.regression = regression_correct(candidate.adapter, evaluation, certifying) or {}
-                    candidate.flip_verdict = self.gate.judge_regression(baseline_r, candidate.regression, certified)
-                    gate_report = judge(regression=(baseline_r, candidate.regression), certification=certified)
-                reporter.emit(
-                    "gating",
-                    iteration=iteration,
-                    candidate=candidate.recipe.name,
-                    message=f"gate {'passed' if gate_report.passed else 'failed'}: "
-                    + ", ".join(f"{c.name}={'ok' if c.passed else 'FAIL'}" for c in gate_report.checks),
-                )
-                candidate.verdict = _verdict(gate_report)
-                if rank == 0 or gate_report.passed:
-                    # The favourite's report steers the next iteration unless another candidate passes.
-                    judged, last_recipe = (candidate, evaluation, gate_report), candidate.recipe
-                if gate_report.passed:
-                    passed = candidate
-                    break
-            for c in candidates:
-                tried.append(
-                    {
-                        "iteration": iteration,
-                        "recipe": c.recipe.to_dict(),
-                        "validation": c.score,
-                        "seconds": round(c.seconds, 2),
-                        "curriculum": c.curriculum.summary(),
-                        "chosen": c is judged[0],
-                        "gate": c.verdict,
-                    }
-                )
-            if passed is not None:
+            judged, passed = self._gate_ranked(candidates, gating, iteration, reporter, judged)
+            tried += [_tried(c, iteration, chosen=c is judged[0]) for c in candidates]
+            if passed:
                 break
-
         assert judged is not None
         return (*judged, tried)
+
+    def _gate_ranked(
+        self,
+        candidates: list[_Candidate],
+        gating: _Gating,
+        iteration: int,
+        reporter: ProgressReporter,
+        judged: tuple[_Candidate, Evaluation, GateReport] | None,
+    ) -> tuple[tuple[_Candidate, Evaluation, GateReport], bool]:
+        """Gate ``candidates`` best-validation first, stopping at the first that passes: the validation set is
+        small, so the runner-up often keeps within the flip budget where the favourite does not. Returns the
+        judged candidate (the passing one, else this iteration's favourite) and whether it passed."""
+        ranked = sorted(candidates, key=lambda c: -c.score)  # stable: ties keep the gentler, earlier recipe
+        for rank, candidate in enumerate(ranked):
+            reporter.emit(
+                "evaluating", iteration=iteration, candidate=candidate.recipe.name,
+                metrics={"validation": candidate.score},
+            )
+            evaluation = candidate.adapter.evaluate(gating.data.gate_set)
+            reporter.emit("gating", iteration=iteration, candidate=candidate.recipe.name)
+            gate_report = gating.judge(candidate, evaluation)
+            reporter.emit(
+                "gating",
+                iteration=iteration,
+                candidate=candidate.recipe.name,
+                message=f"gate {'passed' if gate_report.passed else 'failed'}: "
+                + ", ".join(f"{c.name}={'ok' if c.passed else 'FAIL'}" for c in gate_report.checks),
+            )
+            candidate.verdict = _verdict(gate_report)
+            if rank == 0 or gate_report.passed:
+                # The favourite's report steers the next iteration unless another candidate passes.
+                judged = (candidate, evaluation, gate_report)
+            if gate_report.passed:
+                return judged, True
+        assert judged is not None
+        return judged, False
 
     def _train(
         self,

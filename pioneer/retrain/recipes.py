@@ -12,14 +12,14 @@ which knob mattered). What to vary follows its bands on the production score:
   gathers coverage even this high, one that also trains on the traffic and the coverage).
 
 "Verified traffic" is the passing traces not held out for the gate: inputs whose answers a label confirmed.
-Training on them adds coverage and anchors the decision boundaries where production is already right
-(on CLINC150 it halved the negative flips of a retrain: 37 to 19 on a 1,252-example gate set).
+Training on them adds coverage and anchors the decision boundaries where production is already right, which
+cuts the negative flips of a retrain (docs/benchmarks.md).
 
 Where the adapter can continue from the production weights (``warm_starts``: the entity tagger, a classification
 head on a frozen encoder, a generator's LoRA adapter), candidates that
-must protect what works start from them instead of the base model: a tagger retrained from 150 to 230 news
-sentences raised entity F1 from 0.25 to 0.57 on its gate set but broke 5 sentences production got right, more
-than epsilon allows; continuing from production moves it less. Below 0.95 the second candidate warm-starts,
+must protect what works start from them instead of the base model: a model retrained from the base gains on
+its patterns but breaks more of what production got right; continuing from production moves it less
+(docs/benchmarks.md). Below 0.95 the second candidate warm-starts,
 and so does every "protect" candidate after a regression.
 
 After a rejected iteration the next one moves away from what failed: regressions (flips, slices, metric)

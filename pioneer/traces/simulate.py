@@ -14,8 +14,8 @@ for live traffic, with ``outcome`` and ``failure`` filled as the joiner fills th
 
 from __future__ import annotations
 
-from pioneer.events import Failure, Input, LabeledTrace, ModelRef, Output, Span
-from pioneer.traces.examples import output_key
+from pioneer.events import Input, LabeledTrace, ModelRef, Output
+from pioneer.join.outcome import judge
 from pioneer.training.base import Example
 
 
@@ -35,7 +35,8 @@ def labeled_trace(
     ``expected`` lets callers plant label noise: the trace then carries a wrong correction.
     """
     expected = expected if expected is not None else example.expected()
-    correct = output_key(task, prediction) == output_key(task, expected)
+    failure = judge(task, prediction, expected, text=example.text)
+    correct = failure is None
     return LabeledTrace(
         event_id=f"trace-{example.id}",
         timestamp=at,
@@ -48,27 +49,9 @@ def labeled_trace(
         outcome="pass" if correct else "fail",
         verdict="pass" if correct else "fail",
         source=source,  # type: ignore[arg-type]
-        failure=None if correct else _failure(task, prediction, expected),
+        failure=failure,
         log_event_id=f"log-{example.id}",
         label_event_id=f"label-{example.id}",
         served_at=at,
         labeled_at=at,
     )
-
-
-def _failure(task: str, prediction: Output, expected: Output) -> Failure:
-    if task == "classification":
-        return Failure(kind="misclassification", expected_label=expected.label, predicted_label=prediction.label)
-    if task == "entity_extraction":
-        predicted = {s.key(): s for s in prediction.spans or []}
-        gold = {s.key(): s for s in expected.spans or []}
-        return Failure(
-            kind="span_mismatch",
-            missed_spans=[_plain(gold[k]) for k in gold if k not in predicted],
-            spurious_spans=[_plain(predicted[k]) for k in predicted if k not in gold],
-        )
-    return Failure(kind="judged_fail")
-
-
-def _plain(span: Span) -> Span:
-    return Span(start=span.start, end=span.end, label=span.label, text=span.text)

@@ -184,13 +184,9 @@ class EntityExtractionAdapter(TaskAdapter):
         progress: ProgressCallback | None,
         start_from: EntityExtractionAdapter | None = None,
     ) -> Self:
-        import copy
-
-        import torch
         from transformers import Trainer, set_seed
 
-        from pioneer.training.backbone import add_lora, load_base_encoder, merge_for_inference
-        from pioneer.training.encoders import TokenTagger
+        from pioneer.training.backbone import merge_for_inference
 
         cfg = self.config
         _check_spans(train)
@@ -199,55 +195,16 @@ class EntityExtractionAdapter(TaskAdapter):
         clock = FitClock(len(train))
         types = cfg.entity_types or sorted({s.label for e in train for s in e.spans or ()})
         start = self._warm_start_source(start_from, types)
-        if start is not None:
-            # Continue from the given model's tagger: its tag set (a superset of the data's) and weights, copied.
-            self.tags_ = list(start.tags_ or [])
-            self._tokenizer, self._device, self._encoder_mode = start._tokenizer, start._device, "full"
-            self._model = copy.deepcopy(start._model).to(self._device)
-            types = sorted({t[2:] for t in self.tags_ if t != OUTSIDE})
-        else:
-            self.tags_ = [OUTSIDE] + [f"{p}-{t}" for t in sorted(types) for p in ("B", "I")]
-            self._tokenizer, encoder = load_base_encoder(cfg)
-            self._device = pick_device(cfg.device)
-            if cfg.use_lora:
-                encoder = add_lora(encoder, cfg)
-                self._encoder_mode = "lora"
-            else:
-                self._encoder_mode = "full"
-            self._model = TokenTagger(encoder, len(self.tags_), casing=cfg.casing_features, dropout=cfg.dropout).to(self._device)
+        types = self._build_model(start, types)
         self._model.train()
-        tag_id = {t: i for i, t in enumerate(self.tags_)}
-        keep = set(types)
-
-        dataset = []
-        for example, item in zip(train, self._encode([e.text for e in train]), strict=True):
-            word_tags = spans_to_tags([s for s in example.spans or () if s.label in keep], item.word_offsets)
-            labels = [-100] * len(item.input_ids)
-            for position, tag in zip(item.first_pieces, word_tags, strict=True):
-                labels[position] = tag_id[tag]
-            dataset.append({**self._features(item), "labels": labels})
-
-        head_params = list(self._model.classifier.parameters())
-        if self._model.casing is not None:
-            head_params.append(self._model.casing.weight)
-        head_ids = {id(p) for p in head_params}
-        body_params = [p for p in self._model.parameters() if p.requires_grad and id(p) not in head_ids]
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": body_params, "lr": cfg.learning_rate},
-                {"params": head_params, "lr": cfg.head_learning_rate or 10.0 * cfg.learning_rate},
-            ],
-            lr=cfg.learning_rate,
-            weight_decay=cfg.weight_decay,
-        )
-        pad_id = self._tokenizer.pad_token_id or 0
+        dataset = self._training_items(train, set(types))
         with tempfile.TemporaryDirectory(prefix="pioneer-ner-") as scratch:
             trainer = Trainer(
                 model=self._model,
                 args=training_arguments(cfg, scratch, train_sampling_strategy="group_by_length"),
                 train_dataset=dataset,
-                data_collator=_PadCollator(pad_id),
-                optimizers=(optimizer, None),
+                data_collator=_PadCollator(self._tokenizer.pad_token_id or 0),
+                optimizers=(self._optimizer(), None),
                 callbacks=[trainer_callback(progress)] if progress is not None else None,
             )
             quiet_trainer(trainer)
@@ -260,6 +217,62 @@ class EntityExtractionAdapter(TaskAdapter):
         log.info("fitted entity extractor", extra={"lora": self._encoder_mode == "lora", "tags": len(self.tags_),
                                                     "warm_start": start is not None, **self.fit_stats_})
         return self
+
+    def _build_model(self, start: EntityExtractionAdapter | None, types: Sequence[str]) -> list[str]:
+        """A copy of ``start``'s tagger (its tag set, a superset of the data's), else a new one on the base
+        encoder; returns the entity types the model tags."""
+        import copy
+
+        from pioneer.training.backbone import add_lora, load_base_encoder
+        from pioneer.training.encoders import TokenTagger
+
+        cfg = self.config
+        if start is not None:
+            self.tags_ = list(start.tags_ or [])
+            self._tokenizer, self._device, self._encoder_mode = start._tokenizer, start._device, "full"
+            self._model = copy.deepcopy(start._model).to(self._device)
+            return sorted({t[2:] for t in self.tags_ if t != OUTSIDE})
+        self.tags_ = [OUTSIDE] + [f"{p}-{t}" for t in sorted(types) for p in ("B", "I")]
+        self._tokenizer, encoder = load_base_encoder(cfg)
+        self._device = pick_device(cfg.device)
+        self._encoder_mode = "full"
+        if cfg.use_lora:
+            encoder = add_lora(encoder, cfg)
+            self._encoder_mode = "lora"
+        self._model = TokenTagger(encoder, len(self.tags_), casing=cfg.casing_features, dropout=cfg.dropout).to(self._device)
+        return list(types)
+
+    def _training_items(self, train: Sequence[Example], keep: set[str]) -> list[dict[str, Any]]:
+        """Model inputs of each example with the BIO tag id on each word's first piece (-100 elsewhere)."""
+        assert self.tags_ is not None
+        tag_id = {t: i for i, t in enumerate(self.tags_)}
+        dataset = []
+        for example, item in zip(train, self._encode([e.text for e in train]), strict=True):
+            word_tags = spans_to_tags([s for s in example.spans or () if s.label in keep], item.word_offsets)
+            labels = [-100] * len(item.input_ids)
+            for position, tag in zip(item.first_pieces, word_tags, strict=True):
+                labels[position] = tag_id[tag]
+            dataset.append({**self._features(item), "labels": labels})
+        return dataset
+
+    def _optimizer(self) -> Any:
+        """AdamW with the head (classifier and casing embedding) on its own, higher learning rate."""
+        import torch
+
+        cfg = self.config
+        head_params = list(self._model.classifier.parameters())
+        if self._model.casing is not None:
+            head_params.append(self._model.casing.weight)
+        head_ids = {id(p) for p in head_params}
+        body_params = [p for p in self._model.parameters() if p.requires_grad and id(p) not in head_ids]
+        return torch.optim.AdamW(
+            [
+                {"params": body_params, "lr": cfg.learning_rate},
+                {"params": head_params, "lr": cfg.head_learning_rate or 10.0 * cfg.learning_rate},
+            ],
+            lr=cfg.learning_rate,
+            weight_decay=cfg.weight_decay,
+        )
 
     def _warm_start_source(
         self, start_from: EntityExtractionAdapter | None, types: Sequence[str]

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Generic, Self, TypeVar
 
-from pioneer.clustering.base import ParamsMixin
+from pioneer.base import ParamsMixin
 from pioneer.events import Event
 
+EvidenceT = TypeVar("EvidenceT")
+ModelT = TypeVar("ModelT")
 
-class Trigger(ParamsMixin, ABC):
-    """Turns evidence into events; ``update`` returns ``self`` and ``fired`` holds that update's events."""
+
+class Trigger(ParamsMixin, ABC, Generic[EvidenceT, ModelT]):
+    """Turns evidence about one model into events; ``update`` returns ``self`` and ``fired`` holds that update's
+    events. A subclass names the evidence it reads and how it names the model: ``Trigger[Snapshot, ModelRef]``."""
 
     @abstractmethod
-    def update(self, evidence: Any, **kwargs: Any) -> Self:
-        """Consume new evidence (never modifying it) and return ``self``."""
+    def update(self, evidence: EvidenceT, /, *, model: ModelT) -> Self:
+        """Consume new evidence about ``model`` (never modifying it) and return ``self``."""
 
     @property
     @abstractmethod

@@ -21,8 +21,8 @@ It becomes *emerging* after passing ``hold_checks`` consecutive checks [2] and s
 ``release_checks`` consecutive checks [3] (hysteresis against flapping). An emerging cluster is published
 when it starts emerging, when its state or flag changes, and at least every ``heartbeat`` seconds of event
 time [600]; once published it is followed until it merges into another cluster (``state="merged"``,
-``merged_into`` set) or disappears (a last ``fading`` event). The defaults were checked on a no-drift CLINC150
-stream (zero emerging patterns per 100,000 events) and on planted patterns (``scripts/bench_detection.py``).
+``merged_into`` set) or disappears (a last ``fading`` event). The defaults keep a stream without drift quiet and
+find planted patterns (``scripts/bench_detection.py``; docs/benchmarks.md).
 
 Event ids are ``pat-<pattern_id>-<sequence>``; pattern ids hash (model, cluster id, first seen), so a replay
 from the same checkpoint produces the same events, which consumers deduplicate on ``event_id``.
@@ -49,13 +49,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
-from typing import Any, Self
+from typing import Self
 
 import orjson
 
+from pioneer.base import check_number
 from pioneer.clustering.stats import ClusterStats, Snapshot
-from pioneer.errors import ConfigError
 from pioneer.events import ErrorPattern, ModelName, ModelRef, from_dict
 from pioneer.trigger.base import Trigger
 from pioneer.trigger.rates import estimate_failure_rate, failure_rate_lower_bound, z_score
@@ -78,13 +77,7 @@ class Check:
     passed: bool
 
 
-def _number(name: str, value: Any, low: float, high: float = math.inf, *, integer: bool = False) -> None:
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
-        raise ConfigError(f"{name} must be {'an integer' if integer else 'a number'} in [{low}, {high}]; got {value!r}")
-
-
-class EmergingPatternDetector(Trigger):
+class EmergingPatternDetector(Trigger[Snapshot, ModelName | ModelRef | str]):
     """Flags clusters whose recent failures, failure rate and growth pass thresholds; emits ``ErrorPattern``.
 
     Parameters
@@ -131,16 +124,16 @@ class EmergingPatternDetector(Trigger):
         confidence: float = 0.95,
         heartbeat: float = 600.0,
     ) -> None:
-        _number("min_failures", min_failures, 1.0)
-        _number("min_failure_rate", min_failure_rate, 0.0, 1.0)
-        _number("min_lift", min_lift, 0.0)
-        _number("min_growth", min_growth, 0.0)
+        check_number("min_failures", min_failures, 1.0)
+        check_number("min_failure_rate", min_failure_rate, 0.0, 1.0)
+        check_number("min_lift", min_lift, 0.0)
+        check_number("min_growth", min_growth, 0.0)
         if broad_failure_rate is not None:
-            _number("broad_failure_rate", broad_failure_rate, 1e-9, 1.0)
-        _number("hold_checks", hold_checks, 1, integer=True)
-        _number("release_checks", release_checks, 1, integer=True)
-        _number("confidence", confidence, 0.5 + 1e-9, 1.0 - 1e-9)
-        _number("heartbeat", heartbeat, 1e-9)
+            check_number("broad_failure_rate", broad_failure_rate, 1e-9, 1.0)
+        check_number("hold_checks", hold_checks, 1, integer=True)
+        check_number("release_checks", release_checks, 1, integer=True)
+        check_number("confidence", confidence, 0.5 + 1e-9, 1.0 - 1e-9)
+        check_number("heartbeat", heartbeat, 1e-9)
         self.min_failures = min_failures
         self.min_failure_rate = min_failure_rate
         self.min_lift = min_lift
@@ -209,7 +202,7 @@ class EmergingPatternDetector(Trigger):
         )
         return lower >= self.broad_failure_rate
 
-    def update(self, snapshot: Snapshot, *, model: ModelName | ModelRef | str) -> Self:  # type: ignore[override]
+    def update(self, snapshot: Snapshot, /, *, model: ModelName | ModelRef | str) -> Self:
         """Check every cluster of ``snapshot`` (one model's clusterer) and collect the events to publish."""
         model_name = self._model(model)
         self._fired = []

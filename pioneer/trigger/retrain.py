@@ -1,7 +1,7 @@
 """Turn what the monitor observes into retrain requests: the mode from failure breadth, the timing from evidence.
 
-Each update gets the error-pattern events of one check and an :class:`Observation` of the version serving now
-(its traces and failures, how widely they spread, and each emerging pattern's share of them). The trigger then
+Each update gets an :class:`Observation` of the version serving now at one check (its error-pattern events, its
+traces and failures, how widely they spread, and each emerging pattern's share of them). The trigger then
 
 1. picks the mode from the breadth (:mod:`pioneer.trigger.breadth`): ``concentrated`` names the emerging
    patterns and the failures of the largest clusters that no pattern holds yet, ``broad`` names the version's
@@ -17,19 +17,20 @@ are event times, used only for the user's optional caps and for giving up on a r
 Request ids hash (model, version, pattern ids, attempt), so a replay from an older checkpoint makes the same
 requests with the same ids, which consumers drop as duplicates.
 
+>>> from dataclasses import replace
 >>> from pioneer.events import ModelRef
 >>> from pioneer.trigger.breadth import Breadth
 >>> trig = RetrainTrigger()
 >>> prod = ModelRef(name="intents", version="sha256-abc")
->>> seen = Observation(traces=400, failures=60, breadth=Breadth(60, 0, 0.2, 30, 25), pattern_failures={})
->>> (req,) = trig.update([], model=prod, now=100.0, observed=seen).fired
+>>> seen = Observation(time=100.0, traces=400, failures=60, breadth=Breadth(60, 0, 0.2, 30, 25))
+>>> (req,) = trig.update(seen, model=prod).fired
 >>> req.decision.mode, req.decision.pacing, [p.pattern_id for p in req.patterns] == [failures_pattern_id(prod, 0)]
 ('broad', 'new_failures', True)
->>> more = Observation(traces=600, failures=90, breadth=Breadth(90, 0, 0.2, 40, 30))
->>> trig.update([], model=prod, now=110.0, observed=more).decision_.pacing      # no answer yet
+>>> more = Observation(time=110.0, traces=600, failures=90, breadth=Breadth(90, 0, 0.2, 40, 30))
+>>> trig.update(more, model=prod).decision_.pacing      # no answer yet
 'trainer_busy'
 >>> trig.answer(req.request_id, "rejected", now=150.0)
->>> d = trig.update([], model=prod, now=160.0, observed=more).decision_      # 30 new failures; 50 after a rejection
+>>> d = trig.update(replace(more, time=160.0), model=prod).decision_      # 30 new failures; 50 after a rejection
 >>> d.pacing, d.new_failures, d.required_failures
 ('not_enough_new_failures', 30, 50)
 """
@@ -46,6 +47,7 @@ from typing import Any, Self
 
 import orjson
 
+from pioneer.base import check_number
 from pioneer.errors import ConfigError
 from pioneer.events import Budget, ErrorPattern, ModelRef, PatternRef, RetrainRequest, TriggerDecision
 from pioneer.trigger.base import Trigger
@@ -80,10 +82,14 @@ def failures_pattern_id(model: ModelRef, attempt: int) -> str:
     return f"{FAILURES_PREFIX}{digest}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Observation:
-    """What the monitor has seen of the version serving now (counts of traces, never seconds)."""
+    """What the monitor has seen of the version serving now at one check: the trigger's evidence."""
 
+    time: float
+    """Event time of the check, in seconds."""
+    patterns: Sequence[ErrorPattern] = ()
+    """The error-pattern events of this check."""
     traces: int
     failures: int
     breadth: Breadth
@@ -105,7 +111,7 @@ class _ModelState:
     last_busy: tuple[float, float] | None = None  # (answered at, seconds busy) of the last answered request
 
 
-class RetrainTrigger(Trigger):
+class RetrainTrigger(Trigger[Observation, ModelRef]):
     """Emits ``RetrainRequest`` events when the evidence says a retrain is due and the trainer is free.
 
     Parameters
@@ -236,15 +242,14 @@ class RetrainTrigger(Trigger):
 
     # ------------------------------------------------------------------------------------------------ update
 
-    def update(  # type: ignore[override]
-        self, patterns: Sequence[ErrorPattern], *, model: ModelRef, now: float, observed: Observation
-    ) -> Self:
-        """Take this model's new pattern events and what was observed, then request a retrain if one is due."""
+    def update(self, observed: Observation, /, *, model: ModelRef) -> Self:
+        """Take what was observed of ``model`` (with its new pattern events), then request a retrain if one is due."""
+        now = observed.time
         if not isinstance(now, (int, float)) or not math.isfinite(now):
             raise ValueError(f"now must be an event time in seconds; got {now!r}")
         self._fired = []
         state = self._models.setdefault(model.name, _ModelState())
-        self._follow(state, patterns, model.name)
+        self._follow(state, observed.patterns, model.name)
         live = {pid: n for pid, n in observed.pattern_failures.items() if n > 0 and pid in state.active}
         named = set(state.requested.get(model.version, ()))
         base = state.failures_at_request.get(model.version, 0)
@@ -416,12 +421,7 @@ def _record(mode: str, result: Pace, evidence: Evidence, observed: Observation, 
 
 def _check_params(p: dict[str, Any]) -> None:
     def number(name: str, low: float, high: float = math.inf, *, integer: bool = False, none: bool = False) -> None:
-        value = p[name]
-        if none and value is None:
-            return
-        kind = int if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
-            raise ConfigError(f"{name} must be {'an integer' if integer else 'a number'} in [{low}, {high}]; got {value!r}")
+        check_number(name, p[name], low, high, integer=integer, optional=none)
 
     number("min_new_failures", 1, integer=True)
     number("min_failure_rate", 0.0, 1.0 - 1e-9)

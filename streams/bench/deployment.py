@@ -9,8 +9,8 @@ and the measurement:
    released to ``production``;
 2. the rest of the training split is the traffic, replayed at a steady rate in a seeded order; each request
    gets its true label back after ``label_delay`` seconds;
-3. the monitor clusters failures and requests retrains, the trainer diagnoses, retrains and gates (epsilon 2
-   negative flips per release) and the server hot-swaps every release, as long as traffic flows;
+3. the monitor clusters failures and requests retrains, the trainer diagnoses, retrains and gates (with the
+   trainer's flip budget) and the server hot-swaps every release, as long as traffic flows;
 4. at the end the first and the final production versions are scored on the task's full held-out test split
    (never seen by anything above): metric before and after, fixed and broken examples, the failures observed
    in traffic that the final version now gets right, negative flips per release, retrain cycles, wall time.
@@ -34,6 +34,8 @@ from typing import Any
 
 import httpx
 
+from pioneer.events import Output, Span
+from pioneer.join.outcome import judge
 from pioneer.reports import grouped_bars, table, timeline
 from pioneer.training.base import BaseTrainConfig, Example
 from streams.bench.stalls import longest_stall
@@ -115,10 +117,8 @@ class DeploymentResult:
 
 # ---------------------------------------------------------------------------------------------- the presets
 
-# CLINC150: the weak model covers most intents (10 examples each) but 20 seeded intents barely (2 each): 84.1% test
-# accuracy, failures where a real deployment's would be (intents added late with few examples). Uniformly fewer
-# examples (3-4 per intent) also gives about 85%, but every refit of so small a head moves many boundaries at once.
-# CoNLL-2003: 150 seeded sentences give entity F1 0.276 on the full test set.
+# Each weak model fails where a real deployment's would (intents added late with few examples); docs/benchmarks.md
+# has their test figures.
 DEPLOYMENTS: dict[str, DeploymentSpec] = {
     "clinc150": DeploymentSpec(name="clinc150", task="classification", dataset="clinc150", traffic=13660,
                                target_before=0.85, target_after=0.95),
@@ -252,10 +252,9 @@ def _truth(spec: DeploymentSpec, example: Example) -> dict[str, Any]:
 
 
 def _correct(spec: DeploymentSpec, example: Example, prediction: dict[str, Any]) -> bool:
-    if spec.task == "classification":
-        return prediction.get("label") == example.label
-    got = {(s["start"], s["end"], s["label"]) for s in prediction.get("spans") or []}
-    return got == {(s.start, s.end, s.label) for s in example.spans or ()}
+    spans = [Span(start=s["start"], end=s["end"], label=s["label"]) for s in prediction.get("spans") or []]
+    answer = Output(label=prediction.get("label"), spans=spans)
+    return judge(spec.task, answer, example.expected(), text=example.text) is None
 
 
 async def _drive(spec, stream, settings, base_url, processes, say, deadline: float,
@@ -398,26 +397,8 @@ def _report(out: Path, spec: DeploymentSpec, state: LiveState, first: str, final
             machine: str, n_traffic: int, n_base: int, command: str) -> Path:
     directory = out / "report"
     directory.mkdir(parents=True, exist_ok=True)
-    markers = [(m.at, m.label) for m in state.milestones if m.label.startswith("released")]
-    timeline(directory / "failure-rate.png", {"traffic": rolling(state.answers, "traffic", window=60.0, step=10.0)},
-             title="Failure rate of the live traffic (60 s window)", xlabel="seconds", ylabel="failure rate",
-             markers=markers, ylim=(0.0, max(0.3, 1.2 * (1 - figures["before"]))))
-    grouped_bars(directory / "before-after.png", [f"test {figures['metric_name']}"],
-                 {"weak model": [figures["before"]], "final": [figures["after"]]},
-                 title=f"{spec.name}: full test set", ylabel=figures["metric_name"])
+    _report_plots(directory, spec, state, figures)
     details = figures["release_details"]
-    if details:
-        flips_plot(directory / "flips-per-release.png", details, f"{spec.name}: negative flips per release",
-                   held_out="full test set")
-    before_target = "-" if spec.target_before is None else f"≤ {spec.target_before}"
-    after_target = spec.target_after if spec.target_after is not None else figures["ceiling"] - CEILING_GAP
-    met_before = spec.target_before is None or figures["before"] <= spec.target_before
-    met_after = figures["after"] >= after_target
-    rows = [
-        ["test " + figures["metric_name"], f"{figures['before']:.4f}", f"{figures['after']:.4f}",
-         f"{before_target} / ≥ {after_target:.4f}" + ("" if spec.target_after is not None else " (ceiling − 0.02)"),
-         f"{'met' if met_before else 'missed'} / {'met' if met_after else 'missed'}"],
-    ]
     lines = [
         f"# Production-style deployment: {spec.name}",
         "",
@@ -430,34 +411,9 @@ def _report(out: Path, spec: DeploymentSpec, state: LiveState, first: str, final
         f"(seeded order) at {spec.rate:g} requests/s, labels {spec.label_delay:g} s later, through the server's "
         "HTTP API, the embedded broker, the monitor and the trainer as separate processes.",
         "",
-        table(["measure", "weak model", "final", "target", "status"], rows),
+        table(["measure", "weak model", "final", "target", "status"], _target_rows(spec, figures)),
         "",
-        table(["figure", "value"], [
-            ["test examples", figures["test_examples"]],
-            ["fixed on test (wrong before, right after)", figures["fixed"]],
-            ["negative flips on test (right before, wrong after)", figures["negative_flips"]],
-            ["previously correct kept", f"{figures['previously_correct_kept']} of {figures['previously_correct']}"],
-            ["failures observed in traffic (distinct inputs)", figures["observed_failures"]],
-            ["... still failing with the final version", figures["observed_failures_remaining"]],
-            ["retrain requests / releases / rejections",
-             f"{figures['retrain_requests']} / {figures['releases']} / {figures['rejections']}"],
-            ["negative flips per release on its gate set",
-             ", ".join(count(r["gate_negative_flips"]) for r in details) or "-"],
-            ["negative flips per release on R (of its size; 95% bound on the rate)",
-             ", ".join(r_flips(r) for r in details) or "-"],
-            ["observed failures trained on per release (pattern gold + coverage)",
-             ", ".join(f"{count(r['gold_examples'])} + {count(r['coverage_examples'])}" for r in details) or "-"],
-            ["negative flips per release on the test set",
-             ", ".join(map(str, figures["test_negative_flips_per_release"])) or "-"],
-            ["live failure rate of the traffic: first version / final version",
-             " / ".join("-" if r is None else f"{100 * r:.1f}%"
-                        for r in (figures["traffic_failure_rate_first"], figures["traffic_failure_rate_final"]))],
-            ["requests answered / failed", f"{figures['requests_answered']} / {figures['failed_requests']}"],
-            [f"ceiling: the same family refit offline on all {figures['requests_answered']} labelled requests "
-             f"(+ base), test {figures['metric_name']}", f"{figures['ceiling']:.4f}"],
-            ["longest stall: traffic > 5% failing (60 s window) with no retrain requested or running",
-             f"{figures['longest_stall_seconds']:.0f} s"],
-        ]),
+        table(["figure", "value"], _figure_rows(figures)),
         "",
         "![failure rate](failure-rate.png)",
         "",
@@ -467,14 +423,8 @@ def _report(out: Path, spec: DeploymentSpec, state: LiveState, first: str, final
            "![negative flips per release](flips-per-release.png)", ""] if details else []),
         "## What happened",
         "",
-        *[f"- t={m.at:.0f}s: {m.label}" for m in sorted(state.milestones, key=lambda m: m.at)],
-        "",
+        *_happened_lines(state, figures),
     ]
-    if not figures["retrain_requests"]:
-        lines += ["- no retrain request: no failure cluster became an emerging pattern (see logs/monitor.log)"
-                  + _lift_note(figures["traffic_failure_rate_first"])]
-    for rejection in state.rejections:
-        lines += [f"- rejected {rejection.model.version[:14] if rejection.model.version else '-'}: {rejection.reason}"]
     settings = figures["monitor_settings"]
     lines += ["", "## Settings that differ from the product's defaults", "",
               table(["variable", "value"], [[k, v] for k, v in settings.items()]) if settings
@@ -486,6 +436,76 @@ def _report(out: Path, spec: DeploymentSpec, state: LiveState, first: str, final
          "final_version": final, "command": command, "traffic": n_traffic, "rate": spec.rate,
          **figures}, indent=2, default=float))
     return path
+
+
+def _report_plots(directory: Path, spec: DeploymentSpec, state: LiveState, figures: dict) -> None:
+    """The live failure rate, the test metric before and after, and the flips per release."""
+    markers = [(m.at, m.label) for m in state.milestones if m.label.startswith("released")]
+    timeline(directory / "failure-rate.png", {"traffic": rolling(state.answers, "traffic", window=60.0, step=10.0)},
+             title="Failure rate of the live traffic (60 s window)", xlabel="seconds", ylabel="failure rate",
+             markers=markers, ylim=(0.0, max(0.3, 1.2 * (1 - figures["before"]))))
+    grouped_bars(directory / "before-after.png", [f"test {figures['metric_name']}"],
+                 {"weak model": [figures["before"]], "final": [figures["after"]]},
+                 title=f"{spec.name}: full test set", ylabel=figures["metric_name"])
+    details = figures["release_details"]
+    if details:
+        flips_plot(directory / "flips-per-release.png", details, f"{spec.name}: negative flips per release",
+                   held_out="full test set")
+
+
+def _target_rows(spec: DeploymentSpec, figures: dict) -> list[list[str]]:
+    """The test metric of the weak and the final model against the preset's targets (or the ceiling)."""
+    before_target = "-" if spec.target_before is None else f"≤ {spec.target_before}"
+    after_target = spec.target_after if spec.target_after is not None else figures["ceiling"] - CEILING_GAP
+    met_before = spec.target_before is None or figures["before"] <= spec.target_before
+    met_after = figures["after"] >= after_target
+    return [
+        ["test " + figures["metric_name"], f"{figures['before']:.4f}", f"{figures['after']:.4f}",
+         f"{before_target} / ≥ {after_target:.4f}" + ("" if spec.target_after is not None else " (ceiling − 0.02)"),
+         f"{'met' if met_before else 'missed'} / {'met' if met_after else 'missed'}"],
+    ]
+
+
+def _figure_rows(figures: dict) -> list[list[Any]]:
+    """Every figure of the run, one row each."""
+    details = figures["release_details"]
+    return [
+        ["test examples", figures["test_examples"]],
+        ["fixed on test (wrong before, right after)", figures["fixed"]],
+        ["negative flips on test (right before, wrong after)", figures["negative_flips"]],
+        ["previously correct kept", f"{figures['previously_correct_kept']} of {figures['previously_correct']}"],
+        ["failures observed in traffic (distinct inputs)", figures["observed_failures"]],
+        ["... still failing with the final version", figures["observed_failures_remaining"]],
+        ["retrain requests / releases / rejections",
+         f"{figures['retrain_requests']} / {figures['releases']} / {figures['rejections']}"],
+        ["negative flips per release on its gate set",
+         ", ".join(count(r["gate_negative_flips"]) for r in details) or "-"],
+        ["negative flips per release on R (of its size; 95% bound on the rate)",
+         ", ".join(r_flips(r) for r in details) or "-"],
+        ["observed failures trained on per release (pattern gold + coverage)",
+         ", ".join(f"{count(r['gold_examples'])} + {count(r['coverage_examples'])}" for r in details) or "-"],
+        ["negative flips per release on the test set",
+         ", ".join(map(str, figures["test_negative_flips_per_release"])) or "-"],
+        ["live failure rate of the traffic: first version / final version",
+         " / ".join("-" if r is None else f"{100 * r:.1f}%"
+                    for r in (figures["traffic_failure_rate_first"], figures["traffic_failure_rate_final"]))],
+        ["requests answered / failed", f"{figures['requests_answered']} / {figures['failed_requests']}"],
+        [f"ceiling: the same family refit offline on all {figures['requests_answered']} labelled requests "
+         f"(+ base), test {figures['metric_name']}", f"{figures['ceiling']:.4f}"],
+        ["longest stall: traffic > 5% failing (60 s window) with no retrain requested or running",
+         f"{figures['longest_stall_seconds']:.0f} s"],
+    ]
+
+
+def _happened_lines(state: LiveState, figures: dict) -> list[str]:
+    """The milestones in time order, then why nothing was requested or what was rejected."""
+    lines = [*[f"- t={m.at:.0f}s: {m.label}" for m in sorted(state.milestones, key=lambda m: m.at)], ""]
+    if not figures["retrain_requests"]:
+        lines += ["- no retrain request: no failure cluster became an emerging pattern (see logs/monitor.log)"
+                  + _lift_note(figures["traffic_failure_rate_first"])]
+    for rejection in state.rejections:
+        lines += [f"- rejected {rejection.model.version[:14] if rejection.model.version else '-'}: {rejection.reason}"]
+    return lines
 
 
 def _load_text(load: dict[str, Any] | None) -> str:

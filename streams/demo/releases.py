@@ -25,6 +25,7 @@ def release_rows(releases: Sequence[ModelRelease], first: str, scored: Mapping[s
             "test_metric": scored[release.model.version].metric,
             "test_negative_flips": sum(1 for i, ok in previous.items() if ok and not current.get(i, False)),
             "gate_negative_flips": metrics.get("negative_flips"),
+            "gate_epsilon": next((c.threshold for c in release.gate_report.checks if c.name == "negative_flips"), None),
             "gate_positive_flips": metrics.get("positive_flips"),
             "gate_examples": metrics.get("gate_examples"),
             "regression_negative_flips": metrics.get("regression_negative_flips"),
@@ -53,10 +54,22 @@ def flips_plot(path: Path, rows: Sequence[dict[str, Any]], title: str, held_out:
     gate = [float(r["gate_negative_flips"] or 0) for r in rows]
     on_r = [float(r["regression_negative_flips"] or 0) for r in rows]
     test = [float(r["test_negative_flips"]) for r in rows]
+    budget = flip_budget(rows)
     grouped_bars(path, [f"r{i}" for i in range(1, len(rows) + 1)],
-                 {"gate set (ε = 2)": gate, "regression set R (ε = 2, rate bound)": on_r,
+                 {f"gate set ({budget})" if budget else "gate set": gate,
+                  f"regression set R ({budget + ', ' if budget else ''}rate bound)": on_r,
                   f"{held_out} (held out)": test},
                  title=title, ylabel="negative flips", ylim=(0.0, max(3.0, *gate, *on_r, *test) * 1.2))
+
+
+def flip_budget(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The gate's flip budget the releases ran with, as a legend reads it (``ε = 5``; empty when unknown).
+
+    >>> flip_budget([{"gate_epsilon": 5.0}, {"gate_epsilon": 5.0}]), flip_budget([{"gate_epsilon": None}])
+    ('ε = 5', '')
+    """
+    budgets = sorted({int(r["gate_epsilon"]) for r in rows if r.get("gate_epsilon") is not None})
+    return "ε = " + " / ".join(map(str, budgets)) if budgets else ""
 
 
 def count(value: float | None) -> str:

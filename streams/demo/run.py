@@ -24,6 +24,8 @@ from pathlib import Path
 
 import httpx
 
+from pioneer.events import Output
+from pioneer.join.outcome import judge
 from pioneer.reports import grouped_bars, percent, table, timeline
 from pioneer.synthetic import DriftingTraffic
 from streams.demo.live import Answer, LiveState, rolling, status_line, watch_events
@@ -189,7 +191,8 @@ async def _ask(client: httpx.AsyncClient, state: LiveState, item, request_id: st
         return
     body = response.json()
     predicted = body["prediction"]["label"]
-    state.answers.append(Answer(at=at, segment=item.segment, correct=predicted == item.example.label,
+    failed = judge("classification", Output(label=predicted), item.example.expected())
+    state.answers.append(Answer(at=at, segment=item.segment, correct=failed is None,
                                 version=body["model"]["version"], expected=item.example.label or "", predicted=predicted))
     await asyncio.sleep(label_delay)  # the label comes later, as a human's would
     try:

@@ -3,8 +3,8 @@
 The join holds an unmatched half for a window of processing time. When the worker reads a backlog (after a
 restart, an outage, a rebalance), one consumer fetches both topics as fast as each delivers, so one of them
 can run minutes ahead of the other: every log then waits longer than the window for a label the worker has
-not read yet, and expires although its label is on the topic (a soak of 10^6 logs lost 81% of its traces
-this way). Kafka Streams aligns co-partitioned inputs by record timestamp for the same reason.
+not read yet, and expires although its label is on the topic (docs/benchmarks.md). Kafka Streams aligns
+co-partitioned inputs by record timestamp for the same reason.
 
 While a partition is behind (either topic has records left to read), the join's window does not run: a half
 that waited long in processing time may only wait for its twin to be read. Capacity still bounds the buffer.

@@ -31,7 +31,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -223,13 +223,22 @@ def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True, api_keys
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     guard = FeedbackGuard(rate=config.feedback_rate, burst=config.feedback_burst)
     app.include_router(chat_router(runtime, guard.remember))
+    app.include_router(_predict_router(runtime, guard))
+    app.include_router(_feedback_router(runtime, guard))
+    app.include_router(_operations_router(runtime))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _predict_router(runtime: ServingRuntime, guard: FeedbackGuard) -> APIRouter:
+    """``/v1/predict`` and ``/v1/predict/batch``: answer, remember the request for its feedback, log the answer."""
+    router, config = APIRouter(), runtime.config
 
     def not_ready(request_id: str, exc: Exception) -> Response:
         return _json({"error": str(exc)}, 503, **{"x-request-id": request_id})
 
-    @app.post("/v1/predict", response_model=PredictResponse, responses={**GUARDED, **NOT_READY}, tags=["predict"],
-              summary="Predict one input")
+    @router.post("/v1/predict", response_model=PredictResponse, responses={**GUARDED, **NOT_READY}, tags=["predict"],
+                 summary="Predict one input")
     async def predict(body: PredictRequest, request: Request) -> Response:
         started = time.perf_counter()
         request_id = body.request_id or request.state.request_id
@@ -244,9 +253,9 @@ def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True, api_keys
         payload = {"request_id": request_id, "model": _model(served), "prediction": output, "latency_ms": latency_ms}
         return _json(payload, **{"x-request-id": request_id, "x-model-version": served.version})
 
-    @app.post("/v1/predict/batch", response_model=BatchPredictResponse, responses={**GUARDED, **NOT_READY},
-              tags=["predict"],
-              summary="Predict many inputs with one model version")
+    @router.post("/v1/predict/batch", response_model=BatchPredictResponse, responses={**GUARDED, **NOT_READY},
+                 tags=["predict"],
+                 summary="Predict many inputs with one model version")
     async def predict_batch(body: BatchPredictRequest, request: Request) -> Response:
         started = time.perf_counter()
         batch_id = body.request_id or request.state.request_id
@@ -275,12 +284,19 @@ def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True, api_keys
         }
         return _json(payload, **{"x-request-id": batch_id, "x-model-version": served.version})
 
-    @app.post("/v1/feedback", status_code=202, response_model=FeedbackResponse, tags=["feedback"],
-              responses={**GUARDED, **RATE_LIMITED,
-                         200: {"model": FeedbackResponse, "description": "A duplicate: not published again"},
-                         503: {"model": ErrorBody, "description": "Feedback cannot be taken (no Kafka, queue full, "
-                               "no model loaded to check it against)"}},
-              summary="A label or verdict for an earlier request (published to the labels topic)")
+    return router
+
+
+def _feedback_router(runtime: ServingRuntime, guard: FeedbackGuard) -> APIRouter:
+    """``/v1/feedback``: a label or verdict for an earlier request, checked by ``guard`` and published."""
+    router, config = APIRouter(), runtime.config
+
+    @router.post("/v1/feedback", status_code=202, response_model=FeedbackResponse, tags=["feedback"],
+                 responses={**GUARDED, **RATE_LIMITED,
+                            200: {"model": FeedbackResponse, "description": "A duplicate: not published again"},
+                            503: {"model": ErrorBody, "description": "Feedback cannot be taken (no Kafka, queue full, "
+                                  "no model loaded to check it against)"}},
+                 summary="A label or verdict for an earlier request (published to the labels topic)")
     async def feedback(body: FeedbackRequest, request: Request) -> Response:
         headers = {"x-request-id": body.request_id}
         if f"feedback:{body.source}" not in request.state.scopes:
@@ -305,53 +321,65 @@ def create_app(runtime: ServingRuntime, *, manage_runtime: bool = True, api_keys
         guard.accepted(body)
         return _json({"request_id": body.request_id, "event_id": label.event_id, "status": "accepted"}, 202, **headers)
 
-    @app.get("/healthz", response_model=Health, tags=["operations"], responses=BAD_REQUEST_ID, summary="Liveness")
+    return router
+
+
+def _operations_router(runtime: ServingRuntime) -> APIRouter:
+    """Liveness, readiness and metrics."""
+    router = APIRouter()
+
+    @router.get("/healthz", response_model=Health, tags=["operations"], responses=BAD_REQUEST_ID, summary="Liveness")
     async def healthz() -> Response:
         return _json({"status": "alive"})
 
-    @app.get("/readyz", response_model=Readiness, tags=["operations"],
-             responses={**BAD_REQUEST_ID, 503: {"model": Readiness, "description": "No model is loaded yet"}},
-             summary="Readiness: a model serves; says whether Kafka is reachable")
+    @router.get("/readyz", response_model=Readiness, tags=["operations"],
+                responses={**BAD_REQUEST_ID, 503: {"model": Readiness, "description": "No model is loaded yet"}},
+                summary="Readiness: a model serves; says whether Kafka is reachable")
     async def readyz() -> Response:
-        served = runtime.slot.current
-        shipper, follower = runtime.shipper, runtime.follower
-        state = None if shipper is None else shipper.state()
-        body = {
-            "ready": served is not None,
-            "model": config.model,
-            "alias": config.alias,
-            "version": None if served is None else served.version,
-            "task": None if served is None else served.task,
-            "loading": runtime.swapper.loading,
-            "last_swap_error": runtime.swapper.last_error,
-            "releases": {
-                "following": follower is not None,
-                "caught_up": None if follower is None else follower.caught_up,
-                "error": None if follower is None else follower.last_error,
-            },
-            "broker": {
-                "configured": runtime.kafka is not None,
-                "reachable": None if state is None else state.broker_up,
-                "error": None if state is None else state.last_error,
-            },
-            "logging": {
-                "enabled": shipper is not None,
-                "queued": 0 if state is None else state.queued,
-                "in_flight": 0 if state is None else state.in_flight,
-                "spilled": 0 if state is None else state.spill_records,
-                "spilled_bytes": 0 if state is None else state.spill_bytes,
-            },
-        }
-        return _json(body, 200 if served is not None else 503)
+        body = _readiness(runtime)
+        return _json(body, 200 if body["ready"] else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response,
-             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                              "description": "Prometheus text exposition format"},
-                        **{k: GUARDED[k] for k in (400, 401, 403)}})
+    @router.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response,
+                responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                                "description": "Prometheus text exposition format"},
+                          **{k: GUARDED[k] for k in (400, 401, 403)}})
     async def metrics() -> Response:
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    return router
+
+
+def _readiness(runtime: ServingRuntime) -> dict[str, Any]:
+    """What ``/readyz`` answers: the model served, the release follower, the broker and the log shipper."""
+    served = runtime.slot.current
+    shipper, follower = runtime.shipper, runtime.follower
+    state = None if shipper is None else shipper.state()
+    return {
+        "ready": served is not None,
+        "model": runtime.config.model,
+        "alias": runtime.config.alias,
+        "version": None if served is None else served.version,
+        "task": None if served is None else served.task,
+        "loading": runtime.swapper.loading,
+        "last_swap_error": runtime.swapper.last_error,
+        "releases": {
+            "following": follower is not None,
+            "caught_up": None if follower is None else follower.caught_up,
+            "error": None if follower is None else follower.last_error,
+        },
+        "broker": {
+            "configured": runtime.kafka is not None,
+            "reachable": None if state is None else state.broker_up,
+            "error": None if state is None else state.last_error,
+        },
+        "logging": {
+            "enabled": shipper is not None,
+            "queued": 0 if state is None else state.queued,
+            "in_flight": 0 if state is None else state.in_flight,
+            "spilled": 0 if state is None else state.spill_records,
+            "spilled_bytes": 0 if state is None else state.spill_bytes,
+        },
+    }
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -74,8 +74,8 @@ class ServeConfig:
     keep_versions: int = 2
     freeze_gc: bool = True
     """After the first model loads, move every object alive then (torch, transformers, the app: over a million)
-    out of the garbage collector's reach (``gc.freeze``), so full collections stop rescanning them: in a serving
-    process they otherwise pause every thread for 0.1-1 s (measured in the outage test), which is p99 latency."""
+    out of the garbage collector's reach (``gc.freeze``), so full collections stop rescanning them and pausing
+    every thread, which is p99 latency (docs/benchmarks.md)."""
 
     def __post_init__(self) -> None:
         if self.engine not in ("onnx", "torch"):

@@ -104,10 +104,9 @@ class EventShipper:
     retry_interval
         Seconds between probes of a broker that is down.
     linger
-        Seconds the pump lets events gather before a shipment that is not full. A shipment costs the event loop
-        a few hundred microseconds of CPU whatever its size (measured with Apache Kafka: ~0.3-0.7 ms for a
-        one-event shipment, ~20 us per event in a full one), so at modest traffic shipping every event on its own
-        would cost a busy server several percent of its CPU; 50 ms of linger makes logs that much later, no more.
+        Seconds the pump lets events gather before a shipment that is not full: a shipment's CPU cost hardly
+        depends on its size, so lingering saves a busy server's CPU at the price of logs that much later
+        (docs/benchmarks.md).
     topic_recheck
         Seconds after which the topics' existence and partitions are checked again.
     """

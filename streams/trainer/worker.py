@@ -25,6 +25,7 @@ import functools
 import logging
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +101,23 @@ class Trainer:
     """Serves one request: ``handler(request, registry=..., traces=..., progress=...)``."""
 
 
+@dataclass(frozen=True)
+class RetrainHandler:
+    """The default handler: :func:`handle_request` with one retrainer, built from the worker's config."""
+
+    retrainer: Retrainer
+
+    @classmethod
+    def from_config(cls, config: TrainerConfig) -> RetrainHandler:
+        gate = RegressionGate(epsilon=config.epsilon, cross_checkpoint_epsilon=config.epsilon,
+                              pattern_fix_floor=config.pattern_fix_floor, pattern_confidence=config.pattern_confidence)
+        return cls(Retrainer(gate=gate, coverage_below=config.coverage_below, max_passes=config.max_passes,
+                             band_score=config.band_score))
+
+    def __call__(self, request: RetrainRequest, **kwargs: Any) -> Any:
+        return handle_request(request, retrainer=self.retrainer, **kwargs)
+
+
 def build_trainer(
     settings: KafkaSettings,
     config: TrainerConfig,
@@ -110,44 +128,98 @@ def build_trainer(
 ) -> Trainer:
     """The trainer's Faust app; ``handler`` (default: :func:`handle_request` with the config's gate) serves each
     request."""
-    if handler is None:
-        handler = functools.partial(handle_request, retrainer=Retrainer(
-            gate=RegressionGate(epsilon=config.epsilon, cross_checkpoint_epsilon=config.epsilon,
-                                pattern_fix_floor=config.pattern_fix_floor,
-                                pattern_confidence=config.pattern_confidence),
-            coverage_below=config.coverage_below, max_passes=config.max_passes, band_score=config.band_score))
+    handler = RetrainHandler.from_config(config) if handler is None else handler
     paths = Paths.from_env()
     metrics = StreamMetrics()
     publisher = EventPublisher(settings, metrics=metrics)
     registry = registry or open_registry()
     paths.traces_db.parent.mkdir(parents=True, exist_ok=True)
     store = store or TraceStore(paths.traces_db)
-    codec = EventCodec()
-    catalogue = settings.catalogue
     app = create_app(
         settings,
         app_id=f"{settings.topic_prefix}{config.group_id}",
         datadir=paths.state / "faust" / config.group_id,
-        partitions=catalogue.by_event_type("labeled_trace").partitions,
+        partitions=settings.catalogue.by_event_type("labeled_trace").partitions,
     )
-    # One training at a time, off the event loop (it takes minutes; heartbeats must go on).
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain")
-    latest_trace = {"timestamp": 0.0}
-    # Pattern ids whose emerging events (they carry the members) were stored. The monitor publishes a pattern and
-    # the request naming it on different topics: a request read first found "no failures in this pattern".
-    seen_patterns: set[str] = set()
-    decisions: list[Any] = []
+    work = TrainerWork(config, publisher=publisher, metrics=metrics, registry=registry, store=store, handler=handler)
+    _add_agents(app, settings, work)
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
+    return Trainer(app=app, publisher=publisher, metrics=metrics, registry=registry, store=store,
+                   decisions=work.decisions, handler=handler)
+
+
+def _add_agents(app: faust.App, settings: KafkaSettings, work: TrainerWork) -> None:
+    """The three agents: each takes its records and hands them to ``work``."""
 
     def raw_topic(event_type: str) -> faust.TopicT:
-        spec = catalogue.by_event_type(event_type)
+        spec = settings.catalogue.by_event_type(event_type)
         return app.topic(spec.name, key_type=bytes, value_type=bytes, key_serializer="raw",
                          value_serializer="raw", partitions=spec.partitions)
 
-    async def decode(message: Any, expected: type) -> Any:
-        metrics.events_in.labels(message.topic).inc()
-        return await decode_or_dead_letter(codec, publisher, metrics, message, config.group_id, expected)
+    @app.agent(raw_topic("labeled_trace"), name="traces")
+    async def store_traces(stream: faust.StreamT) -> None:
+        await work.publisher.start()
+        async for events in stream.take_events(1000, within=0.5):
+            await work.store_traces(events)
 
-    async def guarded(message: Any, what: str, action: Any) -> None:
+    @app.agent(raw_topic("error_pattern"), name="patterns")
+    async def store_patterns(stream: faust.StreamT) -> None:
+        await work.publisher.start()
+        async for events in stream.take_events(100, within=0.5):
+            await work.store_patterns(events)
+
+    @app.agent(raw_topic("retrain_request"), name="requests", concurrency=1)
+    async def serve_requests(stream: faust.StreamT) -> None:
+        await work.publisher.start()
+        async for event in stream.events():
+            outage = await work.serve_event(event)
+            if outage is not None:
+                await app.crash(outage)
+                return
+
+    @app.on_before_shutdown.connect
+    async def close(app: faust.App, **kwargs: object) -> None:
+        await work.close()
+
+
+class TrainerWork:
+    """What the trainer's agents do with their records, and the state they share.
+
+    ``latest_trace`` is the newest trace time stored; ``seen_patterns`` the pattern ids whose emerging events (they
+    carry the members) were stored, since the monitor publishes a pattern and the request naming it on different
+    topics; ``decisions`` every decision published.
+    """
+
+    def __init__(
+        self,
+        config: TrainerConfig,
+        *,
+        publisher: EventPublisher,
+        metrics: StreamMetrics,
+        registry: Registry,
+        store: TraceStore,
+        handler: Any,
+    ) -> None:
+        self.config = config
+        self.publisher = publisher
+        self.metrics = metrics
+        self.registry = registry
+        self.store = store
+        self.handler = handler
+        self.codec = EventCodec()
+        # One training at a time, off the event loop (it takes minutes; heartbeats must go on).
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain")
+        self.latest_trace = {"timestamp": 0.0}
+        self.seen_patterns: set[str] = set()
+        self.decisions: list[Any] = []
+
+    async def decode(self, message: Any, expected: type) -> Any:
+        self.metrics.events_in.labels(message.topic).inc()
+        return await decode_or_dead_letter(self.codec, self.publisher, self.metrics, message, self.config.group_id,
+                                           expected)
+
+    async def guarded(self, message: Any, what: str, action: Any) -> None:
         """Run ``action()`` for one record; dead-letter the record if it raises (an outage stops the agent)."""
         try:
             action()
@@ -155,100 +227,87 @@ def build_trainer(
             raise
         except Exception as exc:  # noqa: BLE001 - one record must never stop the agent
             reason = f"{what} raised {type(exc).__name__}: {exc}"
-            await send_dead_letter(publisher, metrics, message, "processing", reason, config.group_id)
+            await send_dead_letter(self.publisher, self.metrics, message, "processing", reason, self.config.group_id)
 
-    @app.agent(raw_topic("labeled_trace"), name="traces")
-    async def store_traces(stream: faust.StreamT) -> None:
-        await publisher.start()
-        async for events in stream.take_events(1000, within=0.5):
-            decoded = [(e.message, t) for e in events if (t := await decode(e.message, LabeledTrace)) is not None]
-            traces = [t for _, t in decoded]
+    async def store_traces(self, events: Sequence[Any]) -> None:
+        decoded = [(e.message, t) for e in events if (t := await self.decode(e.message, LabeledTrace)) is not None]
+        traces = [t for _, t in decoded]
+        try:
+            self.store.add(traces)
+        except OUTAGES:
+            raise
+        except Exception:  # noqa: BLE001 - one trace broke the batch: store the others one by one
+            for message, trace in decoded:
+                await self.guarded(message, "storing the trace", functools.partial(self.store.add, [trace]))
+        if traces:
+            self.latest_trace["timestamp"] = max(self.latest_trace["timestamp"], max(t.timestamp for t in traces))
+        await self.publisher.flush()
+
+    async def store_patterns(self, events: Sequence[Any]) -> None:
+        for event in events:
+            pattern = await self.decode(event.message, ErrorPattern)
+            if pattern is not None and pattern.members:
+                await self.guarded(event.message, "storing the pattern's members",
+                                   functools.partial(self.store.attach_pattern, pattern.pattern_id, pattern.members))
+            if pattern is not None and pattern.emerging:
+                self.seen_patterns.add(pattern.pattern_id)
+        await self.publisher.flush()
+
+    async def serve_event(self, event: Any) -> BaseException | None:
+        """Serve one request record; returns the outage that must stop the worker, if one happened."""
+        request = await self.decode(event.message, RetrainRequest)
+        if request is not None:
             try:
-                store.add(traces)
-            except OUTAGES:
-                raise
-            except Exception:  # noqa: BLE001 - one trace broke the batch: store the others one by one
-                for message, trace in decoded:
-                    await guarded(message, "storing the trace", functools.partial(store.add, [trace]))
-            if traces:
-                latest_trace["timestamp"] = max(latest_trace["timestamp"], max(t.timestamp for t in traces))
-            await publisher.flush()
+                await self.serve(request)
+            except Exception as exc:  # one request must never stop the agent
+                if is_outage(exc):
+                    # Held (leaving the loop acks the current event): never committed, the request is
+                    # served again by whoever takes the partition next.
+                    event.message.incref()
+                    log.exception("an outage while serving a retrain request; stopping the worker",
+                                  extra={"request_id": request.request_id})
+                    return exc
+                reason = f"serving the request raised {type(exc).__name__}: {exc}"
+                await send_dead_letter(self.publisher, self.metrics, event.message, "processing", reason,
+                                       self.config.group_id)
+        await self.publisher.flush()
+        return None
 
-    @app.agent(raw_topic("error_pattern"), name="patterns")
-    async def store_patterns(stream: faust.StreamT) -> None:
-        await publisher.start()
-        async for events in stream.take_events(100, within=0.5):
-            for event in events:
-                pattern = await decode(event.message, ErrorPattern)
-                if pattern is not None and pattern.members:
-                    await guarded(event.message, "storing the pattern's members",
-                                  functools.partial(store.attach_pattern, pattern.pattern_id, pattern.members))
-                if pattern is not None and pattern.emerging:
-                    seen_patterns.add(pattern.pattern_id)
-            await publisher.flush()
-
-    @app.agent(raw_topic("retrain_request"), name="requests", concurrency=1)
-    async def serve_requests(stream: faust.StreamT) -> None:
-        await publisher.start()
-        async for event in stream.events():
-            request = await decode(event.message, RetrainRequest)
-            if request is not None:
-                try:
-                    await serve(request)
-                except Exception as exc:  # one request must never stop the agent
-                    if is_outage(exc):
-                        # Held (leaving the loop acks the current event): never committed, the request is
-                        # served again by whoever takes the partition next.
-                        event.message.incref()
-                        log.exception("an outage while serving a retrain request; stopping the worker",
-                                      extra={"request_id": request.request_id})
-                        await app.crash(exc)
-                        return
-                    reason = f"serving the request raised {type(exc).__name__}: {exc}"
-                    await send_dead_letter(publisher, metrics, event.message, "processing", reason, config.group_id)
-            await publisher.flush()
-
-    async def serve(request: RetrainRequest) -> None:
+    async def serve(self, request: RetrainRequest) -> None:
         """Serve ``request`` and publish its decision's events, unless a replay finds them published."""
         loop = asyncio.get_running_loop()
-        await _catch_up(latest_trace, request.timestamp, config.catch_up_timeout)
-        await _patterns_in(seen_patterns, request, store, config.catch_up_timeout)
+        await _catch_up(self.latest_trace, request.timestamp, self.config.catch_up_timeout)
+        await _patterns_in(self.seen_patterns, request, self.store, self.config.catch_up_timeout)
 
         def progress(update: TrainingProgress) -> None:
             # Called from the training thread: hand the event to the loop.
             failpoint(f"trainer.progress.{update.stage}")
-            loop.call_soon_threadsafe(asyncio.ensure_future, publisher.send(update))
+            loop.call_soon_threadsafe(asyncio.ensure_future, self.publisher.send(update))
 
         log.info("serving a retrain request", extra={"request_id": request.request_id, "model": request.model.name})
-        watched = OutageWatch(registry)
+        watched = OutageWatch(self.registry)
         decision = await loop.run_in_executor(
-            executor, lambda: handler(request, registry=watched, traces=store, progress=progress)
+            self.executor, lambda: self.handler(request, registry=watched, traces=self.store, progress=progress)
         )
         if watched.outage is not None:
             raise watched.outage
         failpoint("trainer.trained")  # decided (and applied), nothing of it published
         await asyncio.sleep(0)  # let queued progress sends run before the final events
-        if published(registry, decision.model, decision.request_id):
+        if published(self.registry, decision.model, decision.request_id):
             log.info("retrain request already published", extra={"request_id": request.request_id})
             return
-        await publisher.publish(decision.events)
-        mark_published(registry, decision)
+        await self.publisher.publish(decision.events)
+        mark_published(self.registry, decision)
         failpoint("trainer.published")  # published and recorded so, the request not acknowledged
-        decisions.append(decision)
+        self.decisions.append(decision)
         log.info(
             "retrain request served",
             extra={"request_id": request.request_id, "outcome": decision.outcome, "version": decision.version},
         )
 
-    @app.on_before_shutdown.connect
-    async def close(app: faust.App, **kwargs: object) -> None:
-        await publisher.stop()
-        executor.shutdown(wait=False, cancel_futures=True)
-
-    if config.metrics_port:
-        metrics.serve(config.metrics_port)
-    return Trainer(app=app, publisher=publisher, metrics=metrics, registry=registry, store=store, decisions=decisions,
-                   handler=handler)
+    async def close(self) -> None:
+        await self.publisher.stop()
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 async def _patterns_in(seen: set[str], request: RetrainRequest, store: TraceStore, timeout: float) -> None:

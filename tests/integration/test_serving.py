@@ -392,6 +392,7 @@ def request_ids_in_order(got: list[str], answered: list[str]) -> bool:
 
 async def test_chat_completions_serve_a_generation_model_and_the_teacher(kafka_settings: KafkaSettings,
                                                                          tmp_path: Path) -> None:
+    from pioneer.chat import ChatEndpoint
     from pioneer.curriculum.teacher import OpenAICompatibleTeacher
 
     registry = FileRegistry(tmp_path / "registry")
@@ -416,7 +417,7 @@ async def test_chat_completions_serve_a_generation_model_and_the_teacher(kafka_s
             streaming = await client.post("/v1/chat/completions", json={
                 "model": "smol", "stream": True, "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]})
             assert streaming.status_code == 200 and streaming.text.endswith("data: [DONE]\n\n")
-            teacher = OpenAICompatibleTeacher(f"{server.url}/v1", "smol", timeout=120)
+            teacher = OpenAICompatibleTeacher(ChatEndpoint(f"{server.url}/v1", "smol", timeout=120))
             answer = await asyncio.to_thread(teacher.complete, "What is 4 plus 4?")
             assert isinstance(answer, str) and answer.strip()
             await _wait_shipped(client)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from pioneer.cli import cli
 from streams.kafka import KafkaSettings
 from streams.trainer.config import TrainerConfig
-from streams.trainer.worker import build_trainer
+from streams.trainer.worker import RetrainHandler, build_trainer
 
 
 @pytest.mark.parametrize("epsilon", [2, 5])
@@ -18,7 +18,8 @@ def test_the_default_handler_gates_with_the_configured_epsilon(epsilon: int, tmp
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIONEER_HOME", str(tmp_path))
     trainer = build_trainer(KafkaSettings.from_env("localhost:1"), TrainerConfig(epsilon=epsilon))
-    gate = trainer.handler.keywords["retrainer"].gate
+    assert isinstance(trainer.handler, RetrainHandler)  # handle_request with this retrainer
+    gate = trainer.handler.retrainer.gate
     assert (gate.epsilon, gate.cross_checkpoint_epsilon) == (epsilon, epsilon)
 
 
@@ -26,17 +27,17 @@ def test_the_default_handler_gates_with_the_configured_pattern_fix_floor(tmp_pat
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIONEER_HOME", str(tmp_path))
     config = TrainerConfig(pattern_fix_floor=0.25, pattern_confidence=0.95)
-    gate = build_trainer(KafkaSettings.from_env("localhost:1"), config).handler.keywords["retrainer"].gate
+    gate = build_trainer(KafkaSettings.from_env("localhost:1"), config).handler.retrainer.gate
     assert (gate.pattern_fix_floor, gate.pattern_confidence) == (0.25, 0.95)
 
 
 def test_the_default_handler_gathers_coverage_and_passes_as_configured(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIONEER_HOME", str(tmp_path))
-    default = build_trainer(KafkaSettings.from_env("localhost:1"), TrainerConfig()).handler.keywords["retrainer"]
+    default = build_trainer(KafkaSettings.from_env("localhost:1"), TrainerConfig()).handler.retrainer
     assert (default.coverage_below, default.band_score) == (None, "auto")  # decided per request from the labels
     config = TrainerConfig(coverage_below=0.95, max_passes=20000, band_score="live")
-    retrainer = build_trainer(KafkaSettings.from_env("localhost:1"), config).handler.keywords["retrainer"]
+    retrainer = build_trainer(KafkaSettings.from_env("localhost:1"), config).handler.retrainer
     assert (retrainer.coverage_below, retrainer.max_passes, retrainer.band_score) == (0.95, 20000, "live")
 
 

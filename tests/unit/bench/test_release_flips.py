@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pioneer.events import AliasMove, GateReport, ModelRef, ModelRelease
+from pioneer.events import AliasMove, GateCheck, GateReport, ModelRef, ModelRelease
 from pioneer.training import Evaluation
-from streams.demo.releases import flips_plot, flips_table, release_rows
+from streams.demo.releases import flip_budget, flips_plot, flips_table, release_rows
 
 
-def _release(parent: str, version: str, metrics: dict[str, float]) -> ModelRelease:
+def _release(parent: str, version: str, metrics: dict[str, float], epsilon: float = 5.0) -> ModelRelease:
+    flips = GateCheck(name="negative_flips", passed=True, detail="", observed=metrics.get("negative_flips"),
+                      threshold=epsilon)
     return ModelRelease(
         event_id=f"rel-{version}", timestamp=1.0, model=ModelRef(name="m", version=version), parent_version=parent,
         alias=AliasMove(name="production", from_version=parent, to_version=version), metrics=metrics,
-        gate_report=GateReport(passed=True, baseline_version=parent, checks=[], notes=[]),
+        gate_report=GateReport(passed=True, baseline_version=parent, checks=[flips], notes=[]),
     )
 
 
@@ -38,5 +40,6 @@ def test_each_release_counts_its_held_out_flips_against_the_version_it_replaced(
     assert rows[0]["regression_negative_flips"] == 1.0 and rows[1]["regression_negative_flips"] is None
     text = flips_table(rows, "accuracy")
     assert "1/812 (≤0.58%)" in text and "| r2 |" in text.replace("  ", " ")
+    assert flip_budget(rows) == "ε = 5"  # the budget the gate ran with, read from the releases
     flips_plot(tmp_path / "flips.png", rows, "flips")
     assert (tmp_path / "flips.png").stat().st_size > 0

@@ -27,15 +27,29 @@ def _jaccard(a: str, b: str) -> float:
 
 @pytest.fixture
 def trained_texts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every text any adapter is fitted on during the test (the real fit still runs)."""
+    """Every text any adapter is fitted on once the evaluation set is frozen (the real fit still runs).
+
+    Before it is frozen only the teacher-label agreement check fits models (discarded fold models that decide
+    which teacher labels are trusted enough to evaluate with); every candidate and the release come after.
+    """
+    import pioneer.coldstart.run as run_module
+
     seen: list[str] = []
-    real_fit = TaskAdapter.fit
+    frozen = []
+    real_fit, real_freeze = TaskAdapter.fit, run_module.frozen_eval_set
 
     def recording_fit(self, train, **kwargs):
-        seen.extend(e.text for e in train)
+        if frozen:
+            seen.extend(e.text for e in train)
         return real_fit(self, train, **kwargs)
 
+    def freeze(*args, **kwargs):
+        eval_set = real_freeze(*args, **kwargs)
+        frozen.append(eval_set)
+        return eval_set
+
     monkeypatch.setattr(TaskAdapter, "fit", recording_fit)
+    monkeypatch.setattr(run_module, "frozen_eval_set", freeze)
     return seen
 
 
@@ -49,6 +63,10 @@ def test_evaluation_set_is_frozen_and_never_trained_on(tmp_path, pioneer_home, t
                            examples=user, unlabeled=pool, teacher=teacher, budget_minutes=0.5, eval_per_label=4)
 
     eval_texts = [i.example.text for i in result.eval_set.items]
+    gold = teacher.gold
+    wrong = [i for i in result.eval_set.items if gold[text_key(i.example.text)] != i.example.label]
+    acquired_wrong = sum(gold[text_key(t)] != label for t, label in _acquired(workdir))
+    assert result.doubted > 0 and len(wrong) <= 1 < acquired_wrong  # the agreement check kept wrong labels out
     assert {i.source for i in result.eval_set.items} >= {"user"}  # the most trusted data went first
     assert trained_texts, "nothing was trained"
     assert not {text_key(t) for t in trained_texts} & {text_key(t) for t in eval_texts}
@@ -65,6 +83,32 @@ def test_evaluation_set_is_frozen_and_never_trained_on(tmp_path, pioneer_home, t
     (workdir / "eval.json").write_text(json.dumps(payload))
     with pytest.raises(ConfigError, match="modified"):
         load_eval_set(workdir / "eval.json")
+
+
+def _acquired(workdir) -> list[tuple[str, str]]:
+    rows = [json.loads(line) for line in (workdir / "acquired.jsonl").read_text().splitlines() if line.strip()]
+    return [(r["text"], r["label"]) for r in rows if r.get("answered", True)]
+
+
+def test_doubted_teacher_labels_come_last_in_the_evaluation_set() -> None:
+    task = analyse_task("Classify into one of: a, b")
+    items = [Sourced(Example(text=f"text {i}", label="ab"[i % 2], id=f"t{i}"), "teacher:x") for i in range(12)]
+    doubted = {f"t{i}" for i in range(6)}
+    eval_set = build_eval_set(items, task, per_label=3, doubted=doubted)
+    assert {i.example.id for i in eval_set.items}.isdisjoint(doubted)
+    # Too few trusted ones left: doubted labels fill the quota rather than leaving a label unjudged.
+    assert len(build_eval_set(items, task, per_label=5, doubted=doubted).items) == 10
+
+
+def test_ties_go_to_the_higher_validation_likelihood() -> None:
+    from pioneer.coldstart.search import Attempt, Recipe, _best
+
+    def attempt(n: int, score: float, likelihood: float | None) -> Attempt:
+        return Attempt(id=n, iteration=0, parent=None, change_kind="seed", change="x", recipe=Recipe(),
+                       score=score, likelihood=likelihood)
+
+    assert _best([attempt(0, 0.9, -0.6), attempt(1, 0.9, -0.3), attempt(2, 0.8, -0.1)]).id == 1
+    assert _best([attempt(0, 0.9, None), attempt(1, 0.9, None)]).id == 0  # then the earlier, simpler one
 
 
 def test_near_duplicates_of_evaluation_texts_are_not_trained_on() -> None:
@@ -105,7 +149,7 @@ def test_lineage_records_parents_changes_and_time() -> None:
     assert result.stop_reason == "max_iterations"
     first, second = ([a for a in result.attempts if a.iteration == k] for k in (0, 1))
     assert len(first) >= 2 and len(second) >= 2
-    best_first = max(first, key=lambda a: (a.score, -a.id))
+    best_first = max(first, key=lambda a: (a.score, a.likelihood, -a.id))
     assert all(a.parent == best_first.id for a in second)
     assert all(a.seconds > 0 and a.change for a in result.attempts)
     assert len({a.recipe for a in result.attempts}) == len(result.attempts)  # no recipe is trained twice

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 
 import pytest
 
+from pioneer.chat import ChatEndpoint
 from pioneer.coldstart import (
     AcquiredStore,
     EndpointTeacher,
@@ -29,35 +28,6 @@ TEXTS = [f"request number {i} about the weather" for i in range(12)]
 Behaviour = Callable[[dict], tuple[int, bytes]]
 
 
-@pytest.fixture
-def endpoint() -> Iterator[Callable[[Behaviour], str]]:
-    """A real HTTP server on a free port whose chat-completions answer each test chooses."""
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(behaviour: Behaviour) -> str:
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                status, payload = behaviour(body)
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/v1"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
 def _chat(content: str) -> tuple[int, bytes]:
     return 200, json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
 
@@ -74,7 +44,7 @@ def test_endpoint_teacher_labels_over_http(endpoint, tmp_path) -> None:
     report = label_with_teacher(store, TEXTS[:3], teacher, TASK)
     assert report.labelled == 3
     assert {i.example.label for i in store.items} == {"weather"}
-    assert {i.source for i in store.items} == {"teacher:production@" + teacher.base_url}
+    assert {i.source for i in store.items} == {"teacher:production@" + teacher.chat.base_url}
     assert seen[0]["model"] == "production" and "music" in seen[0]["messages"][0]["content"]
 
 
@@ -95,7 +65,7 @@ def test_endpoint_failures_are_clear_and_keep_what_was_acquired(endpoint, tmp_pa
         calls["n"] += 1
         return _chat("weather") if calls["n"] <= 4 else behaviour(body)
 
-    teacher = EndpointTeacher(endpoint(flaky), "production", timeout=0.3)
+    teacher = EndpointTeacher(ChatEndpoint(endpoint(flaky), "production", timeout=0.3))
     store = AcquiredStore(tmp_path / "acquired.jsonl")
     with pytest.raises(TeacherError, match=message) as caught:
         label_with_teacher(store, TEXTS, teacher, TASK)
@@ -105,7 +75,7 @@ def test_endpoint_failures_are_clear_and_keep_what_was_acquired(endpoint, tmp_pa
 
 
 def test_unreachable_teacher_is_a_clear_error(tmp_path) -> None:
-    teacher = EndpointTeacher("http://127.0.0.1:9/v1", "production", timeout=0.5)
+    teacher = EndpointTeacher(ChatEndpoint("http://127.0.0.1:9/v1", "production", timeout=0.5))
     with pytest.raises(TeacherError, match="unreachable|did not answer"):
         label_with_teacher(AcquiredStore(tmp_path / "a.jsonl"), TEXTS[:2], teacher, TASK)
 
@@ -166,3 +136,24 @@ def test_teacher_option_parsing(tmp_path) -> None:
         teacher_from_option(f"simulated:{gold}:often")
     with pytest.raises(ConfigError, match="http"):
         teacher_from_option("ftp://example/v1")
+
+
+def test_endpoint_teacher_extracts_entities_over_http(endpoint, tmp_path) -> None:
+    task = analyse_task("Extract the people and cities named in a sentence.", kind="entity_extraction",
+                        labels=["PER", "LOC"])
+    seen: list[dict] = []
+
+    def answer(body: dict) -> tuple[int, bytes]:
+        seen.append(body)
+        text = body["messages"][0]["content"].split("Text: ", 1)[1].split("\n", 1)[0]
+        if "Anna" not in text:
+            return _chat("I am not sure.")
+        return _chat('```json\n[{"text": "Anna", "type": "PER"}, {"text": "Oslo", "type": "LOC"}]\n```')
+
+    teacher = teacher_from_option(endpoint(answer) + "#production")
+    store = AcquiredStore(tmp_path / "acquired.jsonl")
+    report = label_with_teacher(store, ["Anna flew to Oslo", "nothing to see"], teacher, task)
+    assert (report.labelled, report.garbage) == (1, 1)
+    [item] = store.items
+    assert [(s.start, s.end, s.label) for s in item.example.spans] == [(0, 4, "PER"), (13, 17, "LOC")]
+    assert "JSON list" in seen[0]["messages"][0]["content"] and "PER" in seen[0]["messages"][0]["content"]

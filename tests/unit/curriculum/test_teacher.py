@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 
+from pioneer.chat import ChatEndpoint
 from pioneer.curriculum import OpenAICompatibleTeacher, augment, parse_lines
 from pioneer.errors import ConfigError
 from pioneer.events import Span
@@ -25,11 +26,9 @@ def endpoint(answer: str, seen: list[dict]):
 
 def test_paraphrases_keep_the_gold_answer_and_drop_duplicates() -> None:
     seen: list[dict] = []
+    answer = "1. shift cash into savings\n2. Move money to savings\n- put funds in savings"
     teacher = OpenAICompatibleTeacher(
-        "http://teacher.local/v1/",
-        "tiny",
-        api_key="k",
-        transport=endpoint("1. shift cash into savings\n2. Move money to savings\n- put funds in savings", seen),
+        ChatEndpoint("http://teacher.local/v1/", "tiny", api_key="k", transport=endpoint(answer, seen))
     )
     gold = [Example(id="g1", text="move money to savings", label="transfer")]
     out = augment("classification", gold, teacher, per_example=2)
@@ -43,25 +42,25 @@ def test_paraphrases_keep_the_gold_answer_and_drop_duplicates() -> None:
 
 def test_a_failing_teacher_is_skipped_not_fatal() -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(503, json={"error": "busy"}))
-    teacher = OpenAICompatibleTeacher("http://teacher.local/v1", "tiny", transport=transport)
+    teacher = OpenAICompatibleTeacher(ChatEndpoint("http://teacher.local/v1", "tiny", transport=transport))
     assert augment("classification", [Example(id="g", text="hi", label="greet")], teacher) == []
 
 
 def test_entity_extraction_is_never_augmented() -> None:
     seen: list[dict] = []
-    teacher = OpenAICompatibleTeacher("http://t/v1", "m", transport=endpoint("anything", seen))
+    teacher = OpenAICompatibleTeacher(ChatEndpoint("http://t/v1", "m", transport=endpoint("anything", seen)))
     gold = [Example(id="g", text="table for smith", spans=(Span(start=10, end=15, label="last_name"),))]
     assert augment("entity_extraction", gold, teacher) == [] and seen == []
 
 
 def test_configuration_is_checked_and_read_from_the_environment(monkeypatch) -> None:
     with pytest.raises(ConfigError):
-        OpenAICompatibleTeacher("teacher.local", "m")
+        ChatEndpoint("teacher.local", "m")
     monkeypatch.delenv("PIONEER_TEACHER_URL", raising=False)
     assert OpenAICompatibleTeacher.from_env() is None
     monkeypatch.setenv("PIONEER_TEACHER_URL", "http://127.0.0.1:8000/v1")
     monkeypatch.setenv("PIONEER_TEACHER_MODEL", "llama")
-    assert OpenAICompatibleTeacher.from_env().model == "llama"
+    assert OpenAICompatibleTeacher.from_env().chat.model == "llama"
 
 
 def test_parse_lines_strips_markers() -> None:

@@ -159,7 +159,7 @@ def test_no_thresholds_refuses_and_no_applicable_threshold_fails_closed() -> Non
 
 
 @pytest.mark.parametrize(
-    "bad", [dict(epsilon=-1), dict(slice_max_drop=1.5), dict(metric_floor=-0.1), dict(slice_min_size=0)]
+    "bad", [{"epsilon": -1}, {"slice_max_drop": 1.5}, {"metric_floor": -0.1}, {"slice_min_size": 0}]
 )
 def test_invalid_thresholds_fail_at_construction(bad: dict) -> None:
     with pytest.raises(ConfigError):
@@ -176,7 +176,10 @@ def test_the_report_is_a_valid_event_payload() -> None:
         gate_report=report,
         reason="flips",
     )
-    EventCodec().encode(event)
+    codec = EventCodec()
+    decoded = codec.decode(codec.encode(event), ReleaseRejection)
+    assert decoded == event and not decoded.gate_report.passed
+    assert check(decoded.gate_report, "negative_flips").observed == 3
 
 
 def test_gate_is_immutable_and_clones() -> None:

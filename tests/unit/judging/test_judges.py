@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from pioneer.chat import ChatEndpoint
 from pioneer.events import InferenceLog, Input, ModelRef, Output
 from pioneer.judging import (
     EndpointJudge,
@@ -99,7 +100,7 @@ def _completion(content: object) -> dict:
 
 def test_endpoint_judge_reads_a_strict_verdict(server: ThreadingHTTPServer) -> None:
     server.script += [(200, _completion('{"verdict": "fail", "score": 0.1, "reason": "17 + 25 is 42"}'), 0)]
-    judge = EndpointJudge(base_url=f"http://127.0.0.1:{server.server_port}/v1", model="grader", api_key="k")
+    judge = EndpointJudge(ChatEndpoint(f"http://127.0.0.1:{server.server_port}/v1", "grader", api_key="k"))
     verdict = judge.judge(_log("41"))
     assert (verdict.verdict, verdict.score, verdict.reason) == ("fail", 0.1, "17 + 25 is 42")
     assert verdict.judge == judge.name == f"endpoint:grader@127.0.0.1:{server.server_port}"
@@ -124,7 +125,7 @@ def test_endpoint_judge_reads_a_strict_verdict(server: ThreadingHTTPServer) -> N
 )
 def test_endpoint_judge_refuses_anything_but_a_verdict(server: ThreadingHTTPServer, status: int, body: object, kind: str) -> None:
     server.script.append((status, body, 0))
-    judge = EndpointJudge(base_url=f"http://127.0.0.1:{server.server_port}/v1", model="grader")
+    judge = EndpointJudge(ChatEndpoint(f"http://127.0.0.1:{server.server_port}/v1", "grader"))
     with pytest.raises(JudgeError) as caught:
         judge.judge(_log("42"))
     assert caught.value.kind == kind
@@ -132,11 +133,11 @@ def test_endpoint_judge_refuses_anything_but_a_verdict(server: ThreadingHTTPServ
 
 def test_endpoint_judge_times_out_and_reports_an_unreachable_endpoint(server: ThreadingHTTPServer) -> None:
     server.script.append((200, _completion('{"verdict": "pass", "score": 1}'), 2.0))
-    judge = EndpointJudge(base_url=f"http://127.0.0.1:{server.server_port}/v1", model="grader", timeout=0.3)
+    judge = EndpointJudge(ChatEndpoint(f"http://127.0.0.1:{server.server_port}/v1", "grader", timeout=0.3))
     with pytest.raises(JudgeError) as caught:
         judge.judge(_log("42"))
     assert caught.value.kind == "timeout"
-    closed = EndpointJudge(base_url="http://127.0.0.1:9/v1", model="grader", timeout=2)
+    closed = EndpointJudge(ChatEndpoint("http://127.0.0.1:9/v1", "grader", timeout=2))
     with pytest.raises(JudgeError) as caught:
         closed.judge(_log("42"))
     assert caught.value.kind == "transport"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pioneer.events import ErrorPattern, EventCodec, ModelName, ModelRef
@@ -32,12 +34,13 @@ def pattern(pid: str, t: float = 0.0, *, emerging: bool = True, state: str = "gr
 
 
 def seen(failures: int, traces: int = 1000, *, in_patterns: dict[str, int] | None = None, top_share: float = 0.2,
-         clusters: int = 30, labels: int = 25) -> Observation:
+         clusters: int = 30, labels: int = 25, at: float = 0.0, patterns: list[ErrorPattern] | None = None) -> Observation:
     held = in_patterns or {}
     n = sum(held.values())
     breadth = Breadth(failures=failures, in_patterns=n, top_share=max(top_share, n / failures if failures else 0.0),
                       clusters=clusters, labels=labels, top_clusters=(1, 2, 3), top_outside_patterns=0)
-    return Observation(traces=traces, failures=failures, breadth=breadth, pattern_failures=held)
+    return Observation(time=at, patterns=patterns or [], traces=traces, failures=failures, breadth=breadth,
+                       pattern_failures=held)
 
 
 def named(trigger: RetrainTrigger) -> list[list[str]]:
@@ -76,14 +79,13 @@ def test_breadth_counts_failures_labels_clusters_and_the_patterns_share() -> Non
 
 
 def test_each_mode_names_what_it_retrains_on() -> None:
-    concentrated = RetrainTrigger().update([pattern("p-1")], model=V1, now=0.0, observed=seen(40, in_patterns={"p-1": 36}))
+    concentrated = RetrainTrigger().update(seen(40, in_patterns={"p-1": 36}, at=0.0, patterns=[pattern("p-1")]), model=V1)
     assert named(concentrated) == [["p-1"]] and concentrated.decision_.mode == "concentrated"
-    both = RetrainTrigger().update(
-        [pattern("p-1")], model=V1, now=0.0, observed=seen(40, in_patterns={"p-1": 20}, top_share=0.5))
+    both = RetrainTrigger().update(seen(40, in_patterns={"p-1": 20}, top_share=0.5, at=0.0, patterns=[pattern("p-1")]), model=V1)
     ((first, rest),) = named(both)
     assert both.decision_.mode == "both" and first == "p-1" and rest.startswith(FAILURES_PREFIX)
     assert both.fired[0].patterns[1].failures == 20
-    broad = RetrainTrigger().update([], model=V1, now=0.0, observed=seen(40))
+    broad = RetrainTrigger().update(seen(40, at=0.0), model=V1)
     ((whole,),) = named(broad)
     assert broad.decision_.mode == "broad" and whole.startswith(FAILURES_PREFIX)
     assert broad.fired[0].patterns[0].failures == 40
@@ -118,28 +120,28 @@ def test_required_evidence_doubles_after_each_rejection_up_to_a_cap() -> None:
 
 def test_the_trainer_is_busy_until_it_answers_then_a_rejection_asks_for_more_and_a_release_resets() -> None:
     trig = RetrainTrigger()
-    (first,) = trig.update([], model=V1, now=0.0, observed=seen(30)).fired
-    assert trig.update([], model=V1, now=10.0, observed=seen(200)).decision_.pacing == "trainer_busy"
+    (first,) = trig.update(seen(30, at=0.0), model=V1).fired
+    assert trig.update(seen(200, at=10.0), model=V1).decision_.pacing == "trainer_busy"
     trig.answer(first.request_id, "rejected", now=20.0)
     trig.answer(first.request_id, "rejected", now=21.0)  # read twice after a restart: counted once
-    d = trig.update([], model=V1, now=30.0, observed=seen(70)).decision_
+    d = trig.update(seen(70, at=30.0), model=V1).decision_
     assert (d.pacing, d.new_failures, d.required_failures, d.rejections) == ("not_enough_new_failures", 40, 50, 1)
-    (second,) = trig.update([], model=V1, now=40.0, observed=seen(80)).fired
+    (second,) = trig.update(seen(80, at=40.0), model=V1).fired
     assert second.request_id != first.request_id and second.decision.required_failures == 50
     trig.answer(second.request_id, "released", now=50.0, replaced=V1.version)
-    assert trig.update([], model=V1, now=55.0, observed=seen(300)).decision_.pacing == "awaiting_new_version"
-    (third,) = trig.update([], model=V2, now=60.0, observed=seen(25)).fired  # the new version's own failures
+    assert trig.update(seen(300, at=55.0), model=V1).decision_.pacing == "awaiting_new_version"
+    (third,) = trig.update(seen(25, at=60.0), model=V2).fired  # the new version's own failures
     assert third.model == V2 and third.decision.required_failures == 25 and third.decision.new_failures == 25
 
 
 def test_a_failed_retrain_frees_the_trainer_and_an_unanswered_request_stops_blocking_after_the_timeout() -> None:
     trig = RetrainTrigger(answer_timeout=600.0)
-    (first,) = trig.update([], model=V1, now=0.0, observed=seen(30)).fired
+    (first,) = trig.update(seen(30, at=0.0), model=V1).fired
     trig.answer(first.request_id, "failed", now=5.0)
     assert trig.outstanding_("intents") is None
-    (second,) = trig.update([], model=V1, now=10.0, observed=seen(90)).fired
-    assert trig.update([], model=V1, now=609.0, observed=seen(200)).decision_.pacing == "trainer_busy"
-    assert len(trig.update([], model=V1, now=610.0, observed=seen(200)).fired) == 1
+    (second,) = trig.update(seen(90, at=10.0), model=V1).fired
+    assert trig.update(seen(200, at=609.0), model=V1).decision_.pacing == "trainer_busy"
+    assert len(trig.update(seen(200, at=610.0), model=V1).fired) == 1
     with pytest.raises(ValueError):
         trig.answer(second.request_id, "maybe", now=0.0)
 
@@ -147,40 +149,39 @@ def test_a_failed_retrain_frees_the_trainer_and_an_unanswered_request_stops_bloc
 def test_user_caps_requests_per_day_and_trainer_share() -> None:
     daily = RetrainTrigger(max_requests_per_day=2)
     for i, t in enumerate((0.0, 100.0, 200.0)):
-        fired = daily.update([], model=V1, now=t, observed=seen(30 * (i + 1))).fired
+        fired = daily.update(seen(30 * (i + 1), at=t), model=V1).fired
         for r in fired:
             daily.answer(r.request_id, "released", now=t + 1)
     assert daily.decision_.pacing == "budget" and "max_requests_per_day=2" in daily.decision_.detail
-    assert len(daily.update([], model=V1, now=86_400.0, observed=seen(120)).fired) == 1
+    assert len(daily.update(seen(120, at=86_400.0), model=V1).fired) == 1
     shared = RetrainTrigger(max_trainer_share=0.5)
-    (r,) = shared.update([], model=V1, now=0.0, observed=seen(30)).fired
+    (r,) = shared.update(seen(30, at=0.0), model=V1).fired
     shared.answer(r.request_id, "rejected", now=300.0)  # busy 300 s: at half the time, idle until 600 s
-    assert shared.update([], model=V1, now=599.0, observed=seen(200)).decision_.pacing == "budget"
-    assert len(shared.update([], model=V1, now=600.0, observed=seen(200)).fired) == 1
+    assert shared.update(seen(200, at=599.0), model=V1).decision_.pacing == "budget"
+    assert len(shared.update(seen(200, at=600.0), model=V1).fired) == 1
 
 
 def test_a_pattern_is_named_once_per_version_and_stale_patterns_are_not_named() -> None:
     trig = RetrainTrigger()
-    (r,) = trig.update([pattern("p-1"), pattern("p-2")], model=V1, now=0.0,
-                       observed=seen(40, in_patterns={"p-1": 30, "p-2": 0})).fired
+    (r,) = trig.update(seen(40, in_patterns={"p-1": 30, "p-2": 0}, at=0.0, patterns=[pattern("p-1"), pattern("p-2")]), model=V1).fired
     assert [p.pattern_id for p in r.patterns] == ["p-1"]  # p-2 holds no failure of this version
     trig.answer(r.request_id, "rejected", now=1.0)
-    d = trig.update([], model=V1, now=2.0, observed=seen(45, in_patterns={"p-1": 34})).decision_
+    d = trig.update(seen(45, in_patterns={"p-1": 34}, at=2.0), model=V1).decision_
     assert d.pacing == "not_enough_new_failures"  # p-1 was named already: its failures are no news
-    trig.update([pattern("p-1", emerging=False), pattern("p-2", state="merged")], model=V1, now=3.0, observed=seen(45))
+    trig.update(seen(45, at=3.0, patterns=[pattern("p-1", emerging=False), pattern("p-2", state="merged")]), model=V1)
     assert trig.pending_ == {"intents": ()}
 
 
 def test_other_models_patterns_are_ignored() -> None:
     trig = RetrainTrigger()
-    trig.update([pattern("p-1", model="other")], model=V1, now=0.0, observed=seen(3))
+    trig.update(seen(3, at=0.0, patterns=[pattern("p-1", model="other")]), model=V1)
     assert trig.pending_ == {"intents": ()}
 
 
 def test_request_ids_are_deterministic_so_a_restart_never_doubles_a_request() -> None:
     events, observed = [pattern("p-1"), pattern("p-2")], seen(40, in_patterns={"p-1": 20, "p-2": 16})
-    a = RetrainTrigger().update(events, model=V1, now=0.0, observed=observed).fired
-    b = RetrainTrigger().update(list(reversed(events)), model=V1, now=5.0, observed=observed).fired
+    a = RetrainTrigger().update(dataclasses.replace(observed, time=0.0, patterns=events), model=V1).fired
+    b = RetrainTrigger().update(dataclasses.replace(observed, time=5.0, patterns=list(reversed(events))), model=V1).fired
     assert a[0].request_id == b[0].request_id == request_id("intents", "sha256-aaa", ["p-2", "p-1"])
     assert a[0].event_id == a[0].request_id
     assert request_id("intents", "v", ["p"], attempt=1) != request_id("intents", "v", ["p"])
@@ -188,12 +189,12 @@ def test_request_ids_are_deterministic_so_a_restart_never_doubles_a_request() ->
 
 def test_checkpoint_restores_outstanding_requests_rejections_and_named_patterns() -> None:
     trig = RetrainTrigger(max_requests_per_day=5)
-    (r,) = trig.update([pattern("p-1")], model=V1, now=0.0, observed=seen(40, in_patterns={"p-1": 30})).fired
+    (r,) = trig.update(seen(40, in_patterns={"p-1": 30}, at=0.0, patterns=[pattern("p-1")]), model=V1).fired
     restored = RetrainTrigger.from_bytes(trig.to_bytes())
     assert restored.get_params() == trig.get_params() and restored.outstanding_("intents") == r.request_id
-    assert restored.update([], model=V1, now=1.0, observed=seen(90)).decision_.pacing == "trainer_busy"
+    assert restored.update(seen(90, at=1.0), model=V1).decision_.pacing == "trainer_busy"
     restored.answer(r.request_id, "rejected", now=2.0)
-    assert restored.update([], model=V1, now=3.0, observed=seen(90, in_patterns={"p-1": 60})).decision_.required_failures == 50
+    assert restored.update(seen(90, in_patterns={"p-1": 60}, at=3.0), model=V1).decision_.required_failures == 50
     with pytest.raises(ValueError):
         RetrainTrigger.from_bytes(b'{"class": "Other", "version": 2}')
 
@@ -201,7 +202,7 @@ def test_checkpoint_restores_outstanding_requests_rejections_and_named_patterns(
 def test_requests_carry_their_decision_and_satisfy_the_schema() -> None:
     codec = EventCodec()
     trig = RetrainTrigger(max_train_seconds=900.0)
-    (req,) = trig.update([], model=V1, now=0.0, observed=seen(40)).fired
+    (req,) = trig.update(seen(40, at=0.0), model=V1).fired
     decoded = codec.decode(codec.encode(req))
     assert decoded == req and decoded.budget.max_train_seconds == 900.0
     d = decoded.decision
