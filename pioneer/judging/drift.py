@@ -10,10 +10,11 @@ exponentially weighted mean of both. Three signals raise an alarm for a region:
   ``shift_threshold`` (near 1 without drift, whatever the embedding's dimension);
 - **confidence drop**: the fast mean confidence below the slow one by more than ``confidence_z`` standard errors.
 
-An alarm boosts the region's judge sampling rate ``boost`` times for its next ``boost_for`` requests; a region
+An alarm boosts the region's judge sampling rate ``factor`` times for its next ``boost_for`` requests; a region
 already boosted raises no new alarm. It never asks for a retrain: only labels (the judge's, now more of them in the
-region) can show that answers got worse. The thresholds and the window lengths were set on five CLINC150 domains
-(``scripts/bench_drift.py --calibrate``) and are reported on the other five.
+region) can show that answers got worse. The thresholds were set on five CLINC150 domains
+(``scripts/bench_drift.py --calibrate``) and are reported on the other five; the half-lives are round choices (a
+region's last ~50 requests against its last ~2,000), not fitted.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -34,6 +35,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 
 import numpy as np
+
+from pioneer.base import ParamsMixin, check_number
 
 SHIFT_THRESHOLD = 4.0
 CONFIDENCE_Z = 4.0
@@ -69,7 +72,7 @@ class _Region:
         self.boosted_left = 0
 
 
-class DriftWatch:
+class DriftWatch(ParamsMixin):
     """Per-region drift signals over unlabelled traffic. See the module docstring.
 
     Parameters
@@ -84,7 +87,7 @@ class DriftWatch:
         Input shift statistic (1 expected without drift) that raises an alarm.
     confidence_z
         Standard errors of confidence drop that raise an alarm.
-    boost, boost_for
+    factor, boost_for
         Sampling-rate factor of an alarmed region, and for how many of its requests.
     max_regions
         Regions tracked at most (the least seen are forgotten beyond it).
@@ -99,21 +102,26 @@ class DriftWatch:
         slow_half_life: float = SLOW_HALF_LIFE,
         shift_threshold: float = SHIFT_THRESHOLD,
         confidence_z: float = CONFIDENCE_Z,
-        boost: float = 4.0,
+        factor: float = 4.0,
         boost_for: int = 500,
         max_regions: int = 10_000,
     ) -> None:
-        if not 0 < fast_half_life < slow_half_life:
-            raise ValueError(f"need 0 < fast_half_life < slow_half_life, got {fast_half_life}, {slow_half_life}")
-        if boost < 1 or boost_for < 1 or warmup < 0 or region_warmup < 1 or max_regions < 1:
-            raise ValueError("boost >= 1, boost_for >= 1, warmup >= 0, region_warmup >= 1 and max_regions >= 1")
-        if shift_threshold <= 0 or confidence_z <= 0:
-            raise ValueError("shift_threshold and confidence_z must be > 0")
+        check_number("warmup", warmup, 0, integer=True)
+        check_number("region_warmup", region_warmup, 1, integer=True)
+        check_number("fast_half_life", fast_half_life, 0, open_low=True)
+        check_number("slow_half_life", slow_half_life, fast_half_life, open_low=True)
+        check_number("shift_threshold", shift_threshold, 0, open_low=True)
+        check_number("confidence_z", confidence_z, 0, open_low=True)
+        check_number("factor", factor, 1)
+        check_number("boost_for", boost_for, 1, integer=True)
+        check_number("max_regions", max_regions, 1, integer=True)
         self.warmup = warmup
         self.region_warmup = region_warmup
+        self.fast_half_life = fast_half_life
+        self.slow_half_life = slow_half_life
         self.shift_threshold = shift_threshold
         self.confidence_z = confidence_z
-        self.boost_factor = boost
+        self.factor = factor
         self.boost_for = boost_for
         self.max_regions = max_regions
         self._a_fast = 1.0 - 0.5 ** (1.0 / fast_half_life)
@@ -125,7 +133,7 @@ class DriftWatch:
     def boost(self, region: Hashable) -> float:
         """The sampling-rate factor of ``region`` now (1 unless it drifted lately)."""
         found = self._regions.get(region)
-        return self.boost_factor if found is not None and found.boosted_left > 0 else 1.0
+        return self.factor if found is not None and found.boosted_left > 0 else 1.0
 
     def observe(self, region: Hashable, vector: np.ndarray | None = None,
                 confidence: float | None = None) -> DriftAlarm | None:

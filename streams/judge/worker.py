@@ -254,7 +254,7 @@ def run_judge(settings: KafkaSettings, config: JudgeConfig, judge: Judge) -> Non
         if config.metrics_port:
             metrics.serve(config.metrics_port)
         async with EventPublisher(settings, metrics=metrics) as publisher:
-            drift = DriftWatch(boost=config.drift_boost) if config.drift_boost > 1 else None
+            drift = DriftWatch(factor=config.drift_boost) if config.drift_boost > 1 else None
             worker = JudgeWorker(settings, publisher, judge, build_sampler(config, drift=drift), config=config,
                                  metrics=metrics, drift=drift)
             await worker.run(stop)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pioneer.errors import ConfigError
 from pioneer.events import InferenceLog, Input, ModelRef, Output
 from pioneer.judging import CallBudget, DriftWatch, StratifiedSampler
 
@@ -33,7 +34,7 @@ def test_a_stationary_stream_raises_no_alarm() -> None:
 
 @pytest.mark.parametrize(("kind", "signal"), [("shifted", "input_shift"), ("unsure", "confidence_drop")])
 def test_a_drifting_region_is_boosted_alone_and_once_per_episode(kind: str, signal: str) -> None:
-    watch = DriftWatch(warmup=1000, boost=5.0, boost_for=10_000)
+    watch = DriftWatch(warmup=1000, factor=5.0, boost_for=10_000)
     rng = np.random.default_rng(1)
     _stream(watch, 8000, rng)
     alarms = _stream(watch, 4000, rng, **{kind: "b"})
@@ -42,7 +43,7 @@ def test_a_drifting_region_is_boosted_alone_and_once_per_episode(kind: str, sign
 
 
 def test_a_boost_ends_after_its_requests() -> None:
-    watch = DriftWatch(warmup=0, boost=3.0, boost_for=5)
+    watch = DriftWatch(warmup=0, factor=3.0, boost_for=5)
     watch.observe("seen")
     assert watch.observe("new") is not None and watch.boost("new") == 3.0
     for _ in range(5):
@@ -74,10 +75,11 @@ def test_the_sampler_judges_a_boosted_stratum_more_within_the_same_budget() -> N
 
 
 def test_invalid_settings_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="slow_half_life"):
         DriftWatch(fast_half_life=100, slow_half_life=50)
-    with pytest.raises(ValueError):
-        DriftWatch(boost=0.5)
+    with pytest.raises(ConfigError, match="factor"):
+        DriftWatch(factor=0.5)
+    assert DriftWatch(factor=2.0).clone().factor == 2.0
 
 
 @pytest.mark.parametrize(("metadata", "expected"), [
