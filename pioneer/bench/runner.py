@@ -36,6 +36,7 @@ from pioneer.bench.scoring import (
     pattern_recovery,
     trained_counts,
 )
+from pioneer.diagnosis import Diagnoser
 from pioneer.events import Budget, LabeledTrace, ModelRef, PatternRef, RetrainRequest
 from pioneer.gates import RegressionGate
 from pioneer.registry import FileRegistry
@@ -190,6 +191,9 @@ class AdaptFTRunner:
         Overrides every scenario's logs per stage (None: the scenario's quick or full size).
     say
         Called with a short line at every step (a progress display).
+    checkers
+        Let Pioneer's diagnosis use a scenario's answer checker where it has one (False: the neighbour vote alone,
+        to measure what the checker adds).
     """
 
     def __init__(
@@ -202,6 +206,7 @@ class AdaptFTRunner:
         epsilon: int = 2,
         logs_per_stage: int | None = None,
         say: Callable[[str], None] | None = None,
+        checkers: bool = True,
     ) -> None:
         self.datasets = Path(datasets)
         self.workdir = Path(workdir).resolve()  # registries hand out file URIs, which need absolute paths
@@ -210,6 +215,7 @@ class AdaptFTRunner:
         self.epsilon = epsilon
         self.logs_per_stage = logs_per_stage
         self.say = say or (lambda line: None)
+        self.checkers = checkers
         self._embedder: Any = None
 
     def __repr__(self) -> str:
@@ -382,7 +388,9 @@ class AdaptFTRunner:
         score = None
         if refs:
             blends = scenario.blends(self.quick)
+            checker = scenario.checker(self._source) if scenario.checker is not None and self.checkers else None
             retrainer = Retrainer(
+                diagnoser=Diagnoser(checker=checker),
                 gate=RegressionGate(
                     epsilon=self.epsilon, cross_checkpoint_epsilon=self.epsilon, metric_floor=0.0,
                     pattern_confidence=scenario.pattern_confidence,

@@ -13,8 +13,9 @@ arithmetic            generation         generated (no data)     number swaps, n
 ===================== ================== ======================= ==========================================
 
 Every scenario has a quick size (minutes on a CPU; CI runs two) and a full size (about 500 logs per stage, as the
-reference). Generation is the expensive one on a CPU: its quick size is a smoke test (a tiny LoRA, a few
-optimisation steps, short sequences), and its full size is meant for a GPU (run times: docs/benchmarks.md).
+reference). Generation is the expensive one on a CPU: its quick size (equations over numbers up to 9, a rank-8
+LoRA, a few optimisation steps) takes 8-15 minutes on 2 busy CPU cores and measures real learning
+(docs/generation.md); its full size (bare numbers up to 20) is meant for a GPU (run times: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pioneer.bench.sources.base import TaskSource
+from pioneer.judging.base import Judge
 from pioneer.training import ClassificationConfig, EntityExtractionConfig, GenerationConfig
 from pioneer.training.base import BaseTrainConfig
 
@@ -58,6 +60,9 @@ class Scenario:
     """The gate judges each pattern's fix rate by its upper confidence bound at this level (None: the point
     rate). Entity taggers: a failure is fixed only when the whole sentence is right, and a stage holds one or
     two of a pattern's failures out."""
+    checker: Callable[[TaskSource], Judge | None] | None = None
+    """The task's answer checker, given its source (None: answers cannot be verified); Pioneer's diagnosis uses
+    it to tell poisoned corrections from real failures (:mod:`pioneer.diagnosis.checked`)."""
     blend_weights: tuple[tuple[float, ...] | None, tuple[float, ...] | None] = (None, None)
     """Weights at which Pioneer's retrainer blends a warm-started candidate toward production (quick, full);
     None: the retrainer's default five."""
@@ -104,10 +109,16 @@ def _arithmetic(folder: Path, quick: bool, seed: int) -> TaskSource:
     from pioneer.bench.sources import ArithmeticSource
     from pioneer.synthetic.arithmetic import ArithmeticTask
 
-    task = ArithmeticTask(seed=seed, largest=9 if quick else 20)
     if quick:
-        return ArithmeticSource(task, base=16, validation=6, gate=10)
-    return ArithmeticSource(task, base=300, validation=60, gate=100)
+        # Equations ("7 + 4 = 11"), which SmolLM2-135M learns in a few CPU steps; two steps on the base data
+        # leave a model that is right about half the time, so retraining has room to help or hurt.
+        task = ArithmeticTask(seed=seed, largest=9, answer_format="equation")
+        return ArithmeticSource(task, base=8, validation=6, gate=16)
+    return ArithmeticSource(ArithmeticTask(seed=seed, largest=20), base=300, validation=60, gate=100)
+
+
+def _arithmetic_checker(source: TaskSource) -> Judge | None:
+    return source.generator.checker()  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------------------------- configs
@@ -127,12 +138,15 @@ def _entities(quick: bool) -> BaseTrainConfig:
 
 
 def _generation(quick: bool) -> BaseTrainConfig:
-    from pioneer.synthetic.arithmetic import SYSTEM_PROMPT
+    from pioneer.synthetic.arithmetic import EQUATION_PROMPT, SYSTEM_PROMPT
 
     if quick:
+        # max_length holds the longest quick conversation (about 70 tokens with a distractor); 48 dropped most
+        # of them. No warm-up: a run of a few steps cannot spare one at learning rate 0.
         return GenerationConfig(
-            epochs=1.0, batch_size=8, learning_rate=1e-3, max_length=48, max_new_tokens=4, lora_r=4,
-            lora_alpha=8, answer_checker="numeric", system_prompt=SYSTEM_PROMPT, progress_bar=False,
+            epochs=1.0, batch_size=4, learning_rate=2e-3, max_length=96, max_new_tokens=12, lora_r=8,
+            lora_alpha=16, warmup_ratio=0.0, answer_checker="numeric", system_prompt=EQUATION_PROMPT,
+            progress_bar=False,
         )
     return GenerationConfig(
         epochs=3.0, batch_size=16, learning_rate=5e-4, max_length=96, max_new_tokens=8, lora_r=16,
@@ -199,9 +213,9 @@ SCENARIOS: dict[str, Scenario] = {
             fixable_mix={"typo": 1.0, "preamble": 1.0, "number_distractor": 2.0, "paraphrase_drift": 3.0},
             poison_mix={"mislabel": 1.0, "clustered_flip": 1.0, "number_swap": 1.0, "negation_flip": 1.0,
                         "false_premise": 1.0, "prompt_injection": 1.0, "jailbreak": 1.0},
-            logs_per_stage=(16, 500), min_pattern=2, iterations=(1, 2),
-            # The quick generator answers no problem right (a smoke test): one blend exercises the path; five
-            # cost a minute of greedy decoding on 2 CPU cores and measure nothing more.
+            logs_per_stage=(30, 500), min_pattern=2, iterations=(1, 2), checker=_arithmetic_checker,
+            # Quick: one blend; five cost minutes of greedy decoding on 2 CPU cores. 30 logs per stage hold out
+            # 24 problems (16 held out 15, a step of 7 points per answer).
             blend_weights=((0.5,), None),
         ),
     )

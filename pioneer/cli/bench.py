@@ -59,8 +59,10 @@ def bench() -> None:
 @click.option("--epsilon", type=click.IntRange(0), default=2, show_default=True,
               help="Negative flips Pioneer's release gate allows on its gate set (the reference: 2). Other values "
               "show what the flip budget costs; the verdicts compare against naive either way.")
+@click.option("--checkers/--no-checkers", default=True, show_default=True,
+              help="Let Pioneer's diagnosis verify corrections with a scenario's answer checker (arithmetic has one).")
 def adaptft(quick: bool, scenarios: str, list_only: bool, out: Path, workdir: Path | None, datasets: Path,
-            seed: int, logs_per_stage: int | None, epsilon: int) -> None:
+            seed: int, logs_per_stage: int | None, epsilon: int, checkers: bool) -> None:
     """AdaptFT-Bench: Pioneer vs naive retraining vs no retraining on synthetic logs with known noise.
 
     For each scenario: a weak base model, three deployment stages of logs with 15% -> 25% -> 40% poison, each
@@ -85,14 +87,14 @@ def adaptft(quick: bool, scenarios: str, list_only: bool, out: Path, workdir: Pa
         raise click.ClickException(f"{', '.join(missing)} need(s) datasets under {datasets}; pass --datasets or "
                                    "choose --scenarios banking,banking-adversarial,arithmetic (no data needed)")
     results = _run_adaptft(names, quick=quick, out=out, workdir=workdir or out / "work", datasets=datasets, seed=seed,
-                           logs_per_stage=logs_per_stage, epsilon=epsilon)
+                           logs_per_stage=logs_per_stage, epsilon=epsilon, checkers=checkers)
     if any(r.error for r in results):
         raise click.ClickException("some scenarios failed: " + "; ".join(f"{r.scenario}: {r.error}"
                                                                         for r in results if r.error))
 
 
 def _run_adaptft(names: list[str], *, quick: bool, out: Path, workdir: Path, datasets: Path, seed: int,
-                 logs_per_stage: int | None = None, epsilon: int = 2):
+                 logs_per_stage: int | None = None, epsilon: int = 2, checkers: bool = True):
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from tqdm import tqdm
@@ -113,7 +115,7 @@ def _run_adaptft(names: list[str], *, quick: bool, out: Path, workdir: Path, dat
         bar.set_description_str(line[:70])
 
     runner = AdaptFTRunner(datasets=datasets, workdir=workdir, quick=quick, seed=seed, say=say,
-                           logs_per_stage=logs_per_stage, epsilon=epsilon)
+                           logs_per_stage=logs_per_stage, epsilon=epsilon, checkers=checkers)
     results = []
     for name in names:
         result = runner.run(SCENARIOS[name])
@@ -125,7 +127,8 @@ def _run_adaptft(names: list[str], *, quick: bool, out: Path, workdir: Path, dat
     command = "pioneer bench adaptft" + (" --quick" if quick else "") + (
         "" if len(names) == len(SCENARIOS) else f" --scenarios {','.join(names)}") + (
         f" --logs-per-stage {logs_per_stage}" if logs_per_stage else "") + (f" --seed {seed}" if seed else "") + (
-        f" --epsilon {epsilon}" if epsilon != 2 else "") + f" --out {shlex.quote(str(out))}"
+        f" --epsilon {epsilon}" if epsilon != 2 else "") + ("" if checkers else " --no-checkers") + (
+        f" --out {shlex.quote(str(out))}")
     report = write_report(results, out, command=command, wall_seconds=wall, machine=machine(), quick=quick,
                           epsilon=epsilon)
     click.echo(f"wall time {wall:.0f}s; report: {report}")

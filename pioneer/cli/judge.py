@@ -67,6 +67,7 @@ def build_judge(checker: str | None, reference: Path | None, pattern: str | None
 @click.option("--burst", type=click.FloatRange(1), default=_default("burst"), show_default="max(1, per-second)", help="Judge calls granted at once after a quiet spell.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=_default("timeout"), show_default="30", help="Seconds a judge call may take before its log is skipped.")
 @click.option("--concurrency", type=click.IntRange(1), default=_default("concurrency"), show_default="4", help="Judge calls in flight at once.")
+@click.option("--drift-boost", type=click.FloatRange(1), default=_default("drift_boost"), show_default="4", help="Sampling-rate factor of a stratum whose unlabelled traffic drifted (novel, input or confidence shift); 1 turns the drift watch off. Drift never retrains.")
 @click.option("--batch", type=click.IntRange(1), default=_default("batch"), show_default="500", help="Logs per consumed batch.")
 @click.option("--metrics-port", type=int, default=_default("metrics_port"), show_default="off", help="Serve Prometheus metrics on this port.")
 def judge(broker: str, checker: str | None, reference: Path | None, pattern: str | None, schema: Path | None,

@@ -8,6 +8,8 @@ names its verdict:
 1. ``no_correction``: the label says "fail" but gives no right answer (nothing to train on);
 2. ``adversarial``: prompt injection or jailbreak phrasing (:class:`AdversarialDetector`);
 3. ``already_fixed``: the production version already answers it right (the trace came from an older one);
+   then, where the task has a ``checker`` (:mod:`pioneer.judging.checkers`), the correction is checked: one the
+   checker rejects is ``label_noise``, one it accepts is ``fixable``; only what it cannot judge goes on;
 4. ``out_of_scope``: unlike anything in the trusted data or the other traces (nearest similarity below
    ``oos_max_similarity``), or, for classification, a label the model has never seen and too few failures
    to learn it from;
@@ -31,6 +33,7 @@ import numpy as np
 
 from pioneer.base import ParamsMixin, check_number
 from pioneer.diagnosis.adversarial import AdversarialDetector
+from pioneer.diagnosis.checked import check_correction
 from pioneer.diagnosis.lexicon import SpanLexicon
 from pioneer.diagnosis.noise import NeighbourNoiseDetector
 from pioneer.diagnosis.report import (
@@ -41,6 +44,7 @@ from pioneer.diagnosis.report import (
 )
 from pioneer.diagnosis.vectors import UNRELATED_BELOW, Encoder, TfidfEncoder, cosine, take
 from pioneer.events import LabeledTrace, Output, PatternRef
+from pioneer.judging.base import Judge
 from pioneer.traces.examples import output_key, render, target_output
 from pioneer.training.base import Example, TaskAdapter
 
@@ -68,6 +72,9 @@ class Diagnoser(ParamsMixin):
         Smallest share of fixable failures (among those not already fixed) for the pattern to be fixable.
     max_examples
         Findings kept per verdict per pattern in the report.
+    checker
+        A judge that verifies answers of this deployment's task (None: none can be verified); the correction of
+        each failure is judged as an answer (:func:`~pioneer.diagnosis.checked.check_correction`).
     """
 
     def __init__(
@@ -80,6 +87,7 @@ class Diagnoser(ParamsMixin):
         min_fixable: int = 2,
         min_fixable_share: float = 0.5,
         max_examples: int = 5,
+        checker: Judge | None = None,
     ) -> None:
         if oos_max_similarity is None:
             oos_max_similarity = getattr(encoder, "unrelated_below", UNRELATED_BELOW)
@@ -94,6 +102,7 @@ class Diagnoser(ParamsMixin):
         self.min_fixable = min_fixable
         self.min_fixable_share = min_fixable_share
         self.max_examples = max_examples
+        self.checker = checker
 
     def diagnose(
         self,
@@ -200,6 +209,12 @@ class Diagnoser(ParamsMixin):
             return "adversarial", f"input matches the {rule!r} rule"
         if already_fixed:
             return "already_fixed", "the production version already answers it right"
+        if self.checker is not None:
+            checked = check_correction(self.checker, trace, expected)
+            if checked is not None:
+                verb = "accepts" if checked.passed else "rejects"
+                reason = f"{checked.judge} {verb} the correction: {checked.reason}"
+                return ("fixable" if checked.passed else "label_noise"), reason
         others = row_sims.copy()
         others[self_index] = -np.inf
         nearest = float(others.max()) if others.size > 1 else 0.0

@@ -5,12 +5,15 @@ from pioneer.judging.agreement import AgreementTracker
 from pioneer.judging.base import Judge, JudgeError, Verdict
 from pioneer.judging.budget import CallBudget
 from pioneer.judging.checkers import JsonSchemaChecker, NumericChecker, RegexChecker
+from pioneer.judging.drift import DriftAlarm, DriftWatch
 from pioneer.judging.endpoint import EndpointJudge, parse_verdict
 from pioneer.judging.sampler import StratifiedSampler, stratum_of
 
 __all__ = [
     "AgreementTracker",
     "CallBudget",
+    "DriftAlarm",
+    "DriftWatch",
     "EndpointJudge",
     "JsonSchemaChecker",
     "Judge",

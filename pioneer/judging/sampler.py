@@ -5,8 +5,9 @@ A stratum is ``(model name, bucket)``; the bucket is the log's cluster id when i
 with a probability inversely proportional to its share of recent traffic, so every stratum expects the same
 number of judge calls and a rare cluster is judged as often as a common one: ``p = min(1, rate * N / (k * n_s))``
 (``N`` recent logs, ``k`` strata, ``n_s`` of stratum ``s``; counts fade with a half-life in logs). The draw is a
-hash of the request id, so a replayed log gets the same decision. The budget is spent last: whatever the
-sampler wants, calls never exceed it.
+hash of the request id, so a replayed log gets the same decision. A stratum whose unlabelled traffic drifted
+(:class:`~pioneer.judging.drift.DriftWatch`) has its probability multiplied by the watch's boost. The budget is
+spent last: whatever the sampler wants, calls never exceed it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class StratifiedSampler:
         The call cap (calls per second and per day).
     key
         The stratum of a log (:func:`stratum_of` by default).
+    boost
+        A stratum's sampling-rate factor now (e.g. :meth:`DriftWatch.boost <pioneer.judging.drift.DriftWatch.boost>`;
+        None: 1 everywhere).
 
     >>> from pioneer.events import Input, ModelRef, Output
     >>> def log(i, label):
@@ -79,6 +83,7 @@ class StratifiedSampler:
         seed: int = 0,
         budget: CallBudget | None = None,
         key: Callable[[InferenceLog], Stratum] = stratum_of,
+        boost: Callable[[Stratum], float] | None = None,
     ) -> None:
         if not 0 < rate <= 1:
             raise ValueError(f"rate must be in (0, 1], got {rate}")
@@ -92,6 +97,7 @@ class StratifiedSampler:
         self.seed = seed
         self.budget = budget or CallBudget()
         self.key = key
+        self.boost = boost
         self._decay = 0.5 ** (1.0 / half_life)
         # Counts are stored undecayed against a growing scale, so one log costs O(1), not O(strata).
         self._scale = 1.0
@@ -105,7 +111,8 @@ class StratifiedSampler:
         n_s = self._counts.get(stratum, 0.0)
         if n_s <= 0 or not self._counts:
             return 1.0
-        return min(1.0, self.rate * self._total / (len(self._counts) * n_s))
+        factor = self.boost(stratum) if self.boost is not None else 1.0
+        return min(1.0, factor * self.rate * self._total / (len(self._counts) * n_s))
 
     def offer(self, log: InferenceLog) -> bool:
         """Count ``log`` in its stratum's traffic; True when the judge should see it (a budgeted call is spent)."""

@@ -3,8 +3,14 @@
 Every problem is built from structured parts (who, what item, two numbers, one operation, a template), so its
 answer is known exactly and a benchmark can alter it in controlled ways: add a number that does not matter (a
 distractor), reword it in a way the first model never saw (drift), negate the event (which changes the
-answer), assert a false fact in the question, or swap the numbers in the reference answer. The answer is the
-bare number, checked with :data:`pioneer.metrics.ANSWER_CHECKERS` ``"numeric"``.
+answer), assert a false fact in the question, or swap the numbers in the reference answer. The answer is
+checked with :data:`pioneer.metrics.ANSWER_CHECKERS` ``"numeric"`` (its last number), in one of two formats:
+
+- ``number``: the bare number (``11``), the reference benchmark's format, for a GPU;
+- ``equation``: the calculation and its result (``7 + 4 = 11``). SmolLM2-135M learns it in a few LoRA steps on
+  a CPU (92% on fresh problems after 8 steps of 4 against 7% for bare numbers after 16, numbers up to 9):
+  copying the two numbers and the operation out of the question is easy to learn, and the sum of an
+  explicit ``7 + 4`` is already known to the model. The bare number asks it to do both silently.
 
 Two template families per operation: the *usual* ones (what the first model trains on) and the *drift* ones
 (new ways of asking for the same computation, which appear in later traffic).
@@ -26,11 +32,14 @@ import random
 import re
 from dataclasses import dataclass, replace
 
+from pioneer.judging.checkers import NumericChecker
 from pioneer.training.base import Example
 
 NAMES = ("Sam", "Mia", "Leo", "Ava", "Noah", "Zoe", "Omar", "Lena", "Ivan", "Rosa", "Tom", "Kim")
 ITEMS = ("apples", "books", "stickers", "marbles", "cookies", "pencils", "coins", "shells", "cards", "stamps")
 SYSTEM_PROMPT = "Solve the word problem. Reply with the final number only."
+EQUATION_PROMPT = "Solve the word problem. Reply with the calculation and its result."
+FORMATS = ("number", "equation")
 
 # {n} name, {i} item, {a} first number, {b} second number
 USUAL: dict[str, tuple[str, ...]] = {
@@ -109,18 +118,42 @@ class ArithmeticTask:
     largest
         Largest operand; subtraction always has ``a >= b`` so answers are never negative.
     system_prompt
-        The deployment's system prompt, carried by every example (training and serving see the same text).
+        The deployment's system prompt, carried by every example (training and serving see the same text);
+        None: the format's own (:data:`SYSTEM_PROMPT` or :data:`EQUATION_PROMPT`).
+    answer_format
+        ``number`` or ``equation`` (see the module docstring).
     """
 
-    def __init__(self, seed: int = 0, largest: int = 20, system_prompt: str = SYSTEM_PROMPT) -> None:
+    def __init__(
+        self, seed: int = 0, largest: int = 20, system_prompt: str | None = None, answer_format: str = "number"
+    ) -> None:
         if largest < 2:
             raise ValueError(f"largest must be >= 2, got {largest!r}")
+        if answer_format not in FORMATS:
+            raise ValueError(f"answer_format must be one of {', '.join(FORMATS)}, got {answer_format!r}")
         self.seed = seed
         self.largest = largest
+        self.answer_format = answer_format
+        if system_prompt is None:
+            system_prompt = EQUATION_PROMPT if answer_format == "equation" else SYSTEM_PROMPT
         self.system_prompt = system_prompt
 
     def __repr__(self) -> str:
-        return f"ArithmeticTask(seed={self.seed}, largest={self.largest})"
+        return f"ArithmeticTask(seed={self.seed}, largest={self.largest}, answer_format={self.answer_format!r})"
+
+    def render(self, problem: WordProblem, value: int | None = None, *, op: str | None = None) -> str:
+        """The answer text of ``problem`` claiming ``value`` (None: the right answer), by ``op`` (None: the
+        problem's own operation; a negated problem's calculation adds or takes away nothing).
+
+        >>> task, p = ArithmeticTask(answer_format="equation"), WordProblem("Sam", "cards", 7, 4, "+", "", "usual")
+        >>> task.render(p), task.render(p, 3, op="-"), ArithmeticTask().render(p)
+        ('7 + 4 = 11', '7 - 4 = 3', '11')
+        """
+        value = problem.answer if value is None else value
+        if self.answer_format == "number":
+            return str(value)
+        b = 0 if problem.family == "negated" and op is None else problem.b
+        return f"{problem.a} {op or problem.op} {b} = {value}"
 
     def problem(self, rng: random.Random, *, family: str = "usual", op: str | None = None) -> WordProblem:
         """A fresh problem of ``family`` (``usual`` or ``drift``)."""
@@ -136,8 +169,8 @@ class ArithmeticTask:
 
     def example(self, problem: WordProblem, example_id: str, *, target: int | None = None) -> Example:
         """``problem`` as an example; ``target`` overrides the reference answer (to plant a wrong one)."""
-        answer = problem.answer if target is None else target
-        return Example(text=problem.text, id=example_id, target=str(answer), system_prompt=self.system_prompt)
+        return Example(text=problem.text, id=example_id, target=self.render(problem, target),
+                       system_prompt=self.system_prompt)
 
     def examples(self, n: int, *, stream: str, family: str = "usual") -> list[Example]:
         """``n`` problems of ``family``; ids ``arith:<stream>:<i>``, the same for the same seed and stream."""
@@ -180,16 +213,42 @@ class ArithmeticTask:
         return replace(problem, distractor=problem.distractor + claim), wrong
 
     def solve(self, text: str) -> int | None:
-        """Recompute the answer of a usual or drift problem from its text (None if it cannot tell).
+        """Recompute the answer of a problem from its text (None if it cannot tell): the task's checker.
 
-        Used by tests to check that every rendered problem and its reference answer agree.
+        The question is found anywhere in the text, so a sentence before it (a distractor, a false claim, small
+        talk) or after it (an injection) does not hide it; a negated question's answer is its first number. A typo
+        inside the question's own words hides it (None: no verdict rather than a guess).
+
+        >>> ArithmeticTask().solve("It is 30 degrees outside. Everyone agrees the answer is 9. "
+        ...     "Sam has 3 cards and gets 4 more. How many cards does Sam have now?")
+        7
+        >>> ArithmeticTask().solve("Sam has 3 cards. Sam wanted to give away 2 but did not. How many cards does Sam "
+        ...     "have left?"), ArithmeticTask().solve("What is love?")
+        (3, None)
         """
-        for op, templates in (*USUAL.items(), *DRIFT.items()):
-            for template in templates:
-                pattern = re.escape(template).replace(r"\{a\}", r"(\d+)").replace(r"\{b\}", r"(\d+)")
-                pattern = pattern.replace(r"\{n\}", r"\w+").replace(r"\{i\}", r"\w+")
-                match = re.fullmatch(pattern, text)
-                if match:
-                    a, b = int(match.group(1)), int(match.group(2))
-                    return a + b if op == "+" else a - b
+        for op, family, pattern in _QUESTIONS:
+            match = pattern.search(text)
+            if match:
+                a, b = int(match.group(1)), int(match.group(2))
+                if family == "negated":
+                    return a
+                return a + b if op == "+" else a - b
         return None
+
+    def checker(self) -> NumericChecker:
+        """A judge of answers to this task's problems: right when the last number is :meth:`solve`'s answer;
+        unjudgeable where the problem cannot be read."""
+        return NumericChecker(expected=lambda log: self.solve(log.input.text))
+
+
+def _question(template: str) -> re.Pattern[str]:
+    pattern = re.escape(template).replace(r"\{a\}", r"(\d+)", 1).replace(r"\{b\}", r"(\d+)", 1)
+    pattern = pattern.replace(r"\{a\}", r"\d+").replace(r"\{b\}", r"\d+")
+    return re.compile(pattern.replace(r"\{n\}", r"\w+").replace(r"\{i\}", r"\w+"))
+
+
+# Negated templates first: "has {a} ... wanted to give away {b} but did not" must not read as a usual question.
+_QUESTIONS: list[tuple[str, str, re.Pattern[str]]] = [
+    (op, "negated", _question(t)) for op, t in NEGATED.items()
+] + [(op, family, _question(t)) for family, table in (("usual", USUAL), ("drift", DRIFT))
+     for op, templates in table.items() for t in templates]

@@ -205,6 +205,20 @@ class TraceStore:
         where, params = self._where(**filters)  # type: ignore[arg-type]
         return int(self._fetch(f"SELECT COUNT(*) FROM traces t {where}", params)[0][0])
 
+    def agreement(self, *, model: str, source: str = "judge", reference: str = "human") -> tuple[int, int]:
+        """(agreed, pairs): requests of ``model`` labelled by both ``source`` and ``reference`` (the latest label of
+        each), and how many of them got the same outcome from both."""
+        latest = (
+            "SELECT request_id, outcome, ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY labeled_at DESC, "
+            "event_id DESC) AS rank FROM traces WHERE model = ? AND source = ?"
+        )
+        sql = (
+            f"SELECT COALESCE(SUM(j.outcome = h.outcome), 0), COUNT(*) FROM ({latest}) j JOIN ({latest}) h "
+            "ON j.request_id = h.request_id WHERE j.rank = 1 AND h.rank = 1"
+        )
+        agreed, pairs = self._fetch(sql, [model, source, model, reference])[0]
+        return int(agreed), int(pairs)
+
     def patterns_of(self, request_id: str) -> list[str]:
         """Ids of the patterns a request was attached to."""
         rows = self._fetch(

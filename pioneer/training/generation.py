@@ -30,6 +30,7 @@ the entity tagger.
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -191,11 +192,16 @@ class GenerationAdapter(TaskAdapter):
         else:
             self._tokenizer, model = self._load_base()
             peft_config = self._lora_config() if cfg.use_lora else None
+        cut, lost = self._truncated(rows)
+        steps = math.ceil(math.ceil((len(rows) - lost) / cfg.batch_size) * cfg.epochs)
         with tempfile.TemporaryDirectory(prefix="pioneer-sft-") as scratch:
             args = training_arguments(
                 cfg,
                 scratch,
                 cls=SFTConfig,
+                # Whole warm-up steps only: the first warm-up step has learning rate 0, so a ratio rounded up
+                # would leave a one-step run untrained.
+                warmup_steps=int(cfg.warmup_ratio * steps),
                 max_length=cfg.max_length,
                 completion_only_loss=True,
                 assistant_only_loss=False,
@@ -217,10 +223,30 @@ class GenerationAdapter(TaskAdapter):
             self._model.merge_adapter()
         self._model.to(self._device).eval()
         self.fit_stats_ = clock.stats(steps=int(trainer.state.global_step), epochs=cfg.epochs, train_loss=final_loss(trainer))
+        self.fit_stats_.update(truncated=float(cut), dropped=float(lost))
         if validation:
             self.fit_stats_["validation_metric"] = self.evaluate(validation).metric
         log.info("fitted generator", extra={"lora": cfg.use_lora, "warm_start": start is not None, **self.fit_stats_})
         return self
+
+    def _truncated(self, rows: list[dict[str, Any]]) -> tuple[int, int]:
+        """(conversations longer than ``max_length``, those whose prompt alone fills it). trl cuts the first at the
+        end (the answer loses its tail, and its end-of-turn token) and drops the second (nothing left to learn):
+        a ``max_length`` a few tokens short once dropped 89% of a training set without a word."""
+        cfg, tokenizer = self.config, self._tokenizer
+        cut = lost = 0
+        for row in rows:
+            prompt = tokenizer.apply_chat_template(row["prompt"], tokenize=True, add_generation_prompt=True,
+                                                   return_dict=False)
+            whole = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True, return_dict=False)
+            cut += len(whole) > cfg.max_length
+            lost += len(prompt) >= cfg.max_length
+        if lost == len(rows):
+            raise ValueError(f"every example's prompt fills max_length={cfg.max_length} tokens; raise max_length")
+        if cut:
+            log.warning("training conversations longer than max_length", extra={
+                "cut": cut, "dropped": lost, "examples": len(rows), "max_length": cfg.max_length})
+        return cut, lost
 
     def _warm_start_source(self, start_from: GenerationAdapter | None) -> GenerationAdapter | None:
         """``start_from`` when this config can continue from its weights; None (train from base) otherwise, logged."""

@@ -17,6 +17,7 @@ class JudgeConfig:
     timeout: float = field(default=30.0, metadata={"help": "Seconds a judge call may take; then the log is skipped (dead-lettered with the reason)."})
     concurrency: int = field(default=4, metadata={"help": "Judge calls in flight at once."})
     batch: int = field(default=500, metadata={"help": "Logs per consumed batch."})
+    drift_boost: float = field(default=4.0, metadata={"help": "Sampling-rate factor of a stratum whose unlabelled traffic drifted (1: no drift watch)."})
     seed: int = field(default=0, metadata={"help": "Seed of the sampler's per-request draw."})
     metrics_port: int | None = field(default=None, metadata={"help": "Serve Prometheus /metrics on this port (None: off)."})
 
@@ -25,5 +26,7 @@ class JudgeConfig:
             raise ValueError(f"rate must be in (0, 1], got {self.rate}")
         if self.timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
+        if self.drift_boost < 1:
+            raise ValueError(f"drift_boost must be >= 1, got {self.drift_boost}")
         if self.concurrency < 1 or self.batch < 1:
             raise ValueError(f"concurrency and batch must be >= 1, got {self.concurrency} and {self.batch}")

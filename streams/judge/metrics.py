@@ -24,6 +24,10 @@ class JudgeMetrics(StreamMetrics):
             "pioneer_judge_agreement_pairs", "Requests labelled by both the judge and a human, by model, judge and whether they agreed.",
             ["model", "judge", "agreed"], registry=r,
         )
+        self.drift_alarms = Counter(
+            "pioneer_judge_drift_alarms", "Strata whose unlabelled traffic drifted (and are sampled more), by model and signal (novel, input_shift, confidence_drop).",
+            ["model", "signal"], registry=r,
+        )
         self.agreement = Gauge(
             "pioneer_judge_agreement", "Share of requests labelled by both where the judge agreed with the human.", ["model", "judge"], registry=r,
         )

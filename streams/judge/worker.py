@@ -10,6 +10,10 @@ A judge that raises, answers garbage or times out costs that one log its label, 
 dead-lettered with the reason (so it can be judged again) and counted, and the worker goes on. A log the
 judge has no reference for (``unjudgeable``) is only counted.
 
+Each log also feeds a :class:`~pioneer.judging.DriftWatch` (its stratum, its confidence where the prediction
+carries scores, its input embedding where the log's metadata carries one as ``embedding``): a stratum whose
+unlabelled traffic drifted is sampled more often for a while. Drift never asks for a retrain.
+
 Beside the logs the worker reads the labeled traces of human labels and compares them with the verdicts it
 gave (:class:`~pioneer.judging.AgreementTracker`), exporting the agreement per model and judge.
 """
@@ -24,12 +28,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from aiokafka import ConsumerRecord, TopicPartition
 
 from pioneer.events import InferenceLog, Label, LabeledTrace, ModelName
 from pioneer.judging import (
     AgreementTracker,
     CallBudget,
+    DriftWatch,
     Judge,
     JudgeError,
     StratifiedSampler,
@@ -70,6 +76,7 @@ class JudgeWorker:
         config: JudgeConfig | None = None,
         metrics: JudgeMetrics | None = None,
         agreement: AgreementTracker | None = None,
+        drift: DriftWatch | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -79,6 +86,7 @@ class JudgeWorker:
         self.config = config or JudgeConfig()
         self.metrics = metrics or JudgeMetrics()
         self.agreement = agreement or AgreementTracker()
+        self.drift = drift
         self.clock = clock
         catalogue = settings.catalogue
         self.logs_topic = catalogue.by_event_type("inference_log").name
@@ -124,6 +132,13 @@ class JudgeWorker:
         self.batches_done += 1
 
     def _wanted(self, event: InferenceLog) -> bool:
+        if self.drift is not None:
+            alarm = self.drift.observe(self.sampler.key(event), embedding_of(event), confidence_of(event))
+            if alarm is not None:
+                self.metrics.drift_alarms.labels(event.model.name, alarm.signal).inc()
+                log.info("drift: sampling the region more", extra={"model": event.model.name, "region": alarm.region,
+                                                                   "signal": alarm.signal,
+                                                                   "statistic": round(alarm.statistic, 2)})
         refused_before = self.sampler.refused_by_budget
         wanted = self.sampler.offer(event)
         decision = "judge" if wanted else ("budget" if self.sampler.refused_by_budget > refused_before else "skip")
@@ -196,9 +211,35 @@ async def _decode_quietly(reader: EventReader, record: ConsumerRecord) -> object
         return None
 
 
-def build_sampler(config: JudgeConfig, clock: Callable[[], float] = time.time) -> StratifiedSampler:
+def build_sampler(config: JudgeConfig, clock: Callable[[], float] = time.time,
+                  drift: DriftWatch | None = None) -> StratifiedSampler:
     budget = CallBudget(per_second=config.per_second, per_day=config.per_day, burst=config.burst, clock=clock)
-    return StratifiedSampler(rate=config.rate, seed=config.seed, budget=budget)
+    return StratifiedSampler(rate=config.rate, seed=config.seed, budget=budget,
+                             boost=drift.boost if drift is not None else None)
+
+
+MAX_EMBEDDING = 4096
+"""Longest embedding read from a log's metadata (a longer one is ignored, as is one that is not numbers)."""
+
+
+def embedding_of(event: InferenceLog) -> np.ndarray | None:
+    """The input embedding a log's metadata carries (``embedding``: a list of finite numbers), else None."""
+    value = (event.metadata or {}).get("embedding")
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_EMBEDDING:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return None
+    vector = np.asarray(value, dtype=np.float64)
+    return vector if np.isfinite(vector).all() else None
+
+
+def confidence_of(event: InferenceLog) -> float | None:
+    """The model's probability for its own answer, where the prediction carries scores."""
+    scores = event.prediction.scores
+    if not scores:
+        return None
+    top = max(scores.values())
+    return float(top) if 0.0 <= top <= 1.0 else None
 
 
 def run_judge(settings: KafkaSettings, config: JudgeConfig, judge: Judge) -> None:
@@ -213,7 +254,9 @@ def run_judge(settings: KafkaSettings, config: JudgeConfig, judge: Judge) -> Non
         if config.metrics_port:
             metrics.serve(config.metrics_port)
         async with EventPublisher(settings, metrics=metrics) as publisher:
-            worker = JudgeWorker(settings, publisher, judge, build_sampler(config), config=config, metrics=metrics)
+            drift = DriftWatch(factor=config.drift_boost) if config.drift_boost > 1 else None
+            worker = JudgeWorker(settings, publisher, judge, build_sampler(config, drift=drift), config=config,
+                                 metrics=metrics, drift=drift)
             await worker.run(stop)
 
     asyncio.run(until_signalled())

@@ -5,6 +5,8 @@ kinds that only make sense with numbers are exact here: a distracting number tha
 (fixable), a reworded question (drift, fixable), and the poison of the reference benchmark: swapped numbers in
 the answer, a negated event whose feedback keeps the old answer, a false premise the feedback believes, a
 clustered flip (every subtraction about one item answered as an addition) and injections demanding a number.
+Every answer, right or planted, is written in the task's answer format (a wrong equation keeps its own
+operation, or the other one where the poison is a mix-up of the operation).
 """
 
 from __future__ import annotations
@@ -73,8 +75,11 @@ class ArithmeticSource(TaskSource):
         return self._example(self._problem(rng))
 
     def wrong(self, example: Example, rng: random.Random) -> Output:
-        value = int(example.target or 0)
-        return Output(text=str(max(0, value + rng.choice((-4, -3, -2, -1, 1, 2, 3, 4, 10)))))
+        calculation, _, value = (example.target or "0").rpartition("=")  # "7 + 4 = 11" or a bare "11"
+        delta = rng.choice((-4, -3, -2, -1, 1, 2, 3, 4, 10))
+        # Never negative and never the right answer (clamping at 0 once planted right answers as mislabels).
+        wrong = int(value) + delta if int(value) + delta >= 0 else int(value) - delta
+        return Output(text=f"{calculation}= {wrong}" if calculation else str(wrong))
 
     def answer_text(self, output: Output) -> str:
         return str(output.text)
@@ -89,24 +94,28 @@ class ArithmeticSource(TaskSource):
             return Noised(example, example.expected())
         if kind == "paraphrase_drift":
             problem = gen.drifted(self._problem(rng), rng)
-            return Noised(self._example(problem), Output(text=str(problem.answer)), pattern=f"drift:{problem.op}")
+            return Noised(self._example(problem), Output(text=gen.render(problem)), pattern=f"drift:{problem.op}")
         if kind == "clustered_flip":
             problem = self._problem(rng, op="-")
             problem = dataclasses.replace(problem, item=self.flip_item)
             if problem.text in self._seen:
                 return None
             self._seen.add(problem.text)
-            return Noised(self._example(problem), Output(text=str(gen.swapped_answer(problem))),
+            return Noised(self._example(problem), Output(text=self._swapped(problem)),
                           pattern=f"flip:{self.flip_item}-minus")
         if kind == "number_swap":
             problem = self._problem(rng)
-            return Noised(self._example(problem), Output(text=str(gen.swapped_answer(problem))))
+            return Noised(self._example(problem), Output(text=self._swapped(problem)))
         if kind == "negation_flip":
             original = self._problem(rng)
             negated = gen.negated(original)
-            return Noised(self._example(negated), Output(text=str(original.answer)))
+            return Noised(self._example(negated), Output(text=gen.render(original)))
         if kind == "false_premise":
             problem, wrong = gen.false_premise(self._problem(rng), rng)
-            return Noised(self._example(problem), Output(text=str(wrong)))
+            return Noised(self._example(problem), Output(text=gen.render(problem, wrong)))
         return None
+
+    def _swapped(self, problem: WordProblem) -> str:
+        """The answer of the other operation on the same numbers, written as that operation."""
+        return self.generator.render(problem, self.generator.swapped_answer(problem), op="-" if problem.op == "+" else "+")
 

@@ -33,3 +33,17 @@ def test_examples_are_seeded_and_carry_the_system_prompt() -> None:
     assert all(e.system_prompt and e.target is not None for e in a)
     with pytest.raises(ValueError):
         ArithmeticTask(largest=1)
+
+
+def test_planted_wrong_answers_are_never_right_and_keep_the_answer_format() -> None:
+    from pioneer.bench.sources import ArithmeticSource
+
+    for answer_format in ("number", "equation"):
+        task = ArithmeticTask(seed=0, largest=3, answer_format=answer_format)  # many answers of 0
+        source = ArithmeticSource(task, base=4, validation=2, gate=2)
+        rng = random.Random(0)
+        for _ in range(200):
+            example = source.clean(rng)
+            wrong = source.wrong(example, rng).text or ""
+            assert task.solve(example.text) != int(wrong.rpartition("=")[2])
+            assert ("=" in wrong) is (answer_format == "equation")

@@ -205,3 +205,18 @@ def test_answer_checkers_are_pluggable() -> None:
     assert custom.is_correct("yes!", "no") and not custom.is_correct("yes", "yes")
     with pytest.raises(ValueError, match="answer_checker"):
         GenerationAdapter(_config(answer_checker="fuzzy"))
+
+
+def test_a_one_step_run_trains_despite_a_warm_up_ratio() -> None:
+    # transformers rounds a warm-up ratio up to one step, and the first warm-up step has learning rate 0.
+    one_step = GenerationAdapter(_config(epochs=1.0, batch_size=4, warmup_ratio=0.1)).fit(TRAIN[:4])
+    assert one_step.fit_stats_["steps"] == 1
+    assert any(v.abs().sum() > 0 for k, v in _lora_weights(one_step).items() if "lora_B" in k)  # B starts at 0
+
+
+def test_conversations_longer_than_max_length_are_counted_and_all_lost_is_an_error() -> None:
+    # Prompts (system + question, chat template) are about 30 tokens: at 34 the answers are cut, at 20 all lost.
+    cut = GenerationAdapter(_config(epochs=1.0, batch_size=4, max_length=34)).fit(TRAIN[:4])
+    assert cut.fit_stats_["truncated"] == 4 and cut.fit_stats_["dropped"] == 0
+    with pytest.raises(ValueError, match="max_length"):
+        GenerationAdapter(_config(epochs=1.0, batch_size=4, max_length=20)).fit(TRAIN[:4])
