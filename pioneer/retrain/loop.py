@@ -396,6 +396,8 @@ class Retrainer:
         """The retrain's data sets, and production's live score where its labels are trusted (else None)."""
         model = manifest.model
         live = evidence.band.live
+        # Coverage is part of the data, so it is decided before this retrain's gate set exists: on production's
+        # gate-set score as registered. The search reads the new gate set's (held-out pattern failures included).
         stored = registry.get_evaluation(model, manifest.version, "gate") if live is None else None
         coverage = self._coverage(
             manifest, traces, production, evidence.trusted, request.request_id,
@@ -429,6 +431,8 @@ class Retrainer:
 
         They go through the same diagnosis as a pattern's failures (label noise, injections, out of scope and
         already-fixed inputs are left out), so coverage never trains on what a pattern's curriculum would not.
+        A diagnosis of their own, not one call with the patterns': the diagnoser judges each failure against every
+        trace it is given (neighbours, new-label counts), so pooling the two would change the patterns' verdicts.
         """
         model, version = manifest.model, manifest.version
         if not self.max_coverage_failures or score is None or score >= coverage_below:
