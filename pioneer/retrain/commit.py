@@ -10,15 +10,33 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 
 from pioneer.events import GateReport
 from pioneer.faults import failpoint
 from pioneer.registry import Registry, RegistryError
 from pioneer.retrain.decision import ReleaseDecision
-from pioneer.retrain.progress import ProgressReporter
+from pioneer.retrain.progress import ProgressReporter, ProgressSink
 from pioneer.retrain.release import promote, rejection_event
 
 log = logging.getLogger(__name__)
+
+Decide = Callable[[ProgressReporter, float], ReleaseDecision]
+"""``decide(reporter, started)``: a job's own work, given its progress reporter and its start (``time.monotonic()``)."""
+
+
+def serve_once(
+    registry: Registry, model: str, request_id: str, progress: ProgressSink | None, decide: Decide
+) -> ReleaseDecision:
+    """The path every retrain job takes: the stored decision when ``request_id`` was decided before (so a
+    redelivered job trains nothing and moves nothing), else ``decide``'s, committed. A ``failed`` decision
+    decided nothing and is returned as it is, so a retry serves the job again."""
+    replay = replay_decision(registry, model, request_id)
+    if replay is not None:
+        return replay
+    reporter = ProgressReporter(request_id, model, progress)
+    decision = decide(reporter, time.monotonic())
+    return decision if decision.outcome == "failed" else commit_decision(registry, decision, reporter)
 
 
 def replay_decision(registry: Registry, model: str, request_id: str) -> ReleaseDecision | None:

@@ -9,14 +9,13 @@ crash releases once.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from pioneer.errors import ConfigError
 from pioneer.events import GateReport
 from pioneer.gates.regression import RegressionGate
 from pioneer.registry import Registry, StoredEvaluation, VersionInfo, VersionManifest
-from pioneer.retrain.commit import commit_decision, replay_decision
+from pioneer.retrain.commit import serve_once
 from pioneer.retrain.decision import ReleaseDecision, build_decision, decision_metrics
 from pioneer.retrain.loop import AdapterFactory, default_factory, validation_score
 from pioneer.retrain.progress import ProgressReporter, ProgressSink
@@ -43,8 +42,8 @@ def train_first_version(
     Raises ``ConfigError`` if ``alias`` already points at a version (retrain that model instead) or if an
     example id is in both the training data and an evaluation set.
     """
-    gate = gate or RegressionGate()
-    factory = factory or default_factory
+    release_gate = gate or RegressionGate()
+    build = factory or default_factory
     eval_ids = {e.id for e in validation} | {e.id for e in gate_set}
     leaked = [e.id for e in train if e.id in eval_ids]
     if leaked:
@@ -53,45 +52,32 @@ def train_first_version(
     gate_hash = registry.put_dataset(model, gate_set)
     validation_hash = registry.put_dataset(model, validation)
     request_id = f"train-{model}-{train_hash.removeprefix('sha256-')}-{gate_hash.removeprefix('sha256-')[:8]}"
-    replay = replay_decision(registry, model, request_id)
-    if replay is not None:
-        return replay
-    current = registry.get_alias(model, alias)
-    if current is not None:
-        raise ConfigError(
-            f"model {model!r} already has a {alias} version ({current}); retrain it instead of training anew"
+
+    def decide(reporter: ProgressReporter, started: float) -> ReleaseDecision:
+        current = registry.get_alias(model, alias)
+        if current is not None:
+            raise ConfigError(
+                f"model {model!r} already has a {alias} version ({current}); retrain it instead of training anew"
+            )
+        reporter.emit("training", message=f"{len(train)} training examples, {len(gate_set)} gate examples")
+        adapter = build(task, config)
+        adapter.fit(train, validation=list(validation) or None, progress=reporter.training_callback(0, "first"))
+        reporter.emit("evaluating")
+        evaluation = adapter.evaluate(gate_set)
+        reporter.emit("gating")
+        report = release_gate.evaluate(evaluation, baseline=None)
+        metrics = decision_metrics(evaluation, None, report, gate_examples=len(gate_set))
+        if validation:
+            metrics[f"validation_{evaluation.metric_name}"] = validation_score(adapter, validation)
+        manifest = _register(registry, model, adapter, evaluation, report, metrics, request_id=request_id,
+                             train_hash=train_hash, gate_hash=gate_hash, validation_hash=validation_hash)
+        return build_decision(
+            request_id, model, manifest, None, report, metrics, alias=alias, diagnosis=None, curriculum=None,
+            tried=[], started=started, artifact_uri=registry.version_path(model, manifest.version).as_uri(),
+            mode="train",
         )
 
-    started = time.monotonic()
-    reporter = ProgressReporter(request_id, model, progress)
-    reporter.emit("training", message=f"{len(train)} training examples, {len(gate_set)} gate examples")
-    adapter = factory(task, config)
-    adapter.fit(train, validation=list(validation) or None, progress=reporter.training_callback(0, "first"))
-    reporter.emit("evaluating")
-    evaluation = adapter.evaluate(gate_set)
-    reporter.emit("gating")
-    report = gate.evaluate(evaluation, baseline=None)
-    metrics = decision_metrics(evaluation, None, report, gate_examples=len(gate_set))
-    if validation:
-        metrics[f"validation_{evaluation.metric_name}"] = validation_score(adapter, validation)
-    manifest = _register(registry, model, adapter, evaluation, report, metrics, request_id=request_id,
-                         train_hash=train_hash, gate_hash=gate_hash, validation_hash=validation_hash)
-    decision = build_decision(
-        request_id,
-        model,
-        manifest,
-        None,
-        report,
-        metrics,
-        alias=alias,
-        diagnosis=None,
-        curriculum=None,
-        tried=[],
-        started=started,
-        artifact_uri=registry.version_path(model, manifest.version).as_uri(),
-        mode="train",
-    )
-    return commit_decision(registry, decision, reporter)
+    return serve_once(registry, model, request_id, progress, decide)
 
 
 def _register(

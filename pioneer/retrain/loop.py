@@ -69,7 +69,7 @@ from pioneer.registry import (
     VersionInfo,
     VersionManifest,
 )
-from pioneer.retrain.commit import commit_decision, replay_decision
+from pioneer.retrain.commit import serve_once
 from pioneer.retrain.datasets import RetrainData, prepare, training_set, unique_examples
 from pioneer.retrain.decision import ReleaseDecision, build_decision, decision_metrics
 from pioneer.retrain.progress import ProgressReporter, ProgressSink
@@ -283,29 +283,33 @@ class Retrainer:
         self, request: RetrainRequest, *, registry: Registry, traces: TraceStore, progress: ProgressSink | None = None
     ) -> ReleaseDecision:
         """Serve ``request``; idempotent by ``request.request_id``. Never raises for a failed retrain."""
+
+        def decide(reporter: ProgressReporter, started: float) -> ReleaseDecision:
+            try:
+                return self._decide(request, registry=registry, traces=traces, reporter=reporter, started=started)
+            except Exception as exc:  # a bug or a broken input must still end in an event, not in silence
+                log.exception("retrain failed", extra={"request_id": request.request_id, "model": request.model.name})
+                return self._failed(request, registry, reporter, started, exc)
+
+        return serve_once(registry, request.model.name, request.request_id, progress, decide)
+
+    def _failed(
+        self, request: RetrainRequest, registry: Registry, reporter: ProgressReporter, started: float, exc: Exception
+    ) -> ReleaseDecision:
+        """The decision of a retrain that raised: a ``failed`` progress event saying why, nothing released."""
         model = request.model.name
-        replay = replay_decision(registry, model, request.request_id)
-        if replay is not None:
-            return replay
-        reporter = ProgressReporter(request.request_id, model, progress)
-        started = time.monotonic()
-        try:
-            decision = self._decide(request, registry=registry, traces=traces, reporter=reporter, started=started)
-        except Exception as exc:  # a bug or a broken input must still end in an event, not in silence
-            log.exception("retrain failed", extra={"request_id": request.request_id, "model": model})
-            final = reporter.emit("failed", message=f"{type(exc).__name__}: {exc}"[:2000], send=False)
-            return ReleaseDecision(
-                request_id=request.request_id,
-                model=model,
-                outcome="failed",
-                version=None,
-                production_version=registry.get_alias(model, self.alias),
-                gate_report=None,
-                events=[final],
-                alias_name=self.alias,
-                wall_seconds=time.monotonic() - started,
-            )
-        return commit_decision(registry, decision, reporter)
+        final = reporter.emit("failed", message=f"{type(exc).__name__}: {exc}"[:2000], send=False)
+        return ReleaseDecision(
+            request_id=request.request_id,
+            model=model,
+            outcome="failed",
+            version=None,
+            production_version=registry.get_alias(model, self.alias),
+            gate_report=None,
+            events=[final],
+            alias_name=self.alias,
+            wall_seconds=time.monotonic() - started,
+        )
 
     # ------------------------------------------------------------------------------------------- the loop
 
@@ -392,6 +396,8 @@ class Retrainer:
         """The retrain's data sets, and production's live score where its labels are trusted (else None)."""
         model = manifest.model
         live = evidence.band.live
+        # Coverage is part of the data, so it is decided before this retrain's gate set exists: on production's
+        # gate-set score as registered. The search reads the new gate set's (held-out pattern failures included).
         stored = registry.get_evaluation(model, manifest.version, "gate") if live is None else None
         coverage = self._coverage(
             manifest, traces, production, evidence.trusted, request.request_id,
@@ -425,6 +431,8 @@ class Retrainer:
 
         They go through the same diagnosis as a pattern's failures (label noise, injections, out of scope and
         already-fixed inputs are left out), so coverage never trains on what a pattern's curriculum would not.
+        A diagnosis of their own, not one call with the patterns': the diagnoser judges each failure against every
+        trace it is given (neighbours, new-label counts), so pooling the two would change the patterns' verdicts.
         """
         model, version = manifest.model, manifest.version
         if not self.max_coverage_failures or score is None or score >= coverage_below:
@@ -676,13 +684,7 @@ class Retrainer:
             request_id=request.request_id,
             mode="pioneer",
         )
-        stored = StoredEvaluation(
-            dataset=gate_hash,
-            metric_name=evaluation.metric_name,
-            metric=evaluation.metric,
-            ids=list(evaluation.ids),
-            correct=list(evaluation.correct),
-        )
+        stored = StoredEvaluation.of(gate_hash, evaluation)
         return registry.register_version(model, candidate.adapter, info, evaluations={"gate": stored})
 
     def _superseded(self, request: RetrainRequest, production_version: str, started: float) -> ReleaseDecision:

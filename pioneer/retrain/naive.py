@@ -10,11 +10,10 @@ damage is visible. Idempotent by request id like the real loop.
 from __future__ import annotations
 
 import logging
-import time
 
 from pioneer.events import GateReport, RetrainRequest
 from pioneer.registry import Registry, StoredEvaluation, VersionInfo
-from pioneer.retrain.commit import commit_decision, replay_decision
+from pioneer.retrain.commit import serve_once
 from pioneer.retrain.decision import ReleaseDecision, build_decision, decision_metrics
 from pioneer.retrain.loop import AdapterFactory, default_factory
 from pioneer.retrain.progress import ProgressReporter, ProgressSink
@@ -55,12 +54,18 @@ class NaiveRetrainer:
     def run(
         self, request: RetrainRequest, *, registry: Registry, traces: TraceStore, progress: ProgressSink | None = None
     ) -> ReleaseDecision:
+        """Serve ``request``; idempotent by ``request.request_id``. Raises ``ValueError`` for a model without a
+        production version."""
+        return serve_once(
+            registry, request.model.name, request.request_id, progress,
+            lambda reporter, started: self._decide(request, registry, traces, reporter, started),
+        )
+
+    def _decide(
+        self, request: RetrainRequest, registry: Registry, traces: TraceStore, reporter: ProgressReporter,
+        started: float,
+    ) -> ReleaseDecision:
         model = request.model.name
-        replay = replay_decision(registry, model, request.request_id)
-        if replay is not None:
-            return replay
-        started = time.monotonic()
-        reporter = ProgressReporter(request.request_id, model, progress)
         production_version = registry.get_alias(model, self.alias)
         if production_version is None:
             raise ValueError(f"model {model!r} has no {self.alias} version to retrain")
@@ -91,15 +96,9 @@ class NaiveRetrainer:
             request_id=request.request_id,
             mode="naive",
         )
-        stored = StoredEvaluation(
-            dataset=manifest.eval_sets.get("gate", ""),
-            metric_name=evaluation.metric_name,
-            metric=evaluation.metric,
-            ids=list(evaluation.ids),
-            correct=list(evaluation.correct),
-        )
+        stored = StoredEvaluation.of(manifest.eval_sets.get("gate", ""), evaluation)
         new = registry.register_version(model, adapter, info, evaluations={"gate": stored} if gate_set else None)
-        decision = build_decision(
+        return build_decision(
             request.request_id,
             model,
             new,
@@ -114,4 +113,3 @@ class NaiveRetrainer:
             artifact_uri=registry.version_path(model, new.version).as_uri(),
             mode="naive",
         )
-        return commit_decision(registry, decision, reporter)

@@ -27,6 +27,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -117,25 +118,20 @@ class TraceStore:
             )
             for t in traces
         ]
-        with self._lock:
-            before = self._db.total_changes
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany("INSERT OR IGNORE INTO traces VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return self._db.total_changes - before
+        return self._insert_new("INSERT OR IGNORE INTO traces VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def attach_pattern(self, pattern_id: str, request_ids: Iterable[str]) -> int:
         """Record that the traces of ``request_ids`` belong to ``pattern_id``; returns how many links were new."""
         rows = [(pattern_id, request_id) for request_id in request_ids]
+        return self._insert_new("INSERT OR IGNORE INTO trace_patterns VALUES (?, ?)", rows)
+
+    def _insert_new(self, statement: str, rows: list[tuple[Any, ...]]) -> int:
+        """Run ``statement`` over ``rows`` in one transaction (all or nothing); returns how many rows were new."""
         with self._lock:
             before = self._db.total_changes
             self._db.execute("BEGIN")
             try:
-                self._db.executemany("INSERT OR IGNORE INTO trace_patterns VALUES (?, ?)", rows)
+                self._db.executemany(statement, rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

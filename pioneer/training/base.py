@@ -16,9 +16,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from pioneer.events import Output, Span
+
+if TYPE_CHECKING:
+    from pioneer.training.runtime import FitClock
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +152,18 @@ class TaskAdapter(ABC):
     """Whether ``fit(start_from=...)`` can continue from another fitted adapter's weights, and :meth:`blend`
     can interpolate between two such adapters."""
 
+    config_class: ClassVar[type[BaseTrainConfig]] = BaseTrainConfig
+    """The config an adapter builds when it is given none."""
     config: BaseTrainConfig
     """The hyperparameters the adapter was built with (each adapter narrows the type to its own config)."""
     fit_stats_: dict[str, float]
     """After ``fit``: ``seconds``, ``examples``, ``steps``, ``examples_per_second``, ``train_loss`` (when the
     strategy has one) and ``validation_metric`` (when ``fit`` got validation examples)."""
+
+    def __init__(self, config: BaseTrainConfig | None = None) -> None:
+        self.config = config if config is not None else self.config_class()
+        self.config.validate()
+        self.fit_stats_ = {}
 
     def fit(
         self,
@@ -185,6 +195,66 @@ class TaskAdapter(ABC):
         of zero-shot models"): the trainer's lever against negative flips.
         """
         raise ValueError(f"{type(self).__name__} cannot blend weights with another adapter")
+
+    def _check_fitted(self) -> None:
+        """Raise :class:`~pioneer.errors.NotFittedError` before the adapter has learned; adapters that warm-start
+        or blend say how they tell (the base cannot, so it accepts)."""
+
+    # The steps every adapter's fit, warm start and blend share; each adapter supplies only its own rules.
+
+    def _begin_fit(self, train: Sequence[Example]) -> FitClock:
+        """Settle threads and seeds, and start the clock of a fit on ``train`` (already checked by the adapter)."""
+        from transformers import set_seed
+
+        # runtime imports this module
+        from pioneer.training.runtime import FitClock, apply_threads
+
+        apply_threads(self.config)
+        set_seed(self.config.seed)  # head init, dropout and LoRA init all draw from torch's generator
+        return FitClock(len(train))
+
+    def _end_fit(
+        self,
+        clock: FitClock,
+        validation: Sequence[Example] | None,
+        what: str,
+        *,
+        steps: int,
+        epochs: float,
+        train_loss: float | None,
+        **details: Any,
+    ) -> Self:
+        """Fill ``fit_stats_`` (with the validation metric when there are validation examples) and log the fit."""
+        self.fit_stats_ = clock.stats(steps=steps, epochs=epochs, train_loss=train_loss)
+        if validation:
+            self.fit_stats_["validation_metric"] = self.evaluate(validation).metric
+        log.info("fitted %s", what, extra={**details, **self.fit_stats_})
+        return self
+
+    def _warm_start_source(self, start_from: Self | None, reasons: Callable[[Self], list[str]]) -> Self | None:
+        """``start_from`` when ``reasons`` (the adapter's rule) finds nothing against continuing from it; None
+        (train from the base model) otherwise, with the reasons logged."""
+        if start_from is None:
+            return None
+        start_from._check_fitted()
+        why = reasons(start_from)
+        if why:
+            log.warning("training from the base model instead of warm-starting", extra={"why": "; ".join(why)})
+            return None
+        return start_from
+
+    def _check_blend(self, toward: Self, weight: float, reasons: Callable[[Self], list[str]], needs: str) -> None:
+        """Raise ``ValueError`` (saying the blend ``needs`` ...) unless ``weight`` is in [0, 1], both adapters are
+        fitted and of one class, and ``reasons`` (the adapter's rule) finds nothing against blending them."""
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"weight={weight!r} must be in [0, 1].")
+        self._check_fitted()
+        if type(toward) is not type(self):
+            raise ValueError(f"cannot blend a {type(self).__name__} with a {type(toward).__name__}")
+        toward._check_fitted()
+        why = reasons(toward)
+        if why:
+            raise ValueError(f"blend needs {needs}: " + "; ".join(why))
 
     @abstractmethod
     def _fit(

@@ -40,9 +40,8 @@ from pioneer.training.base import (
     ProgressCallback,
     TaskAdapter,
 )
+from pioneer.training.interpolation import interpolate
 from pioneer.training.runtime import (
-    FitClock,
-    apply_threads,
     final_loss,
     pick_device,
     progress_iter,
@@ -157,13 +156,12 @@ class ClassificationAdapter(TaskAdapter):
     metric_name: ClassVar[str] = "accuracy"
     warm_starts: ClassVar[bool] = True
     """Heads on a frozen encoder warm-start and blend; fine-tuned encoders train from the base model."""
+    config_class: ClassVar[type[BaseTrainConfig]] = ClassificationConfig
     config: ClassificationConfig
 
     def __init__(self, config: ClassificationConfig | None = None) -> None:
-        self.config = config if config is not None else ClassificationConfig()
-        self.config.validate()
+        super().__init__(config)
         self.labels_: list[str] | None = None
-        self.fit_stats_: dict[str, float] = {}
         self._model: Any = None
         self._tokenizer: Any = None
         self._device: Any = None
@@ -182,15 +180,12 @@ class ClassificationAdapter(TaskAdapter):
         start_from: ClassificationAdapter | None = None,
     ) -> Self:
         import torch
-        from transformers import set_seed
 
         texts, labels = _texts_and_labels(train)
         self._fast = None  # its weights are about to change
-        apply_threads(self.config)
-        set_seed(self.config.seed)  # head init, dropout and LoRA init all draw from torch's generator
-        clock = FitClock(len(train))
+        clock = self._begin_fit(train)
         self.labels_ = sorted(set(labels))
-        start = self._warm_start_source(start_from)
+        start = self._warm_start_source(start_from, self._warm_start_reasons)
         index = {label: i for i, label in enumerate(self.labels_)}
         label_ids = [index[label] for label in labels]
         self._load_base()
@@ -224,28 +219,20 @@ class ClassificationAdapter(TaskAdapter):
             steps, loss = self._finetune(texts, label_ids, progress)
             self._cache = None  # embeddings of a trained encoder are not the frozen ones
         self._model.eval()
-        self.fit_stats_ = clock.stats(steps=steps, epochs=cfg.epochs if cfg.strategy == "finetune" else 1.0, train_loss=loss)
-        if validation:
-            self.fit_stats_["validation_metric"] = self.evaluate(validation).metric
-        log.info("fitted classifier", extra={"strategy": cfg.strategy, "lora": cfg.use_lora,
-                                             "warm_start": start is not None, **self.fit_stats_})
-        return self
+        return self._end_fit(
+            clock, validation, "classifier", steps=steps, epochs=cfg.epochs if cfg.strategy == "finetune" else 1.0,
+            train_loss=loss, strategy=cfg.strategy, lora=cfg.use_lora, warm_start=start is not None,
+        )
 
-    def _warm_start_source(self, start_from: ClassificationAdapter | None) -> ClassificationAdapter | None:
-        """``start_from`` when this fit's head can start at its weights; None (start at zero) otherwise, logged."""
-        if start_from is None:
-            return None
+    def _warm_start_reasons(self, start_from: ClassificationAdapter) -> list[str]:
+        """Why this fit's head cannot start at ``start_from``'s weights (empty: it can)."""
         reasons = self._blend_mismatch(start_from)
         if self.config.strategy != "head":
             reasons.append("only heads on a frozen encoder warm-start (fine-tuning trains from the base model)")
-        if reasons:
-            log.warning("training from the base model instead of warm-starting", extra={"why": "; ".join(reasons)})
-            return None
-        return start_from
+        return reasons
 
     def _blend_mismatch(self, other: ClassificationAdapter) -> list[str]:
         """Why this adapter's head and ``other``'s do not share a space (empty: they do)."""
-        other._check_fitted()
         reasons = []
         if other._encoder_mode != "frozen" or (self._model is not None and self._encoder_mode != "frozen"):
             reasons.append("fine-tuned encoders do not share a feature space")
@@ -268,14 +255,7 @@ class ClassificationAdapter(TaskAdapter):
     def blend(self, toward: ClassificationAdapter, weight: float) -> ClassificationAdapter:
         import torch
 
-        if not 0.0 <= weight <= 1.0:
-            raise ValueError(f"weight={weight!r} must be in [0, 1].")
-        self._check_fitted()
-        if type(toward) is not type(self):
-            raise ValueError(f"cannot blend a {type(self).__name__} with a {type(toward).__name__}")
-        reasons = self._blend_mismatch(toward)
-        if reasons:
-            raise ValueError("blend needs two heads on the same frozen encoder: " + "; ".join(reasons))
+        self._check_blend(toward, weight, self._blend_mismatch, "two heads on the same frozen encoder")
         blended = type(self)(self.config)
         blended.labels_ = list(self.labels_ or [])
         blended._tokenizer, blended._device, blended._cache = self._tokenizer, self._device, self._cache
@@ -284,11 +264,8 @@ class ClassificationAdapter(TaskAdapter):
         blended._model = blended._new_model(self._model.encoder).to(self._device)
         mine, theirs = self._model.classifier.state_dict(), toward._model.classifier.state_dict()
         with torch.no_grad():
-            blended._model.classifier.load_state_dict(
-                {k: weight * v + (1.0 - weight) * theirs[k].to(v.device) for k, v in mine.items()}
-            )
+            blended._model.classifier.load_state_dict(interpolate(mine, theirs, weight))
         blended._model.eval()
-        blended.fit_stats_ = {}
         return blended
 
     def _load_base(self) -> None:

@@ -28,9 +28,8 @@ from pioneer.errors import NotFittedError
 from pioneer.events import Output, Span
 from pioneer.metrics import span_scores, spans_match
 from pioneer.training.base import BaseTrainConfig, Evaluation, Example, ProgressCallback, TaskAdapter
+from pioneer.training.interpolation import interpolate
 from pioneer.training.runtime import (
-    FitClock,
-    apply_threads,
     final_loss,
     pick_device,
     progress_iter,
@@ -110,13 +109,12 @@ class EntityExtractionAdapter(TaskAdapter):
     task: ClassVar[str] = "entity_extraction"
     metric_name: ClassVar[str] = "entity_f1"
     warm_starts: ClassVar[bool] = True
+    config_class: ClassVar[type[BaseTrainConfig]] = EntityExtractionConfig
     config: EntityExtractionConfig
 
     def __init__(self, config: EntityExtractionConfig | None = None) -> None:
-        self.config = config if config is not None else EntityExtractionConfig()
-        self.config.validate()
+        super().__init__(config)
         self.tags_: list[str] | None = None
-        self.fit_stats_: dict[str, float] = {}
         self._model: Any = None
         self._tokenizer: Any = None
         self._device: Any = None
@@ -184,17 +182,15 @@ class EntityExtractionAdapter(TaskAdapter):
         progress: ProgressCallback | None,
         start_from: EntityExtractionAdapter | None = None,
     ) -> Self:
-        from transformers import Trainer, set_seed
+        from transformers import Trainer
 
         from pioneer.training.backbone import merge_for_inference
 
         cfg = self.config
         _check_spans(train)
-        apply_threads(cfg)
-        set_seed(cfg.seed)
-        clock = FitClock(len(train))
+        clock = self._begin_fit(train)
         types = cfg.entity_types or sorted({s.label for e in train for s in e.spans or ()})
-        start = self._warm_start_source(start_from, types)
+        start = self._warm_start_source(start_from, lambda start: self._warm_start_reasons(start, types))
         types = self._build_model(start, types)
         self._model.train()
         dataset = self._training_items(train, set(types))
@@ -211,12 +207,11 @@ class EntityExtractionAdapter(TaskAdapter):
             trainer.train()
         merge_for_inference(self._model.encoder)
         self._model.to(self._device).eval()
-        self.fit_stats_ = clock.stats(steps=int(trainer.state.global_step), epochs=cfg.epochs, train_loss=final_loss(trainer))
-        if validation:
-            self.fit_stats_["validation_metric"] = self.evaluate(validation).metric
-        log.info("fitted entity extractor", extra={"lora": self._encoder_mode == "lora", "tags": len(self.tags_),
-                                                    "warm_start": start is not None, **self.fit_stats_})
-        return self
+        return self._end_fit(
+            clock, validation, "entity extractor", steps=int(trainer.state.global_step), epochs=cfg.epochs,
+            train_loss=final_loss(trainer), lora=self._encoder_mode == "lora", tags=len(self.tags_ or ()),
+            warm_start=start is not None,
+        )
 
     def _build_model(self, start: EntityExtractionAdapter | None, types: Sequence[str]) -> list[str]:
         """A copy of ``start``'s tagger (its tag set, a superset of the data's), else a new one on the base
@@ -274,13 +269,8 @@ class EntityExtractionAdapter(TaskAdapter):
             weight_decay=cfg.weight_decay,
         )
 
-    def _warm_start_source(
-        self, start_from: EntityExtractionAdapter | None, types: Sequence[str]
-    ) -> EntityExtractionAdapter | None:
-        """``start_from`` when its tagger can continue on this data; None (train from base) otherwise, logged."""
-        if start_from is None:
-            return None
-        start_from._check_fitted()
+    def _warm_start_reasons(self, start_from: EntityExtractionAdapter, types: Sequence[str]) -> list[str]:
+        """Why ``start_from``'s tagger cannot continue on data of entity ``types`` (empty: it can)."""
         known = {t[2:] for t in start_from.tags_ or () if t != OUTSIDE}
         reasons = []
         if start_from._encoder_mode != "full" or self.config.use_lora:
@@ -289,35 +279,30 @@ class EntityExtractionAdapter(TaskAdapter):
             reasons.append(f"new entity types {sorted(set(types) - known)}")
         if start_from.config.casing_features != self.config.casing_features:
             reasons.append("casing features differ")
-        if reasons:
-            log.warning("training from the base model instead of warm-starting", extra={"why": "; ".join(reasons)})
-            return None
-        return start_from
+        return reasons
+
+    def _blend_reasons(self, toward: EntityExtractionAdapter) -> list[str]:
+        """Why this tagger and ``toward`` do not blend (empty: they do)."""
+        reasons = []
+        if toward.tags_ != self.tags_:
+            reasons.append("the tag sets differ")
+        if self._encoder_mode != "full" or toward._encoder_mode != "full":
+            reasons.append("LoRA and frozen encoders do not blend")
+        return reasons
 
     def blend(self, toward: EntityExtractionAdapter, weight: float) -> EntityExtractionAdapter:
         import copy
 
         import torch
 
-        if not 0.0 <= weight <= 1.0:
-            raise ValueError(f"weight={weight!r} must be in [0, 1].")
-        self._check_fitted()
-        toward._check_fitted()
-        if type(toward) is not type(self) or toward.tags_ != self.tags_:
-            raise ValueError("blend needs two taggers with the same tag set")
-        if self._encoder_mode != "full" or toward._encoder_mode != "full":
-            raise ValueError("blend needs fully fine-tuned taggers (LoRA and frozen encoders do not blend)")
-        mine, theirs = self._model.state_dict(), toward._model.state_dict()
-        if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
-            raise ValueError("blend needs two taggers of the same architecture")
+        self._check_blend(toward, weight, self._blend_reasons, "two fully fine-tuned taggers with the same tag set")
+        weights = interpolate(self._model.state_dict(), toward._model.state_dict(), weight)
         blended = type(self)(self.config)
         blended.tags_ = list(self.tags_ or [])
         blended._tokenizer, blended._device, blended._encoder_mode = self._tokenizer, self._device, self._encoder_mode
         blended._model = copy.deepcopy(self._model)
         with torch.no_grad():
-            blended._model.load_state_dict(
-                {k: weight * v + (1.0 - weight) * theirs[k] if v.is_floating_point() else v for k, v in mine.items()}
-            )
+            blended._model.load_state_dict(weights)
         blended._model.eval()
         return blended
 

@@ -41,10 +41,9 @@ from pioneer.errors import NotFittedError
 from pioneer.events import Output
 from pioneer.metrics import ANSWER_CHECKERS, AnswerChecker, check_answer, exact_match
 from pioneer.training.base import BaseTrainConfig, Evaluation, Example, ProgressCallback, TaskAdapter
+from pioneer.training.interpolation import interpolate
 from pioneer.training.persistence import read_manifest, write_manifest
 from pioneer.training.runtime import (
-    FitClock,
-    apply_threads,
     final_loss,
     library_progress,
     pick_device,
@@ -118,13 +117,12 @@ class GenerationAdapter(TaskAdapter):
     warm_starts: ClassVar[bool] = True
     """LoRA generators continue from another's adapter (same rank, scaling, modules and base model), fully
     fine-tuned ones from another's weights (same base model); other pairs train from the base model."""
+    config_class: ClassVar[type[BaseTrainConfig]] = GenerationConfig
     config: GenerationConfig
 
     def __init__(self, config: GenerationConfig | None = None, *, answer_checker: AnswerChecker | None = None) -> None:
-        self.config = config if config is not None else GenerationConfig()
-        self.config.validate()
+        super().__init__(config)
         self.answer_checker = answer_checker
-        self.fit_stats_: dict[str, float] = {}
         self._model: Any = None
         self._tokenizer: Any = None
         self._device: Any = None
@@ -167,15 +165,12 @@ class GenerationAdapter(TaskAdapter):
         start_from: GenerationAdapter | None = None,
     ) -> Self:
         from datasets import Dataset
-        from transformers import set_seed
         from trl import SFTConfig
 
         cfg = self.config
         _check_targets(train)
-        apply_threads(cfg)
-        set_seed(cfg.seed)
-        clock = FitClock(len(train))
-        start = self._warm_start_source(start_from)
+        clock = self._begin_fit(train)
+        start = self._warm_start_source(start_from, self._warm_start_reasons)
         self._device = pick_device(cfg.device)
         rows = [
             {
@@ -222,11 +217,11 @@ class GenerationAdapter(TaskAdapter):
         if cfg.use_lora:
             self._model.merge_adapter()
         self._model.to(self._device).eval()
-        self.fit_stats_ = clock.stats(steps=int(trainer.state.global_step), epochs=cfg.epochs, train_loss=final_loss(trainer))
+        self._end_fit(
+            clock, validation, "generator", steps=int(trainer.state.global_step), epochs=cfg.epochs,
+            train_loss=final_loss(trainer), lora=cfg.use_lora, warm_start=start is not None,
+        )
         self.fit_stats_.update(truncated=float(cut), dropped=float(lost))
-        if validation:
-            self.fit_stats_["validation_metric"] = self.evaluate(validation).metric
-        log.info("fitted generator", extra={"lora": cfg.use_lora, "warm_start": start is not None, **self.fit_stats_})
         return self
 
     def _truncated(self, rows: list[dict[str, Any]]) -> tuple[int, int]:
@@ -248,16 +243,16 @@ class GenerationAdapter(TaskAdapter):
                 "cut": cut, "dropped": lost, "examples": len(rows), "max_length": cfg.max_length})
         return cut, lost
 
-    def _warm_start_source(self, start_from: GenerationAdapter | None) -> GenerationAdapter | None:
-        """``start_from`` when this config can continue from its weights; None (train from base) otherwise, logged."""
-        if start_from is None:
-            return None
-        start_from._check_fitted()
-        reasons = _incompatible(self.config, start_from)
-        if reasons:
-            log.warning("training from the base model instead of warm-starting", extra={"why": "; ".join(reasons)})
-            return None
-        return start_from
+    def _warm_start_reasons(self, start_from: GenerationAdapter) -> list[str]:
+        """Why this config cannot continue from ``start_from``'s weights (empty: it can)."""
+        return _incompatible(self.config, start_from)
+
+    def _blend_reasons(self, toward: GenerationAdapter) -> list[str]:
+        """Why this generator and ``toward`` do not blend (empty: they do)."""
+        reasons = _incompatible(self.config, toward)
+        if self._mode not in ("lora", "full"):
+            reasons.append("an untrained base model has nothing to blend")
+        return reasons
 
     def _lora_config(self) -> Any:
         from peft import LoraConfig
@@ -307,27 +302,13 @@ class GenerationAdapter(TaskAdapter):
         up to a term in weight × (1 − weight) × (ΔB·ΔA), small when one adapter continued from the other (the only
         pairs the retrainer blends).
         """
-        if not 0.0 <= weight <= 1.0:
-            raise ValueError(f"weight={weight!r} must be in [0, 1].")
-        self._check_fitted()
-        toward._check_fitted()
-        if type(toward) is not type(self):
-            raise ValueError(f"cannot blend a {type(self).__name__} with a {type(toward).__name__}")
-        reasons = _incompatible(self.config, toward)
-        if self._mode not in ("lora", "full"):
-            reasons.append("an untrained base model has nothing to blend")
-        if reasons:
-            raise ValueError("blend needs two generators of the same kind: " + "; ".join(reasons))
-        mine, theirs = self._own_weights(), toward._own_weights()
-        if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
-            raise ValueError("blend needs two generators of the same architecture")
+        self._check_blend(toward, weight, self._blend_reasons, "two generators of the same kind")
+        weights = interpolate(self._own_weights(), toward._own_weights(), weight)
         blended = type(self)(self.config, answer_checker=self.answer_checker)
-        blended._tokenizer, model = self._with_weights(
-            {k: weight * v + (1.0 - weight) * theirs[k].to(v.device) for k, v in mine.items()}
-        )
+        blended._tokenizer, model = self._with_weights(weights)
         if self._mode == "lora":
             model.merge_adapter()
-        blended._device, blended._mode, blended.fit_stats_ = self._device, self._mode, {}
+        blended._device, blended._mode = self._device, self._mode
         blended._model = model.to(self._device).eval()
         return blended
 

@@ -1,4 +1,6 @@
-"""``WeightSearch``: the mixing weight between production and a candidate, searched against the regression set.
+"""Weight interpolation between two models of one architecture (:func:`interpolate`, what every adapter's
+``blend`` computes), and ``WeightSearch``: the mixing weight between production and a candidate, searched
+against the regression set.
 
 Backward-compatible weight interpolation (BCWI; Schumann et al., "Backward Compatibility During Data Updates by
 Weight Interpolation", EACL 2024): a model updated on new data, its weights interpolated back toward the old
@@ -20,11 +22,24 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+def interpolate(mine: Mapping[str, Any], theirs: Mapping[str, Any], weight: float) -> dict[str, Any]:
+    """``weight`` × ``mine`` + (1 − ``weight``) × ``theirs``, tensor by tensor, for two torch state dicts of one
+    architecture (``ValueError`` otherwise); tensors that are not floating point (counters, ids) stay ``mine``.
+
+    >>> import torch
+    >>> interpolate({"w": torch.tensor([1.0, 3.0])}, {"w": torch.tensor([3.0, 5.0])}, 0.25)["w"].tolist()
+    [2.5, 4.5]
+    """
+    if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
+        raise ValueError("blend needs two models of the same architecture (their weights differ in names or shapes)")
+    return {k: weight * v + (1.0 - weight) * theirs[k].to(v.device) if v.is_floating_point() else v for k, v in mine.items()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -186,9 +186,12 @@ def test_adapters_of_another_shape_neither_warm_start_nor_blend(trained: Generat
     import copy
 
     other_rank = GenerationAdapter(_config(lora_r=4))
-    assert other_rank._warm_start_source(trained) is None  # trains from the base model instead (logged)
-    assert GenerationAdapter(_config(use_lora=False))._warm_start_source(trained) is None
-    assert GenerationAdapter(_config())._warm_start_source(trained) is trained
+    def source(adapter: GenerationAdapter) -> GenerationAdapter | None:
+        return adapter._warm_start_source(trained, adapter._warm_start_reasons)
+
+    assert source(other_rank) is None  # trains from the base model instead (logged)
+    assert source(GenerationAdapter(_config(use_lora=False))) is None
+    assert source(GenerationAdapter(_config())) is trained
     reshaped = copy.copy(trained)
     reshaped.config = _config(lora_r=4)
     with pytest.raises(ValueError, match="lora_r differs"):
