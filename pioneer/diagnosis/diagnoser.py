@@ -104,6 +104,24 @@ class Diagnoser(ParamsMixin):
         self.max_examples = max_examples
         self.checker = checker
 
+    def confirmed(self, passes: Sequence[LabeledTrace]) -> list[LabeledTrace]:
+        """The passing traces fit to trust: a label that agrees with an obeyed injection, or with an answer the
+        task's checker rejects, confirms poison, not a right answer."""
+        adversarial = self.adversarial or AdversarialDetector()
+        kept = []
+        for trace in passes:
+            if adversarial.match(trace.input.text) is not None:
+                continue
+            expected = target_output(trace)
+            if self.checker is not None and expected is not None:
+                checked = check_correction(self.checker, trace, expected)
+                if checked is not None and not checked.passed:
+                    continue
+            kept.append(trace)
+        if len(kept) < len(passes):
+            log.info("passing traces left out of what is trusted", extra={"left_out": len(passes) - len(kept)})
+        return kept
+
     def diagnose(
         self,
         task: str,

@@ -374,7 +374,7 @@ class Retrainer:
         reporter.emit("diagnosing", version=version)
         pattern_traces = [(ref, traces.query(model=model, pattern_id=ref.pattern_id)) for ref in request.patterns]
         max_passes = self.max_passes or MAX_PASSES_BY_TASK.get(manifest.task, MAX_PASSES_BY_TASK["generation"])
-        passes = traces.query(model=model, outcome="pass", limit=max_passes)
+        passes = self.diagnoser.confirmed(traces.query(model=model, outcome="pass", limit=max_passes))
         # Trusted: what production learned from, and passing traffic (its answers confirmed by the labels).
         trusted = registry.get_dataset(model, manifest.training_data) if manifest.training_data else []
         trusted += [e for e in map(trace_to_example, passes) if e is not None]
@@ -404,10 +404,10 @@ class Retrainer:
             exclude={t.request_id for t in evidence.members},
             score=live if stored is None else stored.metric, coverage_below=evidence.band.coverage_below,
         )
-        reserved = traces.query(
+        reserved = self.diagnoser.confirmed(traces.query(
             model=model, outcome="pass", reserved=True, reserved_share=self.regression.share,
             limit=self.regression.max_scan,
-        )
+        ))
         data = prepare(
             registry, manifest, evidence.report, evidence.members, evidence.passes, coverage=coverage,
             reserved=reserved, regression=self.regression, max_gate_passes=self.max_gate_passes,
