@@ -16,26 +16,13 @@ def _default(name: str):
     return config_default("PIONEER_JUDGE_", JudgeConfig, name)
 
 
-def build_judge(checker: str | None, reference: Path | None, pattern: str | None, schema: Path | None,
-                endpoint: str | None, judge_model: str | None, api_key: str | None, timeout: float):
-    """The judge the flags describe: one checker, or an OpenAI-compatible endpoint."""
+def build_checker(checker: str, reference: Path | None, pattern: str | None, schema: Path | None):
+    """The programmatic checker the flags describe (numeric, regex or json-schema)."""
     import orjson
 
-    from pioneer.chat import ChatEndpoint
-    from pioneer.judging import (
-        EndpointJudge,
-        JsonSchemaChecker,
-        NumericChecker,
-        RegexChecker,
-    )
+    from pioneer.judging import JsonSchemaChecker, NumericChecker, RegexChecker
 
-    if (checker is None) == (endpoint is None):
-        raise click.UsageError("give exactly one of --checker or --endpoint")
     try:
-        if endpoint is not None:
-            if not judge_model:
-                raise click.UsageError("--endpoint needs --judge-model (the judge model's name on that endpoint)")
-            return EndpointJudge(ChatEndpoint(endpoint, judge_model, api_key=api_key, timeout=timeout))
         if checker == "numeric":
             if reference is None:
                 raise click.UsageError("--checker numeric needs --reference (a JSON object: input text -> expected number)")
@@ -51,12 +38,41 @@ def build_judge(checker: str | None, reference: Path | None, pattern: str | None
         raise click.BadParameter(str(exc)) from exc
 
 
+def build_judge(checker: str | None, reference: Path | None, pattern: str | None, schema: Path | None,
+                endpoint: str | None, judge_model: str | None, api_key: str | None, timeout: float):
+    """The judge the flags describe: one checker, or an OpenAI-compatible endpoint."""
+    from pioneer.chat import ChatEndpoint
+    from pioneer.judging import EndpointJudge
+
+    if (checker is None) == (endpoint is None):
+        raise click.UsageError("give exactly one of --checker or --endpoint")
+    if checker is not None:
+        return build_checker(checker, reference, pattern, schema)
+    if not judge_model:
+        raise click.UsageError("--endpoint needs --judge-model (the judge model's name on that endpoint)")
+    try:
+        return EndpointJudge(ChatEndpoint(endpoint, judge_model, api_key=api_key, timeout=timeout))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def checker_options(what: str):
+    """The --checker, --reference, --pattern and --schema options; ``what`` says what the checker is for."""
+    def decorate(command):
+        for option in reversed([
+            click.option("--checker", type=click.Choice(["numeric", "regex", "json-schema"]), help=what),
+            click.option("--reference", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="numeric: JSON object of input text -> expected number."),
+            click.option("--pattern", help="regex: the pattern a right answer matches."),
+            click.option("--schema", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="json-schema: the JSON schema file a right answer is valid against."),
+        ]):
+            command = option(command)
+        return command
+    return decorate
+
+
 @click.command()
 @BROKER
-@click.option("--checker", type=click.Choice(["numeric", "regex", "json-schema"]), help="Judge with a programmatic checker.")
-@click.option("--reference", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="numeric: JSON object of input text -> expected number.")
-@click.option("--pattern", help="regex: the pattern a right answer matches.")
-@click.option("--schema", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="json-schema: the JSON schema file a right answer is valid against.")
+@checker_options("Judge with a programmatic checker.")
 @click.option("--endpoint", help="Judge with a chat model behind an OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--judge-model", help="The judge model's name on --endpoint.")
 @click.option("--api-key", envvar="PIONEER_JUDGE_API_KEY", show_envvar=True, help="Bearer token for --endpoint.")

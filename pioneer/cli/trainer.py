@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from pathlib import Path
+
+from pioneer.cli.judge import build_checker, checker_options
 from pioneer.cli.options import BROKER, config_default
 
 
@@ -44,6 +47,8 @@ def _default(name: str):
               " a classifier, 2,000 for a tagger or generator)."
               " [env: PIONEER_TRAINER_MAX_PASSES]")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+@checker_options("A programmatic checker of the task's answers: the diagnosis rejects corrections it fails (poisoned"
+                 " labels) and passing traffic whose confirmed answer it fails.")
 def trainer(
     broker: str,
     group_id: str,
@@ -55,6 +60,10 @@ def trainer(
     band_score: str,
     max_passes: int | None,
     metrics_port: int | None,
+    checker: str | None,
+    reference: Path | None,
+    pattern: str | None,
+    schema: Path | None,
 ) -> None:
     """Serve retrain requests: diagnose, retrain, gate, release.
 
@@ -72,6 +81,7 @@ def trainer(
     config = TrainerConfig(group_id=group_id, catch_up_timeout=catch_up_timeout, epsilon=epsilon,
                            pattern_fix_floor=pattern_fix_floor, pattern_confidence=pattern_confidence,
                            coverage_below=coverage_below, band_score=band_score, max_passes=max_passes, metrics_port=metrics_port)
-    worker = build_trainer(KafkaSettings.from_env(broker), config)
+    answers = None if checker is None else build_checker(checker, reference, pattern, schema)
+    worker = build_trainer(KafkaSettings.from_env(broker), config, checker=answers)
     click.echo(f"trainer '{group_id}' starting against {broker} (registry {worker.registry})", err=True)
     run_worker(worker.app)

@@ -31,6 +31,7 @@ from typing import Any
 
 import faust
 
+from pioneer.diagnosis import Diagnoser
 from pioneer.events import (
     ErrorPattern,
     EventCodec,
@@ -40,6 +41,7 @@ from pioneer.events import (
 )
 from pioneer.faults import failpoint
 from pioneer.gates import RegressionGate
+from pioneer.judging.base import Judge
 from pioneer.registry import Registry, RegistryError, open_registry
 from pioneer.retrain import Retrainer, handle_request
 from pioneer.retrain.commit import mark_published, published
@@ -108,11 +110,13 @@ class RetrainHandler:
     retrainer: Retrainer
 
     @classmethod
-    def from_config(cls, config: TrainerConfig) -> RetrainHandler:
+    def from_config(cls, config: TrainerConfig, *, checker: Judge | None = None) -> RetrainHandler:
+        """``checker``, when given, judges the task's answers in the diagnosis (see :class:`Diagnoser`)."""
         gate = RegressionGate(epsilon=config.epsilon, cross_checkpoint_epsilon=config.epsilon,
                               pattern_fix_floor=config.pattern_fix_floor, pattern_confidence=config.pattern_confidence)
-        return cls(Retrainer(gate=gate, coverage_below=config.coverage_below, max_passes=config.max_passes,
-                             band_score=config.band_score))
+        diagnoser = None if checker is None else Diagnoser(checker=checker)
+        return cls(Retrainer(gate=gate, diagnoser=diagnoser, coverage_below=config.coverage_below,
+                             max_passes=config.max_passes, band_score=config.band_score))
 
     def __call__(self, request: RetrainRequest, **kwargs: Any) -> Any:
         return handle_request(request, retrainer=self.retrainer, **kwargs)
@@ -125,10 +129,11 @@ def build_trainer(
     registry: Registry | None = None,
     store: TraceStore | None = None,
     handler: Any = None,
+    checker: Judge | None = None,
 ) -> Trainer:
-    """The trainer's Faust app; ``handler`` (default: :func:`handle_request` with the config's gate) serves each
-    request."""
-    handler = RetrainHandler.from_config(config) if handler is None else handler
+    """The trainer's Faust app; ``handler`` (default: :func:`handle_request` with the config's gate and
+    ``checker``) serves each request."""
+    handler = RetrainHandler.from_config(config, checker=checker) if handler is None else handler
     paths = Paths.from_env()
     metrics = StreamMetrics()
     publisher = EventPublisher(settings, metrics=metrics)

@@ -51,3 +51,16 @@ def test_the_cli_offers_the_gate_settings_and_names_their_variables() -> None:
                              ("--max-passes", "PIONEER_TRAINER_MAX_PASSES"),
                              ("--band-score", "PIONEER_TRAINER_BAND_SCORE")):
         assert option in result.output and variable in result.output
+
+
+def test_a_checker_given_to_the_cli_reaches_the_diagnosis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pioneer.cli.judge import build_checker
+    from pioneer.judging import RegexChecker
+
+    monkeypatch.setenv("PIONEER_HOME", str(tmp_path))
+    checker = build_checker("regex", None, r"^\d+ [+-] \d+ = \d+$", None)
+    retrainer = build_trainer(KafkaSettings.from_env("localhost:1"), TrainerConfig(), checker=checker).handler.retrainer
+    assert isinstance(retrainer.diagnoser.checker, RegexChecker)
+    assert build_trainer(KafkaSettings.from_env("localhost:1"), TrainerConfig()).handler.retrainer.diagnoser.checker is None
+    result = CliRunner().invoke(cli, ["trainer", "--checker", "regex"])
+    assert result.exit_code != 0 and "--checker regex needs --pattern" in result.output
