@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,8 @@ class Recipe:
     """Cap each label at 1.5 × the median label count."""
     settings: tuple[tuple[str, Any], ...] = ()
     """Config field overrides, sorted by name."""
+    worked: bool = False
+    """Generation: train on the teacher's worked answers (chain-of-thought supervision), not their final answers."""
 
     def with_settings(self, **changes: Any) -> Recipe:
         merged = dict(self.settings) | changes
@@ -54,6 +56,7 @@ class Recipe:
 
     def describe(self) -> str:
         data = "+".join(self.sources) + (" clean" if self.clean else "") + (" balanced" if self.balance else "")
+        data += " worked answers" if self.worked else ""
         config = " ".join(f"{k}={v}" for k, v in self.settings)
         return f"{data} | {config or 'defaults'}"
 
@@ -118,6 +121,11 @@ class CandidateSearch:
         Caps on iterations, and on iterations in a row without a better score.
     strategies
         Learning strategies the search may try (classification: ``head``, ``finetune``, ``lora``).
+    settings
+        Config values every candidate shares (generation: the system prompt, the answer checker).
+    final_answer
+        Generation: the bare final answer of a worked one (None: it has none). Given, the search weighs plain
+        supervision (final answers) against chain-of-thought supervision (the teacher's worked answers).
     """
 
     def __init__(
@@ -131,6 +139,8 @@ class CandidateSearch:
         patience: int = 2,
         strategies: tuple[str, ...] = ("head",),
         seed: int = 0,
+        settings: Mapping[str, Any] | None = None,
+        final_answer: Callable[[str], str | None] | None = None,
     ) -> None:
         if per_iteration < 2:
             raise ConfigError(f"per_iteration={per_iteration!r}: the search trains at least two candidates per iteration")
@@ -149,6 +159,8 @@ class CandidateSearch:
         self.patience = patience
         self.strategies = strategies
         self.seed = seed
+        self.settings = dict(settings or {})
+        self.final_answer = final_answer
 
     def run(
         self,
@@ -214,7 +226,15 @@ class CandidateSearch:
         seeds: list[Proposal] = [("seed", "defaults", base)]
         if self.kind in CURATED and any(machine_labelled(i.source) for i in self._items):
             seeds.append(("data", "drop disputed teacher labels", dataclasses.replace(base, clean=True)))
+        if self._has_worked_answers():
+            seeds.append(("strategy", "chain-of-thought supervision", dataclasses.replace(base, worked=True)))
         return seeds + self._proposals(base, 0)
+
+    def _has_worked_answers(self) -> bool:
+        """Whether some target says more than its final answer (so plain and worked supervision differ)."""
+        if self.kind != "generation" or self.final_answer is None:
+            return False
+        return any((t := i.example.target) and self.final_answer(t) not in (None, t.strip()) for i in self._items)
 
     def _proposals(self, recipe: Recipe, iteration: int) -> list[Proposal]:
         """One-change neighbours of ``recipe``, interleaved across data, hyperparameters and strategy."""
@@ -264,10 +284,14 @@ class CandidateSearch:
 
     def _strategy_changes(self, r: Recipe) -> list[Proposal]:
         if self.kind != "classification":
+            out: list[Proposal] = []
+            if self._has_worked_answers():
+                what = "plain supervision" if r.worked else "chain-of-thought supervision"
+                out.append(("strategy", what, dataclasses.replace(r, worked=not r.worked)))
             if "lora" in self.strategies:
-                lora = bool(r.setting("use_lora", False))
-                return [("strategy", f"use_lora→{not lora}", r.with_settings(use_lora=not lora))]
-            return []
+                lora = bool(r.setting("use_lora", getattr(self._config(Recipe()), "use_lora", False)))
+                out.append(("strategy", f"use_lora→{not lora}", r.with_settings(use_lora=not lora)))
+            return out
         current = "lora" if r.setting("use_lora", False) else r.setting("strategy", "head")
         out: list[Proposal] = []
         for strategy in self.strategies:
@@ -285,7 +309,7 @@ class CandidateSearch:
     def _config(self, recipe: Recipe) -> Any:
         from pioneer.training.factory import config_for
 
-        values = {"seed": self.seed, "progress_bar": False, **dict(recipe.settings)}
+        values = {"seed": self.seed, "progress_bar": False, **self.settings, **dict(recipe.settings)}
         return config_for(self.kind, values)
 
     def _pool(self, recipe: Recipe, *, extra: Sequence[Sourced] = (),
@@ -299,7 +323,16 @@ class CandidateSearch:
                  and not (recipe.clean and i.example.id in extra_disputed)]
         if recipe.balance:
             pool = balance(pool)
+        if self.kind == "generation" and self.final_answer is not None and not recipe.worked:
+            pool = [self._plain(i) for i in pool]
         return pool
+
+    def _plain(self, item: Sourced) -> Sourced:
+        """``item`` with its target cut to the final answer (plain supervision); the provenance stays."""
+        final = self.final_answer(item.example.target) if item.example.target and self.final_answer else None
+        if final is None or final == item.example.target:
+            return item
+        return Sourced(dataclasses.replace(item.example, target=final), item.source)
 
     def _attempt(
         self, n: int, iteration: int, parent: Attempt | None, proposal: Proposal, validation: Sequence[Example]
