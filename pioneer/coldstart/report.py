@@ -85,7 +85,9 @@ def write_report(result: ColdStartResult, directory: Path | None = None, *, targ
     if result.labelling is not None:
         lab = result.labelling
         lines.append(f"- Teacher labelling: {lab.asked} asked, {lab.labelled} labelled, {lab.garbage} unusable answers,"
-                     f" {lab.already_known} already in the journal")
+                     f" {lab.already_known} already in the journal"
+                     + (f", {lab.rejected} answers the checker rejected (journalled with the reason)"
+                        if lab.rejected else ""))
     rows = [[a.id, a.iteration, "" if a.parent is None else a.parent, a.change_kind, a.change, a.recipe.describe(),
              a.train_size, "failed: " + a.error if a.error else a.score,
              "" if a.likelihood is None else f"{a.likelihood:.3f}", f"{a.seconds:.1f}"] for a in search.attempts]
