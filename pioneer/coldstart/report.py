@@ -70,9 +70,9 @@ def write_report(result: ColdStartResult, directory: Path | None = None, *, targ
         f"- Acquired (deduplicated): {_mix(result.acquired)}",
         (f"- Evaluation set (frozen before training): {len(result.eval_set.validation)} validation"
         f" + {len(result.eval_set.gate)} gate examples, {_mix(result.eval_set.provenance())}; hash"
-        f" `{result.eval_set.hash}`. No candidate trains on either half; when the defaults won, the release"
-        " also trains on the validation half; never on the gate half that judges it"),
-        f"- Training set of the released recipe: {_mix(result.train_provenance)}",
+        f" `{result.eval_set.hash}`. No candidate trains on either half; the release trains on the validation"
+        " half once the choice is made, never on the gate half that judges it"),
+        f"- Training set of the released recipe (its data and the validation half): {_mix(result.train_provenance)}",
     ]
     for corpus in result.corpora:
         mapping = ", ".join(f"{k}→{v}" if k != v else k for k, v in list(corpus["labels"].items())[:8])

@@ -3,7 +3,7 @@
 Order matters and is fixed: analyse the task; acquire data (user examples, then teacher labels, journalled);
 build and freeze the evaluation set from the most trusted data; curate the rest into a training pool that
 excludes it; search candidates (ranked on the validation half); retrain the best from the base model on its
-data, with the validation half when the defaults won (the gate half is never trained on), through
+data and the validation half (the gate half is never trained on) through
 :func:`~pioneer.retrain.train_first_version` (first-version gate rules, registry, alias); write the report.
 """
 
@@ -151,8 +151,8 @@ def run_coldstart(
     result = search.run(pool, eval_set.examples("validation"), deadline_from=started,
                         on_start=observer.started, on_attempt=observer.attempted,
                         refit=eval_set.validation, refit_disputed=doubted)
-    observer.stage(f"search stopped ({result.stop_reason}); training the best recipe (with the validation half "
-                   "if the defaults won) and gating it on the gate half")
+    observer.stage(f"search stopped ({result.stop_reason}); training the best recipe on its data and the "
+                   "validation half, and gating it on the gate half")
     decision = train_first_version(  # no validation set: the release trains on it, like no candidate did
         model, task.kind, [i.example for i in result.train],
         validation=[], gate_set=eval_set.examples("gate"), registry=registry,

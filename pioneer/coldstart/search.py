@@ -2,10 +2,9 @@
 
 Each iteration trains at least two candidates, each one change away from the best recipe so far (the first
 iteration: the defaults and the defaults with disputed teacher labels dropped). Every candidate trains from the
-base model and none sees the validation half; when no candidate beats the defaults, the validation half joins
-their data for the release (``refit``): it could not tell the candidates apart, so it is worth more as training
-data than held back (Restaurant-8k: a quarter of the data held back cost more than the search found). Attempts
-form a lineage
+base model and none sees the validation half; once the best is chosen, the validation half joins its data for
+the release (``refit``): the choice is made, so those examples are worth more as training data than held back
+(Restaurant-8k: a quarter of the data held back cost more than the search found). Attempts form a lineage
 (parent, what changed, score, seconds). The search stops when an iteration
 reaches ``target``, when the budget is spent (checked before each candidate; the first always runs), when
 ``patience`` iterations bring no gain, or when no untried change is left.
@@ -174,11 +173,8 @@ class CandidateSearch:
         refit: Sequence[Sourced] = (),
         refit_disputed: Collection[str] = (),
     ) -> SearchResult:
-        """Search, then return the best recipe with its release data: its pool, plus, when no candidate beat the
-        defaults, the ``refit`` examples (the validation half) that its recipe keeps (``refit_disputed`` ids are
-        dropped by a cleaning recipe). A recipe that won was chosen for its pool (a learning rate, a number of
-        steps), so its release trains on that pool as searched (CoNLL-2003: the winning learning rate scored
-        0.607 and 0.529 on two seeds as searched, 0.482 and 0.502 with the validation half added)."""
+        """Search, then return the best recipe with its release data: its pool plus the ``refit`` examples (the
+        validation half) that its recipe keeps (``refit_disputed`` ids are dropped by a cleaning recipe)."""
         started = time.monotonic() if deadline_from is None else deadline_from
         self._items = list(items)
         self._disputed: set[str] | None = None
@@ -219,8 +215,7 @@ class CandidateSearch:
             raise ConfigError(f"no candidate could be trained: {errors or 'no data'}")
         return SearchResult(
             attempts=attempts, best=best, stop_reason=stop,
-            train=self._pool(best.recipe, extra=refit if best.recipe == Recipe() else (),
-                             extra_disputed=frozenset(refit_disputed)),
+            train=self._pool(best.recipe, extra=refit, extra_disputed=frozenset(refit_disputed)),
             config=self._config(best.recipe),
         )
 
