@@ -4,7 +4,8 @@
 names, ``per_label`` labelled examples per intent, the rest of the domain's training texts unlabelled, and the
 gold labels a :class:`~pioneer.coldstart.SimulatedTeacher` answers from. Its test split is the reported figure;
 :func:`full_data_ceiling` trains the same model on the domain's full labelled training split.
-:func:`entity_task` does the same for Restaurant-8k slot filling and CoNLL-2003 entities.
+:func:`entity_task` does the same for Restaurant-8k slot filling and CoNLL-2003 entities, and
+:func:`arithmetic_task` for the project's arithmetic word problems (generation, answers checked).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class ColdStartTask:
     """The full labelled training split (the ceiling trains on it)."""
     test: tuple[Example, ...]
     kind: str = "classification"
+    checker: str | None = None
+    """Generation: the ``--checker`` that filters the teacher's answers."""
 
 
 def clinc_domain_task(datasets: Path, domain: str, *, per_label: int = 5, seed: int = 0) -> ColdStartTask:
@@ -102,6 +105,34 @@ def entity_task(datasets: Path, name: str, *, examples: int = 20, pool: int = 40
     )
 
 
+ARITHMETIC_DESCRIPTION = "Solve the arithmetic word problem: write the sum, then the final number."
+
+
+def arithmetic_task(*, examples: int = 10, pool: int = 120, test: int = 60, largest: int = 20,
+                    seed: int = 0) -> ColdStartTask:
+    """The project's arithmetic word problems as a generation cold start: ``examples`` worked problems from the
+    user ("3 + 4 = 7"), ``pool`` more unanswered, ``test`` fresh ones; the simulated teacher answers with the
+    worked answer and the ``numeric:arithmetic`` checker recomputes each from the problem's text. Its training
+    split, which the ceiling trains on, is the ``examples + pool`` problems with their worked answers."""
+    from pioneer.synthetic.arithmetic import ArithmeticTask
+
+    generator = ArithmeticTask(seed=seed, largest=largest)
+
+    def worked(problems, stream: str) -> list[Example]:
+        return [Example(text=p.text, id=f"arith:{stream}:{k}", target=f"{p.a} {p.op} {p.b} = {p.answer}")
+                for k, p in enumerate(problems)]
+
+    train = _distinct(worked(generator.problems(4 * (examples + pool), stream="coldstart"), "coldstart"))
+    train = train[: examples + pool]
+    seen = {e.text for e in train}
+    tests = [e for e in _distinct(worked(generator.problems(4 * test, stream="test"), "test")) if e.text not in seen]
+    return ColdStartTask(
+        name="arithmetic", description=ARITHMETIC_DESCRIPTION, labels=(), examples=tuple(train[:examples]),
+        unlabeled=tuple(e.text for e in train[examples:]), gold={e.text: str(e.target) for e in train},
+        train=tuple(train), test=tuple(tests[:test]), kind="generation", checker="numeric:arithmetic",
+    )
+
+
 def _shuffled(examples: list[Example], seed: int) -> list[Example]:
     return sorted(examples, key=lambda e: hashlib.sha256(f"{seed}:{e.id}".encode()).hexdigest())
 
@@ -120,11 +151,23 @@ def _distinct(examples: list[Example]) -> list[Example]:
     return out
 
 
-def _default_adapter(kind: str):
+def _default_adapter(kind: str, task: ColdStartTask | None = None):
+    """The default model; for generation with the settings cold start gives every candidate (system prompt,
+    answer checker, answer length), so a comparison differs only in data and search."""
     from pioneer.training import adapter_for
     from pioneer.training.factory import config_for
 
-    return adapter_for(kind, config_for(kind, {"progress_bar": False}))
+    settings: dict = {}
+    if task is not None and kind == "generation":
+        from pioneer.coldstart.checking import checker_from_option
+        from pioneer.coldstart.run import task_settings
+        from pioneer.coldstart.sources import Sourced
+        from pioneer.coldstart.task import analyse_task
+
+        spec = analyse_task(task.description, kind=kind)
+        items = [Sourced(e, "user") for e in task.train]
+        settings = task_settings(spec, items, checker_from_option(task.checker) if task.checker else None)
+    return adapter_for(kind, config_for(kind, {"progress_bar": False, **settings}))
 
 
 def full_data_ceiling(task: ColdStartTask, config: object = None) -> float:
@@ -132,7 +175,7 @@ def full_data_ceiling(task: ColdStartTask, config: object = None) -> float:
     from pioneer.training import ClassificationAdapter, ClassificationConfig
 
     if task.kind != "classification":
-        return _default_adapter(task.kind).fit(list(task.train)).evaluate(list(task.test)).metric
+        return _default_adapter(task.kind, task).fit(list(task.train)).evaluate(list(task.test)).metric
     cfg = config if isinstance(config, ClassificationConfig) else ClassificationConfig(progress_bar=False)
     return ClassificationAdapter(cfg).fit(list(task.train)).evaluate(list(task.test)).metric
 
@@ -156,6 +199,8 @@ def base_score(task: ColdStartTask) -> tuple[float, str]:
     tagger fitted on the user's examples alone (an untrained tagger tags at random: F1 0 by construction)."""
     if task.kind == "classification":
         return zero_shot_accuracy(task), "zero-shot"
+    if task.kind == "generation":
+        return _default_adapter(task.kind, task).use_base_model().evaluate(list(task.test)).metric, "base generator"
     if not task.examples:
         return 0.0, "untrained"
     return _default_adapter(task.kind).fit(list(task.examples)).evaluate(list(task.test)).metric, "user examples only"
@@ -176,7 +221,18 @@ def zero_shot_accuracy(task: ColdStartTask) -> float:
 
 def plain_fit_accuracy(task: ColdStartTask, acquired: list[Example]) -> float:
     """A plain fit: the default model on everything cold start acquired (no search, no held-out set)."""
-    return _default_adapter(task.kind).fit(acquired).evaluate(list(task.test)).metric
+    return _default_adapter(task.kind, task).fit(acquired).evaluate(list(task.test)).metric
+
+
+def unchecked_answers(task: ColdStartTask, error_rate: float) -> list[Example]:
+    """Generation: the user's examples and every answer the teacher gave, checked or not (what a plain fit
+    trains on when no checker filters the teacher)."""
+    from pioneer.coldstart import SimulatedTeacher
+    from pioneer.coldstart.task import analyse_task
+
+    teacher, spec = SimulatedTeacher(task.gold, error_rate=error_rate), analyse_task(task.description, kind=task.kind)
+    return [*task.examples, *(Example(text=t, id=f"plain:{k}", target=teacher.classify(t, spec))
+                              for k, t in enumerate(task.unlabeled))]
 
 
 def run_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: float, workdir: Path) -> dict:
@@ -184,6 +240,7 @@ def run_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: float, w
     import time
 
     from pioneer.coldstart import SimulatedTeacher, run_coldstart
+    from pioneer.coldstart.checking import checker_from_option
     from pioneer.registry import FileRegistry
 
     registry = FileRegistry(workdir / "registry")
@@ -192,6 +249,7 @@ def run_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: float, w
         task.description, model="coldstart", registry=registry, workdir=workdir / "run", labels=task.labels,
         kind=task.kind, examples=task.examples, unlabeled=task.unlabeled,
         teacher=SimulatedTeacher(task.gold, error_rate=error_rate), budget_minutes=budget_minutes,
+        check=checker_from_option(task.checker) if task.checker else None,
     )
     wall = time.monotonic() - started
     from pioneer.coldstart.report import write_report
@@ -201,6 +259,8 @@ def run_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: float, w
     version = registry.get_alias("coldstart", "production")
     cold = registry.load_adapter("coldstart", version).evaluate(list(task.test)).metric if version else None
     acquired = [i.example for i in AcquiredStore(workdir / "run" / "acquired.jsonl").items]
+    if task.kind == "generation":
+        acquired = unchecked_answers(task, error_rate)
     base, base_kind = base_score(task)
     return {
         "task": task.name, "kind": task.kind, "metric": result.task.metric,

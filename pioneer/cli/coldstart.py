@@ -55,7 +55,8 @@ class TerminalObserver:
         if self._bar is None:
             self._bar = self._tqdm(total=total, desc="teacher labelling", unit="text")
         self._bar.update(1)
-        self._bar.set_postfix(labelled=report.labelled, unusable=report.garbage, refresh=False)
+        self._bar.set_postfix(labelled=report.labelled, unusable=report.garbage, rejected=report.rejected,
+                              refresh=False)
 
     def started(self, proposal, n: int) -> None:
         elapsed = time.monotonic() - self.started_at
@@ -107,6 +108,8 @@ class TerminalObserver:
 @click.option("--synthesize", type=click.IntRange(0), default=0, show_default=True,
               help="Ask the teacher to write this many texts per label (provenance synthetic, never evaluated on).")
 @click.option("--teacher-limit", type=click.IntRange(1), default=None, help="Ask the teacher about at most N texts.")
+@click.option("--checker", default=None, metavar="numeric:arithmetic|json:SCHEMA_FILE|regex:PATTERN",
+              help="Generation: keep only the teacher answers this checker passes (the rest are journalled as rejected).")
 @click.option("--budget", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
               help="Minutes; the search starts no candidate after them.")
 @click.option("--target", type=click.FloatRange(0.0, 1.0, min_open=True), default=None,
@@ -126,7 +129,7 @@ class TerminalObserver:
 def coldstart(description: str, model: str, kind: str | None, labels: str | None, examples_file: Path | None,
               unlabeled_file: Path | None, from_logs: bool, logs_model: str | None, logs_limit: int,
               datasets: Path | None, teacher: str | None, teacher_timeout: float, synthesize: int, teacher_limit: int | None,
-              budget: float, target: float | None, strategies: str | None, workdir: Path | None,
+              checker: str | None, budget: float, target: float | None, strategies: str | None, workdir: Path | None,
               eval_per_label: int, metric_floor: float, seed: int, broker: str, registry_dir: str | None,
               output: str) -> None:
     """Build a first model from DESCRIPTION: analyse the task, acquire data, freeze an evaluation set, search
@@ -135,6 +138,7 @@ def coldstart(description: str, model: str, kind: str | None, labels: str | None
     Exits non-zero if the gate rejects the model or the inputs cannot make a task.
     """
     from pioneer.coldstart import run_coldstart, teacher_from_option
+    from pioneer.coldstart.checking import checker_from_option
     from pioneer.coldstart.report import write_report
     from pioneer.data import load_dataset
     from pioneer.errors import PioneerError
@@ -153,7 +157,7 @@ def coldstart(description: str, model: str, kind: str | None, labels: str | None
             teacher=teacher_from_option(teacher, timeout=teacher_timeout) if teacher else None,
             teacher_limit=teacher_limit, synthesize_per_label=synthesize, budget_minutes=budget, target=target,
             strategies=_strategies(strategies), eval_per_label=eval_per_label, metric_floor=metric_floor,
-            seed=seed, observer=observer,
+            seed=seed, observer=observer, check=checker_from_option(checker) if checker else None,
         )
     except (PioneerError, ValueError, FileNotFoundError) as exc:  # what the user must fix, in one line
         raise click.ClickException(str(exc)) from None

@@ -1,5 +1,5 @@
-"""``pioneer bench coldstart``: cold start on CLINC150 domains, Restaurant-8k slots and CoNLL-2003 entities,
-each against its base, a plain fit on the same acquired data and the ceiling."""
+"""``pioneer bench coldstart``: cold start on CLINC150 domains, Restaurant-8k slots, CoNLL-2003 entities and
+arithmetic word problems (generation), each against its base, a plain fit on the same acquired data and the ceiling."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ def _list(value: str) -> list[str]:
               help="Unlabelled sentences of an entity task (the teacher labels them).")
 @click.option("--entity-test", type=click.IntRange(1), default=300, show_default=True,
               help="Test sentences an entity task is scored on.")
+@click.option("--arithmetic", "arithmetic_sizes", default="", show_default=True, metavar="EXAMPLES,POOL,TEST",
+              help="Add the arithmetic generation task (SmolLM2, answers checked), e.g. 10,120,60 ('' for none).")
 @click.option("--error-rates", default="0.05,0.2", show_default=True, help="Comma list: simulated teacher errors.")
 @click.option("--budget", type=click.FloatRange(min=0.0), default=5.0, show_default=True,
               help="Minutes of search per cell.")
@@ -37,10 +39,15 @@ def _list(value: str) -> list[str]:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results/coldstart"),
               show_default=True, help="Where the report, per-cell runs and JSON go.")
 def coldstart(domains: str, per_label: str, entity_tasks: str, entity_examples: int, entity_pool: int,
-              entity_test: int, error_rates: str, budget: float, datasets: Path, out: Path) -> None:
+              entity_test: int, arithmetic_sizes: str, error_rates: str, budget: float, datasets: Path, out: Path) -> None:
     """Cold start per (task, examples, teacher error rate), each beside its base, a plain fit on the same
     acquired data, and the ceiling, all on the task's test split."""
-    from pioneer.bench.coldstart import clinc_domain_task, entity_task, run_cell
+    from pioneer.bench.coldstart import (
+        arithmetic_task,
+        clinc_domain_task,
+        entity_task,
+        run_cell,
+    )
     from pioneer.cli.bench import machine
     from pioneer.reports import table
 
@@ -48,6 +55,12 @@ def coldstart(domains: str, per_label: str, entity_tasks: str, entity_examples: 
              for d in _list(domains) for k in [int(v) for v in _list(per_label)]]
     tasks += [(f"{name}-{entity_examples}ex", lambda name=name: entity_task(
         datasets, name, examples=entity_examples, pool=entity_pool, test=entity_test)) for name in _list(entity_tasks)]
+    if arithmetic_sizes:
+        try:
+            examples, pool, test = (int(v) for v in _list(arithmetic_sizes))
+        except ValueError:
+            raise click.BadParameter("write EXAMPLES,POOL,TEST, e.g. 10,120,60", param_hint="--arithmetic") from None
+        tasks.append((f"arithmetic-{examples}ex", lambda: arithmetic_task(examples=examples, pool=pool, test=test)))
     rows = []
     out.mkdir(parents=True, exist_ok=True)
     for label, make in tasks:
@@ -64,9 +77,11 @@ def coldstart(domains: str, per_label: str, entity_tasks: str, entity_examples: 
     report = "\n".join([
         "# Cold-start bench", "", f"Command: `pioneer {shlex.join(sys.argv[1:])}`", "", f"Machine: {machine()}", "",
         ("Test-split scores. Base: nearest label name by embedding (classification); the tagger fitted on the "
-         "user's examples alone (entities). Plain fit: the default model on all the data cold start acquired. "
-         "Ceiling: the default model on the task's full labelled training split (for entity tasks: the same "
-         "sentences with gold labels)."),
+         "user's examples alone (entities); the untrained SmolLM2 (generation). Plain fit: the default model "
+         "on all the data cold start acquired. "
+         "For generation the plain fit trains on every teacher answer, unchecked. "
+         "Ceiling: the default model on the task's full labelled training split (for entity and generation "
+         "tasks: the same texts with gold labels)."),
         "", table(header, body), "",
     ])
     (out / "report.md").write_text(report, encoding="utf-8")

@@ -1,5 +1,6 @@
 """Data acquisition, in order of trust: the user's examples, then unlabelled texts labelled by a teacher
-(a label for classification, mentions for entity extraction).
+(a label for classification, mentions for entity extraction, an answer for generation, kept only when a
+checker passes it).
 
 Each acquired example goes to the :class:`~pioneer.coldstart.sources.AcquiredStore` journal the moment it is
 acquired, so a teacher that fails mid-way raises :class:`~pioneer.coldstart.teacher.TeacherError` and everything
@@ -14,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from pioneer.coldstart.checking import AnswerCheck
 from pioneer.coldstart.sources import AcquiredStore, Sourced, text_key
 from pioneer.coldstart.task import TaskSpec
 from pioneer.coldstart.teacher import (
@@ -40,6 +42,8 @@ class LabellingReport:
     labelled: int = 0
     garbage: int = 0
     already_known: int = 0
+    rejected: int = 0
+    """Answers a checker failed (generation): journalled with the reason, never trained or evaluated on."""
 
 
 def add_user_examples(store: AcquiredStore, examples: Sequence[Example], task: TaskSpec) -> int:
@@ -61,14 +65,14 @@ def label_with_teacher(
     *,
     limit: int | None = None,
     on_progress: Callable[[LabellingReport, int], None] | None = None,
+    check: AnswerCheck | None = None,
 ) -> LabellingReport:
-    """Ask ``teacher`` to label each text not yet in the journal (at most ``limit`` asked in this call).
+    """Ask ``teacher`` to label each text not yet in the journal (at most ``limit`` asked in this call); for a
+    generation task, to answer it, each answer kept only if ``check`` passes it.
 
     Raises :class:`TeacherError` when the teacher fails or answers garbage :data:`GARBAGE_STREAK` times in a
     row; the message says how many examples the journal keeps.
     """
-    if task.kind not in ("classification", "entity_extraction"):
-        raise ConfigError(f"teacher labelling supports classification and entity extraction; this task is {task.kind}")
     report = LabellingReport()
     todo: list[str] = []
     seen: set[str] = set()
@@ -103,6 +107,10 @@ def label_with_teacher(
                     f"teacher {teacher.name} gave {streak} answers in a row that name no label (last: "
                     f"{str(answer)[:80]!r}); check that it is an instruction-following model; {_kept(store)}"
                 )
+        elif (verdict := _checked(check, example))[0] is False:
+            streak = 0
+            report.rejected += 1
+            store.add_unanswered(text, source, str(answer), reason=f"{check.name}: {verdict[1]}")  # type: ignore[union-attr]
         else:
             streak = 0
             report.labelled += 1
@@ -110,7 +118,8 @@ def label_with_teacher(
         if on_progress is not None:
             on_progress(report, len(todo))
     log.info("teacher labelling done", extra={"teacher": teacher.name, "asked": report.asked,
-                                               "labelled": report.labelled, "garbage": report.garbage})
+                                               "labelled": report.labelled, "garbage": report.garbage,
+                                               "rejected": report.rejected})
     return report
 
 
@@ -159,11 +168,20 @@ def _read_answer(answer: object, text: str, task: TaskSpec) -> Example | None:
     """The example a teacher's answer makes (None: the answer is garbage)."""
     if not isinstance(answer, str):
         return None
+    if task.kind == "generation":
+        return Example(text=text, target=answer.strip(), id=_teacher_id(text)) if answer.strip() else None
     if task.kind == "entity_extraction":
         spans = parse_spans(answer, text, task.labels)
         return None if spans is None else Example(text=text, spans=spans, id=_teacher_id(text))
     label = parse_label(answer, task.labels)
     return None if label is None else Example(text=text, label=label, id=_teacher_id(text))
+
+
+def _checked(check: AnswerCheck | None, example: Example) -> tuple[bool | None, str]:
+    """The checker's verdict on a generated answer (None: nothing to check)."""
+    if check is None or example.target is None:
+        return None, ""
+    return check.passes(example.text, example.target)
 
 
 def _teacher_id(text: str) -> str:

@@ -68,10 +68,11 @@ def write_report(result: ColdStartResult, directory: Path | None = None, *, targ
         "## Data provenance",
         "",
         f"- Acquired (deduplicated): {_mix(result.acquired)}",
-        (f"- Evaluation set (frozen before training, never trained on): {len(result.eval_set.validation)} validation"
+        (f"- Evaluation set (frozen before training): {len(result.eval_set.validation)} validation"
         f" + {len(result.eval_set.gate)} gate examples, {_mix(result.eval_set.provenance())}; hash"
-        f" `{result.eval_set.hash}`"),
-        f"- Training set of the released recipe: {_mix(result.train_provenance)}",
+        f" `{result.eval_set.hash}`. No candidate trains on either half; the release trains on the validation"
+        " half once the choice is made, never on the gate half that judges it"),
+        f"- Training set of the released recipe (its data and the validation half): {_mix(result.train_provenance)}",
     ]
     for corpus in result.corpora:
         mapping = ", ".join(f"{k}→{v}" if k != v else k for k, v in list(corpus["labels"].items())[:8])
@@ -84,7 +85,9 @@ def write_report(result: ColdStartResult, directory: Path | None = None, *, targ
     if result.labelling is not None:
         lab = result.labelling
         lines.append(f"- Teacher labelling: {lab.asked} asked, {lab.labelled} labelled, {lab.garbage} unusable answers,"
-                     f" {lab.already_known} already in the journal")
+                     f" {lab.already_known} already in the journal"
+                     + (f", {lab.rejected} answers the checker rejected (journalled with the reason)"
+                        if lab.rejected else ""))
     rows = [[a.id, a.iteration, "" if a.parent is None else a.parent, a.change_kind, a.change, a.recipe.describe(),
              a.train_size, "failed: " + a.error if a.error else a.score,
              "" if a.likelihood is None else f"{a.likelihood:.3f}", f"{a.seconds:.1f}"] for a in search.attempts]

@@ -2,7 +2,8 @@
 
 Order matters and is fixed: analyse the task; acquire data (user examples, then teacher labels, journalled);
 build and freeze the evaluation set from the most trusted data; curate the rest into a training pool that
-excludes it; search candidates; retrain the best from the base model through
+excludes it; search candidates (ranked on the validation half); retrain the best from the base model on its
+data and the validation half (the gate half is never trained on) through
 :func:`~pioneer.retrain.train_first_version` (first-version gate rules, registry, alias); write the report.
 """
 
@@ -21,6 +22,7 @@ from pioneer.coldstart.acquire import (
     label_with_teacher,
     synthesize_with_teacher,
 )
+from pioneer.coldstart.checking import AnswerCheck
 from pioneer.coldstart.corpora import CorpusMatch, corpus_items, find_corpora
 from pioneer.coldstart.curate import (
     dedupe,
@@ -106,6 +108,7 @@ def run_coldstart(
     metric_floor: float = 0.5,
     seed: int = 0,
     observer: Observer | None = None,
+    check: AnswerCheck | None = None,
 ) -> ColdStartResult:
     """Run cold start end to end; see the module docstring. Raises ``ConfigError`` (incl. ``TaskTooThinError``)
     for what the user must fix, ``TeacherError`` when the teacher fails (acquired data stays journalled)."""
@@ -130,7 +133,7 @@ def run_coldstart(
     if unlabeled and teacher is not None:
         observer.stage(f"labelling up to {len(unlabeled)} texts with teacher {teacher.name}")
         labelling = label_with_teacher(store, unlabeled, teacher, task, limit=teacher_limit,
-                                       on_progress=observer.labelled)
+                                       on_progress=observer.labelled, check=check)
     if synthesize_per_label > 0:
         if teacher is None:
             raise ConfigError("--synthesize needs a --teacher to write the examples")
@@ -142,14 +145,17 @@ def run_coldstart(
     observer.stage(f"evaluation set frozen: {len(eval_set.items)} examples {eval_set.provenance()} {eval_set.hash[:19]}")
     pool = match_length(exclude_evaluation(items, eval_set), eval_set.items)
     search = CandidateSearch(kind=task.kind, target=target, budget_seconds=budget_minutes * 60.0,
-                             strategies=strategies, seed=seed)
+                             strategies=strategies, seed=seed, settings=task_settings(task, items, check),
+                             final_answer=None if check is None else check.final_answer)
     observer.stage(f"searching over {len(pool)} training examples {provenance_mix(pool)}")
     result = search.run(pool, eval_set.examples("validation"), deadline_from=started,
-                        on_start=observer.started, on_attempt=observer.attempted)
-    observer.stage(f"search stopped ({result.stop_reason}); training the best recipe and gating it")
-    decision = train_first_version(
+                        on_start=observer.started, on_attempt=observer.attempted,
+                        refit=eval_set.validation, refit_disputed=doubted)
+    observer.stage(f"search stopped ({result.stop_reason}); training the best recipe on its data and the "
+                   "validation half, and gating it on the gate half")
+    decision = train_first_version(  # no validation set: the release trains on it, like no candidate did
         model, task.kind, [i.example for i in result.train],
-        validation=eval_set.examples("validation"), gate_set=eval_set.examples("gate"), registry=registry,
+        validation=[], gate_set=eval_set.examples("gate"), registry=registry,
         gate=RegressionGate(metric_floor=metric_floor), config=result.config,
     )
     _journal(workdir, result)
@@ -158,6 +164,18 @@ def run_coldstart(
         acquired=provenance_mix(items), eval_set=eval_set, search=result, decision=decision, workdir=workdir,
         seconds=time.monotonic() - started, doubted=len(doubted), corpora=[m.to_dict() for m in corpora],
     )
+
+
+def task_settings(task: TaskSpec, items: Sequence[Sourced], check: AnswerCheck | None) -> dict[str, object]:
+    """Config values every candidate of the task shares. Generation: the description is the system prompt (at
+    training and serving alike), answers are scored as the checker reads them, and answers are cut at three
+    tokens a word of the longest target plus 8 (greedy decoding of a base model that rambles is most of the
+    time an evaluation takes)."""
+    if task.kind != "generation":
+        return {}
+    longest = max((len((i.example.target or "").split()) for i in items), default=8)
+    return {"system_prompt": task.description, "answer_checker": check.metric_checker if check else "normalized",
+            "max_new_tokens": min(64, 8 + 3 * longest)}
 
 
 def _add_corpora(store: AcquiredStore, datasets: Path, task: TaskSpec, examples: Sequence[Example],

@@ -2,7 +2,10 @@
 
 Each iteration trains at least two candidates, each one change away from the best recipe so far (the first
 iteration: the defaults and the defaults with disputed teacher labels dropped). Every candidate trains from the
-base model. Attempts form a lineage (parent, what changed, score, seconds). The search stops when an iteration
+base model and none sees the validation half; once the best is chosen, the validation half joins its data for
+the release (``refit``): the choice is made, so those examples are worth more as training data than held back
+(Restaurant-8k: a quarter of the data held back cost more than the search found). Attempts form a lineage
+(parent, what changed, score, seconds). The search stops when an iteration
 reaches ``target``, when the budget is spent (checked before each candidate; the first always runs), when
 ``patience`` iterations bring no gain, or when no untried change is left.
 """
@@ -13,7 +16,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +44,8 @@ class Recipe:
     """Cap each label at 1.5 × the median label count."""
     settings: tuple[tuple[str, Any], ...] = ()
     """Config field overrides, sorted by name."""
+    worked: bool = False
+    """Generation: train on the teacher's worked answers (chain-of-thought supervision), not their final answers."""
 
     def with_settings(self, **changes: Any) -> Recipe:
         merged = dict(self.settings) | changes
@@ -51,6 +56,7 @@ class Recipe:
 
     def describe(self) -> str:
         data = "+".join(self.sources) + (" clean" if self.clean else "") + (" balanced" if self.balance else "")
+        data += " worked answers" if self.worked else ""
         config = " ".join(f"{k}={v}" for k, v in self.settings)
         return f"{data} | {config or 'defaults'}"
 
@@ -89,7 +95,7 @@ class SearchResult:
     stop_reason: str
     """target, budget, converged, exhausted or max_iterations."""
     train: list[Sourced] = field(default_factory=list)
-    """The best candidate's training data."""
+    """The release's training data: the best candidate's, plus the ``refit`` examples its recipe keeps."""
     config: Any = None
     """The best candidate's config."""
 
@@ -115,6 +121,11 @@ class CandidateSearch:
         Caps on iterations, and on iterations in a row without a better score.
     strategies
         Learning strategies the search may try (classification: ``head``, ``finetune``, ``lora``).
+    settings
+        Config values every candidate shares (generation: the system prompt, the answer checker).
+    final_answer
+        Generation: the bare final answer of a worked one (None: it has none). Given, the search weighs plain
+        supervision (final answers) against chain-of-thought supervision (the teacher's worked answers).
     """
 
     def __init__(
@@ -128,6 +139,8 @@ class CandidateSearch:
         patience: int = 2,
         strategies: tuple[str, ...] = ("head",),
         seed: int = 0,
+        settings: Mapping[str, Any] | None = None,
+        final_answer: Callable[[str], str | None] | None = None,
     ) -> None:
         if per_iteration < 2:
             raise ConfigError(f"per_iteration={per_iteration!r}: the search trains at least two candidates per iteration")
@@ -146,6 +159,8 @@ class CandidateSearch:
         self.patience = patience
         self.strategies = strategies
         self.seed = seed
+        self.settings = dict(settings or {})
+        self.final_answer = final_answer
 
     def run(
         self,
@@ -155,7 +170,11 @@ class CandidateSearch:
         deadline_from: float | None = None,
         on_start: Callable[[Proposal, int], None] | None = None,
         on_attempt: Callable[[Attempt, list[Attempt]], None] | None = None,
+        refit: Sequence[Sourced] = (),
+        refit_disputed: Collection[str] = (),
     ) -> SearchResult:
+        """Search, then return the best recipe with its release data: its pool plus the ``refit`` examples (the
+        validation half) that its recipe keeps (``refit_disputed`` ids are dropped by a cleaning recipe)."""
         started = time.monotonic() if deadline_from is None else deadline_from
         self._items = list(items)
         self._disputed: set[str] | None = None
@@ -195,7 +214,8 @@ class CandidateSearch:
             errors = "; ".join(sorted({a.error for a in attempts if a.error}))
             raise ConfigError(f"no candidate could be trained: {errors or 'no data'}")
         return SearchResult(
-            attempts=attempts, best=best, stop_reason=stop, train=self._pool(best.recipe),
+            attempts=attempts, best=best, stop_reason=stop,
+            train=self._pool(best.recipe, extra=refit, extra_disputed=frozenset(refit_disputed)),
             config=self._config(best.recipe),
         )
 
@@ -206,7 +226,15 @@ class CandidateSearch:
         seeds: list[Proposal] = [("seed", "defaults", base)]
         if self.kind in CURATED and any(machine_labelled(i.source) for i in self._items):
             seeds.append(("data", "drop disputed teacher labels", dataclasses.replace(base, clean=True)))
+        if self._has_worked_answers():
+            seeds.append(("strategy", "chain-of-thought supervision", dataclasses.replace(base, worked=True)))
         return seeds + self._proposals(base, 0)
+
+    def _has_worked_answers(self) -> bool:
+        """Whether some target says more than its final answer (so plain and worked supervision differ)."""
+        if self.kind != "generation" or self.final_answer is None:
+            return False
+        return any((t := i.example.target) and self.final_answer(t) not in (None, t.strip()) for i in self._items)
 
     def _proposals(self, recipe: Recipe, iteration: int) -> list[Proposal]:
         """One-change neighbours of ``recipe``, interleaved across data, hyperparameters and strategy."""
@@ -256,10 +284,14 @@ class CandidateSearch:
 
     def _strategy_changes(self, r: Recipe) -> list[Proposal]:
         if self.kind != "classification":
+            out: list[Proposal] = []
+            if self._has_worked_answers():
+                what = "plain supervision" if r.worked else "chain-of-thought supervision"
+                out.append(("strategy", what, dataclasses.replace(r, worked=not r.worked)))
             if "lora" in self.strategies:
-                lora = bool(r.setting("use_lora", False))
-                return [("strategy", f"use_lora→{not lora}", r.with_settings(use_lora=not lora))]
-            return []
+                lora = bool(r.setting("use_lora", getattr(self._config(Recipe()), "use_lora", False)))
+                out.append(("strategy", f"use_lora→{not lora}", r.with_settings(use_lora=not lora)))
+            return out
         current = "lora" if r.setting("use_lora", False) else r.setting("strategy", "head")
         out: list[Proposal] = []
         for strategy in self.strategies:
@@ -277,18 +309,30 @@ class CandidateSearch:
     def _config(self, recipe: Recipe) -> Any:
         from pioneer.training.factory import config_for
 
-        values = {"seed": self.seed, "progress_bar": False, **dict(recipe.settings)}
+        values = {"seed": self.seed, "progress_bar": False, **self.settings, **dict(recipe.settings)}
         return config_for(self.kind, values)
 
-    def _pool(self, recipe: Recipe) -> list[Sourced]:
+    def _pool(self, recipe: Recipe, *, extra: Sequence[Sourced] = (),
+              extra_disputed: frozenset[str] = frozenset()) -> list[Sourced]:
         pool = [i for i in self._items if source_kind(i.source) in recipe.sources]
         if recipe.clean:
             if self._disputed is None:
                 self._disputed = disputed_teacher_labels(self._items, self.kind)
             pool = [i for i in pool if i.example.id not in self._disputed]
+        pool += [i for i in extra if source_kind(i.source) in recipe.sources
+                 and not (recipe.clean and i.example.id in extra_disputed)]
         if recipe.balance:
             pool = balance(pool)
+        if self.kind == "generation" and self.final_answer is not None and not recipe.worked:
+            pool = [self._plain(i) for i in pool]
         return pool
+
+    def _plain(self, item: Sourced) -> Sourced:
+        """``item`` with its target cut to the final answer (plain supervision); the provenance stays."""
+        final = self.final_answer(item.example.target) if item.example.target and self.final_answer else None
+        if final is None or final == item.example.target:
+            return item
+        return Sourced(dataclasses.replace(item.example, target=final), item.source)
 
     def _attempt(
         self, n: int, iteration: int, parent: Attempt | None, proposal: Proposal, validation: Sequence[Example]

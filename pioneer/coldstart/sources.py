@@ -121,9 +121,12 @@ class AcquiredStore:
         self._items.extend(items)
         self._asked.update(text_key(item.example.text) for item in items)
 
-    def add_unanswered(self, text: str, source: str, answer: str) -> None:
-        """Record that ``source`` gave no usable answer for ``text``."""
-        self._write([{"text": text, "source": source, "answered": False, "answer": answer[:200]}])
+    def add_unanswered(self, text: str, source: str, answer: str, reason: str | None = None) -> None:
+        """Record that ``source`` gave no usable answer for ``text`` (``reason``: why a checker rejected it)."""
+        record = {"text": text, "source": source, "answered": False, "answer": answer[:200]}
+        if reason:
+            record["rejected"] = reason[:200]
+        self._write([record])
         self._asked.add(text_key(text))
 
     def _write(self, records: list[dict]) -> None:

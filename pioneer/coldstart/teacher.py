@@ -1,7 +1,9 @@
 """Teachers that label texts for cold start, behind one verb: ``classify(text, task) -> answer``.
 
 For a classification task the answer names a label; for an entity-extraction task it is a JSON list of
-``{"text": mention, "type": entity type}`` objects (read into character spans by :func:`parse_spans`).
+``{"text": mention, "type": entity type}`` objects (read into character spans by :func:`parse_spans`); for a
+generation task it is the answer itself, worked where the teacher shows its working (a checker may filter it:
+:mod:`pioneer.coldstart.checking`).
 
 - :class:`EndpointTeacher`: an OpenAI-compatible chat-completions endpoint (``pioneer serve`` exposes one for
   generation models; so do vLLM, llama.cpp, Ollama and hosted APIs).
@@ -42,6 +44,13 @@ ENTITY_PROMPT = (
     "Text: {text}\n\n"
     'Answer with a JSON list of the entities in the text, each as {{"text": the exact words, "type": one type '
     "from the list}}, and nothing else; answer [] when there are none."
+)
+
+
+GENERATION_PROMPT = (
+    "Task: {description}\n\n"
+    "{text}\n\n"
+    "Show the working in one short line, ending with the final answer."
 )
 
 
@@ -180,7 +189,7 @@ class EndpointTeacher(Teacher):
             f"- {label}" + (f": {task.label_descriptions[label]}" if task.label_descriptions.get(label) else "")
             for label in task.labels
         )
-        template = ENTITY_PROMPT if task.kind == "entity_extraction" else PROMPT
+        template = {"entity_extraction": ENTITY_PROMPT, "generation": GENERATION_PROMPT}.get(task.kind, PROMPT)
         return self._ask(template.format(description=task.description, labels=labels, text=text), temperature=0)
 
     def synthesize(self, label: str, task: TaskSpec, n: int) -> str:
@@ -209,7 +218,8 @@ class SimulatedTeacher(Teacher):
         :func:`~pioneer.coldstart.sources.text_key`).
     error_rate
         Share of answers made wrong, in [0, 1): another label; for entities one mention dropped or given another
-        type (on a text without entities, its first word tagged with a type).
+        type (on a text without entities, its first word tagged with a type); for generation the answer's last
+        number off by a little.
     writes
         Label -> texts it "writes" when asked to synthesise (held-out gold texts; None: it cannot write). A
         written text is another label's on ``error_rate`` of the requests.
@@ -247,6 +257,8 @@ class SimulatedTeacher(Teacher):
         pick = int.from_bytes(digest[8:16], "big")
         if not isinstance(label, str):
             return spans_answer(_corrupt(list(label), text, task.labels, pick) if wrong else label, text)
+        if task.kind == "generation":
+            return _wrong_number(label, pick) if wrong else label
         if not wrong:
             return label
         others = [other for other in task.labels if other != label]
@@ -268,6 +280,18 @@ def _simulated_synthesis(teacher: SimulatedTeacher, label: str, n: int) -> str:
         if k < len(texts) or (source != label and texts):
             lines.append(texts[k % len(texts)])
     return "\n".join(lines)
+
+
+def _wrong_number(answer: str, pick: int) -> str:
+    """A teacher's arithmetic slip: the answer's last number off by 1 to 4, or 10 (kept non-negative)."""
+    numbers = list(re.finditer(r"-?\d+", answer))
+    if not numbers:
+        return answer + " 1"
+    last = numbers[-1]
+    value = int(last.group(0))
+    delta = (-4, -3, -2, -1, 1, 2, 3, 4, 10)[pick % 9]
+    wrong = value + delta if value + delta >= 0 else value + abs(delta)
+    return answer[: last.start()] + str(wrong) + answer[last.end():]
 
 
 def _corrupt(spans: list[Span], text: str, types: Sequence[str], pick: int) -> list[Span]:
@@ -307,4 +331,5 @@ def _gold_labels(path: Path) -> dict[str, str | tuple[Span, ...]]:
 
     if not path.exists():
         raise ConfigError(f"simulated teacher gold file {str(path)!r} does not exist")
-    return {e.text: str(e.label) if e.label is not None else tuple(e.spans or ()) for e in load_dataset(path)}
+    return {e.text: str(e.label) if e.label is not None else e.target if e.target is not None else tuple(e.spans or ())
+            for e in load_dataset(path)}

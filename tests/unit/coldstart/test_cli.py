@@ -40,3 +40,16 @@ def test_bad_description_is_a_one_line_error(tmp_path) -> None:
                                       "--registry", str(tmp_path / "reg"), "--workdir", str(tmp_path / "work")])
     assert result.exit_code != 0
     assert "too thin" in result.output and "Traceback" not in result.output
+
+
+def test_bad_checker_is_a_one_line_error(tmp_path) -> None:
+    question = "Sam has 3 apples and gets 4 more. How many apples does Sam have now?"
+    (tmp_path / "pool.txt").write_text(question + "\n")
+    (tmp_path / "gold.jsonl").write_text(json.dumps({"text": question, "target": "3 + 4 = 7"}) + "\n")
+    result = CliRunner().invoke(cli, ["coldstart", "Solve the arithmetic word problem.", "--model", "m",
+                                      "--kind", "generation", "--unlabeled", str(tmp_path / "pool.txt"),
+                                      "--teacher", f"simulated:{tmp_path / 'gold.jsonl'}:0.1",
+                                      "--checker", "numeric:algebra",
+                                      "--registry", str(tmp_path / "reg"), "--workdir", str(tmp_path / "work")])
+    assert result.exit_code != 0
+    assert "no solver 'algebra'" in result.output and "Traceback" not in result.output

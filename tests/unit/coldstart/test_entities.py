@@ -80,6 +80,7 @@ def test_entity_coldstart_registers_a_tagger_never_trained_on_its_evaluation_set
     assert set(result.acquired) == {"user", "teacher:simulated-5%"}
     assert len(result.search.attempts) == 1  # a zero budget trains only the first candidate
     trained = {json.loads(line)["text"] for line in (tmp_path / "work" / "train.jsonl").read_text().splitlines()}
-    assert trained and trained.isdisjoint({i.example.text for i in result.eval_set.items})
+    assert trained and trained.isdisjoint({i.example.text for i in result.eval_set.gate})
+    assert {i.example.text for i in result.eval_set.validation} <= trained  # the release refits on validation
     assert len(result.eval_set.items) <= len(trained) // 2  # most of the data is left to train on
     assert registry.get_alias("ner", "production") == result.decision.version

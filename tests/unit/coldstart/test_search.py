@@ -26,21 +26,21 @@ def _jaccard(a: str, b: str) -> float:
 
 
 @pytest.fixture
-def trained_texts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every text any adapter is fitted on once the evaluation set is frozen (the real fit still runs).
+def trained_texts(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The texts of every fit once the evaluation set is frozen, one list per fit (the real fit still runs).
 
     Before it is frozen only the teacher-label agreement check fits models (discarded fold models that decide
-    which teacher labels are trusted enough to evaluate with); every candidate and the release come after.
+    which teacher labels are trusted enough to evaluate with); every candidate and, last, the release come after.
     """
     import pioneer.coldstart.run as run_module
 
-    seen: list[str] = []
+    fits: list[list[str]] = []
     frozen = []
     real_fit, real_freeze = TaskAdapter.fit, run_module.frozen_eval_set
 
     def recording_fit(self, train, **kwargs):
         if frozen:
-            seen.extend(e.text for e in train)
+            fits.append([e.text for e in train])
         return real_fit(self, train, **kwargs)
 
     def freeze(*args, **kwargs):
@@ -50,7 +50,7 @@ def trained_texts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(TaskAdapter, "fit", recording_fit)
     monkeypatch.setattr(run_module, "frozen_eval_set", freeze)
-    return seen
+    return fits
 
 
 def test_evaluation_set_is_frozen_and_never_trained_on(tmp_path, pioneer_home, trained_texts) -> None:
@@ -63,14 +63,23 @@ def test_evaluation_set_is_frozen_and_never_trained_on(tmp_path, pioneer_home, t
                            examples=user, unlabeled=pool, teacher=teacher, budget_minutes=0.5, eval_per_label=4)
 
     eval_texts = [i.example.text for i in result.eval_set.items]
+    gate_texts = {text_key(i.example.text) for i in result.eval_set.gate}
+    validation_texts = {text_key(i.example.text) for i in result.eval_set.validation}
     gold = teacher.gold
     wrong = [i for i in result.eval_set.items if gold[text_key(i.example.text)] != i.example.label]
     acquired_wrong = sum(gold[text_key(t)] != label for t, label in _acquired(workdir))
     assert result.doubted > 0 and len(wrong) <= 1 < acquired_wrong  # the agreement check kept wrong labels out
     assert {i.source for i in result.eval_set.items} >= {"user"}  # the most trusted data went first
-    assert trained_texts, "nothing was trained"
-    assert not {text_key(t) for t in trained_texts} & {text_key(t) for t in eval_texts}
-    assert max(_jaccard(t, e) for t in trained_texts for e in eval_texts) < NEAR_DUPLICATE
+    assert len(trained_texts) >= 2, "no candidate and release were trained"
+    *candidates, release = trained_texts
+    candidate_texts = [t for fit in candidates for t in fit]
+    assert not {text_key(t) for t in candidate_texts} & {text_key(t) for t in eval_texts}
+    assert max(_jaccard(t, e) for t in candidate_texts for e in eval_texts) < NEAR_DUPLICATE
+    # The release adds the validation half once the choice is made; the gate half that judges it stays unseen.
+    released = {text_key(t) for t in release}
+    assert not released & gate_texts and released & validation_texts
+    gate_raw = [i.example.text for i in result.eval_set.gate]
+    assert max(_jaccard(t, e) for t in release for e in gate_raw) < NEAR_DUPLICATE
     assert registry.get_alias("intents", "production") == result.decision.version
     assert len({a.iteration for a in result.search.attempts}) >= 1
     report = write_report(result).read_text()
