@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pioneer.bench.judged import JudgeLabeller
 from pioneer.bench.logs import BenchLogs, Stage, SyntheticLog
 from pioneer.bench.patterns import discover_patterns
 from pioneer.bench.scenarios import Scenario
@@ -135,6 +136,9 @@ class ScenarioResult:
     """Per stage: the pioneer diagnosis scored against the ground truth (plus ``pooled`` at the end)."""
     recovery: list[list[dict[str, Any]]] = field(default_factory=list)
     """Per stage: each planted pattern's recovery by the clustering."""
+    judge: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Label-free scenarios: per retraining method, each stage's judge calls and their accuracy against the
+    hidden truth (:class:`pioneer.bench.judged.JudgeTally`)."""
     wall_seconds: float = 0.0
     error: str | None = None
 
@@ -156,7 +160,7 @@ class ScenarioResult:
             "metric_name": self.metric_name, "quick": self.quick, "heldout": self.heldout,
             "stage_counts": self.stage_counts, "poison_rates": self.poison_rates,
             "checkpoints": [c.to_dict() for c in self.checkpoints], "diagnosis": self.diagnosis,
-            "recovery": self.recovery, "wall_seconds": self.wall_seconds, "error": self.error,
+            "recovery": self.recovery, "judge": self.judge, "wall_seconds": self.wall_seconds, "error": self.error,
         }
 
 
@@ -170,6 +174,8 @@ class _Chain:
     adapter: TaskAdapter
     version: str
     evaluation: Evaluation
+    labeller: JudgeLabeller | None = None
+    """Label-free scenarios: who labels the served logs (None: their feedback does)."""
 
 
 class AdaptFTRunner:
@@ -229,6 +235,7 @@ class AdaptFTRunner:
 
         source = scenario.source(self.datasets, self.quick, self.seed)
         generator = LogGenerator(
+            **({} if scenario.poison_rates is None else {"poison_rates": scenario.poison_rates}),
             logs_per_stage=self.logs_per_stage or scenario.logs(self.quick),
             fixable_share=scenario.fixable_share,
             fixable_mix=scenario.fixable_mix,
@@ -287,7 +294,7 @@ class AdaptFTRunner:
         for method in ("naive", "pioneer"):
             reg = registry if method == "pioneer" else FileRegistry(root / method / "registry")
             chains[method] = _Chain(method, reg, TraceStore(root / method / "traces.sqlite"), base, first.version,
-                                    base_eval)
+                                    base_eval, self._labeller(scenario, config))
         for method in METHODS:
             result.checkpoints.append(
                 Checkpoint(method=method, stage=-1, version=first.version, outcome="base", metric=base_eval.metric,
@@ -312,14 +319,32 @@ class AdaptFTRunner:
             result.recovery.append([r.to_dict() for r in recovery])
         if scores:
             result.diagnosis.append({"stage": "pooled", **merge_scores(scores).to_dict()})
+        for method, chain in chains.items():
+            if chain.labeller is not None:
+                result.judge[method] = [t.to_dict() for t in chain.labeller.tallies]
         for chain in chains.values():
             chain.store.close()
 
+    def _labeller(self, scenario: Scenario, config: Any) -> JudgeLabeller | None:
+        """A fresh judge labeller for one method's chain in a label-free scenario (None otherwise)."""
+        if scenario.labels != "judge":
+            return None
+        judge = scenario.checker(self._source) if scenario.checker is not None else None
+        if judge is None:
+            raise ValueError(f"scenario {scenario.name} is label-free but has no checker to judge with")
+        calls = scenario.judge_calls[0 if self.quick else 1]
+        return JudgeLabeller(judge, calls=calls, seed=self.seed,
+                             answer_checker=getattr(config, "answer_checker", None) or "numeric")
+
     def _serve(self, chain: _Chain, stage: Stage, model: str, task: str) -> list[LabeledTrace]:
-        """Production answers the stage's logs; each is labelled with its feedback (poison included)."""
+        """Production answers the stage's logs; each is labelled with its feedback (poison included), or in a
+        label-free scenario a budgeted sample is labelled by the judge and the rest stays unlabelled."""
         logs = stage.train
         predictions = chain.adapter.predict([entry.example.text for entry in logs])
         at = (stage.index + 1) * STAGE_SECONDS
+        if chain.labeller is not None:
+            return chain.labeller.label(logs, predictions, stage=stage.index, model=model, version=chain.version,
+                                        task=task, at=at)
         return [
             labeled_trace(entry.example, prediction, model=model, version=chain.version, task=task, at=at + i,
                           expected=entry.feedback)

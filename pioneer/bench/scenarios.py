@@ -10,6 +10,7 @@ banking-adversarial   classification     generated (no data)     prompt injectio
 conll2003             entity_extraction  CoNLL-2003              type flips, missed/spurious entities
 restaurant8k          entity_extraction  Restaurant-8k           slot flips, casing drift
 arithmetic            generation         generated (no data)     number swaps, negations, false premises
+arithmetic-labelfree  generation         generated (no data)     no human labels: a judge labels a sample
 ===================== ================== ======================= ==========================================
 
 Every scenario has a quick size (minutes on a CPU; CI runs two) and a full size (about 500 logs per stage, as the
@@ -26,7 +27,11 @@ from pathlib import Path
 
 from pioneer.bench.sources.base import TaskSource
 from pioneer.judging.base import Judge
-from pioneer.training import ClassificationConfig, EntityExtractionConfig, GenerationConfig
+from pioneer.training import (
+    ClassificationConfig,
+    EntityExtractionConfig,
+    GenerationConfig,
+)
 from pioneer.training.base import BaseTrainConfig
 
 SourceFactory = Callable[[Path, bool, int], TaskSource]
@@ -63,6 +68,13 @@ class Scenario:
     checker: Callable[[TaskSource], Judge | None] | None = None
     """The task's answer checker, given its source (None: answers cannot be verified); Pioneer's diagnosis uses
     it to tell poisoned corrections from real failures (:mod:`pioneer.diagnosis.checked`)."""
+    labels: str = "feedback"
+    """Who labels the served logs: ``feedback`` (each log's feedback, poison included) or ``judge`` (no feedback
+    reaches the trainer: the scenario's checker judges a budgeted sample, :mod:`pioneer.bench.judged`)."""
+    judge_calls: tuple[int, int] = (0, 0)
+    """Judge calls per stage at most (quick, full), with ``labels="judge"``."""
+    poison_rates: tuple[float, ...] | None = None
+    """Poison share of each stage (None: the reference's 15%, 25%, 40%)."""
     blend_weights: tuple[tuple[float, ...] | None, tuple[float, ...] | None] = (None, None)
     """Weights at which Pioneer's retrainer blends a warm-started candidate toward production (quick, full);
     None: the retrainer's default five."""
@@ -117,6 +129,17 @@ def _arithmetic(folder: Path, quick: bool, seed: int) -> TaskSource:
     return ArithmeticSource(ArithmeticTask(seed=seed, largest=20), base=300, validation=60, gate=100)
 
 
+def _arithmetic_blind_spot(folder: Path, quick: bool, seed: int) -> TaskSource:
+    from pioneer.bench.sources import ArithmeticSource
+    from pioneer.synthetic.arithmetic import ArithmeticTask
+
+    # The first model never saw a subtraction: it writes "9 + 4 = 13" for "gives away 4". Traffic asks both.
+    task = ArithmeticTask(seed=seed, largest=9 if quick else 20, answer_format="equation")
+    if quick:
+        return ArithmeticSource(task, base=16, validation=6, gate=16, base_ops=("+",))
+    return ArithmeticSource(task, base=200, validation=60, gate=100, base_ops=("+",))
+
+
 def _arithmetic_checker(source: TaskSource) -> Judge | None:
     return source.generator.checker()  # type: ignore[attr-defined]
 
@@ -135,6 +158,17 @@ def _entities(quick: bool) -> BaseTrainConfig:
         # The smallest run that still learns something: a weak but working tagger in seconds (docs/benchmarks.md).
         return EntityExtractionConfig(epochs=3.0, max_length=48, batch_size=16, progress_bar=False)
     return EntityExtractionConfig(epochs=3.0, max_length=64, progress_bar=False)
+
+
+def _generation_equations(quick: bool) -> BaseTrainConfig:
+    from pioneer.synthetic.arithmetic import EQUATION_PROMPT
+
+    if quick:
+        return _generation(True)
+    return GenerationConfig(
+        epochs=3.0, batch_size=16, learning_rate=5e-4, max_length=96, max_new_tokens=16, lora_r=16,
+        answer_checker="numeric", system_prompt=EQUATION_PROMPT, progress_bar=False,
+    )
 
 
 def _generation(quick: bool) -> BaseTrainConfig:
@@ -216,6 +250,16 @@ SCENARIOS: dict[str, Scenario] = {
             logs_per_stage=(30, 500), min_pattern=2, iterations=(1, 2), checker=_arithmetic_checker,
             # Quick: one blend; five cost minutes of greedy decoding on 2 CPU cores. 30 logs per stage hold out
             # 24 problems (16 held out 15, a step of 7 points per answer).
+            blend_weights=((0.5,), None),
+        ),
+        Scenario(
+            name="arithmetic-labelfree", task="generation", dataset=None, source=_arithmetic_blind_spot,
+            config=_generation_equations,
+            description="Arithmetic with a blind spot (the first model never saw a subtraction) and no human "
+                        "labels: the numeric checker judges a budgeted sample of the served answers.",
+            fixable_mix={"number_distractor": 1.0, "paraphrase_drift": 1.0},
+            poison_mix={}, poison_rates=(0.0, 0.0, 0.0), labels="judge", judge_calls=(12, 150),
+            logs_per_stage=(30, 500), min_pattern=2, iterations=(1, 2), checker=_arithmetic_checker,
             blend_weights=((0.5,), None),
         ),
     )

@@ -7,6 +7,7 @@ from pioneer.judging.budget import CallBudget
 from pioneer.judging.checkers import JsonSchemaChecker, NumericChecker, RegexChecker
 from pioneer.judging.drift import DriftAlarm, DriftWatch
 from pioneer.judging.endpoint import EndpointJudge, parse_verdict
+from pioneer.judging.labels import judge_label, label_id
 from pioneer.judging.sampler import StratifiedSampler, stratum_of
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "RegexChecker",
     "StratifiedSampler",
     "Verdict",
+    "judge_label",
+    "label_id",
     "parse_verdict",
     "stratum_of",
 ]

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Literal
 
-from pioneer.events import InferenceLog
+from pioneer.events import InferenceLog, Output
 
 ErrorKind = Literal["unjudgeable", "invalid_reply", "transport", "timeout"]
 
@@ -44,6 +44,9 @@ class Verdict:
     reason: str
     judge: str
     """The judge's identity (name, and the model behind it for an endpoint judge)."""
+    correction: Output | None = None
+    """The answer the judge holds right, where it can write one (a checker that recomputes it, a model that
+    predicts its own label): the label's correction, what a failing request trains on."""
 
     def __post_init__(self) -> None:
         if self.verdict not in ("pass", "fail"):

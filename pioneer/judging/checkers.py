@@ -25,7 +25,7 @@ from typing import Any
 import fastjsonschema
 import orjson
 
-from pioneer.events import InferenceLog
+from pioneer.events import InferenceLog, Output
 from pioneer.judging.base import Judge, JudgeError, Verdict
 from pioneer.metrics import last_number
 
@@ -53,6 +53,9 @@ class NumericChecker(Judge):
         Or a callable giving the expected number of a log (None: no reference for it).
     tolerance
         Relative tolerance, at least 1e-9 of max(1, |expected|).
+    correction
+        Writes the right answer of a log (None: it cannot); a failed answer's verdict then carries it, so the
+        judge's label can teach the request, not only mark it.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class NumericChecker(Judge):
         reference: Mapping[str, float] | None = None,
         expected: Callable[[InferenceLog], float | None] | None = None,
         tolerance: float = 1e-9,
+        correction: Callable[[InferenceLog], str | None] | None = None,
     ) -> None:
         if (reference is None) == (expected is None):
             raise ValueError("give exactly one of reference (a mapping) or expected (a callable)")
@@ -69,6 +73,7 @@ class NumericChecker(Judge):
         self.reference = reference
         self.expected = expected
         self.tolerance = tolerance
+        self.correction = correction
 
     @property
     def name(self) -> str:
@@ -81,10 +86,16 @@ class NumericChecker(Judge):
         want = float(want)
         got = last_number(answer_of(log))
         if got is None:
-            return Verdict(verdict="fail", score=0.0, reason=f"no number in the answer; expected {want:g}", judge=self.name)
-        ok = abs(got - want) <= max(self.tolerance, 1e-9) * max(1.0, abs(want))
-        reason = f"answered {got:g}, expected {want:g}"
-        return Verdict(verdict="pass" if ok else "fail", score=1.0 if ok else 0.0, reason=reason, judge=self.name)
+            return Verdict(verdict="fail", score=0.0, reason=f"no number in the answer; expected {want:g}",
+                           judge=self.name, correction=self._corrected(log))
+        if abs(got - want) <= max(self.tolerance, 1e-9) * max(1.0, abs(want)):
+            return Verdict(verdict="pass", score=1.0, reason=f"answered {got:g}, expected {want:g}", judge=self.name)
+        return Verdict(verdict="fail", score=0.0, reason=f"answered {got:g}, expected {want:g}", judge=self.name,
+                       correction=self._corrected(log))
+
+    def _corrected(self, log: InferenceLog) -> Output | None:
+        text = self.correction(log) if self.correction is not None else None
+        return Output(text=text) if text else None
 
 
 class JsonSchemaChecker(Judge):

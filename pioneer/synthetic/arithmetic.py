@@ -226,19 +226,39 @@ class ArithmeticTask:
         ...     "have left?"), ArithmeticTask().solve("What is love?")
         (3, None)
         """
-        for op, family, pattern in _QUESTIONS:
-            match = pattern.search(text)
-            if match:
-                a, b = int(match.group(1)), int(match.group(2))
-                if family == "negated":
-                    return a
-                return a + b if op == "+" else a - b
-        return None
+        read = _read(text)
+        if read is None:
+            return None
+        a, b, op, family = read
+        return a if family == "negated" else (a + b if op == "+" else a - b)
+
+    def correction(self, text: str) -> str | None:
+        """The right answer to the problem in ``text``, written in the task's format (None if it cannot tell).
+
+        >>> ArithmeticTask(answer_format="equation").correction("Sam has 9 cards and gives away 4. How many cards "
+        ...     "does Sam have left?")
+        '9 - 4 = 5'
+        """
+        read = _read(text)
+        if read is None:
+            return None
+        a, b, op, family = read
+        return self.render(WordProblem("", "", a, b, op, "", family))
 
     def checker(self) -> NumericChecker:
         """A judge of answers to this task's problems: right when the last number is :meth:`solve`'s answer;
-        unjudgeable where the problem cannot be read."""
-        return NumericChecker(expected=lambda log: self.solve(log.input.text))
+        unjudgeable where the problem cannot be read. A wrong answer's verdict carries :meth:`correction`."""
+        return NumericChecker(expected=lambda log: self.solve(log.input.text),
+                              correction=lambda log: self.correction(log.input.text))
+
+
+def _read(text: str) -> tuple[int, int, str, str] | None:
+    """(first number, second number, operation, family) of the first question found in ``text``."""
+    for op, family, pattern in _QUESTIONS:
+        match = pattern.search(text)
+        if match:
+            return int(match.group(1)), int(match.group(2)), op, family
+    return None
 
 
 def _question(template: str) -> re.Pattern[str]:

@@ -2,7 +2,7 @@
 
 Each consumed log is offered to a :class:`~pioneer.judging.StratifiedSampler`; a sampled log goes to the
 judge (in a thread, ``concurrency`` at a time, each call bounded by ``timeout``), and its verdict is published
-as a ``label`` event with ``source="judge"``, the judge's name and score. Offsets are committed after the
+as a ``label`` event with ``source="judge"``, the judge's name and score (and its correction, where it wrote one). Offsets are committed after the
 batch's labels are acknowledged (at-least-once; a label's id is derived from the log and the judge, so a
 replay produces the same label, which the join drops as a duplicate).
 
@@ -21,7 +21,6 @@ gave (:class:`~pioneer.judging.AgreementTracker`), exporting the agreement per m
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import signal
 import time
@@ -31,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from aiokafka import ConsumerRecord, TopicPartition
 
-from pioneer.events import InferenceLog, Label, LabeledTrace, ModelName
+from pioneer.events import InferenceLog, Label, LabeledTrace
 from pioneer.judging import (
     AgreementTracker,
     CallBudget,
@@ -41,26 +40,13 @@ from pioneer.judging import (
     StratifiedSampler,
     Verdict,
 )
+from pioneer.judging.labels import judge_label, label_id  # noqa: F401 - label_id: the worker's public name too
 from streams.io import EventPublisher, EventReader
 from streams.judge.config import JudgeConfig
 from streams.judge.metrics import JudgeMetrics
 from streams.kafka import KafkaSettings
 
 log = logging.getLogger(__name__)
-
-
-def label_id(log_event_id: str, judge: str) -> str:
-    """Deterministic: the same judge on the same log always yields the same label id."""
-    return "jl-" + hashlib.blake2b(f"{log_event_id}\x00{judge}".encode(), digest_size=12).hexdigest()
-
-
-def judge_label(log_: InferenceLog, verdict: Verdict, now: float) -> Label:
-    """The label event carrying ``verdict`` on ``log_``."""
-    return Label(
-        event_id=label_id(log_.event_id, verdict.judge), timestamp=now, request_id=log_.request_id, source="judge",
-        model=ModelName(name=log_.model.name, version=log_.model.version), verdict=verdict.verdict,
-        reason=verdict.reason, judge={"name": verdict.judge, "score": verdict.score},
-    )
 
 
 class JudgeWorker:

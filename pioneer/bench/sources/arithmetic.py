@@ -33,6 +33,9 @@ class ArithmeticSource(TaskSource):
         Sizes of the base model's sets (usual problems only).
     flip_item
         The item whose subtraction problems the clustered flips answer as additions.
+    base_ops
+        The operations of the base model's sets; traffic asks both. Leaving one out plants a blind spot: a
+        model that never saw a subtraction writes every answer as an addition.
     """
 
     task: ClassVar[str] = "generation"
@@ -43,17 +46,25 @@ class ArithmeticSource(TaskSource):
     )
 
     def __init__(
-        self, task: ArithmeticTask, *, base: int, validation: int = 40, gate: int = 60, flip_item: str = "marbles"
+        self, task: ArithmeticTask, *, base: int, validation: int = 40, gate: int = 60, flip_item: str = "marbles",
+        base_ops: tuple[str, ...] = ("+", "-"),
     ) -> None:
+        if not base_ops or set(base_ops) - {"+", "-"}:
+            raise ValueError(f"base_ops must be a non-empty subset of ('+', '-'), got {base_ops!r}")
         self.generator = task
-        self._sets = BaseSets(
-            task.examples(base, stream="base"),
-            task.examples(validation, stream="validation"),
-            task.examples(gate, stream="gate"),
-        )
+        self.base_ops = base_ops
+        self._sets = BaseSets(*(self._base(n, stream) for n, stream in
+                                ((base, "base"), (validation, "validation"), (gate, "gate"))))
         self.flip_item = flip_item
         self._seen = {e.text for e in [*self._sets.train, *self._sets.validation, *self._sets.gate]}
         self._n = 0
+
+    def _base(self, n: int, stream: str) -> list[Example]:
+        if set(self.base_ops) == {"+", "-"}:
+            return self.generator.examples(n, stream=stream)
+        rng = random.Random(f"arithmetic-{self.generator.seed}-{stream}-{'/'.join(self.base_ops)}")
+        return [self.generator.example(self.generator.problem(rng, op=rng.choice(self.base_ops)), f"arith:{stream}:{i}")
+                for i in range(n)]
 
     def base_sets(self) -> BaseSets:
         return self._sets
