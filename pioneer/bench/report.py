@@ -181,6 +181,7 @@ def write_report(
         *_stage_lines(ok, plots, epsilon),
         *_diagnosis_lines(results, ok, plots),
         *_recovery_lines(ok),
+        *_judge_lines(ok),
         "## What each method trained on (final version)",
         "",
         table(["scenario", "method", "clean logs", "fixable logs", "poison logs", "poison share"],
@@ -335,6 +336,51 @@ def _diagnosis_lines(results: Sequence[ScenarioResult], ok: Sequence[ScenarioRes
     if "diagnosis-per-kind.png" in plots:
         lines += ["![diagnosis per kind](diagnosis-per-kind.png)", ""]
     return lines
+
+
+def judge_summary(result: ScenarioResult, method: str = "pioneer") -> dict[str, Any] | None:
+    """A label-free scenario's judge, pooled over stages for ``method``: calls spent, verdicts given, and the
+    share of verdicts (and of corrections) right by the hidden truth; None for a scenario with feedback labels."""
+    tallies = result.judge.get(method)
+    if not tallies:
+        return None
+    total = {k: sum(t[k] for t in tallies) for k in ("served", "calls", "refused_by_budget", "no_verdict",
+                                                      "verdicts", "verdicts_right", "corrections",
+                                                      "corrections_right")}
+    summary: dict[str, Any] = dict(total)
+    summary["verdict_accuracy"] = total["verdicts_right"] / total["verdicts"] if total["verdicts"] else None
+    summary["correction_accuracy"] = total["corrections_right"] / total["corrections"] if total["corrections"] else None
+    return summary
+
+
+def judge_rows(ok: Sequence[ScenarioResult]) -> list[list[object]]:
+    rows = []
+    for r in ok:
+        for method in sorted(r.judge):
+            j = judge_summary(r, method)
+            assert j is not None
+            rows.append([r.scenario, method, j["served"], j["calls"], j["refused_by_budget"], j["no_verdict"],
+                         f"{j['verdicts_right']}/{j['verdicts']} ({_fmt(j['verdict_accuracy'])})",
+                         f"{j['corrections_right']}/{j['corrections']} ({_fmt(j['correction_accuracy'])})"])
+    return rows
+
+
+def _judge_lines(ok: Sequence[ScenarioResult]) -> list[str]:
+    """Label-free scenarios: what the judge cost and how often it was right by the hidden truth."""
+    rows = judge_rows(ok)
+    if not rows:
+        return []
+    return [
+        "## The judge (label-free scenarios)",
+        "",
+        ("No feedback reaches the trainer: a budgeted sample of each stage's served logs is judged and the verdicts "
+         "are the only labels. Right: the verdict matches whether the answer was right by the hidden truth; a "
+         "correction is right when it is a right answer."),
+        "",
+        table(["scenario", "method", "logs served", "judge calls", "refused by budget", "no verdict",
+               "verdicts right", "corrections right"], rows),
+        "",
+    ]
 
 
 def _recovery_lines(ok: Sequence[ScenarioResult]) -> list[str]:

@@ -138,8 +138,15 @@ def _run_adaptft(names: list[str], *, quick: bool, out: Path, workdir: Path, dat
 def _one_line(result) -> str:
     if result.error:
         return f"{result.scenario}: FAILED {result.error}"
-    return (f"{result.scenario}: {result.metric_name} base {result.base:.3f} -> naive {result.final('naive'):.3f}, "
+    from pioneer.bench.report import judge_summary
+
+    line = (f"{result.scenario}: {result.metric_name} base {result.base:.3f} -> naive {result.final('naive'):.3f}, "
             f"pioneer {result.final('pioneer'):.3f} ({result.wall_seconds:.0f}s)")
+    judged = judge_summary(result)
+    if judged is not None:
+        line += (f"; judge: {judged['calls']} calls for pioneer, verdicts right {judged['verdicts_right']}/"
+                 f"{judged['verdicts']}, corrections right {judged['corrections_right']}/{judged['corrections']}")
+    return line
 
 
 def _quiet_libraries() -> None:

@@ -17,7 +17,11 @@ import click
 @click.option("--after-release", type=float, default=60.0, show_default=True, help="Seconds of traffic after the release.")
 @click.option("--deadline", type=float, default=480.0, show_default=True, help="Stop the traffic after this many seconds, released or not.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def demo(dataset: Path | None, home: Path, rate: float, drift_at: float, after_release: float, deadline: float, seed: int) -> None:
+@click.option("--labels", type=click.Choice(["human", "judge"]), default="human", show_default=True,
+              help="Who labels the traffic: a simulated person, or no one: `pioneer judge` samples the logs and a "
+                   "teacher model (trained on its own pool) labels them. Judge mode needs the generated task.")
+def demo(dataset: Path | None, home: Path, rate: float, drift_at: float, after_release: float, deadline: float,
+         seed: int, labels: str) -> None:
     """Run the closed loop end to end on a generated task.
 
     Starts the embedded broker, trains a first intent classifier that has a blind spot, starts the
@@ -35,9 +39,12 @@ def demo(dataset: Path | None, home: Path, rate: float, drift_at: float, after_r
     if logging.getLogger().level < logging.WARNING:
         logging.getLogger().setLevel(logging.WARNING)
 
+    if labels == "judge" and dataset is not None:
+        raise click.UsageError("--labels judge needs the generated task (its teacher is trained on the generator); "
+                               "drop --dataset")
     result = run_demo(
         DemoOptions(home=home.resolve(), dataset=dataset, rate=rate, drift_at=drift_at, after_release=after_release,
-                    deadline=deadline, seed=seed),
+                    deadline=deadline, seed=seed, labels=labels),
         say=lambda line: click.echo(line),
     )
     if result.final_version is None:

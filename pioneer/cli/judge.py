@@ -38,16 +38,38 @@ def build_checker(checker: str, reference: Path | None, pattern: str | None, sch
         raise click.BadParameter(str(exc)) from exc
 
 
+def build_model_judge(spec: str, registry: str | None, min_confidence: float):
+    """A :class:`~pioneer.judging.ModelJudge` over ``NAME`` (its production version) or ``NAME@VERSION`` of the
+    registry."""
+    from pioneer.errors import PioneerError
+    from pioneer.judging import ModelJudge
+    from pioneer.registry import open_registry
+
+    name, _, version = spec.partition("@")
+    opened = open_registry(registry)
+    try:
+        version = version or opened.get_alias(name, "production") or ""
+        if not version:
+            raise click.BadParameter(f"model {name!r} has no production version; name one as {name}@VERSION")
+        adapter = opened.load_adapter(name, version)
+    except (PioneerError, ValueError, OSError) as exc:
+        raise click.BadParameter(f"cannot load judge model {spec!r}: {exc}") from exc
+    return ModelJudge(adapter, name=f"model:{name}@{version[:22]}", min_confidence=min_confidence)
+
+
 def build_judge(checker: str | None, reference: Path | None, pattern: str | None, schema: Path | None,
-                endpoint: str | None, judge_model: str | None, api_key: str | None, timeout: float):
-    """The judge the flags describe: one checker, or an OpenAI-compatible endpoint."""
+                endpoint: str | None, judge_model: str | None, api_key: str | None, timeout: float,
+                local_model: str | None = None, registry: str | None = None, min_confidence: float = 0.0):
+    """The judge the flags describe: one checker, an OpenAI-compatible endpoint, or a local registered model."""
     from pioneer.chat import ChatEndpoint
     from pioneer.judging import EndpointJudge
 
-    if (checker is None) == (endpoint is None):
-        raise click.UsageError("give exactly one of --checker or --endpoint")
+    if sum(x is not None for x in (checker, endpoint, local_model)) != 1:
+        raise click.UsageError("give exactly one of --checker, --endpoint or --local-model")
     if checker is not None:
         return build_checker(checker, reference, pattern, schema)
+    if local_model is not None:
+        return build_model_judge(local_model, registry, min_confidence)
     if not judge_model:
         raise click.UsageError("--endpoint needs --judge-model (the judge model's name on that endpoint)")
     try:
@@ -76,6 +98,9 @@ def checker_options(what: str):
 @click.option("--endpoint", help="Judge with a chat model behind an OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--judge-model", help="The judge model's name on --endpoint.")
 @click.option("--api-key", envvar="PIONEER_JUDGE_API_KEY", show_envvar=True, help="Bearer token for --endpoint.")
+@click.option("--local-model", help="Judge with a model of the registry (NAME for its production version, or NAME@VERSION): a teacher of the same task whose own answer is the reference; it corrects what it fails.")
+@click.option("--registry", "registry_dir", envvar="PIONEER_REGISTRY", show_envvar=True, default=None, help="Registry of --local-model (default: $PIONEER_HOME/registry).")
+@click.option("--min-confidence", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True, help="--local-model abstains where its top score is below this.")
 @click.option("--group", "group_id", default=_default("group_id"), show_default="pioneer-judge", help="Consumer group shared by the judge workers.")
 @click.option("--rate", type=click.FloatRange(0, 1, min_open=True), default=_default("rate"), show_default="0.05", help="Share of traffic to judge, before the call budget (spread evenly over model x cluster/label strata).")
 @click.option("--per-second", type=click.FloatRange(0, min_open=True), default=_default("per_second"), show_default="1", help="Judge calls per second at most.")
@@ -87,7 +112,8 @@ def checker_options(what: str):
 @click.option("--batch", type=click.IntRange(1), default=_default("batch"), show_default="500", help="Logs per consumed batch.")
 @click.option("--metrics-port", type=int, default=_default("metrics_port"), show_default="off", help="Serve Prometheus metrics on this port.")
 def judge(broker: str, checker: str | None, reference: Path | None, pattern: str | None, schema: Path | None,
-          endpoint: str | None, judge_model: str | None, api_key: str | None, **options: object) -> None:
+          endpoint: str | None, judge_model: str | None, api_key: str | None, local_model: str | None,
+          registry_dir: str | None, min_confidence: float, **options: object) -> None:
     """Label a sample of unlabelled traffic with a judge (source=judge labels).
 
     Samples inference logs evenly across models and their clusters (or predicted labels), within a hard
@@ -106,6 +132,7 @@ def judge(broker: str, checker: str | None, reference: Path | None, pattern: str
         config = JudgeConfig(**{k: v for k, v in options.items() if v is not None})
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    chosen = build_judge(checker, reference, pattern, schema, endpoint, judge_model, api_key, config.timeout)
+    chosen = build_judge(checker, reference, pattern, schema, endpoint, judge_model, api_key, config.timeout,
+                         local_model, registry_dir, min_confidence)
     click.echo(f"judge '{config.group_id}' ({chosen.name}) starting against {broker}", err=True)
     run_judge(KafkaSettings.from_env(broker), config, chosen)

@@ -8,6 +8,7 @@ from pioneer.judging.checkers import JsonSchemaChecker, NumericChecker, RegexChe
 from pioneer.judging.drift import DriftAlarm, DriftWatch
 from pioneer.judging.endpoint import EndpointJudge, parse_verdict
 from pioneer.judging.labels import judge_label, label_id
+from pioneer.judging.model import ModelJudge
 from pioneer.judging.sampler import StratifiedSampler, stratum_of
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "JsonSchemaChecker",
     "Judge",
     "JudgeError",
+    "ModelJudge",
     "NumericChecker",
     "RegexChecker",
     "StratifiedSampler",

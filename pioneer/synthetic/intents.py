@@ -107,13 +107,14 @@ class BankingTask:
             currency=rng.choice(CURRENCIES),
         )
 
-    def _draw(self, n: int, stream: str, blind: bool, intents: list[str] | None = None) -> list[Example]:
+    def _draw(self, n: int, stream: str, blind: bool, intents: list[str] | None = None,
+              templates: list[str] | None = None) -> list[Example]:
         rng = random.Random(f"{self.seed}-{stream}")
         names = intents or sorted(TEMPLATES)
         examples = []
         for i in range(n):
             if blind:
-                label, template = BLIND_SPOT_INTENT, rng.choice(BLIND_SPOT_TEMPLATES)
+                label, template = BLIND_SPOT_INTENT, rng.choice(templates or BLIND_SPOT_TEMPLATES)
             else:
                 label = names[i % len(names)] if intents is None else rng.choice(names)
                 template = rng.choice(TEMPLATES[label])
@@ -136,6 +137,6 @@ class BankingTask:
         """``n`` live requests asked the usual ways, intents drawn at random."""
         return self._draw(n, stream, blind=False, intents=self.labels)
 
-    def blind_spot(self, n: int, stream: str = "blind") -> list[Example]:
-        """``n`` requests asked the new way (all of them transfers)."""
-        return self._draw(n, stream, blind=True)
+    def blind_spot(self, n: int, stream: str = "blind", templates: list[str] | None = None) -> list[Example]:
+        """``n`` requests asked the new way (all of them transfers), from ``templates`` (None: every new way)."""
+        return self._draw(n, stream, blind=True, templates=templates)

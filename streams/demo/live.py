@@ -13,6 +13,7 @@ from pioneer.events import (
     DecodeError,
     ErrorPattern,
     EventCodec,
+    Label,
     ModelRelease,
     ModelRollback,
     ReleaseRejection,
@@ -32,6 +33,7 @@ class Answer:
     version: str
     expected: str = ""
     predicted: str = ""
+    request_id: str = ""
 
 
 @dataclass(slots=True)
@@ -54,6 +56,8 @@ class LiveState:
     rejections: list[ReleaseRejection] = field(default_factory=list)
     rollbacks: list[ModelRollback] = field(default_factory=list)
     milestones: list[Milestone] = field(default_factory=list)
+    judged: dict[str, Label] = field(default_factory=dict)
+    """Judge labels seen on the labels topic, by request id (the demo's judge mode)."""
 
     def now(self) -> float:
         return time.monotonic() - self.started
@@ -68,10 +72,43 @@ class LiveState:
     def recent_failure_rate(self, segment: str, window: float = 20.0) -> float | None:
         return self.failure_rate(segment, since=self.now() - window)
 
+    def judge_accuracy(self) -> JudgeScore:
+        """The judge's labels scored against the hidden truth the traffic knows (never shown to the loop)."""
+        truth = {a.request_id: a for a in self.answers if a.request_id}
+        score = JudgeScore(labels=len(self.judged))
+        for request_id, label in self.judged.items():
+            answer = truth.get(request_id)
+            if answer is None:
+                continue
+            score.scored += 1
+            score.verdicts_right += (label.verdict == "pass") == answer.correct
+            if label.expected is not None and label.expected.label is not None:
+                score.corrections += 1
+                score.corrections_right += label.expected.label == answer.expected
+        return score
+
+
+@dataclass(slots=True)
+class JudgeScore:
+    """How many judge labels the loop got and how many were right by the hidden truth."""
+
+    labels: int = 0
+    scored: int = 0
+    verdicts_right: int = 0
+    corrections: int = 0
+    corrections_right: int = 0
+
+    def describe(self) -> str:
+        verdicts = f"{self.verdicts_right}/{self.scored} ({self.verdicts_right / self.scored:.1%})" if self.scored else "-"
+        fixes = (f"{self.corrections_right}/{self.corrections} ({self.corrections_right / self.corrections:.1%})"
+                 if self.corrections else "-")
+        return f"judge labels {self.labels}; verdicts right {verdicts}; corrections right {fixes}"
+
 
 async def watch_events(settings: KafkaSettings, state: LiveState, stop: asyncio.Event) -> None:
     """Follow the loop's topics and record what happens, with the time it was seen."""
-    topics = [settings.topic(t) for t in ("error_pattern", "retrain_request", "training_progress", "model_release", "release_rejection")]
+    topics = [settings.topic(t) for t in ("error_pattern", "retrain_request", "training_progress", "model_release",
+                                          "release_rejection", "label")]
     consumer = AIOKafkaConsumer(*topics, **settings.consumer_kwargs(None))
     codec = EventCodec()
     await consumer.start()
@@ -90,7 +127,10 @@ async def watch_events(settings: KafkaSettings, state: LiveState, stop: asyncio.
 
 
 def _record(state: LiveState, event: object) -> None:
-    if isinstance(event, ErrorPattern):
+    if isinstance(event, Label):
+        if event.source == "judge":
+            state.judged[event.request_id] = event
+    elif isinstance(event, ErrorPattern):
         previous = state.patterns.get(event.pattern_id)
         state.patterns[event.pattern_id] = event
         if event.emerging and (previous is None or not previous.emerging):
@@ -134,6 +174,7 @@ def status_line(state: LiveState, rate: float) -> str:
         f"fail usual {pct(state.recent_failure_rate('usual'))} blind-spot {pct(state.recent_failure_rate('blind_spot'))} "
         f"(share {100 * share:3.0f}%)  patterns {len(state.patterns)} ({len(emerging)} emerging)  "
         f"retrain {len(state.requests)}: {training}  releases {len(state.releases)}  serving {version}"
+        + (f"  judge labels {len(state.judged)}" if state.judged else "")
     )
 
 

@@ -34,6 +34,8 @@ from streams.demo.stack import LoopStack
 
 log = logging.getLogger(__name__)
 MODEL = "demo-intents"
+JUDGE_MODEL = "demo-judge"
+LABELLERS = ("human", "judge")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +51,19 @@ class DemoOptions:
     deadline: float = 480.0
     """Seconds of traffic after which the demo stops even without a release."""
     seed: int = 0
+    labels: str = "human"
+    """Who labels the traffic: ``human`` (a simulated person sends each request's true label a moment later) or
+    ``judge`` (nobody does: ``pioneer judge`` samples the logs and a teacher model labels them)."""
+    judge_rate: float = 0.5
+    """Judge mode: share of traffic the judge would like to see, before its call budget."""
+    judge_per_second: float = 2.0
+    """Judge mode: judge calls per second at most."""
+
+    def __post_init__(self) -> None:
+        if self.labels not in LABELLERS:
+            raise ValueError(f"labels must be one of {', '.join(LABELLERS)}, got {self.labels!r}")
+        if self.labels == "judge" and self.dataset is not None:
+            raise ValueError("labels='judge' needs the generated task: its teacher is trained on the task's generator")
 
 
 @dataclass
@@ -82,8 +97,14 @@ def run_demo(options: DemoOptions, say=print) -> DemoResult:
         first = _train_first(task, registry)
         say(f"      production = {first[:22]}  (trained on {len(task.training_set())} examples, without the blind spot)")
 
-        say("[3/6] starting the server, the monitor and the trainer…")
-        base_url = stack.start_loop(MODEL, say)
+        judge = None
+        if options.labels == "judge":
+            judge_version, taught = _train_judge(task, registry, options.seed)
+            say(f"      judge = {JUDGE_MODEL} {judge_version[:22]}  (a teacher: {taught}); no human labels at all")
+            judge = ["--local-model", JUDGE_MODEL, "--rate", str(options.judge_rate), "--per-second",
+                     str(options.judge_per_second), "--concurrency", "1", "--batch", "50"]
+        say("[3/6] starting the server, the monitor, the trainer" + (" and the judge…" if judge else "…"))
+        base_url = stack.start_loop(MODEL, say, judge=judge)
 
         say("[4/6] replaying traffic; the blind spot appears at "
             f"t={options.drift_at:.0f}s and grows to {options.max_share:.0%} of requests")
@@ -132,6 +153,27 @@ def _train_first(task, registry) -> str:
 
 
 
+def _train_judge(task, registry, seed: int) -> tuple[str, str]:
+    """The judge's teacher: a larger model (character n-grams beside the embedding) trained on its own labelled
+    pool, which holds half of the new ways of asking a transfer; the other half it must generalise to."""
+    from pioneer.retrain import train_first_version
+    from pioneer.synthetic.intents import BLIND_SPOT_TEMPLATES
+    from pioneer.training import ClassificationConfig
+
+    usual = task.usual(60 * len(task.labels), stream="judge-pool")
+    known = BLIND_SPOT_TEMPLATES[: len(BLIND_SPOT_TEMPLATES) // 2]
+    new = task.blind_spot(60, stream="judge-pool-new", templates=known)
+    held = task.usual(10 * len(task.labels), stream="judge-eval")
+    decision = train_first_version(
+        JUDGE_MODEL, "classification", usual + new, validation=held[: len(held) // 2], gate_set=held[len(held) // 2:],
+        registry=registry, config=ClassificationConfig(strategy="head", char_ngrams=16384),
+    )
+    if decision.version is None or decision.outcome != "released":
+        raise RuntimeError(f"the judge model was not released: {decision.outcome}")
+    return decision.version, (f"{len(usual)} usual requests and {len(new)} transfers asked {len(known)} of the "
+                              f"{len(BLIND_SPOT_TEMPLATES)} new ways")
+
+
 # ---------------------------------------------------------------------------------------------- traffic
 
 
@@ -152,7 +194,8 @@ async def _drive(options, task, settings, base_url, processes, say) -> LiveState
             if delay > 0:
                 await asyncio.sleep(delay)
             n += 1
-            task_ = asyncio.create_task(_ask(client, state, item, f"demo-{n}", options.label_delay))
+            task_ = asyncio.create_task(_ask(client, state, item, f"demo-{n}",
+                                             options.label_delay if options.labels == "human" else None))
             pending.add(task_)
             task_.add_done_callback(pending.discard)
             if state.now() - last_status >= 5.0:
@@ -181,7 +224,8 @@ def _serving_new(state: LiveState) -> bool:
     return bool(state.answers) and state.answers[-1].version == latest
 
 
-async def _ask(client: httpx.AsyncClient, state: LiveState, item, request_id: str, label_delay: float) -> None:
+async def _ask(client: httpx.AsyncClient, state: LiveState, item, request_id: str, label_delay: float | None) -> None:
+    """Ask the server; then, unless ``label_delay`` is None (a judge labels instead), send the true label later."""
     at = state.now()
     try:
         response = await client.post("/v1/predict", json={"text": item.example.text, "request_id": request_id})
@@ -193,7 +237,10 @@ async def _ask(client: httpx.AsyncClient, state: LiveState, item, request_id: st
     predicted = body["prediction"]["label"]
     failed = judge("classification", Output(label=predicted), item.example.expected())
     state.answers.append(Answer(at=at, segment=item.segment, correct=failed is None,
-                                version=body["model"]["version"], expected=item.example.label or "", predicted=predicted))
+                                version=body["model"]["version"], expected=item.example.label or "", predicted=predicted,
+                                request_id=request_id))
+    if label_delay is None:
+        return
     await asyncio.sleep(label_delay)  # the label comes later, as a human's would
     try:
         await client.post("/v1/feedback", json={"request_id": request_id, "label": item.example.label, "source": "human"})
@@ -291,6 +338,9 @@ def _report(directory: Path, options, state: LiveState, versions: tuple[str, str
         if wrong:
             lines += ["", "## What the released version still gets wrong in live traffic", "",
                       table(["segment", "expected", "predicted", "count"], [[*k, n] for k, n in wrong.most_common(10)])]
+    if state.judged:
+        lines += ["", "## The judge", "", (f"No human labels: {state.judge_accuracy().describe()}, scored "
+                                           "against the hidden truth the loop never saw.")]
     lines += ["", f"{len(state.answers)} requests answered, {state.errors} failed requests.", ""]
     path = directory / "demo-report.md"
     path.write_text("\n".join(lines))
@@ -306,6 +356,8 @@ def _summary(result: DemoResult, say) -> None:
         say(f"  live failure rate, {segment:10s}: {before:>7s} with the first version -> {after:>7s} after the release")
     for name, values in offline.items():
         say(f"  {name:6s} version: " + ", ".join(f"{k} {v:.3f}" if 'flips' not in k else f"{k} {v:.0f}" for k, v in values.items()))
+    if state.judged:
+        say(f"  {state.judge_accuracy().describe()} (against the hidden truth the loop never saw)")
     say(f"  releases {len(state.releases)}, rejections {len(state.rejections)}, "
         f"failed requests {state.errors}, wall time {result.wall_seconds:.0f}s")
     say(f"  report: {result.report}")

@@ -42,8 +42,9 @@ class LoopStack:
         asyncio.run(ensure_topics(settings))
         return settings
 
-    def start_loop(self, model: str, say: Callable[[str], None]) -> str:
-        """Start the server (for ``model``), the monitor and the trainer; returns the server's URL once ready."""
+    def start_loop(self, model: str, say: Callable[[str], None], judge: list[str] | None = None) -> str:
+        """Start the server (for ``model``), the monitor and the trainer, and with ``judge`` (its ``pioneer judge``
+        arguments) a judge worker; returns the server's URL once ready."""
         from streams.brokers import free_port
 
         port = free_port()
@@ -55,6 +56,8 @@ class LoopStack:
             ManagedProcess("monitor", ["monitor"], env=self.env, log_path=logs / "monitor.log"),
             ManagedProcess("trainer", ["trainer"], env=self.env, log_path=logs / "trainer.log"),
         ]
+        if judge is not None:
+            self.processes.append(ManagedProcess("judge", ["judge", *judge], env=self.env, log_path=logs / "judge.log"))
         for process in self.processes:
             process.start()
         base_url = f"http://127.0.0.1:{port}"
