@@ -54,7 +54,7 @@ def build_model_judge(spec: str, registry: str | None, min_confidence: float):
         adapter = opened.load_adapter(name, version)
     except (PioneerError, ValueError, OSError) as exc:
         raise click.BadParameter(f"cannot load judge model {spec!r}: {exc}") from exc
-    return ModelJudge(adapter, name=f"model:{name}@{version[:22]}", min_confidence=min_confidence)
+    return ModelJudge(adapter, name=f"model:{name}@{version[:22]}", min_confidence=min_confidence).warm()
 
 
 def build_judge(checker: str | None, reference: Path | None, pattern: str | None, schema: Path | None,

@@ -54,6 +54,12 @@ class ModelJudge(Judge):
     def name(self) -> str:
         return self._name
 
+    def warm(self) -> ModelJudge:
+        """Load the model now (one answer to a throwaway request): a first call that loads it could outlast the
+        worker's timeout and lose its log's label."""
+        self.model.predict(["warm-up"])
+        return self
+
     def judge(self, log: InferenceLog) -> Verdict:
         if log.task != self.model.task:
             raise JudgeError("unjudgeable", f"the judge model answers {self.model.task}, the log is {log.task}")

@@ -177,3 +177,52 @@ def test_pioneer_judge_runs_against_the_broker(kafka_settings: KafkaSettings, tm
     # The day's budget (12 calls) caps the labels, though all 20 logs were wanted.
     assert len(labels) == 12 and len({label.request_id for label in labels}) == 12
     assert {(label.source, label.verdict, label.judge["name"]) for label in labels} == {("judge", "pass", "regex-checker")}
+
+
+@pytest.mark.slow
+def test_pioneer_judge_with_a_local_model_labels_and_corrects(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    """A teacher of the registry judges classification logs: it passes what it answers the same and fails the
+    rest with its own label as the correction (what the label-free demo trains on)."""
+    from pioneer.registry import FileRegistry
+    from pioneer.retrain import train_first_version
+    from pioneer.synthetic import BankingTask
+    from pioneer.training import ClassificationConfig
+
+    settings = kafka_settings
+    task = BankingTask(seed=3)
+    registry = FileRegistry(tmp_path / "registry")
+    held = task.evaluation_set(2)
+    decision = train_first_version("teacher", "classification", task.training_set(8), validation=held[:12],
+                                   gate_set=held[12:], registry=registry, config=ClassificationConfig(strategy="head"))
+    assert decision.version is not None
+    questions = task.usual(12, stream="judge-it")
+    answers = registry.load_adapter("teacher", decision.version).predict([q.text for q in questions])
+    # Half the served answers are the teacher's own, half another intent.
+    served = [a.label if i % 2 == 0 else next(lb for lb in task.labels if lb != a.label)
+              for i, a in enumerate(answers)]
+    logs = [InferenceLog(event_id=f"cl-{i}", timestamp=1000.0 + i, request_id=f"creq-{i}",
+                         model=ModelRef(name="intents", version="sha256-dddddddddddd"), task="classification",
+                         input=Input(text=q.text), prediction=Output(label=served[i]), latency_ms=1.0,
+                         metadata={"cluster_id": "one"})  # one stratum: at rate 1 the sampler wants every log
+            for i, q in enumerate(questions)]
+    asyncio.run(_publish(settings, logs))
+    env = dict(os.environ, PIONEER_HOME=str(tmp_path), PIONEER_BROKER=settings.bootstrap_servers,
+               PIONEER_TOPIC_PREFIX=settings.topic_prefix)
+    with open(tmp_path / "judge.log", "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pioneer", "judge", "--local-model", "teacher", "--rate", "1", "--per-second", "100"],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+        try:
+            records = asyncio.run(read_all(settings, settings.catalogue.by_event_type("label").name, 12, timeout=90))
+        finally:
+            stop_process(process)
+    labels = {label.request_id: label for label in (EventCodec().decode(r.value, Label) for r in records)}
+    assert len(labels) == 12, (tmp_path / "judge.log").read_text()[-2000:]
+    for i, answer in enumerate(answers):
+        label = labels[f"creq-{i}"]
+        assert label.source == "judge" and label.judge["name"].startswith("model:teacher@")
+        if i % 2 == 0:
+            assert label.verdict == "pass" and label.expected is None
+        else:
+            assert label.verdict == "fail" and label.expected is not None and label.expected.label == answer.label
