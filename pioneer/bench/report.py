@@ -370,6 +370,8 @@ def _judge_lines(ok: Sequence[ScenarioResult]) -> list[str]:
     rows = judge_rows(ok)
     if not rows:
         return []
+    spots = [[r.scenario, *(_fmt(r.series(m)[-1].blind_spot) if r.series(m) else "-" for m in ("none", "naive", "pioneer"))]
+             for r in ok if r.judge]
     return [
         "## The judge (label-free scenarios)",
         "",
@@ -379,6 +381,10 @@ def _judge_lines(ok: Sequence[ScenarioResult]) -> list[str]:
         "",
         table(["scenario", "method", "logs served", "judge calls", "refused by budget", "no verdict",
                "verdicts right", "corrections right"], rows),
+        "",
+        "Held-out metric on the planted blind spot after the last stage:",
+        "",
+        table(["scenario", "none", "naive", "pioneer"], spots),
         "",
     ]
 

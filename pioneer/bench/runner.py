@@ -112,6 +112,8 @@ class Checkpoint:
     trained: dict[str, int] | None = None
     """Logs per category (clean, fixable, poison) in this version's training set."""
     patterns: int | None = None
+    blind_spot: float | None = None
+    """The metric on the held-out examples of the scenario's planted blind spot (None: it plants none)."""
     seconds: float = 0.0
     note: str = ""
 
@@ -223,6 +225,7 @@ class AdaptFTRunner:
         self.say = say or (lambda line: None)
         self.checkers = checkers
         self._embedder: Any = None
+        self._blind_ids: set[str] = set()
 
     def __repr__(self) -> str:
         return f"AdaptFTRunner(datasets={str(self.datasets)!r}, quick={self.quick}, seed={self.seed})"
@@ -271,6 +274,7 @@ class AdaptFTRunner:
         if root.exists():
             shutil.rmtree(root)
         heldout = logs.heldout_examples()
+        self._blind_ids = {e.id for e in heldout if scenario.blind_spot is not None and scenario.blind_spot(e)}
         by_id = logs.by_id()
         config = scenario.config(self.quick)
         sets = self._source.base_sets()
@@ -298,14 +302,14 @@ class AdaptFTRunner:
         for method in METHODS:
             result.checkpoints.append(
                 Checkpoint(method=method, stage=-1, version=first.version, outcome="base", metric=base_eval.metric,
-                           seconds=base_seconds if method == "none" else 0.0,
+                           blind_spot=self._blind_spot(base_eval), seconds=base_seconds if method == "none" else 0.0,
                            note=f"trained on {len(sets.train)} base examples")
             )
         scores = []
         for stage in logs.stages:
             result.checkpoints.append(
                 Checkpoint(method="none", stage=stage.index, version=first.version, outcome="kept",
-                           metric=base_eval.metric)
+                           metric=base_eval.metric, blind_spot=self._blind_spot(base_eval))
             )
             self.say(f"{scenario.name}: stage {stage.index + 1} naive ({len(stage.train)} logs, "
                      f"{stage.poison_rate:.0%} poison)")
@@ -324,6 +328,13 @@ class AdaptFTRunner:
                 result.judge[method] = [t.to_dict() for t in chain.labeller.tallies]
         for chain in chains.values():
             chain.store.close()
+
+    def _blind_spot(self, evaluation: Evaluation) -> float | None:
+        """``evaluation``'s share right among the held-out examples of the planted blind spot."""
+        if not self._blind_ids:
+            return None
+        correct = evaluation.correct_by_id()
+        return sum(bool(correct.get(i)) for i in self._blind_ids) / len(self._blind_ids)
 
     def _labeller(self, scenario: Scenario, config: Any) -> JudgeLabeller | None:
         """A fresh judge labeller for one method's chain in a label-free scenario (None otherwise)."""
@@ -391,7 +402,7 @@ class AdaptFTRunner:
         evaluation, flips, fixes, trained = self._advance(chain, decision, heldout, by_id, scenario.name)
         return Checkpoint(
             method="naive", stage=stage.index, version=chain.version, outcome=decision.outcome,
-            metric=evaluation.metric, negative_flips=flips, fixed=fixes,
+            metric=evaluation.metric, blind_spot=self._blind_spot(evaluation), negative_flips=flips, fixed=fixes,
             gate_negative_flips=decision.metrics.get("negative_flips"), trained=trained,
             seconds=time.perf_counter() - started,
         )
@@ -439,7 +450,7 @@ class AdaptFTRunner:
             Checkpoint(
                 method="pioneer", stage=stage.index, version=chain.version,
                 outcome=decision.outcome if decision is not None else "no_patterns", metric=evaluation.metric,
-                negative_flips=flips, fixed=fixes,
+                blind_spot=self._blind_spot(evaluation), negative_flips=flips, fixed=fixes,
                 gate_negative_flips=None if decision is None else decision.metrics.get("negative_flips"),
                 regression_negative_flips=None if decision is None
                 else decision.metrics.get("regression_negative_flips"),

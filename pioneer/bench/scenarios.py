@@ -32,7 +32,7 @@ from pioneer.training import (
     EntityExtractionConfig,
     GenerationConfig,
 )
-from pioneer.training.base import BaseTrainConfig
+from pioneer.training.base import BaseTrainConfig, Example
 
 SourceFactory = Callable[[Path, bool, int], TaskSource]
 """``factory(datasets_folder, quick, seed) -> source``."""
@@ -73,6 +73,8 @@ class Scenario:
     reaches the trainer: the scenario's checker judges a budgeted sample, :mod:`pioneer.bench.judged`)."""
     judge_calls: tuple[int, int] = (0, 0)
     """Judge calls per stage at most (quick, full), with ``labels="judge"``."""
+    blind_spot: Callable[[Example], bool] | None = None
+    """Which held-out examples belong to a planted blind spot (scored apart at every checkpoint)."""
     poison_rates: tuple[float, ...] | None = None
     """Poison share of each stage (None: the reference's 15%, 25%, 40%)."""
     blend_weights: tuple[tuple[float, ...] | None, tuple[float, ...] | None] = (None, None)
@@ -138,6 +140,10 @@ def _arithmetic_blind_spot(folder: Path, quick: bool, seed: int) -> TaskSource:
     if quick:
         return ArithmeticSource(task, base=16, validation=6, gate=16, base_ops=("+",))
     return ArithmeticSource(task, base=200, validation=60, gate=100, base_ops=("+",))
+
+
+def _subtraction(example: Example) -> bool:
+    return " - " in (example.target or "")
 
 
 def _arithmetic_checker(source: TaskSource) -> Judge | None:
@@ -259,6 +265,7 @@ SCENARIOS: dict[str, Scenario] = {
                         "labels: the numeric checker judges a budgeted sample of the served answers.",
             fixable_mix={"number_distractor": 1.0, "paraphrase_drift": 1.0},
             poison_mix={}, poison_rates=(0.0, 0.0, 0.0), labels="judge", judge_calls=(12, 150),
+            blind_spot=_subtraction,
             logs_per_stage=(30, 500), min_pattern=2, iterations=(1, 2), checker=_arithmetic_checker,
             blend_weights=((0.5,), None),
         ),

@@ -142,6 +142,9 @@ def _one_line(result) -> str:
 
     line = (f"{result.scenario}: {result.metric_name} base {result.base:.3f} -> naive {result.final('naive'):.3f}, "
             f"pioneer {result.final('pioneer'):.3f} ({result.wall_seconds:.0f}s)")
+    spots = {m: result.series(m)[-1].blind_spot for m in ("none", "naive", "pioneer") if result.series(m)}
+    if all(v is not None for v in spots.values()) and spots:
+        line += "; blind spot " + ", ".join(f"{m} {v:.3f}" for m, v in spots.items())
     judged = judge_summary(result)
     if judged is not None:
         line += (f"; judge: {judged['calls']} calls for pioneer, verdicts right {judged['verdicts_right']}/"
