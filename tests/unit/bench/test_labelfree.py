@@ -75,3 +75,35 @@ def test_a_judge_that_cannot_read_the_question_labels_nothing(tmp_path: Path) ->
                             task="generation", at=1.0)
     assert traces == [] and labeller.tallies[-1].no_verdict == labeller.tallies[-1].calls == 6
     assert labeller.tallies[-1].errors == {"unjudgeable": 6}
+
+
+class _AdditionsOnly:
+    """Answers every problem as an addition of its two numbers (what the base model of the scenario learns)."""
+
+    def __init__(self, logs) -> None:
+        self._targets = {entry.example.text: entry.example.target for stage in logs.stages for entry in stage.train}
+
+    def predict(self, texts):
+        return [_as_addition(self._targets[t]) for t in texts]
+
+
+def test_the_runner_serves_a_label_free_stage_through_the_judge_only(tmp_path: Path) -> None:
+    from pioneer.bench.runner import _Chain
+    from pioneer.registry import FileRegistry
+    from pioneer.traces import TraceStore
+    from pioneer.training.base import Evaluation
+
+    scenario, runner, logs = _labelfree(tmp_path)
+    labeller = runner._labeller(scenario, scenario.config(True))
+    assert labeller is not None and labeller.calls == scenario.judge_calls[0]
+    chain = _Chain("pioneer", FileRegistry(tmp_path / "reg"), TraceStore(tmp_path / "t.sqlite"), _AdditionsOnly(logs),
+                   "v0", Evaluation(metric_name="exact_match", metric=0.0, ids=[], correct=[], predictions=[]), labeller)
+    stage = logs.stages[0]
+    traces = runner._serve(chain, stage, scenario.name, scenario.task)
+    assert 0 < len(traces) <= scenario.judge_calls[0] < len(stage.train)
+    assert all(t.source == "judge" and t.label_event_id.startswith("jl-") for t in traces)
+    # Failures carry the checker's correction, recomputed from the question's text.
+    failed = [t for t in traces if t.outcome == "fail"]
+    task = runner._source.generator
+    assert failed and all(t.expected == Output(text=task.correction(t.input.text)) for t in failed)
+    chain.store.close()
