@@ -1,4 +1,4 @@
-"""The seven AdaptFT-Bench scenarios: which task, which data, which noise, at which size.
+"""The eight AdaptFT-Bench scenarios: which task, which data, which noise, at which size.
 
 ===================== ================== ======================= ==========================================
 scenario              task               data                    noise emphasis
