@@ -552,8 +552,10 @@ def _fit_probe(
 
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
 
-        with warnings.catch_warnings():
+        # one BLAS thread: SciPy's L-BFGS-B spends most of a wide head's fit in tiny BLAS calls that threads slow down
+        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore", ConvergenceWarning)
             probe = LogisticRegression(C=c, max_iter=max_iter)
             if init is not None and len(present) == num_labels > 2:

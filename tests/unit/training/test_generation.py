@@ -158,7 +158,7 @@ def test_warm_start_continues_the_given_adapter_and_leaves_it_untouched(trained:
     cold = GenerationAdapter(still).fit(TRAIN[:8])
     assert cold.generate(texts) != before
     # Real steps from the warm start move the copy, never the original.
-    moved = GenerationAdapter(_config()).fit(TRAIN[:16], start_from=trained)
+    moved = GenerationAdapter(_config(epochs=1.0)).fit(TRAIN[:8], start_from=trained)
     assert any(not torch.equal(v, weights[k]) for k, v in _lora_weights(moved).items())
     assert all(torch.equal(v, weights[k]) for k, v in _lora_weights(trained).items())
     assert trained.generate(texts) == before
@@ -168,7 +168,7 @@ def test_blend_interpolates_the_lora_factors_and_leaves_both_untouched(trained: 
     import torch
 
     texts = [e.text for e in TEST[:4]]
-    other = GenerationAdapter(_config(learning_rate=5e-3)).fit(TRAIN[16:], start_from=trained)
+    other = GenerationAdapter(_config(epochs=1.0, learning_rate=5e-3)).fit(TRAIN[16:24], start_from=trained)
     mine, theirs = _lora_weights(trained), _lora_weights(other)
     half = other.blend(trained, 0.5)
     blended = _lora_weights(half)
