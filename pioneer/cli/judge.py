@@ -109,6 +109,7 @@ def checker_options(what: str):
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=_default("timeout"), show_default="30", help="Seconds a judge call may take before its log is skipped.")
 @click.option("--concurrency", type=click.IntRange(1), default=_default("concurrency"), show_default="4", help="Judge calls in flight at once.")
 @click.option("--drift-boost", type=click.FloatRange(1), default=_default("drift_boost"), show_default="4", help="Sampling-rate factor of a stratum whose unlabelled traffic drifted (novel, input or confidence shift); 1 turns the drift watch off. Drift never retrains.")
+@click.option("--embed-inputs/--no-embed-inputs", default=_default("embed_inputs"), show_default="on", help="Embed the text of logs that carry no metadata.embedding (MiniLM, as the monitor does) so the drift watch sees input shifts.")
 @click.option("--batch", type=click.IntRange(1), default=_default("batch"), show_default="500", help="Logs per consumed batch.")
 @click.option("--metrics-port", type=int, default=_default("metrics_port"), show_default="off", help="Serve Prometheus metrics on this port.")
 def judge(broker: str, checker: str | None, reference: Path | None, pattern: str | None, schema: Path | None,

@@ -18,6 +18,7 @@ class JudgeConfig:
     concurrency: int = field(default=4, metadata={"help": "Judge calls in flight at once."})
     batch: int = field(default=500, metadata={"help": "Logs per consumed batch."})
     drift_boost: float = field(default=4.0, metadata={"help": "Sampling-rate factor of a stratum whose unlabelled traffic drifted (1: no drift watch)."})
+    embed_inputs: bool = field(default=True, metadata={"help": "Embed the text of logs that carry no metadata.embedding (MiniLM, as the monitor) so the drift watch sees input shifts; off: confidence and novelty only."})
     seed: int = field(default=0, metadata={"help": "Seed of the sampler's per-request draw."})
     metrics_port: int | None = field(default=None, metadata={"help": "Serve Prometheus /metrics on this port (None: off)."})
 

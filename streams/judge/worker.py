@@ -11,8 +11,9 @@ dead-lettered with the reason (so it can be judged again) and counted, and the w
 judge has no reference for (``unjudgeable``) is only counted.
 
 Each log also feeds a :class:`~pioneer.judging.DriftWatch` (its stratum, its confidence where the prediction
-carries scores, its input embedding where the log's metadata carries one as ``embedding``): a stratum whose
-unlabelled traffic drifted is sampled more often for a while. Drift never asks for a retrain.
+carries scores, its input embedding: the one its metadata carries as ``embedding``, else its text embedded by the
+worker's ``embedder``, batch by batch): a stratum whose unlabelled traffic drifted is sampled more often for a
+while. Drift never asks for a retrain.
 
 Beside the logs the worker reads the labeled traces of human labels and compares them with the verdicts it
 gave (:class:`~pioneer.judging.AgreementTracker`), exporting the agreement per model and judge.
@@ -30,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from aiokafka import ConsumerRecord, TopicPartition
 
+from pioneer.embedding import Embedder
 from pioneer.events import InferenceLog, Label, LabeledTrace
 from pioneer.judging import (
     AgreementTracker,
@@ -63,6 +65,7 @@ class JudgeWorker:
         metrics: JudgeMetrics | None = None,
         agreement: AgreementTracker | None = None,
         drift: DriftWatch | None = None,
+        embedder: Embedder | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -73,6 +76,7 @@ class JudgeWorker:
         self.metrics = metrics or JudgeMetrics()
         self.agreement = agreement or AgreementTracker()
         self.drift = drift
+        self.embedder = embedder
         self.clock = clock
         catalogue = settings.catalogue
         self.logs_topic = catalogue.by_event_type("inference_log").name
@@ -104,22 +108,40 @@ class JudgeWorker:
         """Sample and judge one batch, publish its labels and dead letters, then commit it."""
         if not fetched:
             return
-        calls = []
+        logs: list[tuple[ConsumerRecord, InferenceLog]] = []
         for tp, records in fetched.items():
             self.metrics.events_in.labels(tp.topic).inc(len(records))
             for record in records:
                 event = await self.reader.decode(record)
-                if isinstance(event, InferenceLog) and self._wanted(event):
-                    calls.append(self._judge_one(record, event))
+                if isinstance(event, InferenceLog):
+                    logs.append((record, event))
+        embeddings = await self._embeddings([event for _, event in logs])
+        calls = [self._judge_one(record, event) for (record, event), embedding in zip(logs, embeddings, strict=True)
+                 if self._wanted(event, embedding)]
         labels = [label for label in await asyncio.gather(*calls) if label is not None]
         for label in labels:
             await self.publisher.send(label)
         await self.reader.commit()
         self.batches_done += 1
 
-    def _wanted(self, event: InferenceLog) -> bool:
+    async def _embeddings(self, events: list[InferenceLog]) -> list[np.ndarray | None]:
+        """Each log's input embedding for the drift watch: its metadata's, else its text embedded (in one batch)."""
+        vectors = [embedding_of(event) for event in events]
+        missing = [i for i, v in enumerate(vectors) if v is None]
+        if self.drift is None or self.embedder is None or not missing:
+            return vectors
+        try:
+            embedded = await asyncio.to_thread(self.embedder.encode, [events[i].input.text for i in missing])
+        except Exception:  # an encoder that fails costs the watch its input signal for this batch, never a log
+            log.exception("could not embed the batch's inputs; the drift watch sees confidence and novelty only")
+            return vectors
+        for i, vector in zip(missing, embedded, strict=True):
+            vectors[i] = vector.astype(np.float64)
+        return vectors
+
+    def _wanted(self, event: InferenceLog, embedding: np.ndarray | None) -> bool:
         if self.drift is not None:
-            alarm = self.drift.observe(self.sampler.key(event), embedding_of(event), confidence_of(event))
+            alarm = self.drift.observe(self.sampler.key(event), embedding, confidence_of(event))
             if alarm is not None:
                 self.metrics.drift_alarms.labels(event.model.name, alarm.signal).inc()
                 log.info("drift: sampling the region more", extra={"model": event.model.name, "region": alarm.region,
@@ -241,8 +263,9 @@ def run_judge(settings: KafkaSettings, config: JudgeConfig, judge: Judge) -> Non
             metrics.serve(config.metrics_port)
         async with EventPublisher(settings, metrics=metrics) as publisher:
             drift = DriftWatch(factor=config.drift_boost) if config.drift_boost > 1 else None
+            embedder = Embedder() if drift is not None and config.embed_inputs else None
             worker = JudgeWorker(settings, publisher, judge, build_sampler(config, drift=drift), config=config,
-                                 metrics=metrics, drift=drift)
+                                 metrics=metrics, drift=drift, embedder=embedder)
             await worker.run(stop)
 
     asyncio.run(until_signalled())
