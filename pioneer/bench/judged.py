@@ -107,6 +107,7 @@ class JudgeLabeller:
                 tally.no_verdict += 1
                 tally.errors[exc.kind] = tally.errors.get(exc.kind, 0) + 1
                 continue
+            sampler.record(sampler.key(served), failed=not verdict.passed)  # as the judge worker does
             tally.verdicts_right += verdict.passed == self._right(task, prediction, entry)
             if verdict.correction is not None:
                 tally.corrections += 1

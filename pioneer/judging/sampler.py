@@ -8,6 +8,13 @@ number of judge calls and a rare cluster is judged as often as a common one: ``p
 hash of the request id, so a replayed log gets the same decision. A stratum whose unlabelled traffic drifted
 (:class:`~pioneer.judging.drift.DriftWatch`) has its probability multiplied by the watch's boost. The budget is
 spent last: whatever the sampler wants, calls never exceed it.
+
+Once the judge has answered, calls follow its verdicts (Neyman allocation, the variance-optimal split of a
+stratified sample): a stratum's share of calls is proportional to the spread of its verdicts,
+``sqrt(f (1 - f))`` with ``f`` its smoothed fail rate ``(fails + 1) / (verdicts + 2)`` over its recent verdicts.
+A stratum nobody judged yet counts as 50/50 (the largest share), so every stratum is explored first; one whose
+answers all pass keeps a small share (sqrt(1/(n+2)) of the largest after n passes), and one that keeps failing
+gets the calls: that is where the patterns are.
 """
 
 from __future__ import annotations
@@ -35,6 +42,20 @@ def stratum_of(log: InferenceLog) -> Stratum:
     return log.model.name, bucket[:200]
 
 
+VERDICT_HALF_LIFE = 200.0
+"""Verdicts of a stratum after which an old verdict weighs half: a fail rate follows the traffic (a round choice)."""
+
+
+def neyman_weight(fails: float, verdicts: float) -> float:
+    """A stratum's share of judge calls relative to an unexplored one: ``2 sqrt(f (1 - f))``, ``f`` smoothed.
+
+    >>> neyman_weight(0, 0), round(neyman_weight(0, 98), 2), round(neyman_weight(40, 100), 2)
+    (1.0, 0.2, 0.98)
+    """
+    f = (fails + 1.0) / (verdicts + 2.0)
+    return 2.0 * (f * (1.0 - f)) ** 0.5
+
+
 def unit_draw(request_id: str, seed: int) -> float:
     """A uniform number in [0, 1) fixed by the request id and seed."""
     digest = hashlib.blake2b(f"{seed}\x00{request_id}".encode(), digest_size=8).digest()
@@ -42,7 +63,7 @@ def unit_draw(request_id: str, seed: int) -> float:
 
 
 class StratifiedSampler:
-    """Offers logs to the judge, equal expected calls per stratum, within a hard call budget.
+    """Offers logs to the judge, calls per stratum by the spread of its verdicts, within a hard call budget.
 
     Parameters
     ----------
@@ -72,6 +93,12 @@ class StratifiedSampler:
     >>> common = sum(picked) - rare
     >>> 0.6 < rare / common < 1.6   # about equal calls, though "common" has 9 times the traffic
     True
+    >>> for _ in range(100):           # the judge passes every "common" answer and fails half the "rare" ones
+    ...     sampler.record(("m", "common"), failed=False)
+    ...     sampler.record(("m", "rare"), failed=_ % 2 == 0)
+    >>> # per log of each: 9 times the traffic's ratio, then ~5 times more calls where half the answers fail
+    >>> round(sampler.probability(("m", "rare")) / sampler.probability(("m", "common")) / 9, 1)
+    4.7
     """
 
     def __init__(
@@ -103,6 +130,9 @@ class StratifiedSampler:
         self._scale = 1.0
         self._counts: dict[Stratum, float] = {}
         self._total = 0.0
+        self._verdicts: dict[Stratum, tuple[float, float]] = {}  # decayed (fails, verdicts)
+        self._weights: dict[Stratum, float] = {}
+        self._weight_sum = 0.0
         self.offered = 0
         self.refused_by_budget = 0
 
@@ -112,7 +142,19 @@ class StratifiedSampler:
         if n_s <= 0 or not self._counts:
             return 1.0
         factor = self.boost(stratum) if self.boost is not None else 1.0
-        return min(1.0, factor * self.rate * self._total / (len(self._counts) * n_s))
+        share = self._weights.get(stratum, 1.0) / self._weight_sum
+        return min(1.0, factor * self.rate * self._total * share / n_s)
+
+    def record(self, stratum: Stratum, *, failed: bool) -> None:
+        """Count the judge's verdict on a log of ``stratum``: later calls follow where answers fail."""
+        fails, verdicts = self._verdicts.get(stratum, (0.0, 0.0))
+        keep = 0.5 ** (1.0 / VERDICT_HALF_LIFE)
+        fails, verdicts = fails * keep + failed, verdicts * keep + 1.0
+        self._verdicts[stratum] = (fails, verdicts)
+        if stratum in self._weights:
+            weight = neyman_weight(fails, verdicts)
+            self._weight_sum += weight - self._weights[stratum]
+            self._weights[stratum] = weight
 
     def offer(self, log: InferenceLog) -> bool:
         """Count ``log`` in its stratum's traffic; True when the judge should see it (a budgeted call is spent)."""
@@ -132,8 +174,14 @@ class StratifiedSampler:
             self._counts = {s: c / self._scale for s, c in self._counts.items()}
             self._total /= self._scale
             self._scale = 1.0
+        if stratum not in self._counts:
+            weight = neyman_weight(*self._verdicts.get(stratum, (0.0, 0.0)))
+            self._weights[stratum] = weight
+            self._weight_sum += weight
         self._counts[stratum] = self._counts.get(stratum, 0.0) + self._scale
         self._total += self._scale
         if len(self._counts) > self.max_strata:
             lightest = min(self._counts, key=self._counts.__getitem__)
             self._total -= self._counts.pop(lightest)
+            self._weight_sum -= self._weights.pop(lightest)
+            self._verdicts.pop(lightest, None)

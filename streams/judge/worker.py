@@ -179,6 +179,7 @@ class JudgeWorker:
             finally:
                 self.metrics.call_seconds.labels(self.judge.name).observe(time.perf_counter() - started)
         self.metrics.verdicts.labels(event.model.name, verdict.judge, verdict.verdict).inc()
+        self.sampler.record(self.sampler.key(event), failed=verdict.verdict == "fail")
         self._count_pair(self.agreement.judged(event.request_id, event.model.name, verdict.judge, verdict.verdict))
         return judge_label(event, verdict, self.clock())
 
