@@ -36,7 +36,7 @@ from streams.io import EventPublisher
 from streams.judge.config import JudgeConfig
 from streams.judge.worker import JudgeWorker
 from streams.kafka import KafkaSettings
-from tests.integration.helpers import read_all, stop_process
+from tests.integration.helpers import read_all, share_machine_cache, stop_process
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 MODEL = ModelRef(name="calc", version="sha256-cccccccccccc")
@@ -160,6 +160,7 @@ def test_pioneer_judge_runs_against_the_broker(kafka_settings: KafkaSettings, tm
     settings = kafka_settings
     logs = _logs(20)
     asyncio.run(_publish(settings, logs))
+    share_machine_cache(tmp_path)  # the drift watch's encoder: the machine's ONNX export, not a new one
     env = dict(os.environ, PIONEER_HOME=str(tmp_path), PIONEER_BROKER=settings.bootstrap_servers,
                PIONEER_TOPIC_PREFIX=settings.topic_prefix, PIONEER_JUDGE_PER_DAY="12")
     with open(tmp_path / "judge.log", "wb") as out:
@@ -206,6 +207,7 @@ def test_pioneer_judge_with_a_local_model_labels_and_corrects(kafka_settings: Ka
                          metadata={"cluster_id": "one"})  # one stratum: at rate 1 the sampler wants every log
             for i, q in enumerate(questions)]
     asyncio.run(_publish(settings, logs))
+    share_machine_cache(tmp_path)
     env = dict(os.environ, PIONEER_HOME=str(tmp_path), PIONEER_BROKER=settings.bootstrap_servers,
                PIONEER_TOPIC_PREFIX=settings.topic_prefix)
     with open(tmp_path / "judge.log", "wb") as out:
