@@ -107,6 +107,7 @@ def run_coldstart(
     eval_per_label: int = 10,
     metric_floor: float = 0.5,
     seed: int = 0,
+    scale_epochs: bool = True,
     observer: Observer | None = None,
     check: AnswerCheck | None = None,
 ) -> ColdStartResult:
@@ -145,7 +146,7 @@ def run_coldstart(
     observer.stage(f"evaluation set frozen: {len(eval_set.items)} examples {eval_set.provenance()} {eval_set.hash[:19]}")
     pool = match_length(exclude_evaluation(items, eval_set), eval_set.items)
     search = CandidateSearch(kind=task.kind, target=target, budget_seconds=budget_minutes * 60.0,
-                             strategies=strategies, seed=seed, settings=task_settings(task, items, check),
+                             strategies=strategies, seed=seed, scale_epochs=scale_epochs, settings=task_settings(task, items, check),
                              final_answer=None if check is None else check.final_answer)
     observer.stage(f"searching over {len(pool)} training examples {provenance_mix(pool)}")
     result = search.run(pool, eval_set.examples("validation"), deadline_from=started,

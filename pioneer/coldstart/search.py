@@ -131,6 +131,8 @@ class CandidateSearch:
         Learning strategies the search may try (classification: ``head``, ``finetune``, ``lora``).
     settings
         Config values every candidate shares (generation: the system prompt, the answer checker).
+    scale_epochs
+        Scale a candidate's epochs to the steps the kind's defaults were set for (:data:`CALIBRATED_SIZE`).
     final_answer
         Generation: the bare final answer of a worked one (None: it has none). Given, the search weighs plain
         supervision (final answers) against chain-of-thought supervision (the teacher's worked answers).
@@ -147,6 +149,7 @@ class CandidateSearch:
         patience: int = 2,
         strategies: tuple[str, ...] = ("head",),
         seed: int = 0,
+        scale_epochs: bool = True,
         settings: Mapping[str, Any] | None = None,
         final_answer: Callable[[str], str | None] | None = None,
     ) -> None:
@@ -167,6 +170,7 @@ class CandidateSearch:
         self.patience = patience
         self.strategies = strategies
         self.seed = seed
+        self.scale_epochs = scale_epochs
         self.settings = dict(settings or {})
         self.final_answer = final_answer
 
@@ -320,7 +324,7 @@ class CandidateSearch:
 
         values = {"seed": self.seed, "progress_bar": False, **self.settings, **dict(recipe.settings)}
         config = config_for(self.kind, values)
-        calibrated = CALIBRATED_SIZE.get(self.kind)
+        calibrated = CALIBRATED_SIZE.get(self.kind) if self.scale_epochs else None
         if size and calibrated and size < calibrated and hasattr(config, "epochs"):
             config = config_for(self.kind, values | {"epochs": config.epochs * calibrated / size})
         return config

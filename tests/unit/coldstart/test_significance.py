@@ -74,3 +74,4 @@ def test_entity_candidates_take_the_steps_the_tagger_defaults_were_set_for() -> 
     assert search._config(doubled, size=calibrated // 4).epochs == 8 * default  # a search move still doubles them
     assert CandidateSearch(kind="classification")._config(Recipe(), size=10).epochs == \
         CandidateSearch(kind="classification")._config(Recipe()).epochs
+    assert CandidateSearch(kind="entity_extraction", scale_epochs=False)._config(Recipe(), size=10).epochs == default
