@@ -96,7 +96,8 @@ def write_report(result: ColdStartResult, directory: Path | None = None, *, targ
         "## Lineage",
         "",
         (f"Best: attempt {search.best.id} ({search.best.recipe.describe()}), validation {task.metric} "
-        f"{search.best.score:.3f} (ties broken by the validation log-likelihood)."),
+        f"{search.best.score:.3f}: a move was kept only when its validation gain beat one standard error of the "
+         "paired gain (bootstrap over the validation examples); within that, by the validation log-likelihood."),
         "",
         table(["#", "iter", "parent", "kind", "what changed", "recipe", "train", task.metric, "log-likelihood",
                "seconds"], rows),
