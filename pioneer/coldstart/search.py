@@ -105,7 +105,12 @@ class SearchResult:
     train: list[Sourced] = field(default_factory=list)
     """The release's training data: the best candidate's, plus the ``refit`` examples its recipe keeps."""
     config: Any = None
-    """The best candidate's config."""
+    """The release's config (the best candidate's, its epochs scaled to the release data where the kind scales them)."""
+    candidate_train: list[Sourced] = field(default_factory=list)
+    candidate_config: Any = None
+    """The best candidate exactly as it was validated: its pool (no validation half) and config."""
+    fell_back: bool = False
+    """The refit failed the gate, so the candidate as validated was released instead."""
 
 
 Proposal = tuple[str, str, Recipe]
@@ -226,8 +231,10 @@ class CandidateSearch:
             errors = "; ".join(sorted({a.error for a in attempts if a.error}))
             raise ConfigError(f"no candidate could be trained: {errors or 'no data'}")
         train = self._pool(best.recipe, extra=refit, extra_disputed=frozenset(refit_disputed))
+        candidate = self._pool(best.recipe)
         return SearchResult(attempts=attempts, best=best, stop_reason=stop, train=train,
-                            config=self._config(best.recipe, size=len(train)))
+                            config=self._config(best.recipe, size=len(train)), candidate_train=candidate,
+                            candidate_config=self._config(best.recipe, size=len(candidate)))
 
     # ------------------------------------------------------------------------------------------------ proposals
 

@@ -75,3 +75,34 @@ def test_entity_candidates_take_the_steps_the_tagger_defaults_were_set_for() -> 
     assert CandidateSearch(kind="classification")._config(Recipe(), size=10).epochs == \
         CandidateSearch(kind="classification")._config(Recipe()).epochs
     assert CandidateSearch(kind="entity_extraction", scale_epochs=False)._config(Recipe(), size=10).epochs == default
+
+
+def test_a_refit_that_fails_the_gate_gives_way_to_the_candidate_as_validated() -> None:
+    from types import SimpleNamespace
+
+    from pioneer.coldstart.run import Observer, release
+    from pioneer.coldstart.search import SearchResult
+    from pioneer.coldstart.sources import Sourced
+
+    def items(n: int, prefix: str) -> list[Sourced]:
+        return [Sourced(Example(text=f"{prefix} {k}", id=f"{prefix}{k}", label="a"), "user") for k in range(n)]
+
+    best = _attempt(0, _right([1, 0]))
+    candidate, validation = items(4, "pool"), items(2, "val")
+    calls: list[tuple[int, int, str]] = []
+
+    def train_first(train, held_out, config):  # the gate passes only a release trained on the pool alone
+        calls.append((len(train), len(held_out), config))
+        return SimpleNamespace(released=len(train) == len(candidate))
+
+    def result() -> SearchResult:
+        return SearchResult(attempts=[best], best=best, stop_reason="budget", train=candidate + validation,
+                            config="refit", candidate_train=list(candidate), candidate_config="validated")
+
+    first = result()
+    assert release(train_first, first, [i.example for i in validation], Observer()).released
+    assert calls == [(6, 0, "refit"), (4, 2, "validated")] and first.fell_back and first.train == candidate
+    calls.clear()
+    passing = result()
+    passing.candidate_train = candidate + validation  # nothing refitted: the one release is final
+    assert not release(train_first, passing, [], Observer()).released and calls == [(6, 0, "refit")]
