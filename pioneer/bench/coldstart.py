@@ -235,8 +235,10 @@ def unchecked_answers(task: ColdStartTask, error_rate: float) -> list[Example]:
                               for k, t in enumerate(task.unlabeled))]
 
 
-def run_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: float, workdir: Path) -> dict:
-    """One bench cell: cold start on ``task`` with a simulated teacher, then every comparison on its test split."""
+def run_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: float, workdir: Path,
+             scale_epochs: bool = True) -> dict:
+    """One bench cell: cold start on ``task`` with a simulated teacher, then every comparison on its test split
+    (``scale_epochs``: see :class:`~pioneer.coldstart.CandidateSearch`)."""
     import time
 
     from pioneer.coldstart import SimulatedTeacher, run_coldstart
@@ -249,7 +251,7 @@ def run_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: float, w
         task.description, model="coldstart", registry=registry, workdir=workdir / "run", labels=task.labels,
         kind=task.kind, examples=task.examples, unlabeled=task.unlabeled,
         teacher=SimulatedTeacher(task.gold, error_rate=error_rate), budget_minutes=budget_minutes,
-        check=checker_from_option(task.checker) if task.checker else None,
+        check=checker_from_option(task.checker) if task.checker else None, scale_epochs=scale_epochs,
     )
     wall = time.monotonic() - started
     from pioneer.coldstart.report import write_report

@@ -31,6 +31,8 @@ def _list(value: str) -> list[str]:
               help="Test sentences an entity task is scored on.")
 @click.option("--arithmetic", "arithmetic_sizes", default="", show_default=True, metavar="EXAMPLES,POOL,TEST",
               help="Add the arithmetic generation task (SmolLM2, answers checked), e.g. 10,120,60 ('' for none).")
+@click.option("--entity-seeds", default="0", show_default=True,
+              help="Comma list: seeds of an entity task's draw of sentences (one cell per seed).")
 @click.option("--error-rates", default="0.05,0.2", show_default=True, help="Comma list: simulated teacher errors.")
 @click.option("--budget", type=click.FloatRange(min=0.0), default=5.0, show_default=True,
               help="Minutes of search per cell.")
@@ -39,7 +41,7 @@ def _list(value: str) -> list[str]:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results/coldstart"),
               show_default=True, help="Where the report, per-cell runs and JSON go.")
 def coldstart(domains: str, per_label: str, entity_tasks: str, entity_examples: int, entity_pool: int,
-              entity_test: int, arithmetic_sizes: str, error_rates: str, budget: float, datasets: Path, out: Path) -> None:
+              entity_test: int, entity_seeds: str, arithmetic_sizes: str, error_rates: str, budget: float, datasets: Path, out: Path) -> None:
     """Cold start per (task, examples, teacher error rate), each beside its base, a plain fit on the same
     acquired data, and the ceiling, all on the task's test split."""
     from pioneer.bench.coldstart import (
@@ -53,8 +55,9 @@ def coldstart(domains: str, per_label: str, entity_tasks: str, entity_examples: 
 
     tasks = [(f"{d}-{k}pl", lambda d=d, k=k: clinc_domain_task(datasets, d, per_label=k))
              for d in _list(domains) for k in [int(v) for v in _list(per_label)]]
-    tasks += [(f"{name}-{entity_examples}ex", lambda name=name: entity_task(
-        datasets, name, examples=entity_examples, pool=entity_pool, test=entity_test)) for name in _list(entity_tasks)]
+    tasks += [(f"{name}-{entity_examples}ex" + (f"-seed{s}" if s else ""), lambda name=name, s=s: entity_task(
+        datasets, name, examples=entity_examples, pool=entity_pool, test=entity_test, seed=s))
+        for name in _list(entity_tasks) for s in [int(v) for v in _list(entity_seeds)]]
     if arithmetic_sizes:
         try:
             examples, pool, test = (int(v) for v in _list(arithmetic_sizes))

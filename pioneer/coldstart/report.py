@@ -53,6 +53,8 @@ def write_report(result: ColdStartResult, directory: Path | None = None, *, targ
     directory = directory or result.workdir
     directory.mkdir(parents=True, exist_ok=True)
     task, search, decision = result.task, result.search, result.decision
+    released_data = ("the refit on the validation half failed the gate, so its data alone, as the search validated "
+                     "it" if search.fell_back else "its data and the validation half")
     plot = lineage_plot(directory / "lineage.png", search.attempts, metric=task.metric, target=target)
     lines = [
         f"# Cold start: {decision.model}",
@@ -72,7 +74,7 @@ def write_report(result: ColdStartResult, directory: Path | None = None, *, targ
         f" + {len(result.eval_set.gate)} gate examples, {_mix(result.eval_set.provenance())}; hash"
         f" `{result.eval_set.hash}`. No candidate trains on either half; the release trains on the validation"
         " half once the choice is made, never on the gate half that judges it"),
-        f"- Training set of the released recipe (its data and the validation half): {_mix(result.train_provenance)}",
+        f"- Training set of the released recipe ({released_data}): {_mix(result.train_provenance)}",
     ]
     for corpus in result.corpora:
         mapping = ", ".join(f"{k}→{v}" if k != v else k for k, v in list(corpus["labels"].items())[:8])
@@ -96,7 +98,8 @@ def write_report(result: ColdStartResult, directory: Path | None = None, *, targ
         "## Lineage",
         "",
         (f"Best: attempt {search.best.id} ({search.best.recipe.describe()}), validation {task.metric} "
-        f"{search.best.score:.3f} (ties broken by the validation log-likelihood)."),
+        f"{search.best.score:.3f}: a move was kept only when its validation gain beat one standard error of the "
+         "paired gain (bootstrap over the validation examples); within that, by the validation log-likelihood."),
         "",
         table(["#", "iter", "parent", "kind", "what changed", "recipe", "train", task.metric, "log-likelihood",
                "seconds"], rows),
