@@ -2,11 +2,15 @@
 candidate would have fared blended at other weights or released as a chain of smaller steps.
 
     python scripts/deployment_flips.py bench-results/deployment-clinc150
+    python scripts/deployment_flips.py bench-results/deployment-clinc150 --refit   # + each release's data refitted
 
 Reads the deployment's registry (``<out>/registry/clinc150``): the releases in alias order, each version's head
 and recipe. A release blended at weight w toward its parent is unblended, (W - (1 - w) W_parent) / w, so its
 candidate's whole curve can be drawn. Counted on the CLINC150 ``val`` queries the deployment did not use as its
 validation or gate sets (those are left out by id); the deployment's reports count on test.
+
+``--refit`` also fits each warm-started release's stored training data (its curriculum repeated as the trainer
+did) from its parent's, with and without the hashed n-grams, to tell the head's features from the data.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="the deployment's --out folder")
     parser.add_argument("--clinc", type=Path, default=DEFAULT_CLINC)
+    parser.add_argument("--refit", action="store_true", help="refit each release's data, with and without n-grams")
     args = parser.parse_args()
     root = args.out / "registry" / "clinc150"
     registry = FileRegistry(args.out / "registry")
@@ -59,6 +64,33 @@ def main() -> None:
             now = _mix(candidate, base, weight)
             print(f"| r{i} | chain of quarter steps | to {weight:g} | {_count(x, y, before, now)} |")
             before = now
+        if args.refit and recipe.get("warm_start"):
+            _refits(registry, parent, version, stored, val, f"r{i}")
+
+
+def _refits(registry, parent: str, version: str, stored: dict, val, name: str) -> None:
+    """The release's data refitted from its parent's, with the deployment's head and with no n-grams."""
+    import dataclasses
+
+    from pioneer.training import ClassificationAdapter
+
+    before = registry.get_dataset("clinc150", registry.get_manifest("clinc150", parent).training_data)
+    after = registry.get_dataset("clinc150", registry.get_manifest("clinc150", version).training_data)
+    curriculum = registry.get_dataset("clinc150", stored["curriculum"])
+    repeats = int(stored.get("recipe", {}).get("curriculum_repeat", 2))
+    after += [dataclasses.replace(e, id=f"{e.id}#{k}") for k in range(1, repeats) for e in curriculum]
+    config = registry.load_adapter("clinc150", version).config
+    for ngrams in (config.char_ngrams, 0):
+        cfg = dataclasses.replace(config, char_ngrams=ngrams)
+        old = ClassificationAdapter(cfg).fit(before)
+        new = ClassificationAdapter(cfg).fit(after, start_from=old)
+        texts = [e.text for e in val]
+        x = old._head_features(old._frozen_embeddings(texts), texts)
+        y = np.array([old.labels_.index(e.label) for e in val])
+        base, candidate = old._head_weights(), new._head_weights()
+        for weight in WEIGHTS:
+            print(f"| {name} | refit of its data, {ngrams} n-gram buckets | {weight:g} | "
+                  f"{_count(x, y, base, _mix(candidate, base, weight))} |", flush=True)
 
 
 def _ids_in(folder: Path) -> set[str]:

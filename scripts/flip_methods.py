@@ -113,12 +113,39 @@ def main() -> None:
     if not only or "steps" in only:
         print("\nreleases as a chain of blends, each counted against the one before:\n")
         print("| step | val accuracy | negative flips | fixes |\n| --- | --- | --- | --- |")
-        for path in ((0.2, 0.4, 0.6, 0.8, 1.0), (0.4, 0.6, 0.8, 1.0)):
+        for path in ((0.2, 0.4, 0.6, 0.8, 1.0), (0.4, 0.6, 0.8, 1.0), tuple(k / 10 for k in range(1, 11))):
             before = p_old
             for w in path:
                 now = proba(_blend(new_head, old_head, w))
                 row(f"{'-> '.join(f'{v:g}' for v in path)}: to {w:g}", now, against=before)
                 before = now
+    if not only or "sequence" in only:
+        _sequence(row, old_data, update, config, x_val)
+
+
+def _sequence(row, old_data, update, config, x_val) -> None:
+    """The deployment's shape: a release on a third of the traffic, then one on all of it, each refitted from the
+    one before, at the product's L2 (C = 10) and stronger ones: do heads that vary less flip less per release?"""
+    import dataclasses
+
+    import torch
+
+    from pioneer.training import ClassificationAdapter
+
+    print("\nreleases on growing data (weak -> a third of the traffic -> all of it), each against the one before:\n")
+    print("| C | release | val accuracy | negative flips | fixes |\n| --- | --- | --- | --- | --- |")
+    traffic = update[len(old_data):]
+    random.Random(0).shuffle(traffic)
+    third = [*old_data, *traffic[: len(traffic) // 3]]
+    for c in (10.0, 3.0, 1.0):
+        cfg = dataclasses.replace(config, head_c=c)
+        heads, before = [], None
+        for data in (old_data, third, update):
+            before = ClassificationAdapter(cfg).fit(data, start_from=before)
+            heads.append(tuple(torch.tensor(a, dtype=torch.float32) for a in before._head_weights()))
+        p = [torch.softmax(_logits(x_val, h), -1).numpy() for h in heads]
+        for name, now, prev in (("weak", p[0], p[0]), ("a third", p[1], p[0]), ("all", p[2], p[1])):
+            row(f"{c:g} | {name}", now, against=prev)
 
 
 def _switches(row, p_old, p_new) -> None:
