@@ -16,12 +16,17 @@ queries), which neither the deployments nor their ceilings report on:
 - focal distillation (positive-congruent training, Yan et al. 2021): cross-entropy plus a KL term toward the old
   head, weighted alpha + beta on queries the old head got right (alpha, beta from the paper's range, not fitted);
 - proximal refit lambda: the refit's loss plus lambda/2 ||(W, b) - (W_old, b_old)||^2, so directions the data pins
-  down move and the others stay (a curvature-weighted interpolation; BCWI's importance-weighted variant, closed form);
+  down move and the others stay (to second order a curvature-weighted interpolation, like BCWI's importance-weighted
+  variant);
 - class-scoped: only the rows (weight and bias) of classes implicated in the update data's failures (their gold
   labels and the old head's wrong answers) change, refitted with the others frozen; "k+" keeps classes implicated
   in at least k failures;
 - steps: the same candidate released as a chain of smaller blends (0 -> w1 -> w2 ... -> 1), each counted against
-  the one before: a product decision, more releases each breaking less.
+  the one before: a product decision, more releases each breaking less;
+- sequence: what the trainer does instead, a refit on a third of the traffic released, then a refit on all of it,
+  each against the one before, at the product's L2 and stronger ones.
+
+``--only`` picks sections: switch, fd, prox, scoped, steps, sequence (the refit and blends always print).
 """
 
 from __future__ import annotations
