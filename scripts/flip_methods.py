@@ -24,9 +24,10 @@ queries), which neither the deployments nor their ceilings report on:
 - steps: the same candidate released as a chain of smaller blends (0 -> w1 -> w2 ... -> 1), each counted against
   the one before: a product decision, more releases each breaking less;
 - sequence: what the trainer does instead, a refit on a third of the traffic released, then a refit on all of it,
-  each against the one before, at the product's L2 and stronger ones.
+  each against the one before, at the product's L2 and stronger ones;
+- moving: six retrains on growing traffic, each release moving production a share s toward that retrain's refit.
 
-``--only`` picks sections: switch, fd, prox, scoped, steps, sequence (the refit and blends always print).
+``--only`` picks sections: switch, fd, prox, scoped, steps, sequence, moving (the refit and blends always print).
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ def main() -> None:
                 before = now
     if not only or "sequence" in only:
         _sequence(row, old_data, update, config, x_val)
+    if not only or "moving" in only:
+        _moving(row, old_data, update, config, x_val)
 
 
 def _sequence(row, old_data, update, config, x_val) -> None:
@@ -151,6 +154,32 @@ def _sequence(row, old_data, update, config, x_val) -> None:
         p = [torch.softmax(_logits(x_val, h), -1).numpy() for h in heads]
         for name, now, prev in (("weak", p[0], p[0]), ("a third", p[1], p[0]), ("all", p[2], p[1])):
             row(f"{c:g} | {name}", now, against=prev)
+
+
+def _moving(row, old_data, update, config, x_val, retrains: int = 6) -> None:
+    """Six retrains on growing traffic, each refitting a target on all the traffic so far and releasing production
+    moved a share s of the way toward it (s = 1: release the refit; smaller: an average of the targets over time)."""
+    import torch
+
+    from pioneer.training import ClassificationAdapter
+
+    traffic = update[len(old_data):]
+    random.Random(0).shuffle(traffic)
+    targets, before = [], ClassificationAdapter(config).fit(old_data)
+    weak = tuple(torch.tensor(a, dtype=torch.float32) for a in before._head_weights())
+    for k in range(1, retrains + 1):
+        before = ClassificationAdapter(config).fit([*old_data, *traffic[: len(traffic) * k // retrains]], start_from=before)
+        targets.append(tuple(torch.tensor(a, dtype=torch.float32) for a in before._head_weights()))
+    print(f"\n{retrains} retrains on growing traffic, production moved a share s toward each refit, each release "
+          "against the one before:\n")
+    print("| s | release | val accuracy | negative flips | fixes |\n| --- | --- | --- | --- | --- |")
+    for share in (1.0, 0.5, 0.3):
+        production = weak
+        for k, target in enumerate(targets, start=1):
+            moved = _blend(target, production, share)
+            row(f"{share:g} | r{k}", torch.softmax(_logits(x_val, moved), -1).numpy(),
+                against=torch.softmax(_logits(x_val, production), -1).numpy())
+            production = moved
 
 
 def _switches(row, p_old, p_new) -> None:
