@@ -53,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clinc", type=Path, default=DEFAULT_CLINC)
     parser.add_argument("--char-ngrams", type=int, default=0, help="the head's hashed n-gram buckets (deployment: 16384)")
+    parser.add_argument("--order-seed", type=int, default=0, help="traffic order of the sequence and moving sections")
     parser.add_argument("--only", default="", help="comma-separated method families to run (default: all)")
     args = parser.parse_args()
     train, val = load_clinc150(args.clinc, "train"), load_clinc150(args.clinc, "val")
@@ -126,12 +127,12 @@ def main() -> None:
                 row(f"{'-> '.join(f'{v:g}' for v in path)}: to {w:g}", now, against=before)
                 before = now
     if not only or "sequence" in only:
-        _sequence(row, old_data, update, config, x_val)
+        _sequence(row, old_data, update, config, x_val, args.order_seed)
     if not only or "moving" in only:
-        _moving(row, old_data, update, config, x_val)
+        _moving(row, old_data, update, config, x_val, args.order_seed)
 
 
-def _sequence(row, old_data, update, config, x_val) -> None:
+def _sequence(row, old_data, update, config, x_val, seed: int) -> None:
     """The deployment's shape: a release on a third of the traffic, then one on all of it, each refitted from the
     one before, at the product's L2 (C = 10) and stronger ones: do heads that vary less flip less per release?"""
     import dataclasses
@@ -143,7 +144,7 @@ def _sequence(row, old_data, update, config, x_val) -> None:
     print("\nreleases on growing data (weak -> a third of the traffic -> all of it), each against the one before:\n")
     print("| C | release | val accuracy | negative flips | fixes |\n| --- | --- | --- | --- | --- |")
     traffic = update[len(old_data):]
-    random.Random(0).shuffle(traffic)
+    random.Random(seed).shuffle(traffic)
     third = [*old_data, *traffic[: len(traffic) // 3]]
     for c in (10.0, 3.0, 1.0):
         cfg = dataclasses.replace(config, head_c=c)
@@ -156,7 +157,7 @@ def _sequence(row, old_data, update, config, x_val) -> None:
             row(f"{c:g} | {name}", now, against=prev)
 
 
-def _moving(row, old_data, update, config, x_val, retrains: int = 6) -> None:
+def _moving(row, old_data, update, config, x_val, seed: int, retrains: int = 6) -> None:
     """Six retrains on growing traffic, each refitting a target on all the traffic so far and releasing production
     moved a share s of the way toward it (s = 1: release the refit; smaller: an average of the targets over time)."""
     import torch
@@ -164,7 +165,7 @@ def _moving(row, old_data, update, config, x_val, retrains: int = 6) -> None:
     from pioneer.training import ClassificationAdapter
 
     traffic = update[len(old_data):]
-    random.Random(0).shuffle(traffic)
+    random.Random(seed).shuffle(traffic)
     targets, before = [], ClassificationAdapter(config).fit(old_data)
     weak = tuple(torch.tensor(a, dtype=torch.float32) for a in before._head_weights())
     for k in range(1, retrains + 1):
