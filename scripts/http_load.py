@@ -27,6 +27,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def main_thread_cpu_seconds(pid: int) -> float:
+    """CPU time of a process's main thread alone (in a server: the event loop, HTTP, logging, metrics)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def predict_request(host: str, text: str, path: str = "/v1/predict") -> bytes:
     """The bytes of one ``POST`` of ``{"text": text}``, ready to write."""
     body = orjson.dumps({"text": text})
@@ -43,6 +51,8 @@ class Run:
     seconds: float = 0.0
     cpu: float = 0.0
     """Server CPU seconds while measuring: per request, far less sensitive to a busy machine than latency."""
+    loop_cpu: float = 0.0
+    """The server's main thread's share of ``cpu`` (the rest: the inference thread and any others)."""
     client_cpu: float = 0.0
     """This process's CPU seconds while measuring: what the load generator itself took."""
 
@@ -53,6 +63,7 @@ class Run:
         return {"requests": len(ordered), "rps": len(ordered) / self.seconds, "p50_ms": pick(0.50),
                 "p99_ms": pick(0.99), "mean_ms": statistics.fmean(ordered) * 1000 if ordered else float("nan"),
                 "failures": self.failures, "cpu_ms_per_request": self.cpu * 1000 / n,
+                "loop_cpu_ms_per_request": self.loop_cpu * 1000 / n,
                 "client_cpu_ms_per_request": self.client_cpu * 1000 / n}
 
 
@@ -135,6 +146,7 @@ async def load(url: str, concurrency: int, warmup: float, duration: float, texts
     measuring.set()
     started, client_cpu = time.perf_counter(), time.process_time()
     cpu_start = cpu_seconds(pid) if pid else 0.0
+    loop_start = main_thread_cpu_seconds(pid) if pid else 0.0
     if stop is None:
         await asyncio.sleep(duration)
         done.set()
@@ -142,6 +154,7 @@ async def load(url: str, concurrency: int, warmup: float, duration: float, texts
         await done.wait()
     run.seconds = time.perf_counter() - started
     run.cpu = cpu_seconds(pid) - cpu_start if pid else 0.0
+    run.loop_cpu = main_thread_cpu_seconds(pid) - loop_start if pid else 0.0
     run.client_cpu = time.process_time() - client_cpu
     await asyncio.gather(*clients)
     return run

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
-from bench_serve import queries, start_server, train_versions, wait_ready
+from bench_serve import metric, queries, start_server, train_versions, wait_ready
 from http_load import load
 
 from streams.admin import ensure_topics
@@ -100,6 +100,8 @@ async def main(args: argparse.Namespace) -> None:
             run = await load(server.url, args.concurrency, 0.5, args.duration, texts, pid=server.process.pid)
             if record is not None:
                 await record.wait()
+            text = (await client.get("/metrics")).text
+            batches = [metric(text, f"pioneer_serving_batch_inputs_{k}") for k in ("sum", "count")]
     finally:
         server.stop()
     folded = "" if args.no_spy else out.read_text()
@@ -108,6 +110,9 @@ async def main(args: argparse.Namespace) -> None:
     summary = run.summary()
     print(f"{args.concurrency} clients: {summary['rps']:.1f} req/s, server CPU {summary['cpu_ms_per_request']:.2f} ms/request, "
           f"load generator CPU {summary['client_cpu_ms_per_request']:.2f} ms/request")
+    print(f"  server main thread (event loop: HTTP, batching, logging, metrics) {summary['loop_cpu_ms_per_request']:.2f} "
+          f"ms/request, other threads (model) {summary['cpu_ms_per_request'] - summary['loop_cpu_ms_per_request']:.2f}; "
+          f"{batches[0] / max(1, batches[1]):.1f} inputs per forward pass")
     for part, share in summarise(folded) if folded else []:
         print(f"  {part:40} {share * 100:5.1f}%")
 
