@@ -2,7 +2,7 @@
 
 Trains two tiny classifiers (the offline MiniLM encoder with a logistic-regression head, on generated intent
 queries) into a temporary PIONEER_HOME, starts a broker (or uses ``--broker``), then runs ``pioneer serve`` as
-its own process and loads it from this process with an asyncio httpx client:
+its own process and loads it from this process with raw asyncio HTTP/1.1 clients:
 
   unloaded     one client, one request at a time: latency without queueing
   loaded       ``--concurrency`` clients, closed loop: latency under load and throughput (micro-batching on)
@@ -27,8 +27,11 @@ First of all, in this process and before any server runs, it measures the ceilin
 (sentence-transformers ``encode``, one sentence per call and batches of ``--max-batch``), with torch limited to
 ``--threads`` threads like the server. The summary puts the server's figures beside it as ratios.
 
+The load generator (:mod:`http_load`: raw asyncio HTTP/1.1 keep-alive connections and request bytes built
+once) runs in this process; its CPU per request is printed beside the server's, since it shares the CPUs.
+
 Figures on a shared CPU are noisy; report them with the command, the machine and the load average (printed);
-the ratios within one run are what compare (the load generator shares the CPU with the server).
+the ratios within one run are what compare.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -52,6 +55,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import httpx
+from http_load import Run, load
 
 TEMPLATES = {
     "weather": ["what's the weather in {c}", "will it rain in {c} today", "is it cold in {c}", "forecast for {c}"],
@@ -219,70 +223,6 @@ def _timed(call, duration: float) -> dict:
 # ---------------------------------------------------------------------------------------------------- load
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all its threads (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class Run:
-    latencies: list[float] = field(default_factory=list)
-    versions: list[tuple[float, str]] = field(default_factory=list)  # (completion time, version)
-    failures: int = 0
-    seconds: float = 0.0
-    cpu: float = 0.0
-    """Server CPU seconds while measuring: per request, far less sensitive to a busy machine than latency."""
-
-    def summary(self) -> dict[str, float]:
-        ordered = sorted(self.latencies)
-        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-        return {"requests": len(ordered), "rps": len(ordered) / self.seconds, "p50_ms": pick(0.50),
-                "p99_ms": pick(0.99), "mean_ms": statistics.fmean(ordered) * 1000, "failures": self.failures,
-                "cpu_ms_per_request": self.cpu * 1000 / max(1, len(ordered))}
-
-
-async def load(client: httpx.AsyncClient, concurrency: int, warmup: float, duration: float, texts: list[str],
-               stop: asyncio.Event | None = None, run: Run | None = None, pid: int | None = None) -> Run:
-    """Closed-loop clients for ``duration`` seconds after ``warmup`` (or until ``stop``), recorded in ``run``."""
-    run = run if run is not None else Run()
-    measuring = asyncio.Event()
-    done = stop or asyncio.Event()
-
-    async def worker(k: int) -> None:
-        i = k
-        while not done.is_set():
-            started = time.perf_counter()
-            try:
-                response = await client.post("/v1/predict", json={"text": texts[i % len(texts)]})
-                ok = response.status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            finished = time.perf_counter()
-            if measuring.is_set() and not done.is_set():
-                if ok:
-                    run.latencies.append(finished - started)
-                    run.versions.append((time.monotonic(), response.headers["x-model-version"]))
-                else:
-                    run.failures += 1
-            i += concurrency
-
-    workers = [asyncio.create_task(worker(k)) for k in range(concurrency)]
-    await asyncio.sleep(warmup)
-    measuring.set()
-    started = time.perf_counter()
-    cpu_start = cpu_seconds(pid) if pid else 0.0
-    if stop is None:
-        await asyncio.sleep(duration)
-        done.set()
-    else:
-        await done.wait()
-    run.seconds = time.perf_counter() - started
-    run.cpu = cpu_seconds(pid) - cpu_start if pid else 0.0
-    await asyncio.gather(*workers)
-    return run
-
-
 async def bench_mode(env: dict[str, str], mode: str, args: argparse.Namespace, texts: list[str]) -> dict:
     # The only difference between the modes is logging: both follow the releases topic.
     flags = ["--max-batch", str(args.max_batch), "--engine", args.serve_engine, "--engine-threads", str(args.threads)]
@@ -293,8 +233,8 @@ async def bench_mode(env: dict[str, str], mode: str, args: argparse.Namespace, t
                                      limits=httpx.Limits(max_connections=args.concurrency + 4)) as client:
             await wait_ready(client, server)
             pid = server.process.pid
-            unloaded = await load(client, 1, args.warmup / 2, args.duration / 2, texts, pid=pid)
-            loaded = await load(client, args.concurrency, args.warmup, args.duration, texts, pid=pid)
+            unloaded = await load(server.url, 1, args.warmup / 2, args.duration / 2, texts, pid=pid)
+            loaded = await load(server.url, args.concurrency, args.warmup, args.duration, texts, pid=pid)
             result = {"mode": mode, "unloaded": unloaded.summary(), "loaded": loaded.summary()}
             if mode == "logging":
                 deadline = time.monotonic() + 60
@@ -333,7 +273,7 @@ async def bench_swaps(env: dict[str, str], settings, args: argparse.Namespace, t
             await wait_ready(client, server)
             stop = asyncio.Event()
             run = Run()
-            background = asyncio.create_task(load(client, args.concurrency, 0.5, 0, texts, stop, run))
+            background = asyncio.create_task(load(server.url, args.concurrency, 0.5, 0, texts, stop, run))
             await asyncio.sleep(args.warmup)
             publisher = EventPublisher(settings)
             await publisher.start()
@@ -403,6 +343,7 @@ async def main(args: argparse.Namespace) -> None:
     from streams.brokers import ApacheKafkaBroker, TansuBroker, free_port
     from streams.kafka import KafkaSettings
 
+    load_start = os.getloadavg()[0]
     home = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     cache = Paths.from_env().cache
     (home / "cache").symlink_to(cache, target_is_directory=True)
@@ -436,30 +377,32 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         if broker is not None:
             broker.stop()
-    report(args, bootstrap, results, swaps, path, ceiling, fast)
+    report(args, bootstrap, results, swaps, path, ceiling, fast, load_start)
 
 
 def report(args: argparse.Namespace, bootstrap: str, results: list[dict], swaps: list[dict], path: dict,
-           ceiling: dict, fast: dict) -> None:
-    print(f"\npioneer serve, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; broker {args.engine if not args.broker else bootstrap}; "
+           ceiling: dict, fast: dict, load_start: float) -> None:
+    print(f"\npioneer serve, {os.cpu_count()} CPUs, load average {load_start:.1f} -> {os.getloadavg()[0]:.1f}; broker {args.engine if not args.broker else bootstrap}; "
           f"MiniLM-L6 + logistic head; max batch {args.max_batch}; {args.duration:.0f} s per loaded run")
-    print(f"{'mode':11} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>10} {'fail':>5}  "
-          "logs sent/answered")
+    print(f"{'mode':11} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>10} {'client':>7} "
+          f"{'fail':>5}  logs sent/answered")
     for result in results:
         for phase, clients in (("unloaded", 1), ("loaded", args.concurrency)):
             s = result[phase]
             logs = (f"{result['logs_sent']:.0f}/{result['answered']:.0f} (dropped {result['logs_dropped']:.0f})"
                     if phase == "loaded" and "logs_sent" in result else "")
             print(f"{result['mode']:11} {clients:>7} {s['rps']:>8.1f} {s['p50_ms']:>8.1f} {s['p99_ms']:>8.1f} "
-                  f"{s['cpu_ms_per_request']:>10.2f} {s['failures']:>5}  {logs}")
+                  f"{s['cpu_ms_per_request']:>10.2f} {s['client_cpu_ms_per_request']:>7.2f} {s['failures']:>5}  {logs}")
     medians: dict[tuple[str, str], dict[str, float]] = {}
     for mode in ("logging", "no-logging"):
         runs = [r for r in results if r["mode"] == mode]
         for phase in ("unloaded", "loaded"):
-            med = {k: statistics.median(r[phase][k] for r in runs) for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")}
+            med = {k: statistics.median(r[phase][k] for r in runs)
+                   for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request", "client_cpu_ms_per_request")}
             medians[mode, phase] = med
             print(f"median {mode:11} {phase:8}: {med['rps']:.1f} req/s, p50 {med['p50_ms']:.1f} ms, "
-                  f"p99 {med['p99_ms']:.1f} ms, server CPU {med['cpu_ms_per_request']:.2f} ms/request")
+                  f"p99 {med['p99_ms']:.1f} ms, server CPU {med['cpu_ms_per_request']:.2f} ms/request, "
+                  f"load generator CPU {med['client_cpu_ms_per_request']:.2f} ms/request")
     report_ceiling(args, ceiling, fast, medians)
     print(f"\nhot swap under load ({args.concurrency} clients):")
     for swap in swaps:
@@ -484,10 +427,14 @@ def report_ceiling(args: argparse.Namespace, ceiling: dict, fast: dict, medians:
         ("loaded throughput / raw batched rate", loaded["rps"] / ceiling["batched_per_s"], ">= 0.70"),
         ("server CPU per request / raw CPU per sentence", loaded["cpu_ms_per_request"] / ceiling["batched_cpu_ms"], "<= 1.50"),
         ("unloaded p50 - raw single p50 (ms)", unloaded["p50_ms"] - ceiling["single_p50_ms"], "<= 3.0"),
+        ("  the same against the fast path's single p50", unloaded["p50_ms"] - fast["single_p50_ms"], "none"),
         ("throughput with logging / without", loaded["rps"] / medians["no-logging", "loaded"]["rps"], ">= 0.95"),
     ]
     for name, value, target in rows:
         print(f"  {name:48} {value:7.2f}   (target {target})")
+    busy = loaded["rps"] * (loaded["cpu_ms_per_request"] + loaded["client_cpu_ms_per_request"]) / 1000
+    print(f"  loaded run: server + load generator kept {busy:.2f} of {os.cpu_count()} CPUs busy; the load generator's "
+          f"share {loaded['client_cpu_ms_per_request'] / max(1e-9, loaded['cpu_ms_per_request'] + loaded['client_cpu_ms_per_request']):.0%}")
 
 
 if __name__ == "__main__":

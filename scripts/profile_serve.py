@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
-from bench_serve import load, queries, start_server, train_versions, wait_ready
+from bench_serve import metric, queries, start_server, train_versions, wait_ready
+from http_load import load
 
 from streams.admin import ensure_topics
 from streams.kafka import KafkaSettings
@@ -56,6 +57,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--raw", default=None, help="write py-spy's folded stacks here")
+    parser.add_argument("--no-spy", action="store_true", help="only the CPU per request, without sampling")
     parser.add_argument("--serve-flag", action="append", default=[], help="extra flag for pioneer serve")
     return parser
 
@@ -76,7 +78,7 @@ def summarise(folded: str) -> list[tuple[str, float]]:
 
 async def main(args: argparse.Namespace) -> None:
     spy = shutil.which("py-spy")
-    if spy is None:
+    if spy is None and not args.no_spy:
         raise SystemExit("py-spy is not on PATH: pip install py-spy")
     home = Path(tempfile.mkdtemp(prefix="profile-serve-"))
     os.environ["PIONEER_HOME"] = str(home)
@@ -91,20 +93,27 @@ async def main(args: argparse.Namespace) -> None:
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
             await wait_ready(client, server)
-            record = await asyncio.create_subprocess_exec(
+            record = None if args.no_spy else await asyncio.create_subprocess_exec(
                 spy, "record", "--pid", str(server.process.pid), "--threads", "--nonblocking", "--rate", str(args.rate),
                 "--duration", str(int(args.duration)), "--format", "raw", "--output", str(out),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            run = await load(client, args.concurrency, 0.5, args.duration, texts, pid=server.process.pid)
-            await record.wait()
+            run = await load(server.url, args.concurrency, 0.5, args.duration, texts, pid=server.process.pid)
+            if record is not None:
+                await record.wait()
+            text = (await client.get("/metrics")).text
+            batches = [metric(text, f"pioneer_serving_batch_inputs_{k}") for k in ("sum", "count")]
     finally:
         server.stop()
-    folded = out.read_text()
+    folded = "" if args.no_spy else out.read_text()
     if args.raw:
         Path(args.raw).write_text(folded)
     summary = run.summary()
-    print(f"{args.concurrency} clients: {summary['rps']:.1f} req/s, server CPU {summary['cpu_ms_per_request']:.2f} ms/request")
-    for part, share in summarise(folded):
+    print(f"{args.concurrency} clients: {summary['rps']:.1f} req/s, server CPU {summary['cpu_ms_per_request']:.2f} ms/request, "
+          f"load generator CPU {summary['client_cpu_ms_per_request']:.2f} ms/request")
+    print(f"  server main thread (event loop: HTTP, batching, logging, metrics) {summary['loop_cpu_ms_per_request']:.2f} "
+          f"ms/request, other threads (model) {summary['cpu_ms_per_request'] - summary['loop_cpu_ms_per_request']:.2f}; "
+          f"{batches[0] / max(1, batches[1]):.1f} inputs per forward pass")
+    for part, share in summarise(folded) if folded else []:
         print(f"  {part:40} {share * 100:5.1f}%")
 
 

@@ -73,6 +73,9 @@ def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--max-batch-chars", default=65_536, type=click.IntRange(1),
               help="Most characters per forward pass; a request of long texts is answered in slices, others between them.")
 @click.option("--max-wait-ms", default=0.0, type=click.FloatRange(0), help="How long a request may wait for a batch to fill.")
+@click.option("--load-wait-ms", default=2.0, type=click.FloatRange(0),
+              help="Under load, how long a batch may wait for requests the server has just seen (clients sending "
+              "their next request); fuller batches cost less CPU per input. A lone request never waits.")
 @click.option("--max-batch-request", default=256, type=click.IntRange(1), help="Most inputs in one batch request.")
 @click.option("--threads", default=1, type=click.IntRange(1), help="Inference threads (batches computed at once).")
 @click.option("--engine", type=click.Choice(["onnx", "torch"]), default="onnx",
@@ -109,6 +112,7 @@ def serve(
     max_batch: int,
     max_batch_chars: int,
     max_wait_ms: float,
+    load_wait_ms: float,
     max_batch_request: int,
     threads: int,
     engine: str,
@@ -157,6 +161,7 @@ def serve(
         max_batch=max_batch,
         max_batch_chars=max_batch_chars,
         max_wait_ms=max_wait_ms,
+        load_wait_ms=load_wait_ms,
         max_batch_request=max_batch_request,
         feedback_rate=feedback_rate,
         feedback_burst=feedback_burst,

@@ -58,6 +58,9 @@ class ServeConfig:
     max_batch_chars: int = 65_536
     """Most characters per forward pass: a request of long texts is answered in slices, others in between."""
     max_wait_ms: float = 0.0
+    load_wait_ms: float = 2.0
+    """Under load, how long a batch may wait for the requests the recent load says are coming (see
+    :class:`~pioneer.serving.MicroBatcher`); a lone request never waits."""
     max_batch_request: int = 256
     feedback_rate: float = 50.0
     """Feedback accepted per second from each source (human, judge, rule); beyond it, 429."""
@@ -118,7 +121,7 @@ class ServingRuntime:
         self.load_pool = ThreadPoolExecutor(1, thread_name_prefix="model-load")
         self.batcher = MicroBatcher(
             self.slot, self.inference_pool, max_batch=config.max_batch, max_batch_chars=config.max_batch_chars,
-            max_wait_ms=config.max_wait_ms,
+            max_wait_ms=config.max_wait_ms, load_wait_ms=config.load_wait_ms,
             workers=config.inference_threads,
         )
         self.batcher.listeners.append(lambda size: self.metrics.batch_size.observe(size))

@@ -107,3 +107,63 @@ async def test_an_inference_error_fails_its_batch_and_the_batcher_keeps_serving(
         _, outputs = await batcher.predict([Input(text="b")])
         await batcher.stop()
     assert outputs == [Output(label="ok")]
+
+
+class _Slow:
+    """A model whose forward pass takes a fixed wall time, whatever the batch."""
+
+    task = "classification"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def predict(self, texts):
+        import time
+
+        time.sleep(self.seconds)
+        return [Output(label="ok") for _ in texts]
+
+
+async def _closed_loop(batcher: MicroBatcher, clients: int, rounds: int, think: float) -> None:
+    """``clients`` callers; caller k sends its next request ``k * think`` seconds after its answer."""
+
+    async def client(k: int) -> None:
+        for _ in range(rounds):
+            await batcher.predict([Input(text="a")])
+            await asyncio.sleep(k * think)
+
+    await asyncio.gather(*(client(k) for k in range(clients)))
+
+
+@pytest.mark.parametrize("load_wait_ms", [0.0, 200.0])
+async def test_under_load_a_batch_waits_for_the_clients_on_their_way(load_wait_ms: float) -> None:
+    slot = ModelSlot()
+    slot.swap(ServedModel(name="m", version="sha256-aaaaaaaaaaaa", task="classification", adapter=_Slow(0.02)),
+              kind="initial")
+    sizes: list[int] = []
+    with ThreadPoolExecutor(1) as pool:
+        batcher = MicroBatcher(slot, pool, max_batch=32, load_wait_ms=load_wait_ms)
+        batcher.listeners.append(sizes.append)
+        await batcher.start()
+        await _closed_loop(batcher, 8, 12, think=0.002)  # the next requests come back 0 to 14 ms apart
+        await batcher.stop()
+    full = sum(size == 8 for size in sizes[2:])
+    if load_wait_ms:  # the clients that were just answered are waited for: one batch of 8 a round
+        assert full >= len(sizes[2:]) - 1, sizes
+    else:  # without the wait, a batch starts with whoever queued during the last one
+        assert full < len(sizes[2:]), sizes
+
+
+async def test_a_lone_client_never_waits_for_company() -> None:
+    slot = ModelSlot()
+    slot.swap(ServedModel(name="m", version="sha256-aaaaaaaaaaaa", task="classification", adapter=_Slow(0.0)),
+              kind="initial")
+    with ThreadPoolExecutor(1) as pool:
+        batcher = MicroBatcher(slot, pool, load_wait_ms=5_000.0)
+        await batcher.start()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await _closed_loop(batcher, 1, 20, think=0.0)
+        elapsed = loop.time() - started
+        await batcher.stop()
+    assert elapsed < 5.0  # 20 requests; a single wait for company would take 5 s

@@ -18,7 +18,13 @@ from pioneer.events import (
     Output,
     Span,
 )
-from pioneer.serving import ServedModel, feedback_label, inference_log, release_target
+from pioneer.serving import (
+    ServedModel,
+    feedback_label,
+    inference_log,
+    new_id,
+    release_target,
+)
 from streams.serving.chat import ChatError, ChatMessage, conversation
 
 V1, V2 = "sha256-111111111111", "sha256-222222222222"
@@ -69,6 +75,16 @@ def test_served_events_satisfy_their_schemas() -> None:
         feedback_label(request_id="r-1", model="ner", source="human")
     with pytest.raises(ValueError):
         feedback_label(request_id="x" * 201, model="ner", source="human", verdict="pass")
+
+
+def test_ids_are_fresh_uuid4s() -> None:
+    import uuid
+
+    ids = [new_id() for _ in range(1000)]  # more than one block of the OS's random bytes
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (parsed.hex, parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
 
 
 def test_sizes_parse_with_units() -> None:
