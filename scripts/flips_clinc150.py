@@ -108,7 +108,7 @@ def _judge_update(update: int, production: Any, refit: Any, gate: list, r: list,
 
     candidates = [("refit", 1.0, refit)] + [(f"blend@{w:g}", w, refit.blend(production, w)) for w in FIXED_BLENDS]
     found = WeightSearch().search(lambda w: refit if w >= 1 else refit.blend(production, w), lambda a: on_r(a).passed)
-    if found is not None and found[0] < 1.0:
+    if found is not None:
         candidates.append((f"bcwi@{found[0]:.3g}", found[0], found[1]))
     rows = []
     for name, weight, adapter in candidates:

@@ -497,7 +497,11 @@ class Retrainer:
                 coverage=bool(data.coverage),
             )
             trained = [self._train(recipe, data, augmented, production, iteration, reporter) for recipe in recipes]
-            candidates = self._with_blends(trained, production, data, baselines, iteration, reporter)
+            candidates = [
+                *trained,
+                *(b for c in trained for b in self._blends(c, production, data, iteration, reporter)),
+                *(b for c in trained for b in self._bcwi(c, production, data, baselines, iteration, reporter)),
+            ]
             judged, passed = self._gate_ranked(candidates, gating, iteration, reporter, judged)
             tried += [_tried(c, iteration, chosen=c is judged[0]) for c in candidates]
             if passed:
@@ -582,33 +586,15 @@ class Retrainer:
         reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
         return _Candidate(recipe, adapter, curriculum, train, score, time.monotonic() - began)
 
-    def _with_blends(
-        self, trained: list[_Candidate], production: TaskAdapter, data: RetrainData,
-        baselines: tuple[Evaluation, dict[str, bool] | None], iteration: int, reporter: ProgressReporter,
-    ) -> list[_Candidate]:
-        """The trained candidates, their blends on the fixed grid and their searched blends. Where the weight search
-        ran, nothing above the weight it found is offered: R's search half already saw those break too much, and a
-        pass on the small certifying half would be luck (unless that leaves nothing to gate)."""
-        searched = [self._bcwi(c, production, data, baselines, iteration, reporter) for c in trained]
-        ceilings = [ceiling for _, ceiling in searched]
-        kept = [c for c, ceiling in zip(trained, ceilings, strict=True) if ceiling is None or ceiling >= 1.0]
-        blends = [b for c, ceiling in zip(trained, ceilings, strict=True)
-                  for b in self._blends(c, production, data, iteration, reporter, up_to=ceiling)]
-        bcwi = [b for found, _ in searched for b in found]
-        if not (kept or blends or bcwi):
-            kept = trained  # every weight failed the search half: the favourite is judged, so the rejection says why
-        return [*kept, *blends, *bcwi]
-
     def _blends(
         self, candidate: _Candidate, production: TaskAdapter, data: RetrainData, iteration: int,
-        reporter: ProgressReporter, *, up_to: float | None = None,
+        reporter: ProgressReporter,
     ) -> list[_Candidate]:
-        """``candidate`` blended toward production at each of ``blend_weights`` (those at most ``up_to``), when it
-        was warm-started."""
+        """``candidate`` blended toward production at each of ``blend_weights``, when it was warm-started."""
         if not (candidate.recipe.warm_start and candidate.adapter.warm_starts):
             return []
         blends = []
-        for weight in (w for w in self.blend_weights if up_to is None or w <= up_to):
+        for weight in self.blend_weights:
             began = time.monotonic()
             recipe = dataclasses.replace(candidate.recipe, name=f"{candidate.recipe.name}@{weight:g}", blend=weight)
             try:
@@ -625,15 +611,14 @@ class Retrainer:
     def _bcwi(
         self, candidate: _Candidate, production: TaskAdapter, data: RetrainData,
         baselines: tuple[Evaluation, dict[str, bool] | None], iteration: int, reporter: ProgressReporter,
-    ) -> tuple[list[_Candidate], float | None]:
+    ) -> list[_Candidate]:
         """``candidate`` blended toward production at the largest weight found whose blend keeps both flip budgets
-        it can see, ε on the gate set and the contract on R's search half (none when the candidate keeps them as it
-        is, or no weight does), and the largest weight the search accepts: 1 when the candidate keeps them, 0 when
-        no weight does, None when it did not search."""
+        it can see: ε on the gate set and the contract on R's search half (none when the candidate keeps them as
+        it is, or no weight does)."""
         on_gate, on_r = baselines
         if (self.bcwi is None or data.task not in self.bcwi_tasks or on_r is None
                 or not (candidate.recipe.warm_start and candidate.adapter.warm_starts)):
-            return [], None
+            return []
         began = time.monotonic()
         examples = data.regression_search()  # the search never reads the half that certifies
         baseline_r = {e.id: on_r[e.id] for e in examples if e.id in on_r}
@@ -657,17 +642,15 @@ class Retrainer:
             found = self.bcwi.search(blend_at, accept)
         except ValueError as exc:  # the fit fell back to the base model: nothing to blend toward
             log.warning("candidate not searched", extra={"candidate": candidate.recipe.name, "why": str(exc)})
-            return [], None
+            return []
         if found is None:
-            return [], 0.0
+            return []
         weight, adapter = found
-        if weight >= 1.0:
-            return [], 1.0
         recipe = dataclasses.replace(candidate.recipe, name=f"{candidate.recipe.name}@bcwi{weight:.3g}", blend=weight)
         score = adapter.evaluate(data.validation).metric if data.validation else 0.0
         reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
         seconds = candidate.seconds + time.monotonic() - began
-        return [_Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds)], weight
+        return [_Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds)]
 
     def _register(
         self,

@@ -16,9 +16,7 @@ other half (:mod:`pioneer.retrain.regression_set`).
 >>> flips = lambda w: round(10 * w)                     # a toy: flips on R grow with the weight
 >>> WeightSearch(steps=6).search(lambda w: w, lambda w: flips(w) <= 2)
 (0.25, 0.25)
->>> WeightSearch(steps=6).search(lambda w: w, lambda w: True)   # the candidate passes as it is
-(1.0, 1.0)
->>> WeightSearch(steps=6).search(lambda w: w, lambda w: False) is None   # no weight passes
+>>> WeightSearch(steps=6).search(lambda w: w, lambda w: True) is None   # the candidate passes as it is
 True
 """
 
@@ -62,14 +60,13 @@ class WeightSearch:
             raise ValueError(f"steps must be >= 1, got {self.steps!r}")
 
     def search(self, blend_at: Callable[[float], T], accept: Callable[[T], bool]) -> tuple[float, T] | None:
-        """``(weight, blend)`` for the largest weight found whose blend ``accept`` passes (weight 1: the candidate
-        passes as it is); None when no weight tried passes.
+        """``(weight, blend)`` for the largest weight found whose blend ``accept`` passes; None when the candidate
+        (weight 1) passes as it is (no blend needed) or no weight tried passes.
 
         ``blend_at(w)`` builds the blend at weight ``w`` (1 = the candidate, 0 = production).
         """
-        candidate = blend_at(1.0)
-        if accept(candidate):
-            return 1.0, candidate
+        if accept(blend_at(1.0)):
+            return None
         lo, hi = 0.0, 1.0
         best: tuple[float, T] | None = None
         for _ in range(self.steps):

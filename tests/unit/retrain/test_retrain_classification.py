@@ -139,27 +139,20 @@ def test_a_candidate_that_flips_too_much_is_rejected_and_the_alias_stays(world: 
     decision = retrainer.run(request(world, "rr-bad", iterations=1, pattern="p-bad"), registry=registry, traces=store)
 
     assert decision.outcome == "rejected"
+    flips = next(c for c in decision.gate_report.checks if c.name == "negative_flips")
+    assert not flips.passed and flips.observed > 2
     assert registry.get_alias(MODEL, "production") == world.production
     assert [r.to_version for r in registry.alias_history(MODEL, "production")] == [world.production]
     rejection = decision.events[0]
     assert rejection.event_type == "release_rejection" and rejection.production_version == world.production
-    failed = [c.name for c in decision.gate_report.checks if not c.passed]
-    assert failed and all(name in rejection.reason for name in failed)
+    assert "negative_flips" in rejection.reason
     # none passed, so every candidate was judged, and the record keeps each one's failed checks
     assert decision.candidates and all(c["gate"] is not None for c in decision.candidates)
     assert all(not c["gate"]["passed"] and c["gate"]["failed"] for c in decision.candidates)
-    # what learnt the bad labels broke what worked; what kept within ε did not learn them
-    assert any(c["gate"]["negative_flips"] > 2 for c in decision.candidates)
-    assert all("negative_flips" in c["gate"]["failed"] or "pattern_fix_rate:p-bad" in c["gate"]["failed"]
-               for c in decision.candidates)
     # the weight searched against R (BCWI) found blends that keep R's contract; the unfixable pattern still fails
     searched = [c for c in decision.candidates if "@bcwi" in c["recipe"]["name"]]
     assert searched and all("regression_set_flips" not in c["gate"]["failed"] for c in searched)
     assert all("negative_flips" in c["gate"]["failed"] for c in decision.candidates if "@" not in c["recipe"]["name"])
-    # nothing above a searched weight reached the gate: R's search half had seen those break too much
-    ceiling = {c["recipe"]["name"].split("@")[0]: c["recipe"]["blend"] for c in searched}
-    offered = [c for c in decision.candidates if c["recipe"]["name"].split("@")[0] in ceiling]
-    assert all(c["recipe"]["blend"] <= ceiling[c["recipe"]["name"].split("@")[0]] for c in offered), offered
     judged = next(c for c in decision.candidates if c["chosen"])
     assert judged["gate"]["failed"] == [c.name for c in decision.gate_report.checks if not c.passed]
     EventCodec().encode(rejection)
