@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,13 +152,14 @@ def _distinct(examples: list[Example]) -> list[Example]:
     return out
 
 
-def _default_adapter(kind: str, task: ColdStartTask | None = None):
-    """The default model; for generation with the settings cold start gives every candidate (system prompt,
-    answer checker, answer length), so a comparison differs only in data and search."""
+def _default_adapter(kind: str, task: ColdStartTask | None = None, settings: Mapping | None = None):
+    """The default model (with ``settings`` over its defaults); for generation with the settings cold start
+    gives every candidate (system prompt, answer checker, answer length), so a comparison differs only in data
+    and search."""
     from pioneer.training import adapter_for
     from pioneer.training.factory import config_for
 
-    settings: dict = {}
+    shared: dict = {}
     if task is not None and kind == "generation":
         from pioneer.coldstart.checking import checker_from_option
         from pioneer.coldstart.run import task_settings
@@ -166,16 +168,16 @@ def _default_adapter(kind: str, task: ColdStartTask | None = None):
 
         spec = analyse_task(task.description, kind=kind)
         items = [Sourced(e, "user") for e in task.train]
-        settings = task_settings(spec, items, checker_from_option(task.checker) if task.checker else None)
-    return adapter_for(kind, config_for(kind, {"progress_bar": False, **settings}))
+        shared = task_settings(spec, items, checker_from_option(task.checker) if task.checker else None)
+    return adapter_for(kind, config_for(kind, {"progress_bar": False, **shared, **(settings or {})}))
 
 
-def full_data_ceiling(task: ColdStartTask, config: object = None) -> float:
+def full_data_ceiling(task: ColdStartTask, config: object = None, settings: Mapping | None = None) -> float:
     """Test metric of the default model trained on the task's full labelled training split."""
     from pioneer.training import ClassificationAdapter, ClassificationConfig
 
     if task.kind != "classification":
-        return _default_adapter(task.kind, task).fit(list(task.train)).evaluate(list(task.test)).metric
+        return _default_adapter(task.kind, task, settings).fit(list(task.train)).evaluate(list(task.test)).metric
     cfg = config if isinstance(config, ClassificationConfig) else ClassificationConfig(progress_bar=False)
     return ClassificationAdapter(cfg).fit(list(task.train)).evaluate(list(task.test)).metric
 
@@ -194,7 +196,7 @@ def write_task_files(task: ColdStartTask, directory: Path) -> dict[str, Path]:
     return paths
 
 
-def base_score(task: ColdStartTask) -> tuple[float, str]:
+def base_score(task: ColdStartTask, settings: Mapping | None = None) -> tuple[float, str]:
     """The base and what it is: zero-shot label-name similarity for classification; for entity extraction the
     tagger fitted on the user's examples alone (an untrained tagger tags at random: F1 0 by construction)."""
     if task.kind == "classification":
@@ -203,7 +205,8 @@ def base_score(task: ColdStartTask) -> tuple[float, str]:
         return _default_adapter(task.kind, task).use_base_model().evaluate(list(task.test)).metric, "base generator"
     if not task.examples:
         return 0.0, "untrained"
-    return _default_adapter(task.kind).fit(list(task.examples)).evaluate(list(task.test)).metric, "user examples only"
+    fitted = _default_adapter(task.kind, settings=settings).fit(list(task.examples))
+    return fitted.evaluate(list(task.test)).metric, "user examples only"
 
 
 def zero_shot_accuracy(task: ColdStartTask) -> float:
@@ -219,9 +222,9 @@ def zero_shot_accuracy(task: ColdStartTask) -> float:
     return sum(p == e.label for p, e in zip(predicted, task.test, strict=True)) / len(task.test)
 
 
-def plain_fit_accuracy(task: ColdStartTask, acquired: list[Example]) -> float:
+def plain_fit_accuracy(task: ColdStartTask, acquired: list[Example], settings: Mapping | None = None) -> float:
     """A plain fit: the default model on everything cold start acquired (no search, no held-out set)."""
-    return _default_adapter(task.kind, task).fit(acquired).evaluate(list(task.test)).metric
+    return _default_adapter(task.kind, task, settings).fit(acquired).evaluate(list(task.test)).metric
 
 
 def unchecked_answers(task: ColdStartTask, error_rate: float) -> list[Example]:
@@ -236,9 +239,9 @@ def unchecked_answers(task: ColdStartTask, error_rate: float) -> list[Example]:
 
 
 def run_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: float, workdir: Path,
-             scale_epochs: bool = True) -> dict:
+             settings: Mapping | None = None) -> dict:
     """One bench cell: cold start on ``task`` with a simulated teacher, then every comparison on its test split
-    (``scale_epochs``: see :class:`~pioneer.coldstart.CandidateSearch`)."""
+    (``settings``: config values over the defaults, for cold start and every comparison alike)."""
     import time
 
     from pioneer.coldstart import SimulatedTeacher, run_coldstart
@@ -251,7 +254,7 @@ def run_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: float, w
         task.description, model="coldstart", registry=registry, workdir=workdir / "run", labels=task.labels,
         kind=task.kind, examples=task.examples, unlabeled=task.unlabeled,
         teacher=SimulatedTeacher(task.gold, error_rate=error_rate), budget_minutes=budget_minutes,
-        check=checker_from_option(task.checker) if task.checker else None, scale_epochs=scale_epochs,
+        check=checker_from_option(task.checker) if task.checker else None, settings=settings,
     )
     wall = time.monotonic() - started
     from pioneer.coldstart.report import write_report
@@ -263,13 +266,14 @@ def run_cell(task: ColdStartTask, *, error_rate: float, budget_minutes: float, w
     acquired = [i.example for i in AcquiredStore(workdir / "run" / "acquired.jsonl").items]
     if task.kind == "generation":
         acquired = unchecked_answers(task, error_rate)
-    base, base_kind = base_score(task)
+    base, base_kind = base_score(task, settings)
     return {
         "task": task.name, "kind": task.kind, "metric": result.task.metric,
         "examples_per_label": len(task.examples) // max(1, len(task.labels)) if task.kind == "classification" else None,
         "examples": len(task.examples), "unlabeled": len(task.unlabeled),
         "teacher": result.teacher, "base_score": base, "base": base_kind,
-        "plain_fit": plain_fit_accuracy(task, acquired), "coldstart": cold, "ceiling": full_data_ceiling(task),
+        "plain_fit": plain_fit_accuracy(task, acquired, settings), "coldstart": cold,
+        "ceiling": full_data_ceiling(task, settings=settings),
         "released": result.decision.released, "attempts": len(result.search.attempts),
         "stop": result.search.stop_reason, "wall_seconds": round(wall, 1),
         "report": str(workdir / "run" / "report.md"),

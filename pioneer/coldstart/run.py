@@ -107,12 +107,13 @@ def run_coldstart(
     eval_per_label: int = 10,
     metric_floor: float = 0.5,
     seed: int = 0,
-    scale_epochs: bool = True,
+    settings: Mapping[str, object] | None = None,
     observer: Observer | None = None,
     check: AnswerCheck | None = None,
 ) -> ColdStartResult:
-    """Run cold start end to end; see the module docstring. Raises ``ConfigError`` (incl. ``TaskTooThinError``)
-    for what the user must fix, ``TeacherError`` when the teacher fails (acquired data stays journalled)."""
+    """Run cold start end to end; see the module docstring. ``settings``: config values every candidate and the
+    release share, over the kind's defaults. Raises ``ConfigError`` (incl. ``TaskTooThinError``) for what the
+    user must fix, ``TeacherError`` when the teacher fails (acquired data stays journalled)."""
     started = time.monotonic()
     observer = observer or Observer()
     task = analyse_task(description, kind=kind, labels=labels, examples=examples)
@@ -146,7 +147,8 @@ def run_coldstart(
     observer.stage(f"evaluation set frozen: {len(eval_set.items)} examples {eval_set.provenance()} {eval_set.hash[:19]}")
     pool = match_length(exclude_evaluation(items, eval_set), eval_set.items)
     search = CandidateSearch(kind=task.kind, target=target, budget_seconds=budget_minutes * 60.0,
-                             strategies=strategies, seed=seed, scale_epochs=scale_epochs, settings=task_settings(task, items, check),
+                             strategies=strategies, seed=seed,
+                             settings={**task_settings(task, items, check), **(settings or {})},
                              final_answer=None if check is None else check.final_answer)
     observer.stage(f"searching over {len(pool)} training examples {provenance_mix(pool)}")
     result = search.run(pool, eval_set.examples("validation"), deadline_from=started,

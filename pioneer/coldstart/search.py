@@ -32,11 +32,6 @@ log = logging.getLogger(__name__)
 ALL_SOURCES = ("user", "corpus", "teacher", "synthetic")
 CURATED = ("classification", "entity_extraction")
 """Kinds whose teacher labels the search can check against the rest of the data."""
-CALIBRATED_SIZE = {"entity_extraction": 500}
-"""Training examples a kind's default epochs were set for (the tagger: 4 epochs on 500 CoNLL-2003 sentences, see
-:class:`~pioneer.training.EntityExtractionConfig`). On fewer, a candidate's epochs are scaled up so it takes
-as many optimisation steps: at 150 sentences 4 epochs are 40 steps, and the tagger stops half-trained (a draw of
-CoNLL-2003 not benched, scored on other training sentences: F1 0.30 and 0.35 over two seeds, 0.66 with 8 epochs)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,7 +100,7 @@ class SearchResult:
     train: list[Sourced] = field(default_factory=list)
     """The release's training data: the best candidate's, plus the ``refit`` examples its recipe keeps."""
     config: Any = None
-    """The release's config (the best candidate's, its epochs scaled to the release data where the kind scales them)."""
+    """The release's config (the best candidate's; a tagger's own defaults set its steps for the release data)."""
     candidate_train: list[Sourced] = field(default_factory=list)
     candidate_config: Any = None
     """The best candidate exactly as it was validated: its pool (no validation half) and config."""
@@ -136,8 +131,6 @@ class CandidateSearch:
         Learning strategies the search may try (classification: ``head``, ``finetune``, ``lora``).
     settings
         Config values every candidate shares (generation: the system prompt, the answer checker).
-    scale_epochs
-        Scale a candidate's epochs to the steps the kind's defaults were set for (:data:`CALIBRATED_SIZE`).
     final_answer
         Generation: the bare final answer of a worked one (None: it has none). Given, the search weighs plain
         supervision (final answers) against chain-of-thought supervision (the teacher's worked answers).
@@ -154,7 +147,6 @@ class CandidateSearch:
         patience: int = 2,
         strategies: tuple[str, ...] = ("head",),
         seed: int = 0,
-        scale_epochs: bool = True,
         settings: Mapping[str, Any] | None = None,
         final_answer: Callable[[str], str | None] | None = None,
     ) -> None:
@@ -175,7 +167,6 @@ class CandidateSearch:
         self.patience = patience
         self.strategies = strategies
         self.seed = seed
-        self.scale_epochs = scale_epochs
         self.settings = dict(settings or {})
         self.final_answer = final_answer
 
@@ -233,8 +224,8 @@ class CandidateSearch:
         train = self._pool(best.recipe, extra=refit, extra_disputed=frozenset(refit_disputed))
         candidate = self._pool(best.recipe)
         return SearchResult(attempts=attempts, best=best, stop_reason=stop, train=train,
-                            config=self._config(best.recipe, size=len(train)), candidate_train=candidate,
-                            candidate_config=self._config(best.recipe, size=len(candidate)))
+                            config=self._config(best.recipe), candidate_train=candidate,
+                            candidate_config=self._config(best.recipe))
 
     # ------------------------------------------------------------------------------------------------ proposals
 
@@ -323,18 +314,13 @@ class CandidateSearch:
 
     # ------------------------------------------------------------------------------------------------ training
 
-    def _config(self, recipe: Recipe, *, size: int | None = None) -> Any:
-        """The recipe's config; trained on ``size`` examples, its epochs scaled to the steps the kind's defaults
-        were set for (:data:`CALIBRATED_SIZE`), so the release, which adds the validation half, trains as long
-        as the candidate it was chosen by."""
+    def _config(self, recipe: Recipe) -> Any:
+        """The recipe's config. A tagger's own defaults count its epochs against the data they were set for
+        (``calibrated_examples``), so the release, which adds the validation half, trains as many steps as the
+        candidate it was chosen by."""
         from pioneer.training.factory import config_for
 
-        values = {"seed": self.seed, "progress_bar": False, **self.settings, **dict(recipe.settings)}
-        config = config_for(self.kind, values)
-        calibrated = CALIBRATED_SIZE.get(self.kind) if self.scale_epochs else None
-        if size and calibrated and size < calibrated and hasattr(config, "epochs"):
-            config = config_for(self.kind, values | {"epochs": config.epochs * calibrated / size})
-        return config
+        return config_for(self.kind, {"seed": self.seed, "progress_bar": False, **self.settings, **dict(recipe.settings)})
 
     def _pool(self, recipe: Recipe, *, extra: Sequence[Sourced] = (),
               extra_disputed: frozenset[str] = frozenset()) -> list[Sourced]:
@@ -368,7 +354,7 @@ class CandidateSearch:
         try:
             train = [i.example for i in self._pool(recipe)]
             attempt.train_size = len(train)
-            adapter: TaskAdapter = adapter_for(self.kind, self._config(recipe, size=len(train)))
+            adapter: TaskAdapter = adapter_for(self.kind, self._config(recipe))
             adapter.fit(train)
             evaluation = adapter.evaluate(validation)
             attempt.score = evaluation.metric

@@ -141,7 +141,7 @@ class FileRegistry(Registry):
     """
 
     def __init__(self, root: str | Path, *, loader: Callable[[Path], TaskAdapter] | None = None) -> None:
-        self.root = Path(root).expanduser()
+        self.root = Path(root).expanduser().absolute()  # artifact URIs need an absolute path
         self.loader = loader
 
     def __repr__(self) -> str:

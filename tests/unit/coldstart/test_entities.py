@@ -75,7 +75,7 @@ def test_entity_coldstart_registers_a_tagger_never_trained_on_its_evaluation_set
     result = run_coldstart(DESCRIPTION, model="ner", registry=registry, workdir=tmp_path / "work",
                            kind="entity_extraction", labels=["PER", "LOC"], examples=user,
                            unlabeled=[e.text for e in pool], teacher=teacher, budget_minutes=0.0, metric_floor=0.0,
-                           scale_epochs=False)  # tiny data: scaled to 500 sentences' steps it trains 10x longer
+                           settings={"calibrated_examples": None})  # about data flow: the 500-sentence steps would train 10x longer
 
     assert result.task.metric == "entity_f1" and result.teacher == "simulated-5%"
     assert set(result.acquired) == {"user", "teacher:simulated-5%"}

@@ -62,21 +62,6 @@ def test_the_search_keeps_the_defaults_unless_a_move_clearly_beats_them() -> Non
     assert _best([a, b]).id == 1 and _best([b, a]).id == 1
 
 
-def test_entity_candidates_take_the_steps_the_tagger_defaults_were_set_for() -> None:
-    from pioneer.coldstart.search import CALIBRATED_SIZE, CandidateSearch
-
-    search = CandidateSearch(kind="entity_extraction")
-    default = search._config(Recipe()).epochs
-    calibrated = CALIBRATED_SIZE["entity_extraction"]
-    assert search._config(Recipe(), size=calibrated // 4).epochs == 4 * default  # a quarter of the data: 4× the epochs
-    assert search._config(Recipe(), size=2 * calibrated).epochs == default  # more data: never fewer epochs
-    doubled = Recipe().with_settings(epochs=2 * default)
-    assert search._config(doubled, size=calibrated // 4).epochs == 8 * default  # a search move still doubles them
-    assert CandidateSearch(kind="classification")._config(Recipe(), size=10).epochs == \
-        CandidateSearch(kind="classification")._config(Recipe()).epochs
-    assert CandidateSearch(kind="entity_extraction", scale_epochs=False)._config(Recipe(), size=10).epochs == default
-
-
 def test_a_refit_that_fails_the_gate_gives_way_to_the_candidate_as_validated() -> None:
     from types import SimpleNamespace
 

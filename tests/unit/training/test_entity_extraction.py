@@ -25,8 +25,21 @@ TEST = entity_data(24, seed=1, split="test")
 
 @pytest.fixture(scope="module")
 def tagger() -> EntityExtractionAdapter:
-    config = EntityExtractionConfig(epochs=2.0, batch_size=8, max_length=32, learning_rate=3e-4)
+    # 12 steps learn this synthetic set; the 500-sentence step rule (tested alone below) would take 10× as long.
+    config = EntityExtractionConfig(epochs=2.0, batch_size=8, max_length=32, learning_rate=3e-4, calibrated_examples=None)
     return EntityExtractionAdapter(config).fit(TRAIN)
+
+
+@pytest.mark.slow
+def test_a_set_smaller_than_the_calibration_trains_the_calibrated_steps() -> None:
+    config = EntityExtractionConfig(epochs=1.0, batch_size=8, max_length=32, calibrated_examples=32)
+    assert config.training_epochs(8) == 4.0 and config.training_epochs(64) == 1.0  # more data: never fewer epochs
+    assert dataclasses.replace(config, calibrated_examples=0).training_epochs(8) == 1.0
+    scaled = EntityExtractionAdapter(config).fit(TRAIN[:8])
+    plain = EntityExtractionAdapter(dataclasses.replace(config, calibrated_examples=None)).fit(TRAIN[:8])
+    assert scaled.fit_stats_["steps"] == 4 and plain.fit_stats_["steps"] == 1  # 32 examples at batch 8: 4 steps
+    with pytest.raises(ValueError, match="calibrated_examples"):
+        EntityExtractionAdapter(EntityExtractionConfig(calibrated_examples=-1))
 
 
 @pytest.mark.slow
@@ -112,8 +125,9 @@ def test_warm_start_is_refused_where_it_cannot_work(tagger: EntityExtractionAdap
 
 @pytest.mark.slow
 def test_lora_without_casing_trains_and_saves_adapter_only(tmp_path: Path) -> None:
-    config = EntityExtractionConfig(
-        epochs=1.0, batch_size=8, max_length=32, use_lora=True, learning_rate=1e-3, casing_features=False, lora_r=4
+    config = EntityExtractionConfig(  # about saving LoRA, not training length: 2 steps, not the calibrated 63
+        epochs=1.0, batch_size=8, max_length=32, use_lora=True, learning_rate=1e-3, casing_features=False, lora_r=4,
+        calibrated_examples=None,
     )
     adapter = EntityExtractionAdapter(config).fit(TRAIN[:16])
     adapter.save(tmp_path / "m")
