@@ -28,6 +28,20 @@ if _WORKERS > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 
+def _worker_port_range() -> str:
+    """This worker's share of the port range, so parallel workers never pick the same port for a broker."""
+    from streams.brokers.ports import port_range
+
+    low, high = port_range()
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    share = (high - low) // _WORKERS
+    return f"{low + index * share}-{low + (index + 1) * share - 1}"
+
+
+if _WORKERS > 1:
+    os.environ["PIONEER_PORTS"] = _worker_port_range()
+
+
 def _external_or_started(env_var: str, start) -> Iterator[str]:
     address = os.environ.get(env_var)
     if address:

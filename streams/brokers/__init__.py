@@ -1,7 +1,8 @@
 """Local brokers speaking the Kafka protocol: Apache Kafka (the reference) and Tansu (the embedded default)."""
 
-from streams.brokers.base import BrokerError, LocalBroker, free_port
+from streams.brokers.base import BrokerError, LocalBroker
 from streams.brokers.kafka import ApacheKafkaBroker, fetch_kafka_jars, kafka_version
+from streams.brokers.ports import free_port
 from streams.brokers.tansu import TansuBroker
 
 ENGINES = ("tansu", "kafka")

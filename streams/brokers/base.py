@@ -93,12 +93,24 @@ class LocalBroker(ABC):
         while not waiter.done():
             if not self.is_running():
                 waiter.cancel()
-                raise BrokerError(f"{self.engine} broker exited with code {self._process.returncode}; see {self.log_file}")
+                raise BrokerError(
+                    f"{self.engine} broker exited with code {self._process.returncode}; see {self.log_file}"
+                    f"{self._log_tail()}"
+                )
             await asyncio.sleep(0.1)
         try:
             waiter.result()
         except TimeoutError as exc:
             raise BrokerError(str(exc)) from None
+
+    def _log_tail(self, lines: int = 15) -> str:
+        """The end of the broker's log, so a failed start says why without a second look."""
+        if self.log_file is None or not Path(self.log_file).exists():
+            return ""
+        with open(self.log_file, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - 16384))
+            tail = handle.read().decode(errors="replace").splitlines()[-lines:]
+        return "\n" + "\n".join(tail) if tail else ""
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop gracefully (SIGTERM), then forcibly if it does not exit within ``timeout``."""
@@ -133,12 +145,3 @@ def _port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
