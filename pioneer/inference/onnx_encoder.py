@@ -70,6 +70,7 @@ class OnnxSentenceEncoder:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self._encode_batch = _batch_encoder(tokenizer, max_length)
         self._inputs = [i.name for i in self._session.get_inputs()]
         self.dimension_ = int(self._session.get_outputs()[0].shape[-1])
 
@@ -87,9 +88,32 @@ class OnnxSentenceEncoder:
         return out
 
     def _run(self, texts: list[str]) -> np.ndarray:
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
+        batch = self._encode_batch(texts)
         feed = {name: np.asarray(batch[name], dtype=np.int64) for name in self._inputs}
         return self._session.run(None, feed)[0]
+
+
+def _batch_encoder(tokenizer: Any, max_length: int) -> Any:
+    """Texts -> padded, truncated token arrays. A fast tokenizer's Rust core is called directly: the same ids as
+    ``tokenizer(texts, padding=True, truncation=True)`` at about half the CPU (the Python wrapper's checks)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or tokenizer.pad_token_id is None:
+        return lambda texts: tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    from tokenizers import Tokenizer
+
+    core = Tokenizer.from_str(backend.to_str())  # a copy: the wrapper rewrites its own padding on every call
+    core.enable_truncation(max_length, direction=tokenizer.truncation_side)
+    core.enable_padding(pad_id=tokenizer.pad_token_id, pad_token=tokenizer.pad_token, direction=tokenizer.padding_side)
+
+    def encode(texts: list[str]) -> dict[str, np.ndarray]:
+        encodings = core.encode_batch(texts)
+        return {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+
+    return encode
 
 
 def onnx_sentence_encoder(

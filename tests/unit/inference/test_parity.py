@@ -51,6 +51,22 @@ def assert_same_answers(adapter: ClassificationAdapter) -> None:
     assert [o.label for o in adapter.predict(GATE)] == [adapter.labels_[i] for i in expected.argmax(1)]
 
 
+def test_the_fast_paths_tokens_equal_the_tokenizers_own() -> None:
+    from pioneer.inference.onnx_encoder import _batch_encoder
+
+    from transformers import AutoTokenizer
+
+    from pioneer.embedding import default_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path())
+    encode = _batch_encoder(tokenizer, max_length=24)
+    for batch in ([*GATE[-6:], "a"], ["\x00 nul \u200b zero-width", "x" * 5000, "  "], [GATE[0]]):
+        expected = tokenizer(batch, padding=True, truncation=True, max_length=24, return_tensors="np")
+        ours = encode(batch)
+        for name in ("input_ids", "attention_mask", "token_type_ids"):
+            np.testing.assert_array_equal(ours[name], expected[name])
+
+
 def test_head_classifier_answers_the_same_on_onnx(head: ClassificationAdapter) -> None:
     assert_same_answers(head)
 
