@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,7 @@ from streams.brokers.ports import DEFAULT_RANGE, PortAllocator, port_range
 
 def test_default_range_stays_below_the_kernel_ephemeral_range() -> None:
     try:
-        ephemeral_low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except OSError:
         pytest.skip("no Linux ephemeral port range to compare with")
     assert DEFAULT_RANGE[1] < ephemeral_low

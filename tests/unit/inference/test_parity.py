@@ -52,11 +52,10 @@ def assert_same_answers(adapter: ClassificationAdapter) -> None:
 
 
 def test_the_fast_paths_tokens_equal_the_tokenizers_own() -> None:
-    from pioneer.inference.onnx_encoder import _batch_encoder
-
     from transformers import AutoTokenizer
 
     from pioneer.embedding import default_model_path
+    from pioneer.inference.onnx_encoder import _batch_encoder
 
     tokenizer = AutoTokenizer.from_pretrained(default_model_path())
     encode = _batch_encoder(tokenizer, max_length=24)
