@@ -73,7 +73,7 @@ from pioneer.retrain.commit import serve_once
 from pioneer.retrain.datasets import RetrainData, prepare, training_set, unique_examples
 from pioneer.retrain.decision import ReleaseDecision, build_decision, decision_metrics
 from pioneer.retrain.progress import ProgressReporter, ProgressSink
-from pioneer.retrain.recipes import Recipe, RecipeSearch, config_to_dict
+from pioneer.retrain.recipes import Recipe, RecipeSearch, config_to_dict, step_size
 from pioneer.retrain.regression_set import RegressionSetBuilder
 from pioneer.retrain.release import rejection_event
 from pioneer.retrain.trust import BandChoice, choose_band, label_trust
@@ -517,10 +517,13 @@ class Retrainer:
         reporter: ProgressReporter,
         judged: tuple[_Candidate, Evaluation, GateReport] | None,
     ) -> tuple[tuple[_Candidate, Evaluation, GateReport], bool]:
-        """Gate ``candidates`` best-validation first, stopping at the first that passes: the validation set is
-        small, so the runner-up often keeps within the flip budget where the favourite does not. Returns the
-        judged candidate (the passing one, else this iteration's favourite) and whether it passed."""
-        ranked = sorted(candidates, key=lambda c: -c.score)  # stable: ties keep the gentler, earlier recipe
+        """Gate ``candidates`` best-validation first (ties: the smallest step first), stopping at the first that
+        passes: the validation set is small, so the runner-up often keeps within the flip budget where the favourite
+        does not. Returns the judged candidate (the passing one, else this iteration's favourite) and whether it
+        passed."""
+        # Among equal validation scores the smallest step from production goes first: it breaks least of what the
+        # validation set cannot see (a small validation set ties often).
+        ranked = sorted(candidates, key=lambda c: (-c.score, step_size(c.recipe)))
         for rank, candidate in enumerate(ranked):
             reporter.emit(
                 "evaluating", iteration=iteration, candidate=candidate.recipe.name,

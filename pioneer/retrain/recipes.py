@@ -89,6 +89,12 @@ class Recipe:
         return dataclasses.replace(config, **{k: v for k, v in self.config.items() if k in known})
 
 
+def step_size(recipe: Recipe) -> float:
+    """How far a candidate moves from production, to rank candidates of equal validation score: a blend moves its
+    weight of a warm-started fit; a fit from the base model moves further than any warm start."""
+    return recipe.blend if recipe.warm_start else 1.0 + recipe.blend
+
+
 def config_to_dict(config: object) -> dict[str, Any]:
     """A config as JSON-ready values (its ``to_dict`` when it has one), ``{}`` for None."""
     if hasattr(config, "to_dict"):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pioneer.events import GateCheck, GateReport
 from pioneer.retrain import RecipeSearch
+from pioneer.retrain.recipes import Recipe, step_size
 from pioneer.training import EntityExtractionConfig
 
 
@@ -69,3 +72,12 @@ def test_coverage_is_offered_below_the_surgical_band() -> None:
     nxt = search.propose(1, config=config, production_score=0.5, last=weak[1], last_report=report("negative_flips"),
                          warm_start=True)
     assert all(r.coverage for r in nxt)
+
+
+def test_equal_scores_rank_the_smallest_step_from_production_first() -> None:
+    cold = Recipe(name="it0-a")
+    warm = Recipe(name="it0-b", warm_start=True)
+    blends = [dataclasses.replace(warm, name=f"it0-b@{w}", blend=w) for w in (0.75, 0.3)]
+    ranked = sorted([cold, warm, *blends], key=step_size)
+    assert [r.name for r in ranked] == ["it0-b@0.3", "it0-b@0.75", "it0-b", "it0-a"]
+    assert step_size(dataclasses.replace(cold, blend=0.5)) > step_size(warm)  # no warm start: further than any
