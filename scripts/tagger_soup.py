@@ -8,7 +8,7 @@ training seed; a soup averages the weights of several such fits, tensor by tenso
 ``--shared-init`` gives every fit the seed-0 head (tag classifier and casing embedding), so the fits differ only
 in data order and dropout, as the soups of the paper do (they share the whole initialisation).
 
-    nice -n 5 python scripts/tagger_soup.py --seeds 0 1 2 --out /tmp/soup
+    nice -n 5 python scripts/tagger_soup.py --seeds 0 1 2 --out soup.jsonl
 """
 
 from __future__ import annotations
