@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pioneer.coldstart.curate import balance, disputed_teacher_labels
-from pioneer.coldstart.significance import clearly_better, item_evidence
 from pioneer.coldstart.sources import Sourced, machine_labelled, source_kind
 from pioneer.errors import ConfigError
+from pioneer.significance import clearly_better, item_evidence
 from pioneer.training import adapter_for
 from pioneer.training.base import Example, TaskAdapter
 
@@ -80,7 +80,7 @@ class Attempt:
     train_size: int = 0
     error: str | None = None
     evidence: Any = field(default=None, repr=False)
-    """Per-validation-example counts behind ``score`` (see :mod:`pioneer.coldstart.significance`)."""
+    """Per-validation-example counts behind ``score`` (see :mod:`pioneer.significance`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -372,7 +372,7 @@ def _best(attempts: Sequence[Attempt]) -> Attempt | None:
     attempt that is clearly better on the validation half.
 
     Clearly better: a metric gain beyond one standard error of the paired gain (a bootstrap over the
-    validation examples; :func:`~pioneer.coldstart.significance.clearly_better`). Where the metric cannot tell
+    validation examples; :func:`~pioneer.significance.clearly_better`). Where the metric cannot tell
     two apart, the validation log-likelihood of the labels decides where there is one (classification: 75
     examples score in steps of 1.3 points, the likelihood still ranks them; CLINC150 banking, 20%-wrong teacher:
     cleaned and raw data tie at 0.933, the likelihood ranks the cleaned one first, 0.944 against 0.882 on the

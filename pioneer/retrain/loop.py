@@ -73,10 +73,12 @@ from pioneer.retrain.commit import serve_once
 from pioneer.retrain.datasets import RetrainData, prepare, training_set, unique_examples
 from pioneer.retrain.decision import ReleaseDecision, build_decision, decision_metrics
 from pioneer.retrain.progress import ProgressReporter, ProgressSink
-from pioneer.retrain.recipes import Recipe, RecipeSearch, config_to_dict, step_size
+from pioneer.retrain.ranking import gating_order
+from pioneer.retrain.recipes import Recipe, RecipeSearch, config_to_dict
 from pioneer.retrain.regression_set import RegressionSetBuilder
 from pioneer.retrain.release import rejection_event
 from pioneer.retrain.trust import BandChoice, choose_band, label_trust
+from pioneer.significance import item_evidence
 from pioneer.traces.examples import trace_to_example
 from pioneer.traces.store import TraceStore
 from pioneer.training.base import BaseTrainConfig, Evaluation, Example, TaskAdapter
@@ -111,6 +113,8 @@ class _Candidate:
     """Example id -> right, on R's certifying half (None until R certifies it, or without R)."""
     flip_verdict: FlipVerdict | None = None
     """The flip contract's verdict on R's certifying half (None until R certifies it, or without R)."""
+    evidence: Any = None
+    """Per-validation-example counts behind ``score`` (None until the gating order asks for them)."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -517,14 +521,12 @@ class Retrainer:
         reporter: ProgressReporter,
         judged: tuple[_Candidate, Evaluation, GateReport] | None,
     ) -> tuple[tuple[_Candidate, Evaluation, GateReport], bool]:
-        """Gate ``candidates`` best-validation first (ties: the smallest step first), stopping at the first that
-        passes: the validation set is small, so the runner-up often keeps within the flip budget where the favourite
-        does not. Returns the judged candidate (the passing one, else this iteration's favourite) and whether it
-        passed."""
-        # Among equal validation scores the smallest step from production goes first: it breaks least of what the
-        # validation set cannot see (a small validation set ties often).
-        ranked = sorted(candidates, key=lambda c: (-c.score, step_size(c.recipe)))
-        for rank, candidate in enumerate(ranked):
+        """Gate ``candidates`` in :func:`~pioneer.retrain.ranking.gating_order`, stopping at the first that passes:
+        the validation set is small, so the runner-up often keeps within the flip budget where the favourite does
+        not. Returns the judged candidate (the passing one, else the best by validation) and whether it passed."""
+        ranked = gating_order(candidates, lambda c: _validation_evidence(c, gating.data))
+        favourite = max(candidates, key=lambda c: c.score)  # the first of the best scores, as listed
+        for candidate in ranked:
             reporter.emit(
                 "evaluating", iteration=iteration, candidate=candidate.recipe.name,
                 metrics={"validation": candidate.score},
@@ -540,7 +542,7 @@ class Retrainer:
                 + ", ".join(f"{c.name}={'ok' if c.passed else 'FAIL'}" for c in gate_report.checks),
             )
             candidate.verdict = _verdict(gate_report)
-            if rank == 0 or gate_report.passed:
+            if candidate is favourite or gate_report.passed:
                 # The favourite's report steers the next iteration unless another candidate passes.
                 judged = (candidate, evaluation, gate_report)
             if gate_report.passed:
@@ -764,6 +766,17 @@ def _descends_from(registry: Registry, model: str, version: str, ancestor: str, 
             return True
         current = registry.get_manifest(model, current).parent
     return False
+
+
+def _validation_evidence(candidate: _Candidate, data: RetrainData) -> Any:
+    """``candidate``'s per-example validation counts for the gating order; None for a generator (one more decode
+    of the validation set would cost a good part of a retrain) or without validation examples."""
+    if data.task == "generation" or not data.validation:
+        return None
+    if candidate.evidence is None:
+        evaluation = candidate.adapter.evaluate(data.validation)
+        candidate.evidence = item_evidence(data.task, evaluation, data.validation)
+    return candidate.evidence
 
 
 def validation_score(adapter: TaskAdapter, validation: Sequence[Example]) -> float:

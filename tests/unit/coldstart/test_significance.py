@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from pioneer.coldstart.search import Attempt, Recipe, _best
-from pioneer.coldstart.significance import (
+from pioneer.events import Span
+from pioneer.significance import (
     clearly_better,
     item_evidence,
     metric_of,
     paired_gain,
 )
-from pioneer.events import Span
 from pioneer.training.base import Evaluation, Example, Output
 
 

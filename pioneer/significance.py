@@ -56,14 +56,17 @@ def paired_gain(new: np.ndarray, old: np.ndarray, *, resamples: int = RESAMPLES,
     return gain, float(gains.std(ddof=1))
 
 
-def clearly_better(new: np.ndarray | None, old: np.ndarray | None, new_score: float, old_score: float) -> int:
-    """+1 when ``new`` beats ``old`` by more than one standard error of the paired gain, -1 when it loses by
-    more, 0 when the validation half cannot tell them apart. Without per-example evidence the scores decide
+def clearly_better(
+    new: np.ndarray | None, old: np.ndarray | None, new_score: float, old_score: float, *, errors: float = 1.0
+) -> int:
+    """+1 when ``new`` beats ``old`` by more than ``errors`` standard errors of the paired gain, -1 when it loses
+    by more, 0 when the validation half cannot tell them apart. Without per-example evidence the scores decide
     alone (any difference counts)."""
     if new is None or old is None or new.shape != old.shape or len(new) == 0:
         gain, error = new_score - old_score, 0.0
     else:
         gain, error = paired_gain(new, old)
+        error *= errors
     if gain > error and gain > 0:
         return 1
     if gain < -error and gain < 0:
