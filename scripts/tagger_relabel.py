@@ -6,8 +6,8 @@ draw of CoNLL-2003, 20 user sentences and 150 labelled by the simulated teacher 
 
 Fold models: the 150 teacher sentences split into ``--folds`` by a hash of their id (as ``disputed_labels``
 does); each fold is predicted by a per-word logistic regression (the classification head's C=10) on frozen
-MiniLM last-layer embeddings of each word's first piece plus a casing one-hot (as the tagger's classifier reads it), fitted on the other folds and the
-user sentences. A teacher sentence is disputed where some word's predicted tag beats the teacher's tag by
+MiniLM last-layer embeddings of each word's first piece plus a casing one-hot (as the tagger's classifier reads
+it), fitted on the other folds and the user sentences; ``--fold-model tagger`` fits the default tagger instead. A teacher sentence is disputed where some word's predicted tag beats the teacher's tag by
 ``--margins`` in probability (0.2, the classification check's constant); ``words`` replaces the teacher's tags on
 the disputed words, ``sentence`` replaces the whole sentence's tags with the fold model's (Viterbi-decoded).
 
@@ -165,7 +165,8 @@ def main() -> None:
             changed = [i for i in teacher if set(relabelled[i].spans or ()) != set(train[i].spans or ())]
             fixed = [i for i in changed if is_wrong[i] and set(relabelled[i].spans) == set(gold[train[i].text])]
             after = span_scores([relabelled[i].spans or [] for i in teacher], truth)
-            record({"fold_model": args.fold_model, "relabel": mode, "margin": margin, "folds": args.folds, "disputed_words": disputed_words,
+            record({"fold_model": args.fold_model, "relabel": mode, "margin": margin, "folds": args.folds,
+                    "disputed_words": disputed_words,
                     "sentences_changed": len(changed), "wrong_changed": sum(is_wrong[i] for i in changed),
                     "wrong_corrected": len(fixed), "wrong_total": sum(is_wrong.values()),
                     "right_damaged": sum(not is_wrong[i] for i in changed), "labels_f1_vs_gold": round(after.f1, 4),
@@ -177,7 +178,8 @@ def main() -> None:
         for name in args.fits:
             began = time.monotonic()
             f1 = fit(sets[name], seed, False).evaluate(scored).metric
-            record({"fold_model": args.fold_model, "labels": name, "seed": seed, "f1": round(f1, 4), "seconds": round(time.monotonic() - began, 1)})
+            record({"fold_model": args.fold_model, "labels": name, "seed": seed, "f1": round(f1, 4),
+                    "seconds": round(time.monotonic() - began, 1)})
 
 
 if __name__ == "__main__":
