@@ -7,9 +7,10 @@ draw of CoNLL-2003, 20 user sentences and 150 labelled by the simulated teacher 
 Fold models: the 150 teacher sentences split into ``--folds`` by a hash of their id (as ``disputed_labels``
 does); each fold is predicted by a per-word logistic regression (the classification head's C=10) on frozen
 MiniLM last-layer embeddings of each word's first piece plus a casing one-hot (as the tagger's classifier reads
-it), fitted on the other folds and the user sentences; ``--fold-model tagger`` fits the default tagger instead. A teacher sentence is disputed where some word's predicted tag beats the teacher's tag by
-``--margins`` in probability (0.2, the classification check's constant); ``words`` replaces the teacher's tags on
-the disputed words, ``sentence`` replaces the whole sentence's tags with the fold model's (Viterbi-decoded).
+it), fitted on the other folds and the user sentences; ``--fold-model tagger`` fits the default tagger
+instead. A teacher word is disputed where the predicted tag beats the teacher's tag by ``--margins`` in
+probability (0.2, the classification check's constant); ``words`` replaces the teacher's tags on the disputed
+words, ``sentence`` replaces a disputed sentence's tags with the fold model's (Viterbi-decoded).
 
 Then the default tagger (125 steps) is fitted on the teacher labels as they are, on each relabelling, and on
 the gold labels (the ceiling of any correction), and scored on the 200 sentences.
