@@ -3,9 +3,9 @@
 Best validation score first, except that candidates the validation set cannot tell apart from the best go
 first, the smallest step from production first: their loss to the best is within the 95% band (the confidence
 the release contract states) of a paired bootstrap over the validation examples
-(:func:`pioneer.significance.clearly_better`). A small validation set cannot rank them, and of equals the smaller
-step breaks less of what the validation set does not see (docs/deployments.md). Without per-example evidence (a generator, whose validation decode is too slow to
-repeat) only exact ties are equals.
+(:func:`pioneer.significance.clearly_better`). A small validation set cannot rank them, and of equals the
+smaller step breaks less of what the validation set does not see (docs/deployments.md). Without per-example
+evidence (a generator, whose validation decode is too slow to repeat) only exact ties are equals.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def gating_order(candidates: Sequence[C], evidence: Callable[[C], np.ndarray | N
         return []
     best = max(candidates, key=lambda c: (c.score, -step_size(c.recipe)))
     best_evidence = evidence(best)
-    equals = [c for c in candidates
-              if c is best or clearly_better(best_evidence, evidence(c), best.score, c.score, errors=EQUAL_WITHIN) == 0]
-    rest = [c for c in candidates if all(c is not e for e in equals)]
-    return [*sorted(equals, key=lambda c: step_size(c.recipe)),
-            *sorted(rest, key=lambda c: (-c.score, step_size(c.recipe)))]
+    equal = {id(c) for c in candidates
+             if c is best or clearly_better(best_evidence, evidence(c), best.score, c.score, errors=EQUAL_WITHIN) == 0}
+    equals = sorted((c for c in candidates if id(c) in equal), key=lambda c: step_size(c.recipe))
+    rest = sorted((c for c in candidates if id(c) not in equal), key=lambda c: (-c.score, step_size(c.recipe)))
+    return [*equals, *rest]
