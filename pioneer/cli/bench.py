@@ -175,7 +175,7 @@ def _quiet_libraries() -> None:
 @click.option("--sparse-labels", type=click.IntRange(0), default=20, show_default=True,
               help="Weak model (classification): seeded labels that get only --sparse-per-label examples.")
 @click.option("--sparse-per-label", type=click.IntRange(1), default=2, show_default=True)
-@click.option("--base-sentences", type=click.IntRange(1), default=150, show_default=True,
+@click.option("--base-sentences", type=click.IntRange(1), default=15, show_default=True,
               help="Weak model (entity extraction): seeded training sentences.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the report, plots, JSON, broker logs, registry and traces go "

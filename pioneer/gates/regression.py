@@ -41,7 +41,8 @@ from pioneer.errors import ConfigError
 from pioneer.events import GateCheck, GateReport
 from pioneer.gates.contract import FlipContract, FlipVerdict
 from pioneer.training.base import Evaluation
-from pioneer.trigger.rates import wilson_upper, z_score
+from pioneer.trigger import FAILURES_PREFIX
+from pioneer.trigger.rates import sign_test_p, wilson_upper, z_score
 
 NO_BASELINE_NOTE = (
     "First version of this model: there is no baseline, so the flip, cross-checkpoint and change checks did not run."
@@ -75,7 +76,8 @@ class RegressionGate:
     metric_min_delta
         The candidate's metric must be at least the baseline's plus this (0: not below production).
     pattern_fix_floor
-        Smallest share of each target pattern's held-out failures the candidate must get right.
+        Smallest share of each target pattern's held-out failures the candidate must get right. A broad retrain's
+        pattern (the model's failures as a whole) is judged by progress instead: see :meth:`_progress`.
     pattern_min_size
         Patterns with fewer held-out failures are judged pooled together (one check over their union), since
         a fix rate over one or two examples is a coin toss.
@@ -216,7 +218,7 @@ class RegressionGate:
                     for c in checkpoints
                 ]
         if self.pattern_fix_floor is not None and patterns:
-            checks += self._patterns(patterns, cand)
+            checks += self._patterns(patterns, cand, None if baseline is None else baseline.correct_by_id())
         if self.metric_floor is not None:
             checks.append(self._floor(candidate, baseline))
         if not checks:
@@ -251,10 +253,16 @@ class RegressionGate:
             checks.append(self._regression(*regression, notes, certification))
         return checks
 
-    def _patterns(self, patterns: Mapping[str, Sequence[str]], cand: Mapping[str, bool]) -> list[GateCheck]:
-        """One fix-rate check per pattern large enough to judge alone; the small ones pooled into one."""
+    def _patterns(
+        self, patterns: Mapping[str, Sequence[str]], cand: Mapping[str, bool], base: Mapping[str, bool] | None
+    ) -> list[GateCheck]:
+        """One fix-rate check per pattern large enough to judge alone; the small ones pooled into one. A model's
+        failures as a whole (a broad retrain) are judged by progress instead (:meth:`_progress`)."""
+        whole = {p: ids for p, ids in patterns.items() if base is not None and p.startswith(FAILURES_PREFIX)}
+        checks = [self._progress(p, ids, cand, base) for p, ids in whole.items() if base is not None]
+        patterns = {p: ids for p, ids in patterns.items() if p not in whole}
         small = {p: ids for p, ids in patterns.items() if len(ids) < self.pattern_min_size}
-        checks = [self._pattern(p, ids, cand) for p, ids in patterns.items() if p not in small]
+        checks += [self._pattern(p, ids, cand) for p, ids in patterns.items() if p not in small]
         if len(small) == 1:
             ((pattern_id, ids),) = small.items()
             checks.append(self._pattern(pattern_id, ids, cand))
@@ -331,6 +339,32 @@ class RegressionGate:
         return GateCheck(
             name="slice_drop", passed=not failing, observed=worst, threshold=self.slice_max_drop, detail=detail
         )
+
+    def _progress(
+        self, pattern_id: str, ids: Sequence[str], cand: Mapping[str, bool], base: Mapping[str, bool]
+    ) -> GateCheck:
+        """A broad retrain's check: the candidate fixes surely more than it breaks over every example the gate
+        judged (a one-sided exact sign test at ``pattern_confidence``; the observed counts when that is None).
+
+        A share of *all* failures fixed in one release asks for a step the flip budget forbids, so a model that
+        fails broadly would never be released; the flip checks bound each step and this one asks for progress,
+        so it improves over several releases instead (docs/deployments.md)."""
+        name = f"pattern_fix_rate:{pattern_id}"
+        fixes = sum(1 for i, ok in base.items() if not ok and cand.get(i, False))
+        breaks = sum(1 for i, ok in base.items() if ok and not cand.get(i, False))
+        fixed = sum(cand.get(i, False) for i in ids)
+        detail = (f"{fixed} of {len(ids)} held-out failures of the model's failures as a whole now right; over all "
+                  f"{len(base)} judged examples {fixes} fixed and {breaks} broken")
+        if self.pattern_confidence is None:
+            passed = fixes > breaks
+            detail += " (must fix more than it breaks)."
+        else:
+            p = sign_test_p(fixes, breaks)
+            passed = p <= 1.0 - self.pattern_confidence + 1e-12
+            detail += (f": better than production with one-sided p = {p:.3f} (sign test; at most "
+                       f"{1.0 - self.pattern_confidence:.2f}).")
+        return GateCheck(name=name, passed=passed, observed=fixed / len(ids) if ids else 0.0,
+                         threshold=self.pattern_fix_floor, detail=detail)
 
     def _pattern(self, pattern_id: str, ids: Sequence[str], cand: Mapping[str, bool]) -> GateCheck:
         assert self.pattern_fix_floor is not None

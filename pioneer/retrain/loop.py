@@ -83,6 +83,7 @@ from pioneer.traces.examples import trace_to_example
 from pioneer.traces.store import TraceStore
 from pioneer.training.base import BaseTrainConfig, Evaluation, Example, TaskAdapter
 from pioneer.training.interpolation import WeightSearch
+from pioneer.trigger import FAILURES_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,8 @@ class _Gating:
             # A weak model's retrain rebuilds its data rather than patching patterns one by one: the request's
             # patterns are judged together (at least the floor's share of all their held-out failures fixed).
             pooled_ids = sorted({i for ids in data.pattern_gate.values() for i in ids})
-            self.patterns = {f"all({len(data.pattern_gate)} patterns)": pooled_ids}
+            whole = any(p.startswith(FAILURES_PREFIX) for p in data.pattern_gate)  # then judged by progress
+            self.patterns = {f"{FAILURES_PREFIX if whole else ''}all({len(data.pattern_gate)} patterns)": pooled_ids}
 
     def judge(self, candidate: _Candidate, evaluation: Evaluation) -> GateReport:
         """The gate's report on ``candidate``; only a candidate every other check passed reaches R, whose verdict

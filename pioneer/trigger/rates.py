@@ -59,3 +59,16 @@ def failure_rate_lower_bound(failures: float, sampled_passes: float, sample_rate
     q = wilson_lower(failures, failures + sampled_passes, z)
     denom = q * sample_rate + 1.0 - q
     return min(1.0, q * sample_rate / denom) if denom > 0 else 1.0
+
+
+def sign_test_p(wins: int, losses: int) -> float:
+    """One-sided exact sign test (McNemar's exact test on paired right/wrong outcomes): the chance of at least
+    ``wins`` of the ``wins + losses`` changed examples going one way if changes fell either way with even odds.
+
+    >>> round(sign_test_p(5, 0), 4), round(sign_test_p(8, 2), 4), sign_test_p(0, 0)
+    (0.0312, 0.0547, 1.0)
+    """
+    if wins < 0 or losses < 0:
+        raise ValueError(f"counts must be >= 0, got wins={wins!r}, losses={losses!r}")
+    n = wins + losses
+    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n

@@ -33,8 +33,9 @@ class WeakModelRecipe:
     sparse_labels: int = 20
     """Classification: labels (seeded) that get only ``sparse_per_label`` examples: added late, barely covered."""
     sparse_per_label: int = 2
-    base_sentences: int = 150
-    """Entity extraction: training sentences."""
+    base_sentences: int = 15
+    """Entity extraction: training sentences (a tagger trains the steps of 500 sentences on any number: 15 give
+    CoNLL-2003 entity F1 ~0.27, 150 already ~0.66)."""
     validation_sentences: int = 100
     gate_sentences: int = 150
 

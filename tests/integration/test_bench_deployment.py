@@ -64,6 +64,6 @@ def test_a_preset_is_a_dataset_with_a_documented_recipe() -> None:
 
     clinc = DEPLOYMENTS["clinc150"]
     assert dataclasses.asdict(clinc.weak) == {"per_label": 10, "sparse_labels": 20, "sparse_per_label": 2,
-                                              "base_sentences": 150, "validation_sentences": 100,
+                                              "base_sentences": 15, "validation_sentences": 100,
                                               "gate_sentences": 150}
     assert "2 of each of 20 seeded labels" in clinc.recipe

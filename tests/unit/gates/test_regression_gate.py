@@ -8,6 +8,7 @@ from pioneer.errors import ConfigError
 from pioneer.events import EventCodec, ModelRef, ReleaseRejection
 from pioneer.gates import NO_BASELINE_NOTE, CheckpointEval, RegressionGate
 from pioneer.training import Evaluation
+from pioneer.trigger import FAILURES_PREFIX
 
 IDS = [f"e{i}" for i in range(20)]
 
@@ -116,6 +117,33 @@ def test_a_fix_rate_fails_only_on_evidence_that_it_is_below_the_floor() -> None:
     assert not check(gate.evaluate(many, baseline=ev(BASE), patterns=patterns), "pattern_fix_rate:p-1").passed
     with pytest.raises(ConfigError, match="pattern_confidence"):
         RegressionGate(pattern_confidence=0.3)
+
+
+def test_a_models_failures_as_a_whole_are_judged_by_progress_not_by_the_floor() -> None:
+    ids = [f"e{i}" for i in range(40)]
+    base = [True] * 20 + [False] * 20
+    gate = RegressionGate(pattern_fix_floor=0.5, pattern_min_size=1, pattern_confidence=0.95)
+    whole = {f"{FAILURES_PREFIX}abc": ids[20:], "p-named": ids[20:]}
+    five_fixed = ev(flipped(base, wrong=[], right=[20, 21, 22, 23, 24]), ids)
+    report = gate.evaluate(five_fixed, baseline=ev(base, ids), patterns=whole)
+    progress = check(report, f"pattern_fix_rate:{FAILURES_PREFIX}abc")
+    # A quarter of the failures fixed, none broken: surely progress (p = 1/32), where a named pattern needs half.
+    assert progress.passed and progress.observed == 0.25 and "p = 0.031" in progress.detail
+    assert not check(report, "pattern_fix_rate:p-named").passed
+    # Four fixes against none, or eight against two, could be chance at 95%: not yet progress.
+    for right, wrong in (([20, 21, 22, 23], []), ([*range(20, 28)], [0, 1])):
+        report = gate.evaluate(ev(flipped(base, wrong=wrong, right=right), ids), baseline=ev(base, ids), patterns=whole)
+        assert not check(report, f"pattern_fix_rate:{FAILURES_PREFIX}abc").passed
+    # Without a confidence the observed counts decide: more fixed than broken.
+    observed = RegressionGate(pattern_min_size=1, epsilon=5).evaluate(
+        ev(flipped(base, wrong=[0, 1], right=[20, 21, 22]), ids), baseline=ev(base, ids), patterns=whole)
+    assert check(observed, f"pattern_fix_rate:{FAILURES_PREFIX}abc").passed
+
+
+def test_a_first_model_is_held_to_the_floor_even_for_failures_as_a_whole() -> None:
+    report = RegressionGate(pattern_min_size=1).evaluate(
+        ev(flipped(BASE, wrong=[], right=[15])), patterns={f"{FAILURES_PREFIX}abc": IDS[15:20]})
+    assert not check(report, f"pattern_fix_rate:{FAILURES_PREFIX}abc").passed
 
 
 def test_small_patterns_are_judged_pooled() -> None:
