@@ -62,7 +62,7 @@ def test_a_conll_folder_keeps_its_published_splits() -> None:
     train, pool, test = load_splits(DATASETS / "conll2003", "entity_extraction", seed=0)
     assert (len(train), len(pool), len(test)) == (14041, 3250, 3453)
     base, validation, gate, traffic = weak_model(train, pool, "entity_extraction", WeakModelRecipe(), seed=0)
-    assert (len(base), len(validation), len(gate), len(traffic)) == (150, 100, 150, 14041 - 150)
+    assert (len(base), len(validation), len(gate), len(traffic)) == (15, 100, 150, 14041 - 15)
 
 
 def test_a_retrain_in_flight_is_not_a_stall() -> None:
