@@ -28,7 +28,9 @@ def _default(name: str):
               " production gets right that the candidate gets wrong. [env: PIONEER_TRAINER_EPSILON]")
 @click.option("--pattern-fix-floor", type=click.FloatRange(0.0, 1.0), default=_default("pattern_fix_floor"),
               show_default="0.5", help="Share of each target pattern's held-out failures a release must get right (an"
-              " entity failure is fixed only when the whole sentence is). [env: PIONEER_TRAINER_PATTERN_FIX_FLOOR]")
+              " entity failure is fixed only when the whole sentence is). The failures outside any emerging pattern"
+              " are judged by progress instead: fixed surely more than broken, at --pattern-confidence."
+              " [env: PIONEER_TRAINER_PATTERN_FIX_FLOOR]")
 @click.option("--pattern-confidence", type=click.FloatRange(0.5, 1.0, min_open=True, max_open=True),
               default=_default("pattern_confidence"), show_default="0.95",
               help="Fail a pattern's fix rate only when its upper Wilson bound at this confidence is below the floor:"

@@ -76,8 +76,9 @@ class RegressionGate:
     metric_min_delta
         The candidate's metric must be at least the baseline's plus this (0: not below production).
     pattern_fix_floor
-        Smallest share of each target pattern's held-out failures the candidate must get right. A broad retrain's
-        pattern (the model's failures as a whole) is judged by progress instead: see :meth:`_progress`.
+        Smallest share of each target pattern's held-out failures the candidate must get right. The trigger's
+        failures pattern (``p-failures-``: the failures as a whole, or those outside the emerging patterns) is
+        judged by progress instead: see :meth:`_progress`.
     pattern_min_size
         Patterns with fewer held-out failures are judged pooled together (one check over their union), since
         a fix rate over one or two examples is a coin toss.
@@ -257,7 +258,7 @@ class RegressionGate:
         self, patterns: Mapping[str, Sequence[str]], cand: Mapping[str, bool], base: Mapping[str, bool] | None
     ) -> list[GateCheck]:
         """One fix-rate check per pattern large enough to judge alone; the small ones pooled into one. A model's
-        failures as a whole (a broad retrain) are judged by progress instead (:meth:`_progress`)."""
+        failures pattern (the trigger's ``p-failures-``) is judged by progress instead (:meth:`_progress`)."""
         whole = {p: ids for p, ids in patterns.items() if base is not None and p.startswith(FAILURES_PREFIX)}
         checks = [self._progress(p, ids, cand, base) for p, ids in whole.items() if base is not None]
         patterns = {p: ids for p, ids in patterns.items() if p not in whole}
@@ -343,7 +344,8 @@ class RegressionGate:
     def _progress(
         self, pattern_id: str, ids: Sequence[str], cand: Mapping[str, bool], base: Mapping[str, bool]
     ) -> GateCheck:
-        """A broad retrain's check: the candidate fixes surely more than it breaks over every example the gate
+        """The check of the trigger's failures pattern (the model's failures as a whole, or those outside its
+        emerging patterns): the candidate fixes surely more than it breaks over every example the gate
         judged (a one-sided exact sign test at ``pattern_confidence``; the observed counts when that is None).
 
         A share of *all* failures fixed in one release asks for a step the flip budget forbids, so a model that
@@ -353,7 +355,7 @@ class RegressionGate:
         fixes = sum(1 for i, ok in base.items() if not ok and cand.get(i, False))
         breaks = sum(1 for i, ok in base.items() if ok and not cand.get(i, False))
         fixed = sum(cand.get(i, False) for i in ids)
-        detail = (f"{fixed} of {len(ids)} held-out failures of the model's failures as a whole now right; over all "
+        detail = (f"{fixed} of {len(ids)} held-out failures of the failures pattern now right; over all "
                   f"{len(base)} judged examples {fixes} fixed and {breaks} broken")
         if self.pattern_confidence is None:
             passed = fixes > breaks

@@ -10,7 +10,7 @@ class TrainerConfig:
     group_id: str = field(default="pioneer-trainer", metadata={"help": "Consumer group (and Faust app id) of the trainer's workers."})
     catch_up_timeout: float = field(default=60.0, metadata={"help": "Seconds to wait for the trace store to reach a request's time before training."})
     epsilon: int = field(default=2, metadata={"help": "Negative flips a release may make on the gate set, and on each earlier checkpoint's set."})
-    pattern_fix_floor: float = field(default=0.5, metadata={"help": "Share of each target pattern's held-out failures a release must get right (a broad retrain, on the model's failures as a whole, must instead fix surely more than it breaks)."})
+    pattern_fix_floor: float = field(default=0.5, metadata={"help": "Share of each target pattern's held-out failures a release must get right (the failures pattern of a broad retrain, the model's failures outside any emerging pattern, must instead fix surely more than it breaks)."})
     pattern_confidence: float | None = field(default=0.95, metadata={"help": "Judge a fix rate by its upper Wilson bound at this confidence (None: the observed rate)."})
     coverage_below: float | None = field(default=None, metadata={"help": "Production score (see band_score) below which fixable failures outside the target patterns are trained on too (0: never; None: decided from the labels' sources)."})
     band_score: str = field(default="auto", metadata={"help": "Production's score that picks the band: auto (live when the labels are trusted), gate (its gate-set score) or live (its accuracy on its labelled traffic).", "choices": ["auto", "gate", "live"]})
