@@ -146,9 +146,10 @@ class _Gating:
         self.patterns = data.pattern_gate
         if pooled and len(data.pattern_gate) > 1:
             # A weak model's retrain rebuilds its data rather than patching patterns one by one: the request's
-            # patterns are judged together (at least the floor's share of all their held-out failures fixed).
+            # patterns are judged together: the floor's share of all their held-out failures fixed, or progress
+            # where the failures outside any emerging pattern are among them.
             pooled_ids = sorted({i for ids in data.pattern_gate.values() for i in ids})
-            whole = any(p.startswith(FAILURES_PREFIX) for p in data.pattern_gate)  # then judged by progress
+            whole = any(p.startswith(FAILURES_PREFIX) for p in data.pattern_gate)
             self.patterns = {f"{FAILURES_PREFIX if whole else ''}all({len(data.pattern_gate)} patterns)": pooled_ids}
 
     def judge(self, candidate: _Candidate, evaluation: Evaluation) -> GateReport:
