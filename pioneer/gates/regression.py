@@ -44,6 +44,9 @@ from pioneer.training.base import Evaluation
 from pioneer.trigger import FAILURES_PREFIX
 from pioneer.trigger.rates import sign_test_p, wilson_upper, z_score
 
+FLIP_CHECKS = ("negative_flips", "cross_checkpoint_flips")
+"""The checks that count broken examples on the gate set (a ratchet check's name adds ``:<version>``)."""
+
 NO_BASELINE_NOTE = (
     "First version of this model: there is no baseline, so the flip, cross-checkpoint and change checks did not run."
 )

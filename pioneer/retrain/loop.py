@@ -61,7 +61,7 @@ from pioneer.events import (
 )
 from pioneer.gates.contract import FlipVerdict
 from pioneer.gates.parity import serving_parity
-from pioneer.gates.regression import RegressionGate
+from pioneer.gates.regression import FLIP_CHECKS, RegressionGate
 from pioneer.registry import (
     Registry,
     RegistryError,
@@ -223,8 +223,9 @@ class Retrainer:
         Searches, for each warm-started candidate, the largest weight toward it whose blend with production keeps
         the flip contract on R (BCWI); None turns the search off (the fixed ``blend_weights`` remain).
     bcwi_tasks
-        Task kinds the search runs for: each step evaluates R once (cheap for a head on cached embeddings; a
-        generator decodes every example).
+        Task kinds the search runs for: each step evaluates the gate set and R's search half once (seconds for a
+        head on cached embeddings or a tagger, against a minute for a tagger's fit; a generator decodes every
+        example).
     """
 
     def __init__(
@@ -247,7 +248,7 @@ class Retrainer:
         min_live_traces: int = 200,
         regression: RegressionSetBuilder | None = None,
         bcwi: WeightSearch | None = WeightSearch(),  # noqa: B008 - frozen, so sharing the default is safe
-        bcwi_tasks: Sequence[str] = ("classification",),
+        bcwi_tasks: Sequence[str] = ("classification", "entity_extraction"),
     ) -> None:
         if any(not 0.0 < w < 1.0 for w in blend_weights):
             raise ValueError(f"blend_weights must lie strictly between 0 and 1, got {blend_weights!r}")
@@ -635,10 +636,8 @@ class Retrainer:
             return candidate.adapter if weight >= 1.0 else candidate.adapter.blend(production, weight)
 
         def accept(adapter: TaskAdapter) -> bool:
-            if self.gate.epsilon is not None:
-                before, after = on_gate.correct_by_id(), adapter.evaluate(data.gate_set).correct_by_id()
-                if sum(1 for i, ok in before.items() if ok and not after.get(i, False)) > self.gate.epsilon:
-                    return False
+            if not self._keeps_flip_checks(adapter.evaluate(data.gate_set), on_gate, data):
+                return False
             got = adapter.evaluate(examples).correct_by_id()
             verdict = self.gate.judge_regression(baseline_r, got)
             if verdict is not None:
@@ -659,6 +658,12 @@ class Retrainer:
         reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
         seconds = candidate.seconds + time.monotonic() - began
         return [_Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds)]
+
+    def _keeps_flip_checks(self, evaluation: Evaluation, on_gate: Evaluation, data: RetrainData) -> bool:
+        """Whether a blend's gate-set ``evaluation`` keeps every flip budget the gate applies there: ε against
+        production and the ratchet against each earlier checkpoint (a weight past either is never released)."""
+        report = self.gate.evaluate(evaluation, baseline=on_gate, checkpoints=data.checkpoints)
+        return all(c.passed for c in report.checks if c.name.split(":", 1)[0] in FLIP_CHECKS)
 
     def _register(
         self,

@@ -18,6 +18,7 @@ from pioneer.events import (
     PatternRef,
     RetrainRequest,
 )
+from pioneer.gates.regression import FLIP_CHECKS
 from pioneer.registry import FileRegistry
 from pioneer.retrain import NAIVE_NOTE, Retrainer, default_factory, handle_request
 from pioneer.retrain.trust import choose_band, label_trust
@@ -152,6 +153,8 @@ def test_a_candidate_that_flips_too_much_is_rejected_and_the_alias_stays(world: 
     # the weight searched against R (BCWI) found blends that keep R's contract; the unfixable pattern still fails
     searched = [c for c in decision.candidates if "@bcwi" in c["recipe"]["name"]]
     assert searched and all("regression_set_flips" not in c["gate"]["failed"] for c in searched)
+    # ... and every flip budget the gate applies on the gate set: ε against production and the ratchet
+    assert all(f.split(":")[0] not in FLIP_CHECKS for c in searched for f in c["gate"]["failed"])
     assert all("negative_flips" in c["gate"]["failed"] for c in decision.candidates if "@" not in c["recipe"]["name"])
     judged = next(c for c in decision.candidates if c["chosen"])
     assert judged["gate"]["failed"] == [c.name for c in decision.gate_report.checks if not c.passed]
