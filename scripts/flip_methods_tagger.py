@@ -9,6 +9,8 @@ fixed sentences are counted on CoNLL-2003 ``dev``, which neither the deployments
 - refit: the warm-started tagger as trained;
 - blend w: its weights interpolated toward the old tagger (BCWI);
 - threshold t: the refit keeping only entities whose tags' mean probability reaches t;
+- with ``--from-base``, also a fit of the same data from the base model, and its blends toward the old tagger
+  (both fits start from the same pretrained encoder and the same seeded head).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def main() -> None:
     parser.add_argument("--conll", type=Path, default=DEFAULT_CONLL)
     parser.add_argument("--update", type=int, default=1000, help="training sentences added by the update")
     parser.add_argument("--dev", type=int, default=1500, help="dev sentences counted (seeded sample)")
+    parser.add_argument("--from-base", action="store_true", help="also blend a fit from the base model")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     train = load_conll(args.conll / "train.txt", id_prefix="train")
@@ -79,6 +82,12 @@ def main() -> None:
         record(f"threshold {threshold}", strict.predict_spans([e.text for e in dev]))
     for weight in (0.3, 0.5, 0.7):
         record(f"blend {weight}", refit.blend(old, weight).predict_spans([e.text for e in dev]))
+    if args.from_base:
+        began = time.monotonic()
+        cold = EntityExtractionAdapter(config).fit(update)
+        record("from base", cold.predict_spans([e.text for e in dev]), time.monotonic() - began)
+        for weight in (0.3, 0.5, 0.7):
+            record(f"from base, blend {weight}", cold.blend(old, weight).predict_spans([e.text for e in dev]))
     print(f"old right on {sum(old_right)} of {len(dev)} dev sentences; "
           f"{sum(1 for r, g in zip(old_right, gold, strict=True) if r and not g)} of them have no entity")
     if args.json:

@@ -15,7 +15,8 @@ its stated form by itself once R is large enough.
 A retrain may certify several candidates on the same R before one passes, and the more it tries, the likelier
 one passes by luck. So the k-th certification of a retrain is judged at confidence 1 - (1 - c) / (k (k + 1)):
 the chances of a lucky pass add up to at most 1 - c over all of them, and the stated confidence c holds for
-whichever candidate is released.
+whichever candidate is released. The retrainer certifies only candidates that already keep the contract on R's
+search half, so the stricter readings are not spent on candidates that half would refuse.
 
 >>> contract = FlipContract(epsilon=2, max_rate=0.01, confidence=0.95)
 >>> contract.min_size()

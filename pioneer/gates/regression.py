@@ -46,6 +46,8 @@ from pioneer.trigger.rates import sign_test_p, wilson_upper, z_score
 
 FLIP_CHECKS = ("negative_flips", "cross_checkpoint_flips")
 """The checks that count broken examples on the gate set (a ratchet check's name adds ``:<version>``)."""
+SEARCH_HALF_CHECK = "regression_search_flips"
+"""The retrainer's check of R's search half, before the certifying half judges a candidate."""
 
 NO_BASELINE_NOTE = (
     "First version of this model: there is no baseline, so the flip, cross-checkpoint and change checks did not run."

@@ -17,13 +17,15 @@ The steps, each done by its own component:
 4. **iterations** (at most ``budget.max_iterations``): the :class:`RecipeSearch` proposes at least two recipes;
    for each, the :class:`~pioneer.curriculum.CurriculumBuilder` builds the curriculum and a fresh adapter
    trains on base data + curriculum, from the base model (or, for a warm-start recipe, from the production
-   weights), then is scored on validation. A warm-started candidate is also offered *blended* back toward
-   production at each of ``blend_weights`` (:meth:`~pioneer.training.TaskAdapter.blend`): a retrained tagger
-   that lifted gate F1 from 0.59 to 0.90 but broke 12 sentences broke 4 at weight 0.5, still at 0.85.
+   weights), then is scored on validation. A warm-started candidate, and any fit of an adapter that
+   ``blends_from_base``, is also offered *blended* back toward production at each of ``blend_weights``
+   (:meth:`~pioneer.training.TaskAdapter.blend`): a retrained tagger that lifted gate F1 from 0.59 to 0.90 but
+   broke 12 sentences broke 4 at weight 0.5, still at 0.85.
    In order of validation score the candidates are evaluated on the gate set and on the regression set R
    (reserved traffic and earlier sets, never trained on; :mod:`pioneer.retrain.regression_set`) and judged by the
-   :class:`~pioneer.gates.RegressionGate` against production, until one passes: on R the count ε and the 95%
-   Wilson bound on the flip rate both hold (:class:`~pioneer.gates.FlipContract`). Below ``coverage_below`` the
+   :class:`~pioneer.gates.RegressionGate` against production, until one passes: on R's search half the contract
+   must hold before its certifying half judges, and there the count ε and the 95% Wilson bound on the flip rate
+   both hold (:class:`~pioneer.gates.FlipContract`). Below ``coverage_below`` the
    target patterns' fix rate is checked pooled over all of them (the retrain rebuilds the data rather than
    patching each pattern);
 5. **decision**: the judged candidate is registered (content hash; rejected ones too, for audit), the decision
@@ -61,7 +63,7 @@ from pioneer.events import (
 )
 from pioneer.gates.contract import FlipVerdict
 from pioneer.gates.parity import serving_parity
-from pioneer.gates.regression import FLIP_CHECKS, RegressionGate
+from pioneer.gates.regression import FLIP_CHECKS, SEARCH_HALF_CHECK, RegressionGate
 from pioneer.registry import (
     Registry,
     RegistryError,
@@ -142,6 +144,8 @@ class _Gating:
         certifying = data.regression_certifying()
         self.certifying = certifying
         self.baseline_r = None if on_r is None else {e.id: on_r[e.id] for e in certifying if e.id in on_r}
+        self.search = data.regression_search()
+        self.baseline_search = None if on_r is None else {e.id: on_r[e.id] for e in self.search if e.id in on_r}
         self.certified = 0
         self.patterns = data.pattern_gate
         if pooled and len(data.pattern_gate) > 1:
@@ -162,10 +166,40 @@ class _Gating:
         report = judge()
         if not report.passed or self.baseline_r is None:
             return report
+        refused = self._screen(candidate, evaluation, report)
+        if refused is not None:
+            return refused
         self.certified += 1
         candidate.regression = regression_correct(candidate.adapter, evaluation, self.certifying) or {}
         candidate.flip_verdict = self.gate.judge_regression(self.baseline_r, candidate.regression, self.certified)
         return judge(regression=(self.baseline_r, candidate.regression), certification=self.certified)
+
+
+    def _screen(self, candidate: _Candidate, evaluation: Evaluation, report: GateReport) -> GateReport | None:
+        """``report`` failed when ``candidate`` breaks the contract on R's search half (None: it keeps it, or there
+        is no such contract). The search half chooses what the certifying half judges, so a retrain spends its
+        certifications, each read stricter than the last, only on candidates the search half would release."""
+        if not self.baseline_search:
+            return None
+        on_search = regression_correct(candidate.adapter, evaluation, self.search) or {}
+        verdict = self.gate.judge_regression(self.baseline_search, on_search)
+        if verdict is None or verdict.passed:
+            return None
+        check = GateCheck(
+            name=SEARCH_HALF_CHECK, passed=False, observed=float(verdict.flips), threshold=float(verdict.allowed),
+            detail=(f"{verdict.flips} of {verdict.n} examples of R's search half production gets right now fail"
+                    f" (the contract allows {verdict.allowed}); R's certifying half did not judge it."),
+        )
+        notes = [*report.notes, *([f"Rejected: the alias stays on {report.baseline_version}."]
+                                  if report.baseline_version else [])]
+        return dataclasses.replace(report, passed=False, checks=[*report.checks, check], notes=notes)
+
+
+def _blends_toward_production(candidate: _Candidate) -> bool:
+    """Whether the line from production to ``candidate`` is worth searching: a warm-started fit continued from
+    production's weights, or any fit of an adapter whose blends are exact in output space."""
+    adapter = candidate.adapter
+    return adapter.warm_starts and (candidate.recipe.warm_start or adapter.blends_from_base)
 
 
 def _tried(candidate: _Candidate, iteration: int, *, chosen: bool) -> dict[str, Any]:
@@ -210,7 +244,7 @@ class Retrainer:
     max_coverage_failures
         Most recent failures considered for coverage.
     blend_weights
-        Weights at which each warm-started candidate is also blended back toward production (empty: none).
+        Weights at which each candidate that can blend is also blended back toward production (empty: none).
     band_score
         What production's score is: ``"gate"`` (its gate-set score), ``"live"`` (its accuracy on its labelled
         traffic, when there are ``min_live_traces`` traces of it; the gate score otherwise) or ``"auto"`` (live
@@ -220,7 +254,7 @@ class Retrainer:
     regression
         Builds the regression set R (reserved share of passing traffic, earlier sets; caps per task kind).
     bcwi
-        Searches, for each warm-started candidate, the largest weight toward it whose blend with production keeps
+        Searches, for each candidate that can blend, the largest weight toward it whose blend with production keeps
         the flip contract on R (BCWI); None turns the search off (the fixed ``blend_weights`` remain).
     bcwi_tasks
         Task kinds the search runs for: each step evaluates the gate set and R's search half once (seconds for a
@@ -599,8 +633,8 @@ class Retrainer:
         self, candidate: _Candidate, production: TaskAdapter, data: RetrainData, iteration: int,
         reporter: ProgressReporter,
     ) -> list[_Candidate]:
-        """``candidate`` blended toward production at each of ``blend_weights``, when it was warm-started."""
-        if not (candidate.recipe.warm_start and candidate.adapter.warm_starts):
+        """``candidate`` blended toward production at each of ``blend_weights``, where it can blend."""
+        if not _blends_toward_production(candidate):
             return []
         blends = []
         for weight in self.blend_weights:
@@ -626,7 +660,7 @@ class Retrainer:
         it is, or no weight does)."""
         on_gate, on_r = baselines
         if (self.bcwi is None or data.task not in self.bcwi_tasks or on_r is None
-                or not (candidate.recipe.warm_start and candidate.adapter.warm_starts)):
+                or not _blends_toward_production(candidate)):
             return []
         began = time.monotonic()
         examples = data.regression_search()  # the search never reads the half that certifies

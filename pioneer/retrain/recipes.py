@@ -41,16 +41,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pioneer.events import GateReport
+from pioneer.gates.regression import FLIP_CHECKS, SEARCH_HALF_CHECK
 from pioneer.training.base import BaseTrainConfig
 
 REGRESSION_CHECKS = (
-    "negative_flips",
-    "cross_checkpoint_flips",
+    *FLIP_CHECKS,
     "regression_set_flips",
+    SEARCH_HALF_CHECK,
     "slice_drop",
     "metric_not_below_baseline",
     "metric_floor",
 )
+"""Failed checks that say a candidate broke what worked: the next iteration protects it (more replay, gentler)."""
 DATA_BAND_BELOW = 0.80
 """Production scores below this are a data problem (the reference system's first band)."""
 _STRONGER = {"learning_rate": 2.0, "epochs": 1.5, "head_c": 3.0}
@@ -75,8 +77,8 @@ class Recipe:
     warm_start: bool = False
     """Continue from the production version's weights instead of the base model."""
     blend: float = 1.0
-    """Share of the fitted weights kept when the retrainer blends a warm-started candidate back toward
-    production (1.0: not blended). Set by the retrainer, not proposed by the search."""
+    """Share of the fitted weights kept when the retrainer blends a candidate back toward production (1.0: not
+    blended). Set by the retrainer, not proposed by the search."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -91,7 +93,7 @@ class Recipe:
 
 def step_size(recipe: Recipe) -> float:
     """How far a candidate moves from production, to rank candidates of equal validation score: a blend moves its
-    weight of a warm-started fit; a fit from the base model moves further than any warm start."""
+    weight of its fit; a fit from the base model, blended or not, moves further than any warm start."""
     return recipe.blend if recipe.warm_start else 1.0 + recipe.blend
 
 

@@ -151,6 +151,9 @@ class TaskAdapter(ABC):
     warm_starts: ClassVar[bool] = False
     """Whether ``fit(start_from=...)`` can continue from another fitted adapter's weights, and :meth:`blend`
     can interpolate between two such adapters."""
+    blends_from_base: ClassVar[bool] = False
+    """Whether :meth:`blend` is also worth searching between a fit from the base model and another fit, not only
+    toward the fit it continued from: true where every point of that line is still a working model."""
 
     config_class: ClassVar[type[BaseTrainConfig]] = BaseTrainConfig
     """The config an adapter builds when it is given none."""

@@ -156,6 +156,8 @@ class ClassificationAdapter(TaskAdapter):
     metric_name: ClassVar[str] = "accuracy"
     warm_starts: ClassVar[bool] = True
     """Heads on a frozen encoder warm-start and blend; fine-tuned encoders train from the base model."""
+    blends_from_base: ClassVar[bool] = True
+    """Two heads on the same frozen encoder blend however each was fitted: the blend mixes their logits."""
     config_class: ClassVar[type[BaseTrainConfig]] = ClassificationConfig
     config: ClassificationConfig
 

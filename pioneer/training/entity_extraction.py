@@ -141,6 +141,8 @@ class EntityExtractionAdapter(TaskAdapter):
     task: ClassVar[str] = "entity_extraction"
     metric_name: ClassVar[str] = "entity_f1"
     warm_starts: ClassVar[bool] = True
+    blends_from_base: ClassVar[bool] = True
+    """Fits from one pretrained encoder and one seeded head stay on a working line (docs/deployments.md)."""
     config_class: ClassVar[type[BaseTrainConfig]] = EntityExtractionConfig
     config: EntityExtractionConfig
 

@@ -156,6 +156,8 @@ def test_a_candidate_that_flips_too_much_is_rejected_and_the_alias_stays(world: 
     # ... and every flip budget the gate applies on the gate set: ε against production and the ratchet
     assert all(f.split(":")[0] not in FLIP_CHECKS for c in searched for f in c["gate"]["failed"])
     assert all("negative_flips" in c["gate"]["failed"] for c in decision.candidates if "@" not in c["recipe"]["name"])
+    # a head fitted from the base model is blended toward production too (its line mixes the two heads' logits)
+    assert any("@" in c["recipe"]["name"] and not c["recipe"]["warm_start"] for c in decision.candidates)
     judged = next(c for c in decision.candidates if c["chosen"])
     assert judged["gate"]["failed"] == [c.name for c in decision.gate_report.checks if not c.passed]
     EventCodec().encode(rejection)

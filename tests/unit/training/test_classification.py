@@ -113,6 +113,21 @@ def test_blending_two_heads_interpolates_their_logits(head_adapter: Classificati
         other.blend(head_adapter, 1.5)
 
 
+def test_a_head_fitted_from_the_base_blends_exactly_in_logit_space(head_adapter: ClassificationAdapter) -> None:
+    # Why the retrainer also searches the line to a from-base head (``blends_from_base``): the blend's log-odds
+    # are the same mix of the two heads' log-odds, whatever each head started from.
+    assert ClassificationAdapter.blends_from_base
+    texts = [e.text for e in TEST]
+    cold = ClassificationAdapter(head_adapter.config).fit(TRAIN[1::2])
+
+    def log_odds(adapter: ClassificationAdapter) -> np.ndarray:
+        logp = np.log(adapter.predict_proba(texts))
+        return logp - logp[:, :1]
+
+    mixed = 0.3 * log_odds(cold) + 0.7 * log_odds(head_adapter)
+    np.testing.assert_allclose(log_odds(cold.blend(head_adapter, 0.3)), mixed, atol=1e-4)
+
+
 def test_char_ngram_head_sees_spelling_saves_warm_starts_and_blends(tmp_path: Path) -> None:
     config = ClassificationConfig(strategy="head", max_length=24, char_ngrams=512)
     # Made-up product names in the same sentences: only their spelling tells the labels apart.

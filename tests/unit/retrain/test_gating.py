@@ -1,0 +1,63 @@
+"""How a retrain spends R on constructed evidence: its search half screens, its certifying half certifies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pioneer.curriculum.builder import Curriculum
+from pioneer.events import Output
+from pioneer.gates.regression import SEARCH_HALF_CHECK, RegressionGate
+from pioneer.retrain.datasets import RetrainData
+from pioneer.retrain.loop import _Candidate, _Gating
+from pioneer.retrain.recipes import Recipe
+from pioneer.retrain.regression_set import RegressionSet, in_search_half
+from pioneer.training.base import Evaluation, Example
+
+
+class Answers:
+    """A model known only by which examples it gets wrong (the gate reads nothing else)."""
+
+    def __init__(self, wrong: set[str]) -> None:
+        self.wrong = wrong
+
+    def evaluate(self, examples: Sequence[Example]) -> Evaluation:
+        correct = [e.id not in self.wrong for e in examples]
+        return Evaluation(
+            metric_name="accuracy", metric=sum(correct) / max(1, len(correct)), ids=[e.id for e in examples],
+            correct=correct, predictions=[Output(label=e.label) for e in examples],
+        )
+
+
+def world() -> tuple[RetrainData, list[Example], list[Example], Evaluation]:
+    gate_set = [Example(id=f"g{i}", text=f"gate {i}", label="a") for i in range(300)]
+    kept = [Example(id=f"r{i}", text=f"kept {i}", label="a") for i in range(2000)]
+    regression = RegressionSet(examples=kept, reserved_ids=frozenset(), share=0.1, cap=10_000, from_traffic=0,
+                               from_earlier=len(kept), sampled_out=0)
+    data = RetrainData(task="classification", base_train=[], gold=[], confusions={}, pool=[], replay=[], coverage=[],
+                       validation=[], gate_set=gate_set, pattern_gate={}, slices={}, checkpoints=[],
+                       regression=regression)
+    search = [e for e in kept if in_search_half(e.id)]
+    certifying = [e for e in kept if not in_search_half(e.id)]
+    return data, search, certifying, Answers(set()).evaluate(gate_set)
+
+
+def candidate(name: str, wrong: set[str]) -> _Candidate:
+    return _Candidate(Recipe(name=name), Answers(wrong), Curriculum(items=[]), [], 1.0, 0.0)  # type: ignore[arg-type]
+
+
+def test_a_candidate_that_breaks_the_search_half_is_refused_without_spending_a_certification() -> None:
+    data, search, certifying, on_gate = world()
+    gating = _Gating(RegressionGate(), data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1",
+                     pooled=False)
+
+    breaks_search = candidate("breaks-search", {e.id for e in search[:8]})
+    report = gating.judge(breaks_search, breaks_search.adapter.evaluate(data.gate_set))
+    assert not report.passed and [c.name for c in report.checks if not c.passed] == [SEARCH_HALF_CHECK]
+    assert gating.certified == 0 and breaks_search.flip_verdict is None  # the certifying half never saw it
+
+    # the next candidate is R's first certification, read at the contract's own confidence: 1 flip of ~1,000 passes
+    keeps = candidate("keeps", {certifying[0].id})
+    report = gating.judge(keeps, keeps.adapter.evaluate(data.gate_set))
+    assert report.passed and gating.certified == 1
+    verdict = keeps.flip_verdict
+    assert verdict is not None and verdict.flips == 1 and verdict.certification == 1 and verdict.allowed >= 1
