@@ -7,8 +7,8 @@ examples of R production gets right, must stay at or below ``max_rate``. That bo
 "with 95% confidence, at most x% of what works breaks".
 
 On a small R the bound cannot get below ``max_rate`` even with no flip (0 of n has a 97.5% bound of about
-3.8 / n, so 1% needs n >= 381 for a retrain's first certification, below). Read literally the rate check would then reject every candidate. Instead, a
-small R means **no flip allowed**: the candidate must keep every example of R, and the report says that R was
+3.8 / n, so 1% needs n >= 381 for a retrain's first certification, below). Read literally the rate check would
+then reject every candidate. Instead, a small R means **no flip allowed**: the candidate must keep every example of R, and the report says that R was
 too small to certify the rate and what bound 0 flips gives. R grows with traffic, and the contract loosens to
 its stated form by itself once R is large enough.
 
