@@ -174,7 +174,6 @@ class _Gating:
         candidate.flip_verdict = self.gate.judge_regression(self.baseline_r, candidate.regression, self.certified)
         return judge(regression=(self.baseline_r, candidate.regression), certification=self.certified)
 
-
     def _screen(self, candidate: _Candidate, evaluation: Evaluation, report: GateReport) -> GateReport | None:
         """``report`` failed when ``candidate`` breaks the contract on R's search half (None: it keeps it, or there
         is no such contract). The search half chooses what the certifying half judges, so a retrain spends its
@@ -197,7 +196,7 @@ class _Gating:
 
 def _blends_toward_production(candidate: _Candidate) -> bool:
     """Whether the line from production to ``candidate`` is worth searching: a warm-started fit continued from
-    production's weights, or any fit of an adapter whose blends are exact in output space."""
+    production's weights, or any fit of an adapter whose line from a fit of the base model holds."""
     adapter = candidate.adapter
     return adapter.warm_starts and (candidate.recipe.warm_start or adapter.blends_from_base)
 
