@@ -175,14 +175,16 @@ class _Gating:
         return judge(regression=(self.baseline_r, candidate.regression), certification=self.certified)
 
     def _screen(self, candidate: _Candidate, evaluation: Evaluation, report: GateReport) -> GateReport | None:
-        """``report`` failed when ``candidate`` breaks the contract on R's search half (None: it keeps it, or there
-        is no such contract). The search half chooses what the certifying half judges, so a retrain spends its
-        certifications, each read stricter than the last, only on candidates the search half would release."""
+        """``report`` failed when ``candidate`` breaks the contract on R's search half (None: it keeps it, the half
+        is too small to certify the rate, or there is no such contract). The search half chooses what the
+        certifying half judges, so a retrain spends its certifications, each read stricter than the last, only on
+        candidates the search half would release. While the half is too small to certify the rate, certifications
+        cost nothing (no flip is allowed at any of them), so a screen would only be a second zero-flip test."""
         if not self.baseline_search:
             return None
         on_search = regression_correct(candidate.adapter, evaluation, self.search) or {}
         verdict = self.gate.judge_regression(self.baseline_search, on_search)
-        if verdict is None or verdict.passed:
+        if verdict is None or verdict.passed or verdict.small:
             return None
         check = GateCheck(
             name=SEARCH_HALF_CHECK, passed=False, observed=float(verdict.flips), threshold=float(verdict.allowed),

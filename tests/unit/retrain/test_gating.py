@@ -28,9 +28,9 @@ class Answers:
         )
 
 
-def world() -> tuple[RetrainData, list[Example], list[Example], Evaluation]:
+def world(size: int = 2000) -> tuple[RetrainData, list[Example], list[Example], Evaluation]:
     gate_set = [Example(id=f"g{i}", text=f"gate {i}", label="a") for i in range(300)]
-    kept = [Example(id=f"r{i}", text=f"kept {i}", label="a") for i in range(2000)]
+    kept = [Example(id=f"r{i}", text=f"kept {i}", label="a") for i in range(size)]
     regression = RegressionSet(examples=kept, reserved_ids=frozenset(), share=0.1, cap=10_000, from_traffic=0,
                                from_earlier=len(kept), sampled_out=0)
     data = RetrainData(task="classification", base_train=[], gold=[], confusions={}, pool=[], replay=[], coverage=[],
@@ -61,3 +61,22 @@ def test_a_candidate_that_breaks_the_search_half_is_refused_without_spending_a_c
     assert report.passed and gating.certified == 1
     verdict = keeps.flip_verdict
     assert verdict is not None and verdict.flips == 1 and verdict.certification == 1 and verdict.allowed >= 1
+
+
+def test_a_search_half_too_small_to_certify_the_rate_does_not_screen() -> None:
+    data, search, certifying, on_gate = world(size=200)
+    gating = _Gating(RegressionGate(), data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1",
+                     pooled=False)
+    assert len(search) < RegressionGate().contract(1).min_size()
+
+    # one search-half flip would be refused by a screen; here the certifying half, clean, decides alone
+    breaks_search = candidate("breaks-search", {search[0].id})
+    report = gating.judge(breaks_search, breaks_search.adapter.evaluate(data.gate_set))
+    assert report.passed and gating.certified == 1
+    assert breaks_search.flip_verdict is not None and breaks_search.flip_verdict.small
+
+    # and that half allows no flip, at any certification
+    breaks_certifying = candidate("breaks-certifying", {certifying[0].id})
+    report = gating.judge(breaks_certifying, breaks_certifying.adapter.evaluate(data.gate_set))
+    assert not report.passed and gating.certified == 2
+    assert [c.name for c in report.checks if not c.passed] != [SEARCH_HALF_CHECK]
