@@ -8,15 +8,16 @@ examples of R production gets right, must stay at or below ``max_rate``. That bo
 
 On a small R the bound cannot get below ``max_rate`` even with no flip (0 of n has a 97.5% bound of about
 3.8 / n, so 1% needs n >= 381 for a retrain's first certification, below). Read literally the rate check would
-then reject every candidate. Instead, a small R means **no flip allowed**: the candidate must keep every example of R, and the report says that R was
-too small to certify the rate and what bound 0 flips gives. R grows with traffic, and the contract loosens to
-its stated form by itself once R is large enough.
+then reject every candidate. Instead, a small R means **no flip allowed**: the candidate must keep every
+example of R, and the report says that R was too small to certify the rate and what bound 0 flips gives. R
+grows with traffic, and the contract loosens to its stated form by itself once R is large enough.
 
 A retrain may certify several candidates on the same R before one passes, and the more it tries, the likelier
 one passes by luck. So the k-th certification of a retrain is judged at confidence 1 - (1 - c) / (k (k + 1)):
 the chances of a lucky pass add up to at most 1 - c over all of them, and the stated confidence c holds for
-whichever candidate is released. The retrainer certifies only candidates that already keep the contract on R's
-search half, so the stricter readings are not spent on candidates that half would refuse.
+whichever candidate is released. Where R's search half can certify the rate, the retrainer certifies only
+candidates that already keep the contract on it, so the stricter readings are not spent on candidates that half
+would refuse.
 
 >>> contract = FlipContract(epsilon=2, max_rate=0.01, confidence=0.95)
 >>> contract.min_size()

@@ -49,6 +49,12 @@ FLIP_CHECKS = ("negative_flips", "cross_checkpoint_flips")
 SEARCH_HALF_CHECK = "regression_search_flips"
 """The retrainer's check of R's search half, before the certifying half judges a candidate."""
 
+
+def rejected_note(baseline_version: str) -> str:
+    """The note of a report that refused a candidate: where production's alias stays."""
+    return f"Rejected: the alias stays on {baseline_version}."
+
+
 NO_BASELINE_NOTE = (
     "First version of this model: there is no baseline, so the flip, cross-checkpoint and change checks did not run."
 )
@@ -231,7 +237,7 @@ class RegressionGate:
             notes.append("No configured threshold applies here, so nothing was verified: refused (fail closed).")
         passed = bool(checks) and all(c.passed for c in checks)
         if not passed and baseline_version is not None:
-            notes.append(f"Rejected: the alias stays on {baseline_version}.")
+            notes.append(rejected_note(baseline_version))
         return GateReport(
             passed=passed,
             baseline_version=baseline_version,

@@ -23,11 +23,11 @@ The steps, each done by its own component:
    broke 12 sentences broke 4 at weight 0.5, still at 0.85.
    In order of validation score the candidates are evaluated on the gate set and on the regression set R
    (reserved traffic and earlier sets, never trained on; :mod:`pioneer.retrain.regression_set`) and judged by the
-   :class:`~pioneer.gates.RegressionGate` against production, until one passes: on R's search half the contract
-   must hold before its certifying half judges, and there the count ε and the 95% Wilson bound on the flip rate
-   both hold (:class:`~pioneer.gates.FlipContract`). Below ``coverage_below`` the
-   target patterns' fix rate is checked pooled over all of them (the retrain rebuilds the data rather than
-   patching each pattern);
+   :class:`~pioneer.gates.RegressionGate` against production, until one passes: where R's search half can
+   certify the rate the contract must hold on it before its certifying half judges, and there the count ε and
+   the 95% Wilson bound on the flip rate both hold (:class:`~pioneer.gates.FlipContract`). Below
+   ``coverage_below`` the target patterns' fix rate is checked pooled over all of them (the retrain rebuilds the
+   data rather than patching each pattern);
 5. **decision**: the judged candidate is registered (content hash; rejected ones too, for audit), the decision
    record is written, and only then, for a pass, the alias is moved (compare-and-set, keyed by request id).
 
@@ -63,7 +63,7 @@ from pioneer.events import (
 )
 from pioneer.gates.contract import FlipVerdict
 from pioneer.gates.parity import serving_parity
-from pioneer.gates.regression import FLIP_CHECKS, SEARCH_HALF_CHECK, RegressionGate
+from pioneer.gates.regression import FLIP_CHECKS, SEARCH_HALF_CHECK, RegressionGate, rejected_note
 from pioneer.registry import (
     Registry,
     RegistryError,
@@ -146,6 +146,9 @@ class _Gating:
         self.baseline_r = None if on_r is None else {e.id: on_r[e.id] for e in certifying if e.id in on_r}
         self.search = data.regression_search()
         self.baseline_search = None if on_r is None else {e.id: on_r[e.id] for e in self.search if e.id in on_r}
+        # production judged against itself: whether 0 flips on the search half certifies the rate
+        own = None if not self.baseline_search else gate.judge_regression(self.baseline_search, self.baseline_search)
+        self.screens = own is not None and not own.small
         self.certified = 0
         self.patterns = data.pattern_gate
         if pooled and len(data.pattern_gate) > 1:
@@ -180,19 +183,18 @@ class _Gating:
         certifying half judges, so a retrain spends its certifications, each read stricter than the last, only on
         candidates the search half would release. While the half is too small to certify the rate, certifications
         cost nothing (no flip is allowed at any of them), so a screen would only be a second zero-flip test."""
-        if not self.baseline_search:
+        if not self.screens:
             return None
         on_search = regression_correct(candidate.adapter, evaluation, self.search) or {}
         verdict = self.gate.judge_regression(self.baseline_search, on_search)
-        if verdict is None or verdict.passed or verdict.small:
+        if verdict is None or verdict.passed:
             return None
         check = GateCheck(
             name=SEARCH_HALF_CHECK, passed=False, observed=float(verdict.flips), threshold=float(verdict.allowed),
             detail=(f"{verdict.flips} of {verdict.n} examples of R's search half production gets right now fail"
                     f" (the contract allows {verdict.allowed}); R's certifying half did not judge it."),
         )
-        notes = [*report.notes, *([f"Rejected: the alias stays on {report.baseline_version}."]
-                                  if report.baseline_version else [])]
+        notes = [*report.notes, *([rejected_note(report.baseline_version)] if report.baseline_version else [])]
         return dataclasses.replace(report, passed=False, checks=[*report.checks, check], notes=notes)
 
 
@@ -774,7 +776,7 @@ class Retrainer:
             baseline_version=production_version,
             candidate_version=None,
             checks=[check],
-            notes=["Nothing was trained.", f"Rejected: the alias stays on {production_version}."],
+            notes=["Nothing was trained.", rejected_note(production_version)],
         )
         now = time.time()
         rejection = rejection_event(

@@ -7,10 +7,11 @@ R is what production's traffic says works, kept out of training for good:
 - **earlier sets**: production's own R and the gate sets of it and its ancestors (never trained on either).
 
 R is split in two by a stable hash of each example id: the **search half** steers choices (the weight search
-toward production, :mod:`pioneer.training.interpolation`, and which candidates may be certified at all: only those
-that keep the contract on it), the **certifying half** only judges the candidates the search half chose. A bound
-read on examples that also chose the candidate is optimistic (the choice favours whatever happened to flip little
-on them), so the promise is stated on examples that took no part in the choice.
+toward production, :mod:`pioneer.training.interpolation`, and, once it can certify the rate, which candidates
+may be certified at all: only those that keep the contract on it), the **certifying half** only judges the
+candidates the search half chose. A bound read on examples that also chose the candidate is optimistic (the choice
+favours whatever happened to flip little on them), so the promise is stated on examples that took no part in the
+choice.
 
 It grows with traffic (each retrain reads every reserved pass the store holds, plus the R stored with
 production) and is bounded by sampling: above the task kind's cap, each stratum (label, or entity types, and
