@@ -39,6 +39,9 @@ from streams.state import replay_changelog
 
 log = logging.getLogger(__name__)
 
+PROGRESS_EVERY = 30.0
+"""Seconds between two progress lines in the log: what the join holds and whether it moves."""
+
 MAX_EVENT_BYTES = MAX_RECORD_BYTES // 3
 """Largest log or label the join takes: its trace (a log and a label) and its changelog entry must each fit one
 Kafka record. Larger ones are dead-lettered."""
@@ -99,6 +102,7 @@ class JoinWorker:
             listener=_Rebalance(self),
         )
         self.batches_done = 0
+        self._left_to_read: int | None = 0
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -107,10 +111,14 @@ class JoinWorker:
         await self.reader.start()
         try:
             batches = self.reader.consumer
+            next_report = time.monotonic() + PROGRESS_EVERY
             while stop is None or not stop.is_set():
                 fetched = await batches.getmany(timeout_ms=200, max_records=self.batch_size)
                 async with self._lock:
                     await self.process(fetched)
+                if time.monotonic() >= next_report:
+                    self._report_progress()
+                    next_report = time.monotonic() + PROGRESS_EVERY
         finally:
             await self.reader.stop()
 
@@ -130,6 +138,7 @@ class JoinWorker:
                 traces += await self._join_one(buffer, record, now)
             self.aligner.observe(tp, records)
         lag = await self._lag()
+        self._left_to_read = None if None in lag.values() else sum(lag.values())  # type: ignore[arg-type]
         self._align(lag)
         state: list[tuple[int | None, bytes | None, bytes | None]] = []
         for partition, buffer in self._buffers.items():
@@ -157,6 +166,15 @@ class JoinWorker:
         self.metrics.sync_join(self.stats, sum(len(b) for b in self._buffers.values()))
         self.metrics.batch_seconds.labels("join").observe(time.perf_counter() - started)
         self.batches_done += 1
+
+    def _report_progress(self) -> None:
+        consumer = self.reader.consumer
+        log.info("join progress", extra={
+            "partitions": sorted({tp.partition for tp in consumer.assignment()}),
+            "paused": sorted(f"{tp.topic}[{tp.partition}]" for tp in consumer.paused()),
+            "left_to_read": self._left_to_read, "pending": sum(len(b) for b in self._buffers.values()),
+            "joined": self.stats.joined, "batches": self.batches_done,
+        })
 
     async def _lag(self) -> dict[TopicPartition, int | None]:
         """Records left to read in each owned partition (None while its end is not known yet)."""

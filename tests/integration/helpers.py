@@ -14,16 +14,23 @@ from streams.kafka import KafkaSettings
 async def read_all(
     settings: KafkaSettings, topic: str, expected: int, timeout: float = 30.0
 ) -> list[ConsumerRecord]:
-    """Read a topic from the start (no group) until ``expected`` records arrived or ``timeout`` passed."""
+    """Read a topic from the start (no group): wait up to ``timeout`` for ``expected`` records, then read on to
+    the topic's end. Stopping at ``expected`` records would leave some unread wherever a replay wrote others
+    twice (at-least-once), so a test waiting for every distinct event would never see them all."""
     consumer = AIOKafkaConsumer(topic, **settings.consumer_kwargs(None))
     await consumer.start()
     records: list[ConsumerRecord] = []
     deadline = time.monotonic() + timeout
     try:
-        while len(records) < expected and time.monotonic() < deadline:
+        while (len(records) < expected or not consumer.assignment()) and time.monotonic() < deadline:
             fetched = await consumer.getmany(timeout_ms=200)
             for batch in fetched.values():
                 records.extend(batch)
+        partitions = sorted(consumer.assignment())
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+            fetched = await consumer.getmany(timeout_ms=200)
+            records.extend(r for batch in fetched.values() for r in batch)
         # Linger briefly: a correct run has no records beyond the expected ones.
         extra = await consumer.getmany(timeout_ms=300)
         records.extend(r for batch in extra.values() for r in batch)
@@ -42,14 +49,29 @@ def ids(records: Sequence[ConsumerRecord]) -> list[str]:
     return [orjson.loads(r.value)["event_id"] for r in records]
 
 
-def wait_for(predicate, timeout: float, what: str, every: float = 0.5) -> None:
-    """Poll ``predicate`` until it holds; fail saying ``what`` never happened."""
+def wait_for(predicate, timeout: float, what: str, every: float = 0.5, explain=None) -> None:
+    """Poll ``predicate`` until it holds; fail saying ``what`` never happened, and what ``explain()`` tells then."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{explain()}" if explain else ""))
+
+
+def worker_story(workers: dict, home, lines: int = 30) -> str:
+    """Each worker process of ``workers`` (name -> Popen, logging to ``home/<name>.log``): whether it still runs,
+    and the last ``lines`` of its log without debug lines, which is all a failed CI run shows of it."""
+    from pathlib import Path
+
+    parts = []
+    for name, process in workers.items():
+        state = "running" if process.poll() is None else f"exited with {process.returncode}"
+        path = Path(home) / f"{name}.log"
+        text = path.read_text(errors="replace").splitlines() if path.exists() else []
+        tail = [line[:400] for line in text if '"level":"debug"' not in line][-lines:]
+        parts.append(f"--- worker {name} ({state}), last lines of its log:\n" + "\n".join(tail))
+    return "\n".join(parts)
 
 
 def stop_process(process) -> None:

@@ -41,6 +41,7 @@ from tests.integration.helpers import (
     share_machine_cache,
     stop_process,
     wait_for,
+    worker_story,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -181,21 +182,23 @@ def test_two_workers_share_partitions_and_a_killed_one_loses_and_doubles_nothing
     logs, labels = traffic(800, seed=3)
     a = start_monitor(kafka_settings, tmp_path, "a")
     b = start_monitor(kafka_settings, tmp_path, "b")
+    story = lambda: worker_story({"a": a, "b": b}, tmp_path)  # noqa: E731
     try:
         half = len(logs) // 2
         asyncio.run(publish_mixed(kafka_settings, logs[:half], labels[:half]))
         # both have joined the group and split the partitions
         wait_for(
             lambda: all(any(0 < len(p) < 4 for p in owned_partitions(tmp_path / f"{w}.log")) for w in ("a", "b")),
-            180, "the two workers to share the partitions",
+            180, "the two workers to share the partitions", explain=story,
         )
-        wait_for(lambda: len(events_of(kafka_settings, "labeled_trace", half, LabeledTrace)) >= half // 2, 180, "traces")
+        wait_for(lambda: len(events_of(kafka_settings, "labeled_trace", half, LabeledTrace)) >= half // 2, 180, "traces",
+                 explain=story)
         a.send_signal(signal.SIGKILL)  # mid-stream, no goodbye
         a.wait()
         asyncio.run(publish_mixed(kafka_settings, logs[half:], labels[half:]))
         wait_for(
             lambda: len({t.event_id for t in events_of(kafka_settings, "labeled_trace", len(logs), LabeledTrace)}) >= len(logs),
-            240, "every trace after the kill",
+            240, "every trace after the kill", explain=story,
         )
         traces = events_of(kafka_settings, "labeled_trace", len(logs), LabeledTrace)
     finally:
