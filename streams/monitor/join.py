@@ -242,6 +242,7 @@ class JoinWorker:
         if not partitions:
             return
         fresh = {p: JoinBuffer(window=self.window, max_pending=self.max_pending, stats=self.stats) for p in partitions}
+        log.info("join partitions restoring", extra={"partitions": sorted(partitions)})
         replayed = await replay_changelog(
             self.settings, self.state_topic, partitions, lambda p, key, value: fresh[p].restore(key, value)
         )
