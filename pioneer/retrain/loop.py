@@ -44,7 +44,6 @@ Nothing ends silently: every path returns a decision with a release, a rejection
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -116,6 +115,8 @@ class _Candidate:
     """Example id -> right, on R's certifying half (None until R certifies it, or without R)."""
     flip_verdict: FlipVerdict | None = None
     """The flip contract's verdict on R's certifying half (None until R certifies it, or without R)."""
+    search_flips: int | None = None
+    """Examples of R's search half production gets right that it gets wrong (None unless the search half screened it)."""
     evidence: Any = None
     """Per-validation-example counts behind ``score`` (None until the gating order asks for them)."""
 
@@ -160,22 +161,33 @@ class _Gating:
             self.patterns = {f"{FAILURES_PREFIX if whole else ''}all({len(data.pattern_gate)} patterns)": pooled_ids}
 
     def judge(self, candidate: _Candidate, evaluation: Evaluation) -> GateReport:
-        """The gate's report on ``candidate``; only a candidate every other check passed reaches R, whose verdict
-        alone then decides its release."""
-        judge = functools.partial(
-            self.gate.evaluate, evaluation, baseline=self.baseline, baseline_version=self.production_version,
-            checkpoints=self.data.checkpoints, slices=self.data.slices, patterns=self.patterns,
-        )
-        report = judge()
+        """The gate's report on ``candidate``: :meth:`screen`, then :meth:`certify` if it passed."""
+        report = self.screen(candidate, evaluation)
         if not report.passed or self.baseline_r is None:
             return report
-        refused = self._screen(candidate, evaluation, report)
-        if refused is not None:
-            return refused
+        return self.certify(candidate, evaluation)
+
+    def screen(self, candidate: _Candidate, evaluation: Evaluation) -> GateReport:
+        """Every check but R's certifying half: the gate set's, then R's search half where it screens (the
+        candidate's flips there are kept in ``candidate.search_flips``)."""
+        report = self._evaluate(evaluation)
+        if not report.passed or self.baseline_r is None:
+            return report
+        return self._screen(candidate, evaluation, report) or report
+
+    def certify(self, candidate: _Candidate, evaluation: Evaluation) -> GateReport:
+        """The report with R's certifying half, for a candidate :meth:`screen` passed: its verdict alone decides."""
         self.certified += 1
         candidate.regression = regression_correct(candidate.adapter, evaluation, self.certifying) or {}
         candidate.flip_verdict = self.gate.judge_regression(self.baseline_r, candidate.regression, self.certified)
-        return judge(regression=(self.baseline_r, candidate.regression), certification=self.certified)
+        return self._evaluate(evaluation, regression=(self.baseline_r, candidate.regression),
+                              certification=self.certified)
+
+    def _evaluate(self, evaluation: Evaluation, **regression: Any) -> GateReport:
+        return self.gate.evaluate(
+            evaluation, baseline=self.baseline, baseline_version=self.production_version,
+            checkpoints=self.data.checkpoints, slices=self.data.slices, patterns=self.patterns, **regression,
+        )
 
     def _screen(self, candidate: _Candidate, evaluation: Evaluation, report: GateReport) -> GateReport | None:
         """``report`` failed when ``candidate`` breaks the contract on R's search half (None: it keeps it, the half
@@ -187,7 +199,10 @@ class _Gating:
             return None
         on_search = regression_correct(candidate.adapter, evaluation, self.search) or {}
         verdict = self.gate.judge_regression(self.baseline_search, on_search)
-        if verdict is None or verdict.passed:
+        if verdict is None:
+            return None
+        candidate.search_flips = verdict.flips
+        if verdict.passed:
             return None
         check = GateCheck(
             name=SEARCH_HALF_CHECK, passed=False, observed=float(verdict.flips), threshold=float(verdict.allowed),
@@ -564,25 +579,14 @@ class Retrainer:
     ) -> tuple[tuple[_Candidate, Evaluation, GateReport], bool]:
         """Gate ``candidates`` in :func:`~pioneer.retrain.ranking.gating_order`, stopping at the first that passes:
         the validation set is small, so the runner-up often keeps within the flip budget where the favourite does
-        not. Returns the judged candidate (the passing one, else the best by validation) and whether it passed."""
+        not (where R's search half screens, :meth:`_gate_chosen` decides instead). Returns the judged candidate
+        (the passing one, else the best by validation) and whether it passed."""
         ranked = gating_order(candidates, lambda c: _validation_evidence(c, gating.data))
         favourite = max(candidates, key=lambda c: c.score)  # the first of the best scores, as listed
+        if gating.screens:
+            return self._gate_chosen(ranked, favourite, gating, iteration, reporter, judged)
         for candidate in ranked:
-            reporter.emit(
-                "evaluating", iteration=iteration, candidate=candidate.recipe.name,
-                metrics={"validation": candidate.score},
-            )
-            evaluation = candidate.adapter.evaluate(gating.data.gate_set)
-            reporter.emit("gating", iteration=iteration, candidate=candidate.recipe.name)
-            gate_report = gating.judge(candidate, evaluation)
-            reporter.emit(
-                "gating",
-                iteration=iteration,
-                candidate=candidate.recipe.name,
-                message=f"gate {'passed' if gate_report.passed else 'failed'}: "
-                + ", ".join(f"{c.name}={'ok' if c.passed else 'FAIL'}" for c in gate_report.checks),
-            )
-            candidate.verdict = _verdict(gate_report)
+            evaluation, gate_report = self._gate_one(candidate, gating.judge, gating, iteration, reporter)
             if candidate is favourite or gate_report.passed:
                 # The favourite's report steers the next iteration unless another candidate passes.
                 judged = (candidate, evaluation, gate_report)
@@ -590,6 +594,53 @@ class Retrainer:
                 return judged, True
         assert judged is not None
         return judged, False
+
+    def _gate_chosen(
+        self,
+        ranked: list[_Candidate],
+        favourite: _Candidate,
+        gating: _Gating,
+        iteration: int,
+        reporter: ProgressReporter,
+        judged: tuple[_Candidate, Evaluation, GateReport] | None,
+    ) -> tuple[tuple[_Candidate, Evaluation, GateReport], bool]:
+        """Where R's search half screens: every candidate is screened, and R's certifying half judges only the one
+        that breaks the fewest examples of the search half (the first in the gating order among equals): a
+        retrain spends one certification per iteration, on the candidate most likely to keep the contract."""
+        screened: list[tuple[_Candidate, Evaluation]] = []
+        for candidate in ranked:
+            evaluation, gate_report = self._gate_one(candidate, gating.screen, gating, iteration, reporter)
+            if candidate is favourite:
+                judged = (candidate, evaluation, gate_report)
+            if gate_report.passed:
+                screened.append((candidate, evaluation))
+        if not screened:
+            assert judged is not None
+            return judged, False
+        candidate, evaluation = min(screened, key=lambda pair: pair[0].search_flips or 0)
+        gate_report = gating.certify(candidate, evaluation)
+        candidate.verdict = _verdict(gate_report, candidate)
+        return (candidate, evaluation, gate_report), gate_report.passed
+
+    def _gate_one(
+        self, candidate: _Candidate, judge: Callable[[_Candidate, Evaluation], GateReport], gating: _Gating,
+        iteration: int, reporter: ProgressReporter,
+    ) -> tuple[Evaluation, GateReport]:
+        """``candidate``'s gate-set evaluation and ``judge``'s report on it, with their progress events."""
+        reporter.emit("evaluating", iteration=iteration, candidate=candidate.recipe.name,
+                      metrics={"validation": candidate.score})
+        evaluation = candidate.adapter.evaluate(gating.data.gate_set)
+        reporter.emit("gating", iteration=iteration, candidate=candidate.recipe.name)
+        gate_report = judge(candidate, evaluation)
+        reporter.emit(
+            "gating",
+            iteration=iteration,
+            candidate=candidate.recipe.name,
+            message=f"gate {'passed' if gate_report.passed else 'failed'}: "
+            + ", ".join(f"{c.name}={'ok' if c.passed else 'FAIL'}" for c in gate_report.checks),
+        )
+        candidate.verdict = _verdict(gate_report, candidate)
+        return evaluation, gate_report
 
     def _train(
         self,
@@ -872,9 +923,10 @@ def _numbers(summary: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
-def _verdict(report: GateReport) -> dict[str, Any]:
+def _verdict(report: GateReport, candidate: _Candidate) -> dict[str, Any]:
     """What the gate said of one candidate, for the decision record: every gated candidate's reason is kept,
-    not only the favourite's (a blend that kept within the flip budget may have failed on pattern fixes)."""
+    not only the favourite's (a blend that kept within the flip budget may have failed on pattern fixes);
+    ``certified`` says whether R's certifying half judged it (a screened candidate another was chosen over was not)."""
     flips = next((c.observed for c in report.checks if c.name == "negative_flips"), None)
     on_r = next((c.observed for c in report.checks if c.name == "regression_set_flips"), None)
     return {
@@ -882,4 +934,6 @@ def _verdict(report: GateReport) -> dict[str, Any]:
         "failed": [c.name for c in report.checks if not c.passed],
         "negative_flips": flips,
         "regression_negative_flips": on_r,
+        "search_half_flips": candidate.search_flips,
+        "certified": candidate.flip_verdict is not None,
     }

@@ -8,7 +8,8 @@ from pioneer.curriculum.builder import Curriculum
 from pioneer.events import Output
 from pioneer.gates.regression import SEARCH_HALF_CHECK, RegressionGate
 from pioneer.retrain.datasets import RetrainData
-from pioneer.retrain.loop import _Candidate, _Gating
+from pioneer.retrain.loop import Retrainer, _Candidate, _Gating
+from pioneer.retrain.progress import ProgressReporter
 from pioneer.retrain.recipes import Recipe
 from pioneer.retrain.regression_set import RegressionSet, in_search_half
 from pioneer.training.base import Evaluation, Example
@@ -80,3 +81,24 @@ def test_a_search_half_too_small_to_certify_the_rate_does_not_screen() -> None:
     report = gating.judge(breaks_certifying, breaks_certifying.adapter.evaluate(data.gate_set))
     assert not report.passed and gating.certified == 2
     assert [c.name for c in report.checks if not c.passed] != [SEARCH_HALF_CHECK]
+
+
+def test_where_the_search_half_screens_it_chooses_the_one_candidate_r_certifies() -> None:
+    data, search, certifying, on_gate = world()
+    gating = _Gating(RegressionGate(), data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1",
+                     pooled=False)
+    assert gating.screens
+    # both keep the contract on the search half; the favourite by validation breaks one example there, and more
+    # of the certifying half
+    eager = candidate("eager", {search[0].id, *(e.id for e in certifying[:20])})
+    careful = candidate("careful", set())
+    careful.score = 0.5
+
+    (judged, _, report), passed = Retrainer()._gate_ranked(
+        [eager, careful], gating, 0, ProgressReporter("rr-1", "m"), None
+    )
+    # the search half chose the one breaking fewer of its examples; the certifying half judged it alone
+    assert passed and judged is careful and report.passed and gating.certified == 1
+    assert eager.search_flips == 1 and careful.search_flips == 0
+    assert eager.verdict is not None and eager.verdict["passed"] and not eager.verdict["certified"]
+    assert careful.verdict is not None and careful.verdict["certified"]

@@ -83,7 +83,8 @@ def test_planted_pattern_is_fixed_and_planted_noise_is_excluded(world: World) ->
     # the record says what the gate made of each candidate it judged: the released one passed everything
     released = [c for c in decision.candidates if c["chosen"]][-1]  # earlier iterations' favourites come first
     assert released["gate"] == {"passed": True, "failed": [], "negative_flips": decision.metrics["negative_flips"],
-                                "regression_negative_flips": decision.metrics["regression_negative_flips"]}
+                                "regression_negative_flips": decision.metrics["regression_negative_flips"],
+                                "search_half_flips": None, "certified": True}
     # R: the gate set's forerunners and reserved traffic, judged by the rate contract, said in the report
     # (its certifying half, less what the gate set's own checks judged: the earlier gate sets are in the gate set)
     assert decision.metrics["regression_examples"] >= 1
