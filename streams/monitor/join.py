@@ -92,6 +92,9 @@ class JoinWorker:
         # A quarter of the window: a log never waits in the buffer for a label its worker has not read yet.
         self.aligner = TopicAligner((self.logs_topic, self.labels_topic), slack=window / 4)
         self._lock = asyncio.Lock()
+        self._rebalancing = False
+        """True from a revocation until the assignment that follows. The consumer keeps its old assignment until
+        then, so a batch fetched meanwhile may belong to another member, and the assignment changes under it."""
         self.reader = EventReader(
             settings,
             [self.logs_topic, self.labels_topic],
@@ -124,6 +127,8 @@ class JoinWorker:
 
     async def process(self, fetched: dict[TopicPartition, list]) -> None:
         """Join one fetched batch, emit its traces and state, then commit it."""
+        if self._rebalancing:
+            return  # uncommitted, so the batch is read again by whoever the group gives its partitions to
         now = self.clock()
         started = time.perf_counter()
         # Records of partitions revoked since they were fetched belong to their new owner now.
@@ -180,8 +185,8 @@ class JoinWorker:
         """Records left to read in each owned partition (None while its end is not known yet)."""
         consumer = self.reader.consumer
         lag: dict[TopicPartition, int | None] = {}
-        for tp in consumer.assignment():
-            end = consumer.highwater(tp)
+        ends = {tp: consumer.highwater(tp) for tp in consumer.assignment()}  # read before any await
+        for tp, end in ends.items():
             try:  # a position not known yet (just assigned, broker away) is not waited for
                 position = await asyncio.wait_for(consumer.position(tp), 1.0)
             except (asyncio.TimeoutError, KafkaError):
@@ -228,13 +233,16 @@ class JoinWorker:
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self._lock:
-            await self._restore({tp.partition for tp in assigned} - set(self._buffers))
+            try:
+                await self._restore({tp.partition for tp in assigned} - set(self._buffers))
+            finally:  # a failed restore is retried by the batch that first needs the partition
+                self._rebalancing = False
 
     async def _restore(self, partitions: set[int]) -> None:
         """Rebuild the buffers of ``partitions`` from the changelog before any of their records is joined.
 
-        Called under the lock, from the assignment callback and (for records fetched before it ran) from
-        :meth:`process`, so no record ever lands in a buffer that a restore then replaces.
+        Called under the lock, from the assignment callback and (where that restore failed) from :meth:`process`,
+        so no record ever lands in a buffer that a restore then replaces.
         """
         if not partitions:
             return
@@ -259,6 +267,7 @@ class JoinWorker:
         # Wait for the batch in flight to finish and commit, then forget the partitions' state: their new
         # owner rebuilds it from the changelog.
         async with self._lock:
+            self._rebalancing = True
             lost = {tp.partition for tp in revoked} & set(self._buffers)
             ends = await self._state_ends(lost)
             for partition in lost:

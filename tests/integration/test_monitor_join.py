@@ -206,6 +206,37 @@ def test_poison_records_are_dead_lettered_and_the_join_goes_on(kafka_settings: K
     assert any("a bug that one record sets off" in letter.reason for letter in letters.values())
 
 
+def test_a_batch_fetched_while_the_group_rebalances_is_left_to_whoever_gets_its_partitions(
+    kafka_settings: KafkaSettings,
+) -> None:
+    # Between a revocation and the next assignment the consumer keeps its old partitions and still hands out
+    # their records; joining them then crashed a worker (the assignment changed under the batch) or joined
+    # records of partitions another member was about to own.
+    asyncio.run(_send(kafka_settings, [_log(1), _label(1, correct=True)]))
+
+    async def scenario() -> tuple[int, int]:
+        async with EventPublisher(kafka_settings) as publisher:
+            worker = JoinWorker(kafka_settings, publisher, window=30.0)
+            await worker.reader.start()
+            try:
+                consumer, fetched = worker.reader.consumer, {}
+                deadline = asyncio.get_running_loop().time() + 60
+                while sum(map(len, fetched.values())) < 2 and asyncio.get_running_loop().time() < deadline:
+                    for tp, records in (await consumer.getmany(timeout_ms=200)).items():
+                        fetched.setdefault(tp, []).extend(records)
+                await worker.on_revoked(consumer.assignment())  # the group starts a rebalance
+                await worker.process(fetched)
+                during = worker.stats.joined
+                await worker.on_assigned(consumer.assignment())  # and gives the same partitions back
+                await worker.process(fetched)
+                return during, worker.stats.joined
+            finally:
+                await worker.reader.stop()
+
+    during, after = asyncio.run(scenario())
+    assert (during, after) == (0, 1)
+
+
 def _start_join(settings: KafkaSettings, logs: Path, name: str, *, faults: str = "") -> subprocess.Popen:
     """``pioneer monitor --stage join`` as its own process (batches of 60, so a few hundred events are many)."""
     env = dict(os.environ, PIONEER_BROKER=settings.bootstrap_servers, PIONEER_TOPIC_PREFIX=settings.topic_prefix,
