@@ -19,6 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import CommitFailedError
 from aiokafka.partitioner import murmur2
 
 from pioneer.events import DeadLetter, DecodeError, Event, EventCodec, make_dead_letter
@@ -332,9 +333,17 @@ class EventReader:
         return await send_dead_letter(self.publisher, self.metrics, record, error, reason, self.name)
 
     async def commit(self) -> None:
-        """Commit the consumed positions, after dead letters and outputs of the batch are acknowledged."""
+        """Commit the consumed positions, after dead letters and outputs of the batch are acknowledged.
+
+        Where the group rebalanced under the batch, the commit is refused and the batch's next owner reads it
+        again from the last commit (at-least-once); every output carries a deterministic id, so consumers
+        deduplicate what it writes twice."""
         await self.publisher.flush()
-        await self.consumer.commit()
+        try:
+            await self.consumer.commit()
+        except CommitFailedError as exc:
+            log.warning("commit refused after a rebalance; the batch will be read again",
+                        extra={"consumer": self.name, "error": str(exc)})
 
     async def lag(self) -> dict[TopicPartition, int]:
         """Records behind the high watermark per assigned partition (also exported as a gauge)."""

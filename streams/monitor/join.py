@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 
 from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import KafkaError
 
 from pioneer.events import InferenceLog, LabeledTrace
 from pioneer.faults import armed, failpoint
@@ -162,12 +162,7 @@ class JoinWorker:
         await self.publisher.send_records(self.state_topic, state)
         for trace, _ in traces:
             self.metrics.traces.labels(trace.model.name, trace.outcome).inc()
-        try:
-            await self.reader.commit()
-        except CommitFailedError as exc:
-            # The group rebalanced under us: the new owner replays from the last commit (at-least-once),
-            # and our outputs are deduplicated downstream by their deterministic ids.
-            log.warning("commit failed after a rebalance; the batch will be replayed", extra={"error": str(exc)})
+        await self.reader.commit()
         self.metrics.sync_join(self.stats, sum(len(b) for b in self._buffers.values()))
         self.metrics.batch_seconds.labels("join").observe(time.perf_counter() - started)
         self.batches_done += 1
