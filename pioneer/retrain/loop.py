@@ -116,7 +116,9 @@ class _Candidate:
     flip_verdict: FlipVerdict | None = None
     """The flip contract's verdict on R's certifying half (None until R certifies it, or without R)."""
     search_flips: int | None = None
-    """Examples of R's search half production gets right that it gets wrong (None unless the search half screened it)."""
+    """Examples of R's search half production gets right that it gets wrong (None unless it was counted there)."""
+    screen_flips: int | None = None
+    """What the screen saw it break: gate-set flips plus ``search_flips`` (None until it passes a screen)."""
     evidence: Any = None
     """Per-validation-example counts behind ``score`` (None until the gating order asks for them)."""
 
@@ -168,12 +170,17 @@ class _Gating:
         return self.certify(candidate, evaluation)
 
     def screen(self, candidate: _Candidate, evaluation: Evaluation) -> GateReport:
-        """Every check but R's certifying half: the gate set's, then R's search half where it screens (the
-        candidate's flips there are kept in ``candidate.search_flips``)."""
+        """Every check but R's certifying half: the gate set's, then R's search half where it screens. What a
+        passing candidate breaks there is kept in ``candidate.screen_flips``."""
         report = self._evaluate(evaluation)
         if not report.passed or self.baseline_r is None:
             return report
-        return self._screen(candidate, evaluation, report) or report
+        refused = self._screen(candidate, evaluation, report)
+        if refused is not None:
+            return refused
+        on_gate = next((c.observed for c in report.checks if c.name == "negative_flips"), 0.0)
+        candidate.screen_flips = int(on_gate) + (candidate.search_flips or 0)
+        return report
 
     def certify(self, candidate: _Candidate, evaluation: Evaluation) -> GateReport:
         """The report with R's certifying half, for a candidate :meth:`screen` passed: its verdict alone decides."""
@@ -191,18 +198,17 @@ class _Gating:
 
     def _screen(self, candidate: _Candidate, evaluation: Evaluation, report: GateReport) -> GateReport | None:
         """``report`` failed when ``candidate`` breaks the contract on R's search half (None: it keeps it, the half
-        is too small to certify the rate, or there is no such contract). The search half chooses what the
-        certifying half judges, so a retrain spends its certifications, each read stricter than the last, only on
-        candidates the search half would release. While the half is too small to certify the rate, certifications
-        cost nothing (no flip is allowed at any of them), so a screen would only be a second zero-flip test."""
-        if not self.screens:
+        is too small to certify the rate, or there is no such contract). The search half's flips are counted
+        either way, to choose what the certifying half judges; while the half is too small to certify the rate,
+        refusing on it would only be a second zero-flip test."""
+        if not self.baseline_search:
             return None
         on_search = regression_correct(candidate.adapter, evaluation, self.search) or {}
         verdict = self.gate.judge_regression(self.baseline_search, on_search)
         if verdict is None:
             return None
         candidate.search_flips = verdict.flips
-        if verdict.passed:
+        if verdict.passed or not self.screens:
             return None
         check = GateCheck(
             name=SEARCH_HALF_CHECK, passed=False, observed=float(verdict.flips), threshold=float(verdict.allowed),
@@ -579,11 +585,11 @@ class Retrainer:
     ) -> tuple[tuple[_Candidate, Evaluation, GateReport], bool]:
         """Gate ``candidates`` in :func:`~pioneer.retrain.ranking.gating_order`, stopping at the first that passes:
         the validation set is small, so the runner-up often keeps within the flip budget where the favourite does
-        not (where R's search half screens, :meth:`_gate_chosen` decides instead). Returns the judged candidate
-        (the passing one, else the best by validation) and whether it passed."""
+        not (where there is R, :meth:`_gate_chosen` decides instead). Returns the judged candidate (the passing
+        one, else the best by validation) and whether it passed."""
         ranked = gating_order(candidates, lambda c: _validation_evidence(c, gating.data))
         favourite = max(candidates, key=lambda c: c.score)  # the first of the best scores, as listed
-        if gating.screens:
+        if gating.baseline_r is not None:
             return self._gate_chosen(ranked, favourite, gating, iteration, reporter, judged)
         for candidate in ranked:
             evaluation, gate_report = self._gate_one(candidate, gating.judge, gating, iteration, reporter)
@@ -604,9 +610,9 @@ class Retrainer:
         reporter: ProgressReporter,
         judged: tuple[_Candidate, Evaluation, GateReport] | None,
     ) -> tuple[tuple[_Candidate, Evaluation, GateReport], bool]:
-        """Where R's search half screens: every candidate is screened, and R's certifying half judges only the one
-        that breaks the fewest examples of the search half (the first in the gating order among equals): a
-        retrain spends one certification per iteration, on the candidate most likely to keep the contract."""
+        """Where there is R: every candidate is screened, and R's certifying half judges only the one that breaks
+        the fewest examples the screen saw (the first in the gating order among equals). One certification per
+        iteration: the half then tests the candidate chosen, not the luckiest of dozens it was shown."""
         screened: list[tuple[_Candidate, Evaluation]] = []
         for candidate in ranked:
             evaluation, gate_report = self._gate_one(candidate, gating.screen, gating, iteration, reporter)
@@ -617,7 +623,7 @@ class Retrainer:
         if not screened:
             assert judged is not None
             return judged, False
-        candidate, evaluation = min(screened, key=lambda pair: pair[0].search_flips or 0)
+        candidate, evaluation = min(screened, key=lambda pair: pair[0].screen_flips or 0)
         gate_report = gating.certify(candidate, evaluation)
         candidate.verdict = _verdict(gate_report, candidate)
         return (candidate, evaluation, gate_report), gate_report.passed
@@ -935,5 +941,6 @@ def _verdict(report: GateReport, candidate: _Candidate) -> dict[str, Any]:
         "negative_flips": flips,
         "regression_negative_flips": on_r,
         "search_half_flips": candidate.search_flips,
+        "screen_flips": candidate.screen_flips,
         "certified": candidate.flip_verdict is not None,
     }

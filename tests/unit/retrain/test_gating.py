@@ -102,3 +102,41 @@ def test_where_the_search_half_screens_it_chooses_the_one_candidate_r_certifies(
     assert eager.search_flips == 1 and careful.search_flips == 0
     assert eager.verdict is not None and eager.verdict["passed"] and not eager.verdict["certified"]
     assert careful.verdict is not None and careful.verdict["certified"]
+
+
+def test_where_r_is_too_small_to_screen_the_gate_set_chooses_the_one_candidate_r_certifies() -> None:
+    data, search, certifying, _ = world(size=200)
+    on_gate = Answers({"g1", "g2"}).evaluate(data.gate_set)  # production's two gate-set failures, both fixed below
+    gating = _Gating(RegressionGate(), data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1",
+                     pooled=False)
+    assert not gating.screens
+    # both keep ε on the gate set; the favourite by validation breaks one gate example and one of R's search half,
+    # and would also break the certifying half, where no flip is allowed
+    eager = candidate("eager", {"g0", search[0].id, certifying[0].id})
+    careful = candidate("careful", set())
+    careful.score = 0.5
+
+    (judged, _, report), passed = Retrainer()._gate_ranked(
+        [eager, careful], gating, 0, ProgressReporter("rr-1", "m"), None
+    )
+    # certified one after the other, the eager one would have been judged first; chosen by what the screen saw,
+    # only the careful one is, and the certifying half is spent once
+    assert passed and judged is careful and report.passed and gating.certified == 1
+    assert eager.screen_flips == 2 and careful.screen_flips == 0
+    assert eager.verdict is not None and eager.verdict["passed"] and not eager.verdict["certified"]
+
+
+def test_the_certifying_half_refusing_the_chosen_candidate_ends_the_iteration() -> None:
+    data, search, certifying, _ = world(size=200)
+    on_gate = Answers({"g1", "g2"}).evaluate(data.gate_set)
+    gating = _Gating(RegressionGate(), data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1",
+                     pooled=False)
+    # the one the screen prefers breaks the certifying half; the other is never certified in its place
+    unlucky = candidate("unlucky", {certifying[0].id})
+    other = candidate("other", {"g0"})
+
+    (judged, _, report), passed = Retrainer()._gate_ranked(
+        [unlucky, other], gating, 0, ProgressReporter("rr-1", "m"), None
+    )
+    assert not passed and judged is unlucky and gating.certified == 1
+    assert other.verdict is not None and not other.verdict["certified"]
