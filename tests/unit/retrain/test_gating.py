@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pioneer.curriculum.builder import Curriculum
-from pioneer.events import Output
+from pioneer.events import GateReport, Output
 from pioneer.gates.regression import SEARCH_HALF_CHECK, RegressionGate
 from pioneer.retrain.datasets import RetrainData
 from pioneer.retrain.loop import Retrainer, _Candidate, _Gating
@@ -46,10 +46,21 @@ def candidate(name: str, wrong: set[str]) -> _Candidate:
     return _Candidate(Recipe(name=name), Answers(wrong), Curriculum(items=[]), [], 1.0, 0.0)  # type: ignore[arg-type]
 
 
+def gating_over(data: RetrainData, on_gate: Evaluation) -> _Gating:
+    """The gate's view of a retrain whose production gets every example of R right."""
+    return _Gating(RegressionGate(), data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1",
+                   pooled=False)
+
+
+def gate_ranked(candidates: list[_Candidate], gating: _Gating) -> tuple[_Candidate, GateReport, bool]:
+    """One iteration's gating of ``candidates``: the judged one, its report, and whether it passed."""
+    (judged, _, report), passed = Retrainer()._gate_ranked(candidates, gating, 0, ProgressReporter("rr-1", "m"), None)
+    return judged, report, passed
+
+
 def test_a_candidate_that_breaks_the_search_half_is_refused_without_spending_a_certification() -> None:
     data, search, certifying, on_gate = world()
-    gating = _Gating(RegressionGate(), data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1",
-                     pooled=False)
+    gating = gating_over(data, on_gate)
 
     breaks_search = candidate("breaks-search", {e.id for e in search[:8]})
     report = gating.judge(breaks_search, breaks_search.adapter.evaluate(data.gate_set))
@@ -66,8 +77,7 @@ def test_a_candidate_that_breaks_the_search_half_is_refused_without_spending_a_c
 
 def test_a_search_half_too_small_to_certify_the_rate_does_not_screen() -> None:
     data, search, certifying, on_gate = world(size=200)
-    gating = _Gating(RegressionGate(), data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1",
-                     pooled=False)
+    gating = gating_over(data, on_gate)
     assert len(search) < RegressionGate().contract(1).min_size()
 
     # one search-half flip would be refused by a screen; here the certifying half, clean, decides alone
@@ -85,8 +95,7 @@ def test_a_search_half_too_small_to_certify_the_rate_does_not_screen() -> None:
 
 def test_where_the_search_half_screens_it_chooses_the_one_candidate_r_certifies() -> None:
     data, search, certifying, on_gate = world()
-    gating = _Gating(RegressionGate(), data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1",
-                     pooled=False)
+    gating = gating_over(data, on_gate)
     assert gating.screens
     # both keep the contract on the search half; the favourite by validation breaks one example there, and more
     # of the certifying half
@@ -94,9 +103,7 @@ def test_where_the_search_half_screens_it_chooses_the_one_candidate_r_certifies(
     careful = candidate("careful", set())
     careful.score = 0.5
 
-    (judged, _, report), passed = Retrainer()._gate_ranked(
-        [eager, careful], gating, 0, ProgressReporter("rr-1", "m"), None
-    )
+    judged, report, passed = gate_ranked([eager, careful], gating)
     # the search half chose the one breaking fewer of its examples; the certifying half judged it alone
     assert passed and judged is careful and report.passed and gating.certified == 1
     assert eager.search_flips == 1 and careful.search_flips == 0
@@ -107,8 +114,7 @@ def test_where_the_search_half_screens_it_chooses_the_one_candidate_r_certifies(
 def test_where_r_is_too_small_to_screen_the_gate_set_chooses_the_one_candidate_r_certifies() -> None:
     data, search, certifying, _ = world(size=200)
     on_gate = Answers({"g1", "g2"}).evaluate(data.gate_set)  # production's two gate-set failures, both fixed below
-    gating = _Gating(RegressionGate(), data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1",
-                     pooled=False)
+    gating = gating_over(data, on_gate)
     assert not gating.screens
     # both keep ε on the gate set; the favourite by validation breaks one gate example and one of R's search half,
     # and would also break the certifying half, where no flip is allowed
@@ -116,9 +122,7 @@ def test_where_r_is_too_small_to_screen_the_gate_set_chooses_the_one_candidate_r
     careful = candidate("careful", set())
     careful.score = 0.5
 
-    (judged, _, report), passed = Retrainer()._gate_ranked(
-        [eager, careful], gating, 0, ProgressReporter("rr-1", "m"), None
-    )
+    judged, report, passed = gate_ranked([eager, careful], gating)
     # certified one after the other, the eager one would have been judged first; chosen by what the screen saw,
     # only the careful one is, and the certifying half is spent once
     assert passed and judged is careful and report.passed and gating.certified == 1
@@ -129,14 +133,11 @@ def test_where_r_is_too_small_to_screen_the_gate_set_chooses_the_one_candidate_r
 def test_the_certifying_half_refusing_the_chosen_candidate_ends_the_iteration() -> None:
     data, search, certifying, _ = world(size=200)
     on_gate = Answers({"g1", "g2"}).evaluate(data.gate_set)
-    gating = _Gating(RegressionGate(), data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1",
-                     pooled=False)
+    gating = gating_over(data, on_gate)
     # the one the screen prefers breaks the certifying half; the other is never certified in its place
     unlucky = candidate("unlucky", {certifying[0].id})
     other = candidate("other", {"g0"})
 
-    (judged, _, report), passed = Retrainer()._gate_ranked(
-        [unlucky, other], gating, 0, ProgressReporter("rr-1", "m"), None
-    )
+    judged, report, passed = gate_ranked([unlucky, other], gating)
     assert not passed and judged is unlucky and gating.certified == 1
     assert other.verdict is not None and not other.verdict["certified"]
