@@ -99,7 +99,8 @@ class TerminalObserver:
 @click.option("--logs-limit", type=click.IntRange(1), default=5000, show_default=True,
               help="At most this many distinct texts from the logs.")
 @click.option("--datasets", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="A folder of labelled corpora (.jsonl, .csv, .tsv) to search for the task's labels.")
+              help="A folder of labelled corpora (.jsonl, .csv, .tsv; for entities also CoNLL files and span JSON) "
+              "to search for the task's labels or entity types.")
 @click.option("--teacher", default=None, metavar="URL#MODEL|simulated:FILE:RATE",
               help="Labels --unlabeled: an OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1#production, "
               "which `pioneer serve` exposes) or a simulated teacher answering from FILE's gold labels with RATE errors.")

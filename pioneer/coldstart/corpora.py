@@ -1,11 +1,14 @@
 """Local labelled corpora: find the files under a folder whose labels are the task's, and take their examples.
 
-A corpus is one labelled file (``.jsonl``, ``.csv``, ``.tsv``) anywhere under the folder. Its labels are matched
-to the task's by the embedding similarity of their names (underscores read as spaces), one to one (each is the
-other's best match), and each match is confirmed on the texts: the centroid of the corpus label's texts must be
-nearer that task label's prototype (the centroid of the user's examples of it, else its name) than any other's.
-A corpus is used when it matches at least :data:`MIN_SHARE` of the task's labels; its examples of matched labels
-enter with provenance ``corpus:<path>``, trusted below the user's examples and above the teacher's labels.
+A corpus is one labelled file anywhere under the folder (:data:`SUFFIXES`: intents in ``.jsonl``/``.csv``/``.tsv``;
+entities also in CoNLL files and span JSON). Its labels (intents, or entity types) are matched to the task's by
+the embedding similarity of their names (underscores read as spaces, the usual NER abbreviations spelled out),
+one to one (each is the other's best match), and each match is confirmed on the texts: the centroid of the corpus
+label's texts (for entity types, its mentions) must be nearer that task label's prototype (the centroid of the
+user's examples of it, else its name) than any other's. A corpus is used when it matches at least
+:data:`MIN_SHARE` of the task's labels; its examples of matched labels enter with provenance ``corpus:<path>``,
+trusted below the user's examples and above the teacher's labels. An entity sentence enters only when every
+mention in it has a matched type (a dropped mention would teach the tagger that it is no entity).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pioneer.coldstart.sources import Sourced
@@ -33,9 +36,20 @@ rule, the text check and :data:`MIN_SHARE` keep out)."""
 MIN_SHARE = 0.5
 """Share of the task's labels a corpus must match to be used: a corpus of another task shares a name or two."""
 
-SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv")
+SUFFIXES = {
+    "classification": (".jsonl", ".ndjson", ".csv", ".tsv"),
+    "entity_extraction": (".jsonl", ".ndjson", ".conll", ".bio", ".iob", ".txt", ".json"),
+}
 MAX_TEXTS_PER_LABEL = 200
 """Texts per corpus label embedded for the text check (a sample: the centroid settles long before)."""
+
+MAX_SENTENCES = 2_000
+"""Sentences taken from one entity corpus (hash-chosen): a tagger's fit grows with its data and cold start's
+budget is minutes on a CPU; the trainer bounds a tagger's replayed traffic at the same size for the same reason."""
+
+NER_ABBREVIATIONS = {"per": "person", "loc": "location", "org": "organization", "misc": "miscellaneous",
+                     "gpe": "country city or state", "norp": "nationality or group", "fac": "facility"}
+"""The entity type names of the common NER corpora, spelled out so that their embeddings mean something."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -65,18 +79,19 @@ def find_corpora(directory: Path, task: TaskSpec, *, user_examples: Sequence[Exa
 
     Unreadable or unlabelled files are listed with the reason and not used; nothing here raises on a bad file.
     """
-    if task.kind != "classification":
+    if task.kind not in SUFFIXES:
         return []
     if embedder is None:
         from pioneer.embedding import Embedder
 
         embedder = Embedder()
     found = []
-    for path in sorted(p for p in Path(directory).rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES):
+    suffixes = SUFFIXES[task.kind]
+    for path in sorted(p for p in Path(directory).rglob("*") if p.is_file() and p.suffix.lower() in suffixes):
         match = CorpusMatch(name=str(path.relative_to(directory)), path=path)
         found.append(match)
         try:
-            match.examples = _read(path)
+            match.examples = _read(path, task.kind)
         except (PioneerError, ValueError, KeyError, OSError) as exc:  # a bad corpus is skipped and reported
             match.reason = f"unreadable: {str(exc)[:160]}"
             continue
@@ -101,44 +116,84 @@ def corpus_items(matches: Sequence[CorpusMatch]) -> list[Sourced]:
         if not match.used:
             continue
         for example in match.examples:
-            label = match.labels.get(str(example.label))
-            if label is None:
-                continue
             digest = hashlib.sha256(f"{match.name}\0{example.text}".encode()).hexdigest()[:16]
-            items.append(Sourced(Example(text=example.text, label=label, id=f"corpus:{digest}"),
-                                 f"corpus:{match.name}"))
+            relabelled = _relabelled(example, match.labels, f"corpus:{digest}")
+            if relabelled is not None:
+                items.append(Sourced(relabelled, f"corpus:{match.name}"))
     return items
 
 
-def _read(path: Path) -> list[Example]:
+def _relabelled(example: Example, labels: dict[str, str], id: str) -> Example | None:
+    """``example`` under the task's label names; None where its label, or one of its mentions' types, is unmatched."""
+    if example.spans is None:
+        label = labels.get(str(example.label))
+        return None if label is None else Example(text=example.text, label=label, id=id)
+    if any(span.label not in labels for span in example.spans):
+        return None
+    spans = tuple(replace(span, label=labels[span.label]) for span in example.spans)
+    return Example(text=example.text, spans=spans, id=id)
+
+
+def _read(path: Path, kind: str) -> list[Example]:
     from pioneer.data import load_dataset
 
-    return [e for e in load_dataset(path) if isinstance(e.label, str) and e.label.strip() and e.text.strip()]
+    examples = load_dataset(path, task=None if kind == "classification" else kind)
+    if kind == "classification":
+        return [e for e in examples if isinstance(e.label, str) and e.label.strip() and e.text.strip()]
+    sentences = [e for e in examples if e.spans is not None and e.text.strip()]
+    return sorted(sentences, key=lambda e: _digest(e.text))[:MAX_SENTENCES]
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _texts_by_label(examples: Sequence[Example]) -> dict[str, list[str]]:
+    """Each label's texts: the examples' texts for intents, the mentions' texts for entity types."""
+    by_label: dict[str, list[str]] = defaultdict(list)
+    for example in examples:
+        if example.spans is None:
+            by_label[str(example.label)].append(example.text)
+        for span in example.spans or ():
+            by_label[span.label].append(span.text or example.text[span.start:span.end])
+    return by_label
 
 
 def _match_labels(match: CorpusMatch, task: TaskSpec, user_examples: Sequence[Example], embedder,
                   threshold: float) -> None:
-    """Fill ``match.labels``: one-to-one best name matches at or above ``threshold`` that the texts confirm."""
-    import numpy as np
+    """Fill ``match.labels``: one-to-one best name matches at or above ``threshold`` that the texts confirm.
 
-    by_label: dict[str, list[str]] = defaultdict(list)
-    for example in match.examples:
-        by_label[str(example.label)].append(example.text)
+    The texts confirm a name match when the one-to-one assignment of the name-matched corpus labels' text
+    centroids to the task's prototypes that is nearest in total pairs the two the same way. An assignment, not
+    each centroid's nearest prototype: mentions sit near every type name at once ("Houston" is a place and a
+    team), so only the pairing as a whole tells a corpus whose types are swapped from one that agrees."""
+    import numpy as np
+    from scipy.optimize import linear_sum_assignment
+
+    by_label = _texts_by_label(match.examples)
     corpus_labels = sorted(by_label)
     task_labels = list(task.labels)
     names = embedder.encode([_name(label) for label in corpus_labels + task_labels])
     similarity = names[: len(corpus_labels)] @ names[len(corpus_labels):].T
-    prototypes = _prototypes(task_labels, names[len(corpus_labels):], user_examples, embedder)
-    for i, corpus_label in enumerate(corpus_labels):
+    by_name = {}
+    for i in range(len(corpus_labels)):
         j = int(np.argmax(similarity[i]))
-        if similarity[i, j] < threshold or int(np.argmax(similarity[:, j])) != i:
-            continue
-        texts = embedder.encode(sorted(by_label[corpus_label])[:MAX_TEXTS_PER_LABEL])
-        centroid = texts.mean(axis=0)
-        if int(np.argmax(prototypes @ centroid)) != j:  # the names agree but the texts are about another label
-            continue
-        match.labels[corpus_label] = task_labels[j]
-        match.similarity[corpus_label] = round(float(similarity[i, j]), 3)
+        if similarity[i, j] >= threshold and int(np.argmax(similarity[:, j])) == i:
+            by_name[i] = j
+    if not by_name:
+        return
+    prototypes = _prototypes(task_labels, names[len(corpus_labels):], user_examples, embedder)
+    rows = sorted(by_name)
+    centroids = np.stack([
+        embedder.encode(sorted(by_label[corpus_labels[i]], key=_digest)[:MAX_TEXTS_PER_LABEL]).mean(axis=0)
+        for i in rows
+    ])
+    assigned_rows, assigned_cols = linear_sum_assignment(centroids @ prototypes.T, maximize=True)
+    by_text = {rows[r]: int(c) for r, c in zip(assigned_rows, assigned_cols)}
+    for i, j in by_name.items():
+        if by_text.get(i) == j:  # else the names agree but the texts are about another label
+            match.labels[corpus_labels[i]] = task_labels[j]
+            match.similarity[corpus_labels[i]] = round(float(similarity[i, j]), 3)
 
 
 def _prototypes(labels: Sequence[str], name_vectors, user_examples: Sequence[Example], embedder):
@@ -146,7 +201,8 @@ def _prototypes(labels: Sequence[str], name_vectors, user_examples: Sequence[Exa
     embedding (one kind for all: a text centroid sits nearer other texts than any name does)."""
     import numpy as np
 
-    groups = [[e.text for e in user_examples if e.label == label] for label in labels]
+    texts = _texts_by_label(user_examples)
+    groups = [texts.get(label, []) for label in labels]
     if not all(groups):
         return np.asarray(name_vectors)
     centroids = np.stack([embedder.encode(texts).mean(axis=0) for texts in groups])
@@ -154,4 +210,5 @@ def _prototypes(labels: Sequence[str], name_vectors, user_examples: Sequence[Exa
 
 
 def _name(label: str) -> str:
-    return label.replace("_", " ").replace("-", " ").strip()
+    name = label.replace("_", " ").replace("-", " ").strip()
+    return NER_ABBREVIATIONS.get(name.lower(), name)
