@@ -21,11 +21,12 @@ The steps, each done by its own component:
    ``blends_from_base``, is also offered *blended* back toward production at each of ``blend_weights``
    (:meth:`~pioneer.training.TaskAdapter.blend`): a retrained tagger that lifted gate F1 from 0.59 to 0.90 but
    broke 12 sentences broke 4 at weight 0.5, still at 0.85.
-   In order of validation score the candidates are evaluated on the gate set and on the regression set R
-   (reserved traffic and earlier sets, never trained on; :mod:`pioneer.retrain.regression_set`) and judged by the
-   :class:`~pioneer.gates.RegressionGate` against production, until one passes: where R's search half can
-   certify the rate the contract must hold on it before its certifying half judges, and there the count ε and
-   the 95% Wilson bound on the flip rate both hold (:class:`~pioneer.gates.FlipContract`). Below
+   The candidates are gated (:mod:`pioneer.retrain.gating`) on the gate set and on the regression set R
+   (reserved traffic and earlier sets, never trained on; :mod:`pioneer.retrain.regression_set`) by the
+   :class:`~pioneer.gates.RegressionGate` against production: without R the first in the gating order that
+   passes; with R every candidate is screened, and R's certifying half judges the one that breaks the fewest
+   examples the screen saw, where the count ε and the 95% Wilson bound on the flip rate must both hold
+   (:class:`~pioneer.gates.FlipContract`). Below
    ``coverage_below`` the target patterns' fix rate is checked pooled over all of them (the retrain rebuilds the
    data rather than patching each pattern);
 5. **decision**: the judged candidate is registered (content hash; rejected ones too, for audit), the decision
@@ -49,7 +50,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pioneer.curriculum.builder import Curriculum, CurriculumBuilder
+from pioneer.curriculum.builder import CurriculumBuilder
 from pioneer.curriculum.teacher import Teacher, augment
 from pioneer.diagnosis.diagnoser import Diagnoser
 from pioneer.diagnosis.report import DiagnosisReport
@@ -60,9 +61,8 @@ from pioneer.events import (
     PatternRef,
     RetrainRequest,
 )
-from pioneer.gates.contract import FlipVerdict
 from pioneer.gates.parity import serving_parity
-from pioneer.gates.regression import FLIP_CHECKS, SEARCH_HALF_CHECK, RegressionGate, rejected_note
+from pioneer.gates.regression import FLIP_CHECKS, RegressionGate, rejected_note
 from pioneer.registry import (
     Registry,
     RegistryError,
@@ -73,18 +73,22 @@ from pioneer.registry import (
 from pioneer.retrain.commit import serve_once
 from pioneer.retrain.datasets import RetrainData, prepare, training_set, unique_examples
 from pioneer.retrain.decision import ReleaseDecision, build_decision, decision_metrics
+from pioneer.retrain.gating import (
+    Candidate,
+    Gating,
+    Judged,
+    gate_iteration,
+    regression_correct,
+)
 from pioneer.retrain.progress import ProgressReporter, ProgressSink
-from pioneer.retrain.ranking import gating_order
 from pioneer.retrain.recipes import Recipe, RecipeSearch, config_to_dict
 from pioneer.retrain.regression_set import RegressionSetBuilder
 from pioneer.retrain.release import rejection_event
 from pioneer.retrain.trust import BandChoice, choose_band, label_trust
-from pioneer.significance import item_evidence
 from pioneer.traces.examples import trace_to_example
 from pioneer.traces.store import TraceStore
 from pioneer.training.base import BaseTrainConfig, Evaluation, Example, TaskAdapter
 from pioneer.training.interpolation import WeightSearch
-from pioneer.trigger import FAILURES_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -102,28 +106,6 @@ def default_factory(task: str, config: BaseTrainConfig | None) -> TaskAdapter:
 
 
 @dataclasses.dataclass(slots=True)
-class _Candidate:
-    recipe: Recipe
-    adapter: TaskAdapter
-    curriculum: Curriculum
-    train: list[Example]
-    score: float
-    seconds: float
-    verdict: dict[str, Any] | None = None
-    """What the gate said of it (None until it is gated: see ``_verdict``)."""
-    regression: dict[str, bool] | None = None
-    """Example id -> right, on R's certifying half (None until R certifies it, or without R)."""
-    flip_verdict: FlipVerdict | None = None
-    """The flip contract's verdict on R's certifying half (None until R certifies it, or without R)."""
-    search_flips: int | None = None
-    """Examples of R's search half production gets right that it gets wrong (None unless it was counted there)."""
-    screen_flips: int | None = None
-    """What the screen saw it break: gate-set flips plus ``search_flips`` (None until it passes a screen)."""
-    evidence: Any = None
-    """Per-validation-example counts behind ``score`` (None until the gating order asks for them)."""
-
-
-@dataclasses.dataclass(slots=True)
 class _Evidence:
     """What a request's diagnosis found, and the data it was judged against."""
 
@@ -134,99 +116,14 @@ class _Evidence:
     band: BandChoice
 
 
-class _Gating:
-    """The gate's view of one retrain: production's baselines, the pattern checks, and how many candidates R has
-    certified so far (each certification spends part of the contract's confidence)."""
-
-    def __init__(
-        self, gate: RegressionGate, data: RetrainData, baselines: tuple[Evaluation, dict[str, bool] | None],
-        production_version: str, *, pooled: bool,
-    ) -> None:
-        self.gate, self.data, self.production_version = gate, data, production_version
-        self.baseline, on_r = baselines
-        certifying = data.regression_certifying()
-        self.certifying = certifying
-        self.baseline_r = None if on_r is None else {e.id: on_r[e.id] for e in certifying if e.id in on_r}
-        self.search = data.regression_search()
-        self.baseline_search = None if on_r is None else {e.id: on_r[e.id] for e in self.search if e.id in on_r}
-        # production judged against itself: whether 0 flips on the search half certifies the rate
-        own = None if not self.baseline_search else gate.judge_regression(self.baseline_search, self.baseline_search)
-        self.screens = own is not None and not own.small
-        self.certified = 0
-        self.patterns = data.pattern_gate
-        if pooled and len(data.pattern_gate) > 1:
-            # A weak model's retrain rebuilds its data rather than patching patterns one by one: the request's
-            # patterns are judged together: the floor's share of all their held-out failures fixed, or progress
-            # where the failures outside any emerging pattern are among them.
-            pooled_ids = sorted({i for ids in data.pattern_gate.values() for i in ids})
-            whole = any(p.startswith(FAILURES_PREFIX) for p in data.pattern_gate)
-            self.patterns = {f"{FAILURES_PREFIX if whole else ''}all({len(data.pattern_gate)} patterns)": pooled_ids}
-
-    def judge(self, candidate: _Candidate, evaluation: Evaluation) -> GateReport:
-        """The gate's report on ``candidate``: :meth:`screen`, then :meth:`certify` if it passed."""
-        report = self.screen(candidate, evaluation)
-        if not report.passed or self.baseline_r is None:
-            return report
-        return self.certify(candidate, evaluation)
-
-    def screen(self, candidate: _Candidate, evaluation: Evaluation) -> GateReport:
-        """Every check but R's certifying half: the gate set's, then R's search half where it screens. What a
-        passing candidate breaks there is kept in ``candidate.screen_flips``."""
-        report = self._evaluate(evaluation)
-        if not report.passed or self.baseline_r is None:
-            return report
-        refused = self._screen(candidate, evaluation, report)
-        if refused is not None:
-            return refused
-        on_gate = next((c.observed for c in report.checks if c.name == "negative_flips"), 0.0)
-        candidate.screen_flips = int(on_gate) + (candidate.search_flips or 0)
-        return report
-
-    def certify(self, candidate: _Candidate, evaluation: Evaluation) -> GateReport:
-        """The report with R's certifying half, for a candidate :meth:`screen` passed: its verdict alone decides."""
-        self.certified += 1
-        candidate.regression = regression_correct(candidate.adapter, evaluation, self.certifying) or {}
-        candidate.flip_verdict = self.gate.judge_regression(self.baseline_r, candidate.regression, self.certified)
-        return self._evaluate(evaluation, regression=(self.baseline_r, candidate.regression),
-                              certification=self.certified)
-
-    def _evaluate(self, evaluation: Evaluation, **regression: Any) -> GateReport:
-        return self.gate.evaluate(
-            evaluation, baseline=self.baseline, baseline_version=self.production_version,
-            checkpoints=self.data.checkpoints, slices=self.data.slices, patterns=self.patterns, **regression,
-        )
-
-    def _screen(self, candidate: _Candidate, evaluation: Evaluation, report: GateReport) -> GateReport | None:
-        """``report`` failed when ``candidate`` breaks the contract on R's search half (None: it keeps it, the half
-        is too small to certify the rate, or there is no such contract). The search half's flips are counted
-        either way, to choose what the certifying half judges; while the half is too small to certify the rate,
-        refusing on it would only be a second zero-flip test."""
-        if not self.baseline_search:
-            return None
-        on_search = regression_correct(candidate.adapter, evaluation, self.search) or {}
-        verdict = self.gate.judge_regression(self.baseline_search, on_search)
-        if verdict is None:
-            return None
-        candidate.search_flips = verdict.flips
-        if verdict.passed or not self.screens:
-            return None
-        check = GateCheck(
-            name=SEARCH_HALF_CHECK, passed=False, observed=float(verdict.flips), threshold=float(verdict.allowed),
-            detail=(f"{verdict.flips} of {verdict.n} examples of R's search half production gets right now fail"
-                    f" (the contract allows {verdict.allowed}); R's certifying half did not judge it."),
-        )
-        notes = [*report.notes, *([rejected_note(report.baseline_version)] if report.baseline_version else [])]
-        return dataclasses.replace(report, passed=False, checks=[*report.checks, check], notes=notes)
-
-
-def _blends_toward_production(candidate: _Candidate) -> bool:
+def _blends_toward_production(candidate: Candidate) -> bool:
     """Whether the line from production to ``candidate`` is worth searching: a warm-started fit continued from
     production's weights, or any fit of an adapter whose line from a fit of the base model holds."""
     adapter = candidate.adapter
     return adapter.warm_starts and (candidate.recipe.warm_start or adapter.blends_from_base)
 
 
-def _tried(candidate: _Candidate, iteration: int, *, chosen: bool) -> dict[str, Any]:
+def _tried(candidate: Candidate, iteration: int, *, chosen: bool) -> dict[str, Any]:
     """One line of the decision record's list of candidates."""
     return {
         "iteration": iteration,
@@ -534,7 +431,7 @@ class Retrainer:
         *,
         score: float,
         coverage_below: float,
-    ) -> tuple[_Candidate, Evaluation, GateReport, list[dict[str, Any]]]:
+    ) -> tuple[Candidate, Evaluation, GateReport, list[dict[str, Any]]]:
         """Iterate: propose recipes, train each, gate them best-validation first; stop at a pass or the budget's end.
         ``baselines`` are production's gate-set evaluation and its results on R; ``score`` is production's, which
         picks the band.
@@ -542,9 +439,9 @@ class Retrainer:
         Returns the passing candidate (else the last iteration's best by validation), its gate-set evaluation and
         report, and every candidate tried.
         """
-        gating = _Gating(self.gate, data, baselines, production_version, pooled=score < coverage_below)
+        gating = Gating(self.gate, data, baselines, production_version, pooled=score < coverage_below)
         tried: list[dict[str, Any]] = []
-        judged: tuple[_Candidate, Evaluation, GateReport] | None = None
+        judged: Judged | None = None
         n_candidates = max(2, request.budget.max_candidates)
         if request.budget.max_candidates < 2:
             log.warning("budget allows fewer than two candidates; trying two (one recipe cannot be compared)")
@@ -568,85 +465,12 @@ class Retrainer:
                 *(b for c in trained for b in self._blends(c, production, data, iteration, reporter)),
                 *(b for c in trained for b in self._bcwi(c, production, data, baselines, iteration, reporter)),
             ]
-            judged, passed = self._gate_ranked(candidates, gating, iteration, reporter, judged)
+            judged, passed = gate_iteration(candidates, gating, iteration, reporter, judged)
             tried += [_tried(c, iteration, chosen=c is judged[0]) for c in candidates]
             if passed:
                 break
         assert judged is not None
         return (*judged, tried)
-
-    def _gate_ranked(
-        self,
-        candidates: list[_Candidate],
-        gating: _Gating,
-        iteration: int,
-        reporter: ProgressReporter,
-        judged: tuple[_Candidate, Evaluation, GateReport] | None,
-    ) -> tuple[tuple[_Candidate, Evaluation, GateReport], bool]:
-        """Gate ``candidates`` in :func:`~pioneer.retrain.ranking.gating_order`, stopping at the first that passes:
-        the validation set is small, so the runner-up often keeps within the flip budget where the favourite does
-        not (where there is R, :meth:`_gate_chosen` decides instead). Returns the judged candidate (the passing
-        one, else the best by validation) and whether it passed."""
-        ranked = gating_order(candidates, lambda c: _validation_evidence(c, gating.data))
-        favourite = max(candidates, key=lambda c: c.score)  # the first of the best scores, as listed
-        if gating.baseline_r is not None:
-            return self._gate_chosen(ranked, favourite, gating, iteration, reporter, judged)
-        for candidate in ranked:
-            evaluation, gate_report = self._gate_one(candidate, gating.judge, gating, iteration, reporter)
-            if candidate is favourite or gate_report.passed:
-                # The favourite's report steers the next iteration unless another candidate passes.
-                judged = (candidate, evaluation, gate_report)
-            if gate_report.passed:
-                return judged, True
-        assert judged is not None
-        return judged, False
-
-    def _gate_chosen(
-        self,
-        ranked: list[_Candidate],
-        favourite: _Candidate,
-        gating: _Gating,
-        iteration: int,
-        reporter: ProgressReporter,
-        judged: tuple[_Candidate, Evaluation, GateReport] | None,
-    ) -> tuple[tuple[_Candidate, Evaluation, GateReport], bool]:
-        """Where there is R: every candidate is screened, and R's certifying half judges only the one that breaks
-        the fewest examples the screen saw (the first in the gating order among equals). One certification per
-        iteration: the half then tests the candidate chosen, not the luckiest of dozens it was shown."""
-        screened: list[tuple[_Candidate, Evaluation]] = []
-        for candidate in ranked:
-            evaluation, gate_report = self._gate_one(candidate, gating.screen, gating, iteration, reporter)
-            if candidate is favourite:
-                judged = (candidate, evaluation, gate_report)
-            if gate_report.passed:
-                screened.append((candidate, evaluation))
-        if not screened:
-            assert judged is not None
-            return judged, False
-        candidate, evaluation = min(screened, key=lambda pair: pair[0].screen_flips or 0)
-        gate_report = gating.certify(candidate, evaluation)
-        candidate.verdict = _verdict(gate_report, candidate)
-        return (candidate, evaluation, gate_report), gate_report.passed
-
-    def _gate_one(
-        self, candidate: _Candidate, judge: Callable[[_Candidate, Evaluation], GateReport], gating: _Gating,
-        iteration: int, reporter: ProgressReporter,
-    ) -> tuple[Evaluation, GateReport]:
-        """``candidate``'s gate-set evaluation and ``judge``'s report on it, with their progress events."""
-        reporter.emit("evaluating", iteration=iteration, candidate=candidate.recipe.name,
-                      metrics={"validation": candidate.score})
-        evaluation = candidate.adapter.evaluate(gating.data.gate_set)
-        reporter.emit("gating", iteration=iteration, candidate=candidate.recipe.name)
-        gate_report = judge(candidate, evaluation)
-        reporter.emit(
-            "gating",
-            iteration=iteration,
-            candidate=candidate.recipe.name,
-            message=f"gate {'passed' if gate_report.passed else 'failed'}: "
-            + ", ".join(f"{c.name}={'ok' if c.passed else 'FAIL'}" for c in gate_report.checks),
-        )
-        candidate.verdict = _verdict(gate_report, candidate)
-        return evaluation, gate_report
 
     def _train(
         self,
@@ -656,7 +480,7 @@ class Retrainer:
         production: TaskAdapter,
         iteration: int,
         reporter: ProgressReporter,
-    ) -> _Candidate:
+    ) -> Candidate:
         began = time.monotonic()
         curriculum = self.builder.clone(
             replay_share=recipe.replay_share, hard_negatives_per_gold=recipe.hard_negatives_per_gold
@@ -687,12 +511,12 @@ class Retrainer:
         )
         score = validation_score(adapter, data.validation)
         reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
-        return _Candidate(recipe, adapter, curriculum, train, score, time.monotonic() - began)
+        return Candidate(recipe, adapter, curriculum, train, score, time.monotonic() - began)
 
     def _blends(
-        self, candidate: _Candidate, production: TaskAdapter, data: RetrainData, iteration: int,
+        self, candidate: Candidate, production: TaskAdapter, data: RetrainData, iteration: int,
         reporter: ProgressReporter,
-    ) -> list[_Candidate]:
+    ) -> list[Candidate]:
         """``candidate`` blended toward production at each of ``blend_weights``, where it can blend."""
         if not _blends_toward_production(candidate):
             return []
@@ -708,13 +532,13 @@ class Retrainer:
             score = adapter.evaluate(data.validation).metric if data.validation else 0.0
             reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
             seconds = candidate.seconds + time.monotonic() - began
-            blends.append(_Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds))
+            blends.append(Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds))
         return blends
 
     def _bcwi(
-        self, candidate: _Candidate, production: TaskAdapter, data: RetrainData,
+        self, candidate: Candidate, production: TaskAdapter, data: RetrainData,
         baselines: tuple[Evaluation, dict[str, bool] | None], iteration: int, reporter: ProgressReporter,
-    ) -> list[_Candidate]:
+    ) -> list[Candidate]:
         """``candidate`` blended toward production at the largest weight found whose blend keeps both flip budgets
         it can see: ε on the gate set and the contract on R's search half (none when the candidate keeps them as
         it is, or no weight does)."""
@@ -751,7 +575,7 @@ class Retrainer:
         score = adapter.evaluate(data.validation).metric if data.validation else 0.0
         reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
         seconds = candidate.seconds + time.monotonic() - began
-        return [_Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds)]
+        return [Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds)]
 
     def _keeps_flip_checks(self, evaluation: Evaluation, on_gate: Evaluation, data: RetrainData) -> bool:
         """Whether a blend's gate-set ``evaluation`` keeps every flip budget the gate applies there: ε against
@@ -763,7 +587,7 @@ class Retrainer:
         self,
         registry: Registry,
         model: str,
-        candidate: _Candidate,
+        candidate: Candidate,
         evaluation: Evaluation,
         report: GateReport,
         data: RetrainData,
@@ -870,17 +694,6 @@ def _descends_from(registry: Registry, model: str, version: str, ancestor: str, 
     return False
 
 
-def _validation_evidence(candidate: _Candidate, data: RetrainData) -> Any:
-    """``candidate``'s per-example validation counts for the gating order; None for a generator (one more decode
-    of the validation set would cost a good part of a retrain) or without validation examples."""
-    if data.task == "generation" or not data.validation:
-        return None
-    if candidate.evidence is None:
-        evaluation = candidate.adapter.evaluate(data.validation)
-        candidate.evidence = item_evidence(data.task, evaluation, data.validation)
-    return candidate.evidence
-
-
 def validation_score(adapter: TaskAdapter, validation: Sequence[Example]) -> float:
     """The headline metric of a just-fitted ``adapter`` on ``validation`` (0.0 without validation examples).
 
@@ -892,21 +705,6 @@ def validation_score(adapter: TaskAdapter, validation: Sequence[Example]) -> flo
         return 0.0
     known = getattr(adapter, "fit_stats_", {}).get("validation_metric")
     return float(known) if known is not None else adapter.evaluate(validation).metric
-
-
-def regression_correct(
-    adapter: TaskAdapter, on_gate: Evaluation, examples: Sequence[Example]
-) -> dict[str, bool] | None:
-    """``adapter``'s results on ``examples`` of R (example id -> right), None without any. Examples shared with the
-    gate set are read from ``on_gate``; the rest are evaluated in one batch (a head reads cached embeddings)."""
-    if not examples:
-        return None
-    known = on_gate.correct_by_id()
-    out = {e.id: known[e.id] for e in examples if e.id in known}
-    rest = [e for e in examples if e.id not in known]
-    if rest:
-        out.update(adapter.evaluate(rest).correct_by_id())
-    return out
 
 
 def _with_serving_parity(report: GateReport, adapter: TaskAdapter, gate_set: Sequence[Example]) -> GateReport:
@@ -927,20 +725,3 @@ def _over_budget(request: RetrainRequest, started: float) -> bool:
 
 def _numbers(summary: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-
-
-def _verdict(report: GateReport, candidate: _Candidate) -> dict[str, Any]:
-    """What the gate said of one candidate, for the decision record: every gated candidate's reason is kept,
-    not only the favourite's (a blend that kept within the flip budget may have failed on pattern fixes);
-    ``certified`` says whether R's certifying half judged it (a screened candidate another was chosen over was not)."""
-    flips = next((c.observed for c in report.checks if c.name == "negative_flips"), None)
-    on_r = next((c.observed for c in report.checks if c.name == "regression_set_flips"), None)
-    return {
-        "passed": report.passed,
-        "failed": [c.name for c in report.checks if not c.passed],
-        "negative_flips": flips,
-        "regression_negative_flips": on_r,
-        "search_half_flips": candidate.search_flips,
-        "screen_flips": candidate.screen_flips,
-        "certified": candidate.flip_verdict is not None,
-    }

@@ -8,7 +8,7 @@ from pioneer.curriculum.builder import Curriculum
 from pioneer.events import GateReport, Output
 from pioneer.gates.regression import SEARCH_HALF_CHECK, RegressionGate
 from pioneer.retrain.datasets import RetrainData
-from pioneer.retrain.loop import Retrainer, _Candidate, _Gating
+from pioneer.retrain.gating import Candidate, Gating, gate_iteration
 from pioneer.retrain.progress import ProgressReporter
 from pioneer.retrain.recipes import Recipe
 from pioneer.retrain.regression_set import RegressionSet, in_search_half
@@ -42,19 +42,19 @@ def world(size: int = 2000) -> tuple[RetrainData, list[Example], list[Example], 
     return data, search, certifying, Answers(set()).evaluate(gate_set)
 
 
-def candidate(name: str, wrong: set[str]) -> _Candidate:
-    return _Candidate(Recipe(name=name), Answers(wrong), Curriculum(items=[]), [], 1.0, 0.0)  # type: ignore[arg-type]
+def candidate(name: str, wrong: set[str]) -> Candidate:
+    return Candidate(Recipe(name=name), Answers(wrong), Curriculum(items=[]), [], 1.0, 0.0)  # type: ignore[arg-type]
 
 
-def gating_over(data: RetrainData, on_gate: Evaluation) -> _Gating:
+def gating_over(data: RetrainData, on_gate: Evaluation) -> Gating:
     """The gate's view of a retrain whose production gets every example of R right."""
-    return _Gating(RegressionGate(), data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1",
+    return Gating(RegressionGate(), data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1",
                    pooled=False)
 
 
-def gate_ranked(candidates: list[_Candidate], gating: _Gating) -> tuple[_Candidate, GateReport, bool]:
+def gate_ranked(candidates: list[Candidate], gating: Gating) -> tuple[Candidate, GateReport, bool]:
     """One iteration's gating of ``candidates``: the judged one, its report, and whether it passed."""
-    (judged, _, report), passed = Retrainer()._gate_ranked(candidates, gating, 0, ProgressReporter("rr-1", "m"), None)
+    (judged, _, report), passed = gate_iteration(candidates, gating, 0, ProgressReporter("rr-1", "m"), None)
     return judged, report, passed
 
 
