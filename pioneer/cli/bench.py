@@ -218,11 +218,16 @@ def deployment(preset: str | None, dataset: Path | None, task: str, per_label: i
         spec = dataset_deployment(dataset, task, weak=weak)
     if rate is not None:
         spec = dataclasses.replace(spec, rate=rate)
-    result = run_deployment(
-        spec, out=(out or Path(f"bench-results/deployment-{spec.name}")).resolve(), datasets=datasets.resolve(),
-        seed=seed, traffic=traffic, deadline=deadline, say=click.echo, machine=machine(),
-        command="pioneer " + shlex.join(sys.argv[1:]),
-    )
+    from pioneer.errors import ConfigError
+
+    try:
+        result = run_deployment(
+            spec, out=(out or Path(f"bench-results/deployment-{spec.name}")).resolve(), datasets=datasets.resolve(),
+            seed=seed, traffic=traffic, deadline=deadline, say=click.echo, machine=machine(),
+            command="pioneer " + shlex.join(sys.argv[1:]),
+        )
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"{spec.name}: test {result.metric_name} {result.before:.4f} -> {result.after:.4f} in "
                f"{result.wall_seconds:.0f}s; report: {result.report}")
 

@@ -15,10 +15,11 @@ is journalled as rejected with the checker's reason and is never trained or eval
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
 
 from pioneer.errors import ConfigError
 from pioneer.events import InferenceLog, Input, ModelRef, Output
@@ -80,7 +81,7 @@ def checker_from_option(value: str) -> AnswerCheck:
     if kind == "json":
         path = Path(arg)
         try:
-            schema = json.loads(path.read_text(encoding="utf-8"))
+            schema = orjson.loads(path.read_bytes())
             return AnswerCheck(JsonSchemaChecker(schema=schema), value, "normalized")
         except (OSError, ValueError) as exc:
             raise ConfigError(f"--checker {value!r}: cannot read a JSON schema from {arg}: {exc}") from exc

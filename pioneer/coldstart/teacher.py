@@ -24,6 +24,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import orjson
+
 from pioneer.chat import ChatEndpoint, ChatError
 from pioneer.coldstart.sources import text_key
 from pioneer.coldstart.task import TaskSpec
@@ -137,7 +139,7 @@ def parse_spans(answer: str, text: str, types: Sequence[str]) -> tuple[Span, ...
     if start < 0 or end < start:
         return None
     try:
-        items = json.loads(answer[start : end + 1])
+        items = orjson.loads(answer[start : end + 1])  # a teacher's answer may nest deeper than json can parse
     except ValueError:
         return None
     if not isinstance(items, list):

@@ -7,8 +7,9 @@ classifier). Ids are ``clinc150:<split>:<index>`` and ``clinc150:oos_<split>:<in
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+import orjson
 
 from pioneer.training.base import Example
 
@@ -26,8 +27,10 @@ def load_clinc150(path: str | Path, split: str = "train", *, include_oos: bool =
     if split not in SPLITS:
         raise ValueError(f"split={split!r} is not a CLINC150 split; use one of {', '.join(SPLITS)}.")
     file = _data_file(path)
-    with file.open(encoding="utf-8") as handle:
-        data = json.load(handle)
+    try:
+        data = orjson.loads(file.read_bytes())  # past 1,024 levels an error, not a RecursionError
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{file}: not valid JSON ({exc}).") from exc
     if not isinstance(data, dict) or split not in data:
         raise ValueError(f"{file}: no {split!r} list; is this CLINC150's data_full.json?")
     examples = [

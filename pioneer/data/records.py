@@ -6,10 +6,11 @@ so the checks (a classification example needs a label, a span must lie inside it
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from pioneer.errors import ConfigError
 from pioneer.events import TASKS, Span
@@ -37,21 +38,37 @@ def parse_spans(value: Any, text: str, where: str) -> tuple[Span, ...]:
     """Spans from a list of ``{"start", "end", "label"}`` objects (``slot``/``type``/``entity`` also name the
     label) or ``[start, end, label]`` triples, or the same list as a JSON string (as a CSV cell holds it)."""
     if isinstance(value, str):
-        value = json.loads(value) if value.strip() else []
+        value = orjson.loads(value) if value.strip() else []
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{where}: spans must be a list, got {type(value).__name__}.")
     spans: list[Span] = []
-    for item in value or []:
+    for item in value:
         if isinstance(item, Mapping):
             label = item.get("label", item.get("slot", item.get("type", item.get("entity"))))
             start, end = item.get("start"), item.get("end")
-        else:
+        elif isinstance(item, list | tuple) and len(item) == 3:
             start, end, label = item
+        else:
+            raise ValueError(f"{where}: span {_shown(item)} is neither an object nor a [start, end, label] triple.")
         if label is None or start is None or end is None:
-            raise ValueError(f"{where}: span {item!r} needs start, end and label.")
-        start, end = int(start), int(end)
+            raise ValueError(f"{where}: span {_shown(item)} needs start, end and label.")
+        try:
+            start, end = int(start), int(end)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: span {_shown(item)} needs integer offsets.") from None
+        if not isinstance(label, str | int):
+            raise ValueError(f"{where}: span {_shown(item)} needs a label name.")
         if not 0 <= start < end <= len(text):
-            raise ValueError(f"{where}: span {item!r} is outside its text of {len(text)} characters.")
+            raise ValueError(f"{where}: span {_shown(item)} is outside its text of {len(text)} characters.")
         spans.append(Span(start=start, end=end, label=str(label), text=text[start:end]))
     return tuple(sorted(spans, key=lambda s: (s.start, s.end, s.label)))
+
+
+def _shown(item: Any, limit: int = 80) -> str:
+    text = repr(item)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def example_from_record(record: Mapping[str, Any], *, default_id: str, fields: Fields, task: str | None) -> Example:

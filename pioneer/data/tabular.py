@@ -10,6 +10,8 @@ import csv
 import json
 from pathlib import Path
 
+import orjson
+
 from pioneer.data.records import Fields, check_task, example_from_record
 from pioneer.training.base import Example
 
@@ -45,7 +47,7 @@ def load_jsonl(
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = orjson.loads(line)  # a clear error past 1,024 levels, not a RecursionError
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{line_no + 1}: not valid JSON ({exc.msg}).") from exc
             if not isinstance(record, dict):
@@ -83,11 +85,14 @@ def load_csv(
     prefix = id_prefix or path.stem
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle, delimiter=delimiter)
-        if reader.fieldnames is None or text_field not in reader.fieldnames:
-            raise ValueError(
-                f"{path}: header {reader.fieldnames} has no {text_field!r} column; pass text_field= naming it."
-            )
-        return [
-            example_from_record(row, default_id=f"{prefix}:{row_no}", fields=fields, task=task)
-            for row_no, row in enumerate(reader)
-        ]
+        try:
+            if reader.fieldnames is None or text_field not in reader.fieldnames:
+                raise ValueError(
+                    f"{path}: header {reader.fieldnames} has no {text_field!r} column; pass text_field= naming it."
+                )
+            return [
+                example_from_record(row, default_id=f"{prefix}:{row_no}", fields=fields, task=task)
+                for row_no, row in enumerate(reader)
+            ]
+        except csv.Error as exc:  # e.g. a field over the csv module's 131,072-character limit: not a ValueError
+            raise ValueError(f"{path}:{reader.line_num}: not a readable CSV row ({exc}).") from exc

@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from pioneer.errors import ConfigError
 from pioneer.events import Output, Span
 from pioneer.join.outcome import judge
 from pioneer.reports import grouped_bars, table, timeline
@@ -158,7 +159,10 @@ def run_deployment(
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    base, validation, gate, stream, test = spec.load(datasets, seed)
+    try:
+        base, validation, gate, stream, test = spec.load(datasets, seed)
+    except (ValueError, OSError) as exc:  # the dataset's owner must fix it; nothing has started yet
+        raise ConfigError(f"{spec.dataset}: cannot be deployed: {exc}") from exc
     stream = stream[: traffic or spec.traffic or len(stream)]
     loads: list[float] = []
     previous = _sigterm_as_interrupt()

@@ -76,3 +76,17 @@ def test_a_retrain_in_flight_is_not_a_stall() -> None:
 def test_a_healthy_model_never_stalls() -> None:
     answers = [Answer(at=float(t), segment="traffic", correct=t % 50 != 0, version="v") for t in range(400)]
     assert longest_stall(answers, []) == 0.0
+
+
+def test_a_dataset_that_cannot_be_read_is_a_clear_cli_error_before_anything_starts(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pioneer.cli import cli
+
+    (tmp_path / "deep.jsonl").write_text('{"text": "a", "label": ' + "[" * 5000 + "]" * 5000 + "}\n",
+                                         encoding="utf-8")
+    result = CliRunner().invoke(cli, ["bench", "deployment", "--dataset", str(tmp_path / "deep.jsonl"),
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "cannot be deployed" in result.output and "deep.jsonl:1: not valid JSON" in result.output
+    assert not (tmp_path / "out" / "registry").exists()  # no broker, server or model was started

@@ -34,6 +34,7 @@ def test_entity_answers_become_spans_and_garbage_is_refused() -> None:
     assert parse_spans('[{"text": "Oslo", "type": "ORG"}]', text, ["PER", "LOC"]) is None  # not a known type
     assert parse_spans('[{"text": "nna", "type": "PER"}]', text, ["PER", "LOC"]) is None  # not a whole word
     assert parse_spans("Anna is a person", text, ["PER", "LOC"]) is None
+    assert parse_spans("[" * 5000 + "]" * 5000, text, ["PER", "LOC"]) is None  # deeper than JSON parses: garbage
 
 
 def test_simulated_entity_teacher_errs_at_its_rate_and_labelling_journals_spans(tmp_path) -> None:

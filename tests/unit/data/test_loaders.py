@@ -184,3 +184,35 @@ def test_dispatcher_errors_name_the_fix(tmp_path: Path) -> None:
     odd.write_bytes(b"")
     with pytest.raises(ConfigError, match="load_jsonl"):
         load_dataset(odd)
+
+
+def test_hostile_files_are_a_clear_value_error_in_every_loader(tmp_path: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000  # json.loads would raise RecursionError, which no caller expects
+    (tmp_path / "deep.jsonl").write_text('{"text": "a", "label": ' + deep + "}\n", encoding="utf-8")
+    (tmp_path / "deep.json").write_text(deep, encoding="utf-8")
+    (tmp_path / "clinc").mkdir()
+    (tmp_path / "clinc" / "data_full.json").write_text('{"train": ' + deep + "}", encoding="utf-8")
+    (tmp_path / "deep.csv").write_text(f'text,spans\nAnna,"{deep[:1100] + deep[-1100:]}"\n', encoding="utf-8")
+    (tmp_path / "huge.csv").write_text(f'text,label\n{"a" * 200_000},x\n', encoding="utf-8")
+
+    for path in ("deep.jsonl", "deep.json", "clinc"):
+        with pytest.raises(ValueError, match="depth"):
+            load_dataset(tmp_path / path)
+    with pytest.raises(ValueError, match="depth"):
+        load_csv(tmp_path / "deep.csv", task="entity_extraction")
+    with pytest.raises(ValueError, match="huge.csv:.*field larger"):  # the csv module's limit, as a clear error
+        load_csv(tmp_path / "huge.csv")
+
+
+@pytest.mark.parametrize("spans", ["5", '[[[[1]]]]', '[[0, "x", "L"]]', '[[0, 2, [1]]]'])
+def test_malformed_spans_name_the_row_and_what_is_wrong(tmp_path: Path, spans: str) -> None:
+    (tmp_path / "bad.jsonl").write_text('{"text": "Anna", "spans": ' + spans + "}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad:0: (spans must be a list|span .* (neither|needs))"):
+        load_jsonl(tmp_path / "bad.jsonl")
+
+
+def test_malformed_span_json_items_name_the_item(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text('[{"userInput": {"text": "Anna"}, "labels": [{"slot": "p", "valueSpan": 7}]}]',
+                                       encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad.json\[0\]: labels must be a list"):
+        load_span_json(tmp_path / "bad.json")
