@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pioneer.coldstart.checking import AnswerCheck
 from pioneer.coldstart.sources import AcquiredStore, Sourced, text_key
@@ -87,9 +87,22 @@ def label_with_teacher(
             todo.append(text)
     if limit is not None:
         todo = todo[:limit]
-    source = f"teacher:{teacher.name}"
+    _ask_each(store, todo, teacher, task, f"teacher:{teacher.name}", check, report, on_progress)
+    log.info("teacher labelling done", extra={"teacher": teacher.name, "asked": report.asked,
+                                               "labelled": report.labelled, "garbage": report.garbage,
+                                               "rejected": report.rejected})
+    return report
+
+
+def _ask_each(
+    store: AcquiredStore, texts: Sequence[str], teacher: Teacher, task: TaskSpec, source: str,
+    check: AnswerCheck | None, report: LabellingReport,
+    on_progress: Callable[[LabellingReport, int], None] | None,
+) -> None:
+    """Ask ``teacher`` about each of ``texts`` and journal every answer under ``source`` (garbage and answers
+    ``check`` rejects as unanswered, with the reason); raises :class:`TeacherError` as :func:`label_with_teacher`."""
     streak = 0
-    for text in todo:
+    for text in texts:
         try:
             answer = teacher.classify(text, task)
         except TeacherError as exc:
@@ -114,27 +127,29 @@ def label_with_teacher(
         else:
             streak = 0
             report.labelled += 1
-            store.add([Sourced(example, source)])
+            kind = source.partition(":")[0]
+            store.add([Sourced(replace(example, id=f"{kind}:{example.id.partition(':')[2]}"), source)])
         if on_progress is not None:
-            on_progress(report, len(todo))
-    log.info("teacher labelling done", extra={"teacher": teacher.name, "asked": report.asked,
-                                               "labelled": report.labelled, "garbage": report.garbage,
-                                               "rejected": report.rejected})
-    return report
+            on_progress(report, len(texts))
 
 
 def synthesize_with_teacher(
     store: AcquiredStore, teacher: Teacher, task: TaskSpec, *, per_label: int,
     on_progress: Callable[[LabellingReport, int], None] | None = None,
+    check: AnswerCheck | None = None, like: Sequence[str] = (),
 ) -> LabellingReport:
-    """Ask ``teacher`` to write texts for each label until the journal holds ``per_label`` synthetic examples of it.
+    """Ask ``teacher`` to write texts for each label until the journal holds ``per_label`` synthetic examples of it;
+    for a generation task, ``per_label`` new inputs in all, written after the inputs in ``like``, then answered
+    by the teacher, each answer kept only if ``check`` passes it.
 
     Provenance ``synthetic:<teacher>``: the least trusted source, never evaluated on, and a data move of the
     search drops it. A text already in the journal is skipped. Raises :class:`TeacherError` when the teacher fails,
     or writes nothing usable for any label; what was written before stays in the journal.
     """
+    if task.kind == "generation":
+        return _synthesize_inputs(store, teacher, task, per_label, check, like, on_progress)
     if task.kind != "classification":
-        raise ConfigError(f"teacher synthesis supports classification tasks; this task is {task.kind}")
+        raise ConfigError(f"teacher synthesis supports classification and generation tasks; this task is {task.kind}")
     source = f"synthetic:{teacher.name}"
     report = LabellingReport()
     have = Counter(str(i.example.label) for i in store.items if i.source == source)
@@ -161,6 +176,30 @@ def synthesize_with_teacher(
     if report.asked and report.garbage == report.asked:
         raise TeacherError(f"teacher {teacher.name} wrote no usable text for any label (last answer: "
                            f"{str(answer)[:80]!r}); {_kept(store)}")
+    return report
+
+
+def _synthesize_inputs(
+    store: AcquiredStore, teacher: Teacher, task: TaskSpec, n: int, check: AnswerCheck | None,
+    like: Sequence[str], on_progress: Callable[[LabellingReport, int], None] | None,
+) -> LabellingReport:
+    """A generation task's synthesis: the teacher writes new inputs, then answers each (checked) like any text."""
+    source = f"synthetic:{teacher.name}"
+    report = LabellingReport()
+    have = sum(1 for i in store.items if i.source == source)
+    if have >= n:
+        report.already_known = have
+        return report
+    try:
+        answer = teacher.synthesize("", task, n - have, like=like)
+    except TeacherError as exc:
+        raise TeacherError(f"{exc}; {_kept(store)}") from exc
+    except Exception as exc:  # a teacher is foreign code: any failure is reported the same way
+        raise TeacherError(f"teacher {teacher.name} failed: {exc!r}; {_kept(store)}") from exc
+    texts = [t for t in dict.fromkeys(parse_lines(str(answer), n - have)) if not store.asked(t)]
+    if not texts:
+        raise TeacherError(f"teacher {teacher.name} wrote no new input (answer: {str(answer)[:80]!r}); {_kept(store)}")
+    _ask_each(store, texts, teacher, task, source, check, report, on_progress)
     return report
 
 

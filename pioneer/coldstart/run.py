@@ -139,8 +139,10 @@ def run_coldstart(
     if synthesize_per_label > 0:
         if teacher is None:
             raise ConfigError("--synthesize needs a --teacher to write the examples")
-        observer.stage(f"asking teacher {teacher.name} to write {synthesize_per_label} texts per label")
-        synthesize_with_teacher(store, teacher, task, per_label=synthesize_per_label)
+        what = "new inputs, each answered" if task.kind == "generation" else "texts per label"
+        observer.stage(f"asking teacher {teacher.name} to write {synthesize_per_label} {what}")
+        synthesize_with_teacher(store, teacher, task, per_label=synthesize_per_label, check=check,
+                                like=[e.text for e in examples])
     items = [i for i in dedupe(store.items) if task.kind != "classification" or i.example.label in task.labels]
     doubted = _audit_teacher_labels(workdir / "eval.json", items, task, observer)
     eval_set = frozen_eval_set(workdir / "eval.json", items, task, per_label=eval_per_label, doubted=doubted)

@@ -64,6 +64,18 @@ SYNTHESIS_PROMPT = (
 )
 
 
+INPUT_SYNTHESIS_PROMPT = (
+    "Task: {description}\n"
+    "{examples}\n"
+    "Write {n} new, different inputs for this task, as a user would write them{after}. One per line, no "
+    "numbering, no answers, nothing else."
+)
+
+
+MAX_SHOWN = 8
+"""User inputs shown in a request to write more (enough to show the manner; a long prompt costs every call)."""
+
+
 class TeacherError(PioneerError):
     """The teacher failed to answer (unreachable, timed out, errored, or answered garbage throughout)."""
 
@@ -78,8 +90,9 @@ class Teacher(ABC):
     def classify(self, text: str, task: TaskSpec) -> str:
         """The teacher's raw answer for ``text`` (read into a label by :func:`parse_label`)."""
 
-    def synthesize(self, label: str, task: TaskSpec, n: int) -> str:
-        """The teacher's raw answer when asked to write ``n`` texts of ``label`` (read by :func:`parse_lines`)."""
+    def synthesize(self, label: str, task: TaskSpec, n: int, *, like: Sequence[str] = ()) -> str:
+        """The teacher's raw answer when asked to write ``n`` texts of ``label`` (read by :func:`parse_lines`); for a
+        generation task (``label`` empty), ``n`` new inputs in the manner of ``like``."""
         raise TeacherError(f"teacher {self.name} cannot write examples")
 
 
@@ -194,7 +207,13 @@ class EndpointTeacher(Teacher):
         template = {"entity_extraction": ENTITY_PROMPT, "generation": GENERATION_PROMPT}.get(task.kind, PROMPT)
         return self._ask(template.format(description=task.description, labels=labels, text=text), temperature=0)
 
-    def synthesize(self, label: str, task: TaskSpec, n: int) -> str:
+    def synthesize(self, label: str, task: TaskSpec, n: int, *, like: Sequence[str] = ()) -> str:
+        if task.kind == "generation":
+            shown = "\n".join(f"- {text}" for text in list(like)[:MAX_SHOWN])
+            prompt = INPUT_SYNTHESIS_PROMPT.format(
+                description=task.description, n=n, examples=f"Inputs so far:\n{shown}\n" if shown else "",
+                after=" in the manner of those above" if shown else "")
+            return self._ask(prompt, temperature=0.8)
         meaning = task.label_descriptions.get(label)
         prompt = SYNTHESIS_PROMPT.format(description=task.description, label=label, n=n,
                                          meaning=f" ({meaning})" if meaning else "")
@@ -223,7 +242,8 @@ class SimulatedTeacher(Teacher):
         type (on a text without entities, its first word tagged with a type); for generation the answer's last
         number off by a little.
     writes
-        Label -> texts it "writes" when asked to synthesise (held-out gold texts; None: it cannot write). A
+        Label -> texts it "writes" when asked to synthesise (held-out gold texts, under the label ``""`` for a
+        generation task's inputs; None: it cannot write). A
         written text is another label's on ``error_rate`` of the requests.
 
     >>> teacher = SimulatedTeacher({"pay my rent": "pay_bill"}, error_rate=0.0)
@@ -245,7 +265,7 @@ class SimulatedTeacher(Teacher):
     def __repr__(self) -> str:
         return f"SimulatedTeacher(gold={len(self.gold)} texts, error_rate={self.error_rate}, seed={self.seed})"
 
-    def synthesize(self, label: str, task: TaskSpec, n: int) -> str:
+    def synthesize(self, label: str, task: TaskSpec, n: int, *, like: Sequence[str] = ()) -> str:
         if not self.writes:
             raise TeacherError(f"teacher {self.name} cannot write examples (it was given no texts to write from)")
         return _simulated_synthesis(self, label, n)

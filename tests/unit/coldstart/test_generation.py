@@ -14,12 +14,15 @@ from pioneer.coldstart import (
     Sourced,
     label_with_teacher,
 )
+from pioneer.coldstart.acquire import synthesize_with_teacher
 from pioneer.coldstart.checking import checker_from_option
 from pioneer.coldstart.search import Recipe
 from pioneer.coldstart.task import analyse_task
+from pioneer.coldstart.teacher import teacher_from_option
 from pioneer.errors import ConfigError
 from pioneer.synthetic.arithmetic import ArithmeticTask
 from pioneer.training.base import Example
+from tests.unit.coldstart.test_teacher import _chat
 
 DESCRIPTION = "Solve the arithmetic word problem: write the sum, then the final number."
 
@@ -80,3 +83,45 @@ def test_search_offers_chain_of_thought_and_plain_supervision_on_the_same_answer
     bare = CandidateSearch(kind="generation", final_answer=check.final_answer)
     bare._items, bare._disputed = [Sourced(Example(text="q", id="b", target="5"), "user")], None
     assert all(what != "chain-of-thought supervision" for _, what, _ in bare._seeds())
+
+
+def test_teacher_written_inputs_are_answered_checked_and_kept_as_synthetic(tmp_path) -> None:
+    arithmetic = ArithmeticTask(seed=5)
+    written = _worked(arithmetic, 60)  # what the teacher "writes": fresh problems it also answers
+    teacher = SimulatedTeacher(written, error_rate=0.3, writes={"": list(written)})
+    task = analyse_task(DESCRIPTION, kind="generation")
+    store = AcquiredStore(tmp_path / "acquired.jsonl")
+    check = checker_from_option("numeric:arithmetic")
+    report = synthesize_with_teacher(store, teacher, task, per_label=30, check=check)
+
+    asked = list(written)[:30]
+    wrong = sum(teacher.classify(text, task) != written[text] for text in asked)
+    assert report.asked == 30 and report.rejected == wrong > 0 and report.labelled == 30 - wrong
+    assert {i.source for i in store.items} == {"synthetic:simulated-30%"}
+    assert all(i.example.id.startswith("synthetic:") for i in store.items)
+    assert all(written[i.example.text] == i.example.target for i in store.items)  # wrong answers never kept
+    # A rerun asks for what is still missing: new inputs, none asked before.
+    again = synthesize_with_teacher(AcquiredStore(store.path), teacher, task, per_label=30, check=check)
+    assert again.asked == report.rejected
+
+
+def test_endpoint_teacher_writes_inputs_in_the_manner_of_the_users(endpoint, tmp_path) -> None:
+    first, second, users = ArithmeticTask(seed=6).problems(3, stream="written")
+    prompts: list[str] = []
+
+    def answer(body: dict) -> tuple[int, bytes]:
+        prompt = body["messages"][0]["content"]
+        prompts.append(prompt)
+        if "Write 2 new" in prompt:
+            return _chat(f"1. {first.text}\n2. {second.text}")
+        problem = first if first.text in prompt else second
+        wrong = 1 if problem is second else 0  # the teacher slips on the second: the checker drops it
+        return _chat(f"{problem.a} {problem.op} {problem.b} = {problem.answer + wrong}")
+
+    teacher = teacher_from_option(endpoint(answer) + "#production")
+    store = AcquiredStore(tmp_path / "acquired.jsonl")
+    report = synthesize_with_teacher(store, teacher, analyse_task(DESCRIPTION, kind="generation"), per_label=2,
+                                     check=checker_from_option("numeric:arithmetic"), like=[users.text])
+    assert f"- {users.text}" in prompts[0] and len(prompts) == 3
+    assert report.labelled == 1 and report.rejected == 1
+    assert [(i.example.text, i.source) for i in store.items] == [(first.text, f"synthetic:{teacher.name}")]
