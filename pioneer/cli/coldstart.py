@@ -107,8 +107,9 @@ class TerminalObserver:
 @click.option("--teacher-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="Seconds per teacher request.")
 @click.option("--synthesize", type=click.IntRange(0), default=0, show_default=True,
-              help="Ask the teacher to write this many texts per label; for generation, this many new inputs, each "
-              "answered by the teacher and kept when --checker passes it (provenance synthetic, never evaluated on).")
+              help="Ask the teacher to write this many texts per label; for entities or generation, this many new "
+              "inputs, each then labelled by the teacher (kept when --checker passes it); provenance synthetic, never "
+              "evaluated on.")
 @click.option("--teacher-limit", type=click.IntRange(1), default=None, help="Ask the teacher about at most N texts.")
 @click.option("--checker", default=None, metavar="numeric:arithmetic|json:SCHEMA_FILE|regex:PATTERN",
               help="Generation: keep only the teacher answers this checker passes (the rest are journalled as rejected).")

@@ -139,17 +139,15 @@ def synthesize_with_teacher(
     check: AnswerCheck | None = None, like: Sequence[str] = (),
 ) -> LabellingReport:
     """Ask ``teacher`` to write texts for each label until the journal holds ``per_label`` synthetic examples of it;
-    for a generation task, ``per_label`` new inputs in all, written after the inputs in ``like``, then answered
-    by the teacher, each answer kept only if ``check`` passes it.
+    for an entity or generation task, ``per_label`` new inputs in all, written in the manner of ``like``, then
+    labelled (or answered) by the teacher like any text, an answer kept only if ``check`` passes it.
 
     Provenance ``synthetic:<teacher>``: the least trusted source, never evaluated on, and a data move of the
     search drops it. A text already in the journal is skipped. Raises :class:`TeacherError` when the teacher fails,
     or writes nothing usable for any label; what was written before stays in the journal.
     """
-    if task.kind == "generation":
-        return _synthesize_inputs(store, teacher, task, per_label, check, like, on_progress)
     if task.kind != "classification":
-        raise ConfigError(f"teacher synthesis supports classification and generation tasks; this task is {task.kind}")
+        return _synthesize_inputs(store, teacher, task, per_label, check, like, on_progress)
     source = f"synthetic:{teacher.name}"
     report = LabellingReport()
     have = Counter(str(i.example.label) for i in store.items if i.source == source)
@@ -183,7 +181,8 @@ def _synthesize_inputs(
     store: AcquiredStore, teacher: Teacher, task: TaskSpec, n: int, check: AnswerCheck | None,
     like: Sequence[str], on_progress: Callable[[LabellingReport, int], None] | None,
 ) -> LabellingReport:
-    """A generation task's synthesis: the teacher writes new inputs, then answers each (checked) like any text."""
+    """Synthesis without labels to write for: the teacher writes new inputs, then labels or answers each (checked)
+    like any unlabelled text."""
     source = f"synthetic:{teacher.name}"
     report = LabellingReport()
     have = sum(1 for i in store.items if i.source == source)

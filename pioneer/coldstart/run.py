@@ -139,7 +139,7 @@ def run_coldstart(
     if synthesize_per_label > 0:
         if teacher is None:
             raise ConfigError("--synthesize needs a --teacher to write the examples")
-        what = "new inputs, each answered" if task.kind == "generation" else "texts per label"
+        what = "texts per label" if task.kind == "classification" else "new inputs, each labelled"
         observer.stage(f"asking teacher {teacher.name} to write {synthesize_per_label} {what}")
         synthesize_with_teacher(store, teacher, task, per_label=synthesize_per_label, check=check,
                                 like=[e.text for e in examples])

@@ -67,8 +67,8 @@ SYNTHESIS_PROMPT = (
 INPUT_SYNTHESIS_PROMPT = (
     "Task: {description}\n"
     "{examples}\n"
-    "Write {n} new, different inputs for this task, as a user would write them{after}. One per line, no "
-    "numbering, no answers, nothing else."
+    "Write {n} new, different inputs for this task, as a user would write them{after}{mentioning}. One per line, "
+    "no numbering, no answers, nothing else."
 )
 
 
@@ -91,8 +91,8 @@ class Teacher(ABC):
         """The teacher's raw answer for ``text`` (read into a label by :func:`parse_label`)."""
 
     def synthesize(self, label: str, task: TaskSpec, n: int, *, like: Sequence[str] = ()) -> str:
-        """The teacher's raw answer when asked to write ``n`` texts of ``label`` (read by :func:`parse_lines`); for a
-        generation task (``label`` empty), ``n`` new inputs in the manner of ``like``."""
+        """The teacher's raw answer when asked to write ``n`` texts of ``label`` (read by :func:`parse_lines`); for an
+        entity or generation task (``label`` empty), ``n`` new inputs in the manner of ``like``."""
         raise TeacherError(f"teacher {self.name} cannot write examples")
 
 
@@ -208,11 +208,12 @@ class EndpointTeacher(Teacher):
         return self._ask(template.format(description=task.description, labels=labels, text=text), temperature=0)
 
     def synthesize(self, label: str, task: TaskSpec, n: int, *, like: Sequence[str] = ()) -> str:
-        if task.kind == "generation":
+        if task.kind != "classification":
             shown = "\n".join(f"- {text}" for text in list(like)[:MAX_SHOWN])
+            mentioning = f", most of them mentioning some of: {', '.join(task.labels)}" if task.labels else ""
             prompt = INPUT_SYNTHESIS_PROMPT.format(
                 description=task.description, n=n, examples=f"Inputs so far:\n{shown}\n" if shown else "",
-                after=" in the manner of those above" if shown else "")
+                after=" in the manner of those above" if shown else "", mentioning=mentioning)
             return self._ask(prompt, temperature=0.8)
         meaning = task.label_descriptions.get(label)
         prompt = SYNTHESIS_PROMPT.format(description=task.description, label=label, n=n,
@@ -242,8 +243,8 @@ class SimulatedTeacher(Teacher):
         type (on a text without entities, its first word tagged with a type); for generation the answer's last
         number off by a little.
     writes
-        Label -> texts it "writes" when asked to synthesise (held-out gold texts, under the label ``""`` for a
-        generation task's inputs; None: it cannot write). A
+        Label -> texts it "writes" when asked to synthesise (held-out gold texts, under the label ``""`` for an
+        entity or generation task's inputs; None: it cannot write). A
         written text is another label's on ``error_rate`` of the requests.
 
     >>> teacher = SimulatedTeacher({"pay my rent": "pay_bill"}, error_rate=0.0)

@@ -8,14 +8,15 @@ import json
 import pytest
 
 from pioneer.coldstart import SimulatedTeacher, Sourced, run_coldstart
-from pioneer.coldstart.acquire import label_with_teacher
+from pioneer.coldstart.acquire import label_with_teacher, synthesize_with_teacher
 from pioneer.coldstart.curate import disputed_spans
 from pioneer.coldstart.sources import AcquiredStore
 from pioneer.coldstart.task import analyse_task
-from pioneer.coldstart.teacher import TeacherError, parse_spans
+from pioneer.coldstart.teacher import TeacherError, parse_spans, teacher_from_option
 from pioneer.events import Span
 from pioneer.registry import FileRegistry
 from pioneer.training.base import Example
+from tests.unit.coldstart.test_teacher import _chat
 from tests.unit.training.synthetic import entity_data
 
 DESCRIPTION = "Extract the people (PER) and locations (LOC) named in a news sentence."
@@ -86,3 +87,28 @@ def test_entity_coldstart_registers_a_tagger_never_trained_on_its_evaluation_set
     assert {i.example.text for i in result.eval_set.validation} <= trained  # the release refits on validation
     assert len(result.eval_set.items) <= len(trained) // 2  # most of the data is left to train on
     assert registry.get_alias("ner", "production") == result.decision.version
+
+
+def test_teacher_written_sentences_are_tagged_by_the_teacher_and_kept_as_synthetic(tmp_path, endpoint) -> None:
+    written = entity_data(12, seed=8, split="written")
+    teacher = SimulatedTeacher({e.text: e.spans for e in written}, error_rate=0.0,
+                               writes={"": [e.text for e in written]})
+    store = AcquiredStore(tmp_path / "acquired.jsonl")
+    report = synthesize_with_teacher(store, teacher, _task(), per_label=8)
+    assert report.labelled == 8 and {i.source for i in store.items} == {"synthetic:simulated-0%"}
+    gold = {e.text: e.spans for e in written}
+    assert all(tuple(i.example.spans) == tuple(gold[i.example.text]) for i in store.items)
+
+    prompts: list[str] = []
+
+    def answer(body: dict) -> tuple[int, bytes]:
+        prompts.append(body["messages"][0]["content"])
+        if "Write 1 new" in prompts[-1]:
+            return _chat("Dana met reporters in Lima .")
+        return _chat('[{"text": "Dana", "type": "PER"}, {"text": "Lima", "type": "LOC"}]')
+
+    asked = teacher_from_option(endpoint(answer) + "#production")
+    store = AcquiredStore(tmp_path / "endpoint.jsonl")
+    synthesize_with_teacher(store, asked, _task(), per_label=1, like=["Anna flew to Oslo on Monday ."])
+    assert "mentioning some of: PER, LOC" in prompts[0] and "- Anna flew to Oslo" in prompts[0]
+    assert [[s.label for s in i.example.spans] for i in store.items] == [["PER", "LOC"]]
