@@ -2,9 +2,10 @@
 
 Each iteration's candidates are gated in :func:`~pioneer.retrain.ranking.gating_order`. Without R the first that
 passes the gate set is released. With R every candidate is *screened* (the gate set's checks, then R's search
-half where it can certify the rate) and R's certifying half judges one of them: the one that breaks the fewest
-examples the screen saw. Each certification spends part of the contract's confidence
-(:class:`~pioneer.gates.FlipContract`), so one per iteration keeps it for the candidate chosen.
+half where it can certify the rate) and R's certifying half judges one of them: the one expected to gain the
+most, its net fixes on the screen times the chance that the half lets it through. Each certification spends
+part of the contract's confidence (:class:`~pioneer.gates.FlipContract`), so one per iteration keeps it for the
+candidate chosen.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class Candidate:
     """Examples of R's search half production gets right that it gets wrong (None unless it was counted there)."""
     screen_flips: int | None = None
     """What the screen saw it break: gate-set flips plus ``search_flips`` (None until it passes a screen)."""
+    screen_fixes: int | None = None
+    """Gate-set examples production gets wrong that it gets right (None until it passes a screen; R holds only
+    what works, so fixes are counted on the gate set alone)."""
     evidence: Any = None
     """Per-validation-example counts behind ``score`` (None until the gating order asks for them)."""
 
@@ -71,6 +75,9 @@ class Gating:
         own = None if not self.baseline_search else gate.judge_regression(self.baseline_search, self.baseline_search)
         self.screens = own is not None and not own.small
         self.certified = 0
+        # what the screen saw production get right: the denominator of a candidate's flip rate there
+        gate_right = sum(self.baseline.correct_by_id().values())
+        self.screen_right = gate_right + (sum(self.baseline_search.values()) if self.baseline_search else 0)
         self.patterns = data.pattern_gate
         if pooled and len(data.pattern_gate) > 1:
             # A weak model's retrain rebuilds its data rather than patching patterns one by one: the request's
@@ -98,7 +105,30 @@ class Gating:
             return refused
         on_gate = next((c.observed for c in report.checks if c.name == "negative_flips"), 0.0)
         candidate.screen_flips = int(on_gate) + (candidate.search_flips or 0)
+        before = self.baseline.correct_by_id()
+        candidate.screen_fixes = sum(1 for i, ok in evaluation.correct_by_id().items() if ok and not before.get(i, True))
         return report
+
+    def expected_gain(self, candidate: Candidate) -> float:
+        """What releasing ``candidate`` is expected to gain: the net fixes the screen saw, times the chance that R's
+        certifying half lets it through. That chance reads its flip rate from the screen (Jeffreys' estimate) and
+        the half's allowance at the next certification: where R is small and allows no flip, a candidate that
+        fixes many and broke one can still be worth more than one that fixes few; where R can see a handful of
+        flips, a large step that broke a few is unlikely to pass and a smaller one is chosen."""
+        flips, fixes = candidate.screen_flips or 0, candidate.screen_fixes or 0
+        return (fixes - flips) * self._pass_chance(flips)
+
+    def _pass_chance(self, flips: int) -> float:
+        from scipy.stats import binom
+
+        n = sum(self.baseline_r.values()) if self.baseline_r else 0
+        if n == 0:
+            return 1.0
+        verdict = self.gate.judge_regression(self.baseline_r, self.baseline_r, self.certified + 1)
+        allowed = verdict.allowed if verdict is not None else self.gate.epsilon
+        if allowed is None:
+            return 1.0
+        return float(binom.cdf(allowed, n, (flips + 0.5) / (self.screen_right + 1)))
 
     def certify(self, candidate: Candidate, evaluation: Evaluation) -> GateReport:
         """The report with R's certifying half, for a candidate :meth:`screen` passed: its verdict alone decides."""
@@ -171,9 +201,9 @@ def _gate_chosen(
     reporter: ProgressReporter,
     judged: Judged | None,
 ) -> tuple[Judged, bool]:
-    """Where there is R: every candidate is screened, and R's certifying half judges only the one that breaks
-    the fewest examples the screen saw (the first in the gating order among equals). One certification per
-    iteration: the half then tests the candidate chosen, not the luckiest of dozens it was shown."""
+    """Where there is R: every candidate is screened, and R's certifying half judges only the one expected to
+    gain the most (:meth:`Gating.expected_gain`; the first in the gating order among equals). One certification
+    per iteration: the half then tests the candidate chosen, not the luckiest of dozens it was shown."""
     screened: list[tuple[Candidate, Evaluation]] = []
     for candidate in ranked:
         evaluation, gate_report = _gate_one(candidate, gating.screen, gating, iteration, reporter)
@@ -184,7 +214,7 @@ def _gate_chosen(
     if not screened:
         assert judged is not None
         return judged, False
-    candidate, evaluation = min(screened, key=lambda pair: pair[0].screen_flips or 0)
+    candidate, evaluation = max(screened, key=lambda pair: gating.expected_gain(pair[0]))
     gate_report = gating.certify(candidate, evaluation)
     candidate.verdict = _verdict(gate_report, candidate)
     return (candidate, evaluation, gate_report), gate_report.passed
@@ -250,5 +280,6 @@ def _verdict(report: GateReport, candidate: Candidate) -> dict[str, Any]:
         "regression_negative_flips": on_r,
         "search_half_flips": candidate.search_flips,
         "screen_flips": candidate.screen_flips,
+        "screen_fixes": candidate.screen_fixes,
         "certified": candidate.flip_verdict is not None,
     }

@@ -24,8 +24,8 @@ The steps, each done by its own component:
    The candidates are gated (:mod:`pioneer.retrain.gating`) on the gate set and on the regression set R
    (reserved traffic and earlier sets, never trained on; :mod:`pioneer.retrain.regression_set`) by the
    :class:`~pioneer.gates.RegressionGate` against production: without R the first in the gating order that
-   passes; with R every candidate is screened, and R's certifying half judges the one that breaks the fewest
-   examples the screen saw, where the count ε and the 95% Wilson bound on the flip rate must both hold
+   passes; with R every candidate is screened, and R's certifying half judges the one expected to gain the most,
+   where the count ε and the 95% Wilson bound on the flip rate must both hold
    (:class:`~pioneer.gates.FlipContract`). Below
    ``coverage_below`` the target patterns' fix rate is checked pooled over all of them (the retrain rebuilds the
    data rather than patching each pattern);

@@ -141,3 +141,33 @@ def test_the_certifying_half_refusing_the_chosen_candidate_ends_the_iteration() 
     judged, report, passed = gate_ranked([unlucky, other], gating)
     assert not passed and judged is unlucky and gating.certified == 1
     assert other.verdict is not None and not other.verdict["certified"]
+
+
+def test_where_r_allows_no_flip_a_step_that_fixes_many_and_broke_one_is_worth_more_than_a_timid_one() -> None:
+    data, search, certifying, _ = world(size=200)
+    on_gate = Answers({f"g{i}" for i in range(40)}).evaluate(data.gate_set)  # production fails 40 gate examples
+    gating = gating_over(data, on_gate)
+    big = candidate("big", {"g100"})  # fixes all 40, breaks one gate example
+    timid = candidate("timid", {f"g{i}" for i in range(5, 40)})  # fixes 5, breaks nothing
+    timid.score = 0.5
+
+    judged, report, passed = gate_ranked([timid, big], gating)
+    assert (big.screen_fixes, big.screen_flips, timid.screen_fixes, timid.screen_flips) == (40, 1, 5, 0)
+    assert gating.expected_gain(big) > gating.expected_gain(timid)
+    assert passed and judged is big and gating.certified == 1
+
+
+def test_where_r_can_see_a_few_flips_the_smaller_step_that_broke_none_is_chosen() -> None:
+    data, search, certifying, _ = world(size=4000)
+    on_gate = Answers({f"g{i}" for i in range(40)}).evaluate(data.gate_set)
+    gating = gating_over(data, on_gate)
+    assert gating.screens
+    # within the contract on the search half (2 flips there), yet likely to break as many of the certifying half
+    big = candidate("big", {"g100", search[0].id, search[1].id})
+    medium = candidate("medium", {f"g{i}" for i in range(20, 40)})  # fixes 20, breaks nothing
+    medium.score = 0.5
+
+    judged, report, passed = gate_ranked([big, medium], gating)
+    assert big.screen_flips == 3 and medium.screen_flips == 0
+    assert gating.expected_gain(medium) > gating.expected_gain(big)
+    assert passed and judged is medium and gating.certified == 1
