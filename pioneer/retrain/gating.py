@@ -75,8 +75,9 @@ class Gating:
         own = None if not self.baseline_search else gate.judge_regression(self.baseline_search, self.baseline_search)
         self.screens = own is not None and not own.small
         self.certified = 0
+        self.baseline_by_id = self.baseline.correct_by_id()
         # what the screen saw production get right: the denominator of a candidate's flip rate there
-        gate_right = sum(self.baseline.correct_by_id().values())
+        gate_right = sum(self.baseline_by_id.values())
         self.screen_right = gate_right + (sum(self.baseline_search.values()) if self.baseline_search else 0)
         self.patterns = data.pattern_gate
         if pooled and len(data.pattern_gate) > 1:
@@ -105,7 +106,7 @@ class Gating:
             return refused
         on_gate = next((c.observed for c in report.checks if c.name == "negative_flips"), 0.0)
         candidate.screen_flips = int(on_gate) + (candidate.search_flips or 0)
-        before = self.baseline.correct_by_id()
+        before = self.baseline_by_id
         candidate.screen_fixes = sum(1 for i, ok in evaluation.correct_by_id().items() if ok and not before.get(i, True))
         return report
 
