@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from pioneer.coldstart.sources import Sourced, provenance_mix, source_kind, trust
 from pioneer.coldstart.task import TaskSpec
 from pioneer.errors import ConfigError
@@ -108,9 +110,13 @@ def save_eval_set(eval_set: EvalSet, path: Path) -> None:
 
 def load_eval_set(path: Path) -> EvalSet:
     """Read a frozen set back; a hash that no longer matches its content is an error, never rebuilt silently."""
-    payload = json.loads(path.read_text(encoding="utf-8"))
-    validation = tuple(Sourced.from_dict(d) for d in payload["validation"])
-    gate = tuple(Sourced.from_dict(d) for d in payload["gate"])
+    try:
+        payload = orjson.loads(path.read_bytes())
+        validation = tuple(Sourced.from_dict(d) for d in payload["validation"])
+        gate = tuple(Sourced.from_dict(d) for d in payload["gate"])
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: the frozen evaluation set cannot be read ({type(exc).__name__}: {exc}); restore "
+                          "it or start a fresh run in a new --workdir") from exc
     actual = content_hash(validation, gate)
     if actual != payload.get("hash"):
         raise ConfigError(

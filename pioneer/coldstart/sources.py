@@ -9,14 +9,19 @@ reads the journal back and asks only about the texts not yet answered.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 from pioneer.registry import example_from_dict, example_to_dict
 from pioneer.training.base import Example
+
+log = logging.getLogger(__name__)
 
 TRUST = {"user": 0, "corpus": 1, "teacher": 2, "synthetic": 3}
 """Lower is more trusted."""
@@ -94,18 +99,21 @@ class AcquiredStore:
         return f"AcquiredStore(path={str(self.path)!r})"
 
     def _read(self) -> None:
-        with self.path.open(encoding="utf-8") as handle:
-            for line in handle:
-                line = line.strip()
-                if not line:
+        with self.path.open(encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
                     continue
                 try:
-                    data = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by a crash mid-write: the text is asked again
+                    data = orjson.loads(line)
+                    item = Sourced.from_dict(data) if data.get("answered", True) else None
+                    text = str(data.get("text", ""))
+                except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
+                    # a line cut by a crash mid-write, or damaged: its text is asked again, so nothing is lost
+                    log.warning("%s:%d: unreadable journal line skipped (%s)", self.path, number, exc)
                     continue
-                self._asked.add(text_key(data.get("text", "")))
-                if data.get("answered", True):
-                    self._items.append(Sourced.from_dict(data))
+                self._asked.add(text_key(text))
+                if item is not None:
+                    self._items.append(item)
 
     @property
     def items(self) -> list[Sourced]:

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 import pioneer
 from pioneer.errors import ConfigError
 
@@ -40,11 +42,19 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     path = Path(directory) / MANIFEST
     if not path.exists():
         raise ConfigError(f"{directory} has no {MANIFEST}; it is not a saved Pioneer adapter.")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest = orjson.loads(path.read_bytes())  # past 1,024 levels an error, not a RecursionError
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}); the saved adapter is damaged.") from exc
+    if not isinstance(manifest, dict):
+        raise ConfigError(f"{path} holds a JSON {type(manifest).__name__}, not an object; the saved adapter is damaged.")
     if manifest.get("format") != FORMAT_VERSION:
         raise ConfigError(
             f"{path} is format {manifest.get('format')!r}; this Pioneer reads format {FORMAT_VERSION}. Upgrade Pioneer."
         )
+    missing = [key for key in ("config", "state") if not isinstance(manifest.get(key), dict)]
+    if missing:
+        raise ConfigError(f"{path} has no {' or '.join(missing)} object; the saved adapter is damaged.")
     return manifest
 
 
