@@ -167,7 +167,8 @@ def _quiet_libraries() -> None:
 @click.argument("preset", type=click.Choice(["clinc150", "conll2003"]), required=False)
 @click.option("--dataset", type=click.Path(exists=True, path_type=Path), default=None,
               help="Any labelled dataset instead of a preset: CSV/TSV or JSONL (text, label or spans), CLINC150's "
-              "data_full.json or folder, a CoNLL file or a folder with train.txt/dev.txt/test.txt.")
+              "data_full.json or folder, a CoNLL file or a folder with train.txt/dev.txt/test.txt, span JSON "
+              "(Restaurant-8k) or a folder with train*.json/test.json.")
 @click.option("--task", type=click.Choice(["classification", "entity_extraction"]), default="classification",
               show_default=True, help="The task of --dataset.")
 @click.option("--per-label", type=click.IntRange(1), default=10, show_default=True,
@@ -196,8 +197,8 @@ def deployment(preset: str | None, dataset: Path | None, task: str, per_label: i
     and its labels through the server's HTTP API, lets the loop retrain and release, and reports before/after on
     the held-out test split: observed failures fixed, negative flips, retrain cycles, stalls, wall time.
 
-    Splits: a dataset published with its splits keeps them (CLINC150 train/val/test, CoNLL train/dev/test);
-    any other file is split by a seeded shuffle: 20% test, 10% for the validation and gate sets, the rest is
+    Splits: a dataset published with its splits keeps them (CLINC150 train/val/test, CoNLL train/dev/test,
+    span JSON train*/test, whose validation and gate pool is a seeded 10% of its training files); any other file is split by a seeded shuffle: 20% test, 10% for the validation and gate sets, the rest is
     training split. Every process runs with the product's defaults; PIONEER_MONITOR_* and PIONEER_TRAINER_*
     variables set in the environment reach them, and the report lists them.
     """

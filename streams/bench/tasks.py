@@ -3,7 +3,9 @@
 Split rules (:func:`load_splits`):
 
 - a dataset published with its splits keeps them: CLINC150 (``train`` / ``val`` / ``test``), a CoNLL folder
-  (``train.txt`` / ``dev.txt`` / ``test.txt``);
+  (``train.txt`` / ``dev.txt`` / ``test.txt``), a span-JSON folder (``train*.json`` / ``test.json``, as
+  Restaurant-8k is published; it has no development split, so a seeded 10% of its training files is the
+  validation and gate pool);
 - any other file (CSV, JSONL, CoNLL, span JSON) is split by a seeded shuffle: 20% held-out test, 10% for the
   validation and gate sets, the rest is the training split.
 
@@ -57,6 +59,8 @@ def load_splits(path: Path, task: str, seed: int) -> tuple[list[Example], list[E
         return tuple(load_conll(path / f"{s}.txt", id_prefix=f"{path.name}:{s}") for s in ("train", "dev", "test"))
     if path.is_dir() and (path / "data_full.json").is_file():
         return tuple(load_dataset(path, task=task, split=s) for s in ("train", "val", "test"))
+    if path.is_dir() and (path / "test.json").is_file() and sorted(path.glob("train*.json")):
+        return _span_json_splits(path, task, seed)
     examples = load_dataset(path, task=task)
     if task == "classification" and any(e.label is None for e in examples):
         raise ValueError(f"{path}: every example needs a label for a classification deployment")
@@ -64,6 +68,18 @@ def load_splits(path: Path, task: str, seed: int) -> tuple[list[Example], list[E
     random.Random(seed).shuffle(order)
     n_test, n_val = round(TEST_SHARE * len(order)), round(VALIDATION_SHARE * len(order))
     return order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test]
+
+
+def _span_json_splits(path: Path, task: str, seed: int) -> tuple[list[Example], list[Example], list[Example]]:
+    from pioneer.data import load_span_json
+    from pioneer.errors import ConfigError
+
+    if task != "entity_extraction":
+        raise ConfigError(f"{path}: span-JSON files hold entity_extraction data, but task={task!r} was asked for.")
+    train = [e for f in sorted(path.glob("train*.json")) for e in load_span_json(f, id_prefix=f"{path.name}:{f.stem}")]
+    random.Random(seed).shuffle(train)
+    n_val = round(VALIDATION_SHARE * len(train))
+    return train[n_val:], train[:n_val], load_span_json(path / "test.json", id_prefix=f"{path.name}:test")
 
 
 def weak_model(train: list[Example], pool: list[Example], task: str, recipe: WeakModelRecipe,
