@@ -376,8 +376,9 @@ class RegressionGate:
             passed = p <= 1.0 - self.pattern_confidence + 1e-12
             detail += (f": better than production with one-sided p = {p:.3f} (sign test; at most "
                        f"{1.0 - self.pattern_confidence:.2f}).")
-        return GateCheck(name=name, passed=passed, observed=fixed / len(ids) if ids else 0.0,
-                         threshold=self.pattern_fix_floor, detail=detail)
+        # no threshold: the sign test decides, not the fix share (a rejection then quotes the detail)
+        return GateCheck(name=name, passed=passed, observed=fixed / len(ids) if ids else 0.0, threshold=None,
+                         detail=detail)
 
     def _pattern(self, pattern_id: str, ids: Sequence[str], cand: Mapping[str, bool]) -> GateCheck:
         assert self.pattern_fix_floor is not None

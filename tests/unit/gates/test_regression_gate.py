@@ -7,6 +7,7 @@ import pytest
 from pioneer.errors import ConfigError
 from pioneer.events import EventCodec, ModelRef, ReleaseRejection
 from pioneer.gates import NO_BASELINE_NOTE, CheckpointEval, RegressionGate
+from pioneer.retrain.release import rejection_event
 from pioneer.training import Evaluation
 from pioneer.trigger import FAILURES_PREFIX
 
@@ -134,6 +135,12 @@ def test_a_models_failures_as_a_whole_are_judged_by_progress_not_by_the_floor() 
     for right, wrong in (([20, 21, 22, 23], []), ([*range(20, 28)], [0, 1])):
         report = gate.evaluate(ev(flipped(base, wrong=wrong, right=right), ids), baseline=ev(base, ids), patterns=whole)
         assert not check(report, f"pattern_fix_rate:{FAILURES_PREFIX}abc").passed
+    # The rejection quotes the sign test: a fix share above the floor must not read "0.875 < 0.5".
+    failed = gate.evaluate(ev(flipped(base, wrong=[0, 1, 2], right=[*range(20, 27)]), ids), baseline=ev(base, ids),
+                           patterns={f"{FAILURES_PREFIX}abc": ids[20:28]})
+    reason = rejection_event("m", version="v2", production_version="v1", report=failed, request_id="rr-1",
+                             timestamp=0.0).reason
+    assert f"pattern_fix_rate:{FAILURES_PREFIX}abc: 7 of 8 held-out failures" in reason and "sign test" in reason
     # Without a confidence the observed counts decide: more fixed than broken.
     observed = RegressionGate(pattern_min_size=1, epsilon=5).evaluate(
         ev(flipped(base, wrong=[0, 1], right=[20, 21, 22]), ids), baseline=ev(base, ids), patterns=whole)
