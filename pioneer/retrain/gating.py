@@ -54,18 +54,6 @@ class Candidate:
     what works, so fixes are counted on the gate set alone)."""
     evidence: Any = None
     """Per-validation-example counts behind ``score`` (None until the gating order asks for them)."""
-    parent: str | None = None
-    """The recipe name of the fit this candidate blends toward production (None: a fit)."""
-    searched: bool = False
-    """Its blend weight was searched on the gate set and R's search half (BCWI): the largest weight whose flips
-    there fit the budget, so what the screen saw it break was chosen, not measured."""
-
-    def flips_seen(self) -> int:
-        """What the gate set and R's search half saw it break, whether or not it passed the screen."""
-        if self.screen_flips is not None:
-            return self.screen_flips
-        on_gate = (self.verdict or {}).get("negative_flips") or 0
-        return int(on_gate) + (self.search_flips or 0)
 
 
 class Gating:
@@ -122,15 +110,13 @@ class Gating:
         candidate.screen_fixes = sum(1 for i, ok in evaluation.correct_by_id().items() if ok and not before.get(i, True))
         return report
 
-    def expected_gain(self, candidate: Candidate, siblings: Sequence[Candidate] = ()) -> float:
+    def expected_gain(self, candidate: Candidate) -> float:
         """What releasing ``candidate`` is expected to gain: the net fixes the screen saw, times the chance that R's
         certifying half lets it through. That chance reads its flip rate from the screen (Jeffreys' estimate) and
         the half's allowance at the next certification: where R is small and allows no flip, a candidate that
         fixes many and broke one can still be worth more than one that fixes few; where R can see a handful of
-        flips, a large step that broke a few is unlikely to pass and a smaller one is chosen. A searched blend's
-        own count was chosen on the screen, so it is read no lower than ``siblings``' count for the nearest
-        fixed blend of the same fit at or above its weight (see :func:`flips_for_choice`)."""
-        flips, fixes = flips_for_choice(candidate, siblings), candidate.screen_fixes or 0
+        flips, a large step that broke a few is unlikely to pass and a smaller one is chosen."""
+        flips, fixes = candidate.screen_flips or 0, candidate.screen_fixes or 0
         return (fixes - flips) * self._pass_chance(flips)
 
     def _pass_chance(self, flips: int) -> float:
@@ -182,21 +168,6 @@ class Gating:
         return dataclasses.replace(report, passed=False, checks=[*report.checks, check], notes=notes)
 
 
-def flips_for_choice(candidate: Candidate, siblings: Sequence[Candidate]) -> int:
-    """The screen's flip count to choose by. A searched blend sits at the largest weight whose count on the screen
-    fit the budget, so its own count is biased low (docs/deployments.md); a blend further along the same fit
-    breaks about as much or more, so the nearest fixed-weight one at or above it (the fit itself at weight 1)
-    bounds it with a count nobody chose."""
-    own = candidate.screen_flips or 0
-    if not candidate.searched or candidate.parent is None:
-        return own
-    above = [c for c in siblings if not c.searched and candidate.recipe.blend <= c.recipe.blend
-             and candidate.parent in (c.parent, c.recipe.name) and c.verdict is not None]
-    if not above:
-        return own
-    return max(own, min(above, key=lambda c: c.recipe.blend).flips_seen())
-
-
 def gate_iteration(
     candidates: list[Candidate],
     gating: Gating,
@@ -244,7 +215,7 @@ def _gate_chosen(
     if not screened:
         assert judged is not None
         return judged, False
-    candidate, evaluation = max(screened, key=lambda pair: gating.expected_gain(pair[0], ranked))
+    candidate, evaluation = max(screened, key=lambda pair: gating.expected_gain(pair[0]))
     gate_report = gating.certify(candidate, evaluation)
     candidate.verdict = _verdict(gate_report, candidate)
     return (candidate, evaluation, gate_report), gate_report.passed

@@ -532,8 +532,7 @@ class Retrainer:
             score = adapter.evaluate(data.validation).metric if data.validation else 0.0
             reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
             seconds = candidate.seconds + time.monotonic() - began
-            blends.append(Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds,
-                                    parent=candidate.recipe.name))
+            blends.append(Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds))
         return blends
 
     def _bcwi(
@@ -576,8 +575,7 @@ class Retrainer:
         score = adapter.evaluate(data.validation).metric if data.validation else 0.0
         reporter.emit("evaluating", iteration=iteration, candidate=recipe.name, metrics={"validation": score})
         seconds = candidate.seconds + time.monotonic() - began
-        return [Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds,
-                          parent=candidate.recipe.name, searched=True)]
+        return [Candidate(recipe, adapter, candidate.curriculum, candidate.train, score, seconds)]
 
     def _keeps_flip_checks(self, evaluation: Evaluation, on_gate: Evaluation, data: RetrainData) -> bool:
         """Whether a blend's gate-set ``evaluation`` keeps every flip budget the gate applies there: ε against
