@@ -6,16 +6,19 @@ from collections.abc import Sequence
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A Markdown table; floats print with three decimals.
+    """A Markdown table; floats print with three decimals, None as a dash.
 
-    >>> print(table(["model", "accuracy"], [["before", 0.8512], ["after", 0.97]]))
+    >>> print(table(["model", "accuracy"], [["before", 0.8512], ["after", 0.97], ["next", None]]))
     | model | accuracy |
     | --- | --- |
     | before | 0.851 |
     | after | 0.970 |
+    | next | - |
     """
 
     def cell(value: object) -> str:
+        if value is None:
+            return "-"
         if isinstance(value, float):
             return f"{value:.3f}"
         return str(value).replace("|", "\\|")
