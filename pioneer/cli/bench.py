@@ -198,8 +198,9 @@ def deployment(preset: str | None, dataset: Path | None, task: str, per_label: i
     the held-out test split: observed failures fixed, negative flips, retrain cycles, stalls, wall time.
 
     Splits: a dataset published with its splits keeps them (CLINC150 train/val/test, CoNLL train/dev/test,
-    span JSON train*/test, whose validation and gate pool is a seeded 10% of its training files); any other file is split by a seeded shuffle: 20% test, 10% for the validation and gate sets, the rest is
-    training split. Every process runs with the product's defaults; PIONEER_MONITOR_* and PIONEER_TRAINER_*
+    span JSON train*/test, whose validation and gate pool is a seeded 10% of its training files); any other
+    file is split by a seeded shuffle: 20% test, 10% for the validation and gate sets, the rest is training
+    split. Every process runs with the product's defaults; PIONEER_MONITOR_* and PIONEER_TRAINER_*
     variables set in the environment reach them, and the report lists them.
     """
     import dataclasses

@@ -47,7 +47,8 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON ({exc}); the saved adapter is damaged.") from exc
     if not isinstance(manifest, dict):
-        raise ConfigError(f"{path} holds a JSON {type(manifest).__name__}, not an object; the saved adapter is damaged.")
+        raise ConfigError(f"{path} holds a JSON {type(manifest).__name__}, not an object; the saved adapter is "
+                          "damaged.")
     if manifest.get("format") != FORMAT_VERSION:
         raise ConfigError(
             f"{path} is format {manifest.get('format')!r}; this Pioneer reads format {FORMAT_VERSION}. Upgrade Pioneer."

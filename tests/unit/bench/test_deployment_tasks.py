@@ -65,15 +65,18 @@ def test_a_conll_folder_keeps_its_published_splits() -> None:
     assert (len(base), len(validation), len(gate), len(traffic)) == (15, 100, 150, 14041 - 15)
 
 
-@pytest.mark.skipif(not (DATASETS / "restaurant8k").is_dir(), reason="shared/datasets/restaurant8k is not next to the project")
+RESTAURANT8K = DATASETS / "restaurant8k"
+
+
+@pytest.mark.skipif(not RESTAURANT8K.is_dir(), reason="shared/datasets/restaurant8k is not next to the project")
 def test_a_span_json_folder_keeps_its_test_file_and_draws_the_pool_from_its_training_files() -> None:
-    train, pool, test = load_splits(DATASETS / "restaurant8k", "entity_extraction", seed=0)
+    train, pool, test = load_splits(RESTAURANT8K, "entity_extraction", seed=0)
     assert (len(train) + len(pool), len(pool), len(test)) == (8198, 820, 3731)
     assert all(e.id.startswith("restaurant8k:test:") for e in test)
     assert {e.id for e in train}.isdisjoint(e.id for e in pool)
-    assert [e.id for e in load_splits(DATASETS / "restaurant8k", "entity_extraction", seed=1)[1]] != [e.id for e in pool]
+    assert [e.id for e in load_splits(RESTAURANT8K, "entity_extraction", seed=1)[1]] != [e.id for e in pool]
     with pytest.raises(ValueError, match="entity_extraction"):
-        load_splits(DATASETS / "restaurant8k", "classification", seed=0)
+        load_splits(RESTAURANT8K, "classification", seed=0)
 
 
 def test_a_retrain_in_flight_is_not_a_stall() -> None:
