@@ -187,9 +187,13 @@ def _quiet_libraries() -> None:
 @click.option("--rate", type=click.FloatRange(min=0.1), default=None,
               help="Requests per second (default: 12 for a classifier, 2.5 for a tagger).")
 @click.option("--deadline", type=float, default=None, help="Stop waiting for retrains after this many seconds.")
+@click.option("--pace", type=click.Choice(["realtime", "lockstep"]), default="realtime", show_default=True,
+              help="realtime: the traffic runs on while the monitor catches up and the trainer trains, as in a busy "
+              "deployment; lockstep: it is held while a retrain request waits or trains and while the monitor lags, "
+              "as if the loop kept up with its rate (runs then compare across machines and loads).")
 def deployment(preset: str | None, dataset: Path | None, task: str, per_label: int, sparse_labels: int,
                sparse_per_label: int, base_sentences: int, out: Path | None, datasets: Path, seed: int,
-               traffic: int | None, rate: float | None, deadline: float | None) -> None:
+               traffic: int | None, rate: float | None, deadline: float | None, pace: str) -> None:
     """A production-style deployment of a labelled dataset, through the real topics, monitor and trainer.
 
     Deploys a deliberately weak model (trained on a documented, seeded subset of the training split), starts the
@@ -220,6 +224,7 @@ def deployment(preset: str | None, dataset: Path | None, task: str, per_label: i
         spec = dataset_deployment(dataset, task, weak=weak)
     if rate is not None:
         spec = dataclasses.replace(spec, rate=rate)
+    spec = dataclasses.replace(spec, lockstep=pace == "lockstep")
     from pioneer.errors import ConfigError
 
     try:

@@ -39,9 +39,10 @@ from pioneer.events import Output, Span
 from pioneer.join.outcome import judge
 from pioneer.reports import grouped_bars, table, timeline
 from pioneer.training.base import BaseTrainConfig, Example
-from streams.bench.stalls import longest_stall
+from streams.bench.pacing import MonitorProgress, ReplayPacer
+from streams.bench.stalls import answered_while_busy, longest_stall
 from streams.bench.tasks import WeakModelRecipe, load_splits, weak_model
-from streams.demo.live import Answer, LiveState, rolling, watch_events
+from streams.demo.live import Answer, LiveState, rolling, send_label, watch_events
 from streams.demo.releases import count, flips_plot, flips_table, r_flips, release_rows
 from streams.demo.stack import LoopStack
 
@@ -67,6 +68,9 @@ class DeploymentSpec:
     batch: int = 12
     """Requests per ``/v1/predict/batch`` call."""
     label_delay: float = 2.0
+    lockstep: bool = False
+    """Hold the traffic while a retrain request waits or trains and while the monitor lags (see
+    :mod:`streams.bench.pacing`): a run then no longer depends on how fast the machine is."""
     settle: float = 120.0
     """Seconds of quiet (no training, no new request) after the traffic before measuring."""
     deadline: float = 3600.0
@@ -175,15 +179,24 @@ def run_deployment(
         first = _train_first(spec, registry, base, validation, gate)
         say(f"      production = {first[:22]}")
         say("[3/6] starting the server, the monitor and the trainer…")
-        base_url = stack.start_loop(spec.name, say)
-        say(f"[4/6] replaying {len(stream)} requests at {spec.rate:g}/s with labels {spec.label_delay:g}s later")
-        state, observed = asyncio.run(
-            _drive(spec, stream, settings, base_url, stack.processes, say, deadline or spec.deadline, loads)
+        from streams.brokers import free_port
+
+        metrics_port = free_port() if spec.lockstep else None  # lockstep follows the monitor through its metrics
+        base_url = stack.start_loop(spec.name, say, monitor_metrics_port=metrics_port)
+        monitor = None if metrics_port is None else MonitorProgress(f"http://127.0.0.1:{metrics_port}/metrics",
+                                                                    settings.topic("labeled_trace"))
+        say(f"[4/6] replaying {len(stream)} requests at {spec.rate:g}/s with labels {spec.label_delay:g}s later"
+            + (" in lockstep with the monitor and the trainer" if spec.lockstep else ""))
+        state, observed, pacer = asyncio.run(
+            _drive(spec, stream, settings, base_url, stack.processes, say, deadline or spec.deadline, loads, monitor)
         )
         final = state.releases[-1].model.version if state.releases else first
         say("[5/6] scoring the first and the final version on the full test set…")
         figures = _measure(spec, registry, first, final, test, observed, state)
         figures["longest_stall_seconds"] = longest_stall(state.answers, state.milestones)
+        figures["pace"] = {"lockstep": spec.lockstep, "held_seconds": round(pacer.held, 1),
+                           "held_for_monitor_seconds": round(pacer.held_for_monitor, 1),
+                           "answered_while_retraining": answered_while_busy(state.answers, state.milestones)}
         say("      refitting the same model family offline on all the labelled traffic it saw (the ceiling)…")
         figures["ceiling"] = _ceiling(spec, base + stream[: figures["requests_answered"]], validation, test)
         figures["wall_seconds"] = round(time.monotonic() - started, 1)
@@ -261,32 +274,38 @@ def _correct(spec: DeploymentSpec, example: Example, prediction: dict[str, Any])
     return judge(spec.task, answer, example.expected(), text=example.text) is None
 
 
-async def _drive(spec, stream, settings, base_url, processes, say, deadline: float,
-                 loads: list[float]) -> tuple[LiveState, dict]:
-    """Replay ``stream`` at the spec's rate; then wait for the loop to settle. Returns the live state and the
-    traffic failures observed (request id -> example)."""
+async def _drive(spec, stream, settings, base_url, processes, say, deadline: float, loads: list[float],
+                 monitor: MonitorProgress | None) -> tuple[LiveState, dict, ReplayPacer]:
+    """Replay ``stream`` at the spec's rate; then wait for the loop to settle. Returns the live state, the
+    traffic failures observed (request id -> example) and the pacer (how long it held the traffic)."""
     state = LiveState()
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch_events(settings, state, stop))
     observed: dict[str, Example] = {}
     pending: set[asyncio.Task] = set()
     last_status = 0.0
+    # Two batches of slack: the labels of the last one may still be on their way through the join.
+    pacer = ReplayPacer(state, spec.rate, lockstep=spec.lockstep, monitor=monitor, slack=2 * spec.batch)
+
+    def while_held() -> None:
+        nonlocal last_status
+        if state.now() - last_status >= 15.0:
+            last_status = state.now()
+            say("      " + _status(state, start, len(stream)) + "  (traffic held)")
+            _check_alive(processes)
+
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
         for start in range(0, len(stream), spec.batch):
             batch = stream[start : start + spec.batch]
-            due = start / spec.rate - state.now()
-            if due > 0:
-                await asyncio.sleep(due)
-            task = asyncio.create_task(_ask(spec, client, state, batch, start, observed))
+            at = await pacer.turn(start, until=deadline, while_held=while_held)
+            task = asyncio.create_task(_ask(spec, client, state, batch, start, observed, at=at))
             pending.add(task)
             task.add_done_callback(pending.discard)
             if state.now() - last_status >= 15.0:
                 last_status = state.now()
                 loads.append(os.getloadavg()[0])
                 say("      " + _status(state, start, len(stream)))
-                for process in processes:
-                    if not process.alive():
-                        raise RuntimeError(f"the {process.name} exited:\n{process.tail()}")
+                _check_alive(processes)
             if state.now() > deadline:
                 say("      deadline reached; stopping the traffic")
                 break
@@ -309,12 +328,17 @@ async def _drive(spec, stream, settings, base_url, processes, say, deadline: flo
                 say("      " + _status(state, len(stream), len(stream)))
     stop.set()
     await watcher
-    return state, observed
+    return state, observed, pacer
+
+
+def _check_alive(processes) -> None:
+    for process in processes:
+        if not process.alive():
+            raise RuntimeError(f"the {process.name} exited:\n{process.tail()}")
 
 
 async def _ask(spec, client: httpx.AsyncClient, state: LiveState, batch: Sequence[Example], offset: int,
-               observed: dict[str, Example]) -> None:
-    at = state.now()
+               observed: dict[str, Example], *, at: float) -> None:
     ids = [f"{spec.name}-{offset + i}" for i in range(len(batch))]
     body = {"inputs": [{"text": e.text, "request_id": rid} for e, rid in zip(batch, ids, strict=True)]}
     try:
@@ -332,10 +356,7 @@ async def _ask(spec, client: httpx.AsyncClient, state: LiveState, batch: Sequenc
             observed[rid] = example
     await asyncio.sleep(spec.label_delay)
     for example, rid in zip(batch, ids, strict=True):
-        try:
-            await client.post("/v1/feedback", json={"request_id": rid, "source": "human", **_truth(spec, example)})
-        except httpx.HTTPError:
-            state.errors += 1
+        await send_label(client, state, {"request_id": rid, "source": "human", **_truth(spec, example)})
 
 
 def _status(state: LiveState, sent: int, total: int) -> str:
@@ -386,11 +407,20 @@ def _measure(spec, registry, first: str, final: str, test, observed: dict[str, E
         "versions": chain,
         "rejection_reasons": [r.reason for r in state.rejections],
         "requests_answered": len(state.answers),
+        "answered_before_first_request": _answered_before_first_request(state),
         # The live failure rate under each end of the chain: what users saw before and after.
         "traffic_failure_rate_first": _rate([a.correct for a in state.answers if a.version == first]),
         "traffic_failure_rate_final": _rate([a.correct for a in state.answers if a.version == final]),
         "failed_requests": state.errors,
+        "labels_sent": state.labels_sent,
+        "labels_failed": state.labels_failed,
     }
+
+
+def _answered_before_first_request(state: LiveState) -> int | None:
+    """How much traffic the loop saw before it first asked for a retrain (None: it never asked)."""
+    asked = [m.at for m in state.milestones if m.label == "retrain requested"]
+    return None if not asked else sum(1 for a in state.answers if a.at < min(asked))
 
 
 def _rate(correct: Sequence[bool]) -> float | None:
@@ -413,7 +443,8 @@ def _report(out: Path, spec: DeploymentSpec, state: LiveState, first: str, final
         "",
         f"Weak model: {spec.recipe} ({n_base} examples). Traffic: {n_traffic} requests from the training split "
         f"(seeded order) at {spec.rate:g} requests/s, labels {spec.label_delay:g} s later, through the server's "
-        "HTTP API, the embedded broker, the monitor and the trainer as separate processes.",
+        "HTTP API, the embedded broker, the monitor and the trainer as separate processes."
+        + _pace_text(figures.get("pace")),
         "",
         table(["measure", "weak model", "final", "target", "status"], _target_rows(spec, figures)),
         "",
@@ -494,10 +525,14 @@ def _figure_rows(figures: dict) -> list[list[Any]]:
          " / ".join("-" if r is None else f"{100 * r:.1f}%"
                     for r in (figures["traffic_failure_rate_first"], figures["traffic_failure_rate_final"]))],
         ["requests answered / failed", f"{figures['requests_answered']} / {figures['failed_requests']}"],
+        ["labels accepted / refused by the server", f"{figures['labels_sent']} / {figures['labels_failed']}"],
+        ["requests answered before the first retrain request", count(figures["answered_before_first_request"])],
         [f"ceiling: the same family refit offline on all {figures['requests_answered']} labelled requests "
          f"(+ base), test {figures['metric_name']}", f"{figures['ceiling']:.4f}"],
         ["longest stall: traffic > 5% failing (60 s window) with no retrain requested or running",
          f"{figures['longest_stall_seconds']:.0f} s"],
+        ["requests answered while a retrain request waited or trained",
+         figures.get("pace", {}).get("answered_while_retraining", "-")],
     ]
 
 
@@ -510,6 +545,14 @@ def _happened_lines(state: LiveState, figures: dict) -> list[str]:
     for rejection in state.rejections:
         lines += [f"- rejected {rejection.model.version[:14] if rejection.model.version else '-'}: {rejection.reason}"]
     return lines
+
+
+def _pace_text(pace: dict[str, Any] | None) -> str:
+    if not pace or not pace["lockstep"]:
+        return " The traffic ran on while the trainer trained (real time)."
+    return (" Lockstep: the traffic was held while a retrain request waited or trained and while the monitor lagged "
+            f"({pace['held_seconds']:.0f} s in all, {pace['held_for_monitor_seconds']:.0f} s of them for the "
+            "monitor), as if the loop kept up with its rate.")
 
 
 def _load_text(load: dict[str, Any] | None) -> str:

@@ -2,7 +2,7 @@
 
 At each step the failure rate of the last ``window`` seconds of answers is compared to ``threshold``; the loop
 is *idle* when no retrain request is waiting or in training (requests are served one at a time, each ended by a
-release or a rejection). A stall is a run of consecutive steps both failing and idle.
+release, a rejection or a failure). A stall is a run of consecutive steps both failing and idle.
 
 >>> from streams.demo.live import Answer, Milestone
 >>> answers = [Answer(at=float(t), segment="traffic", correct=t % 10 != 0, version="v") for t in range(600)]
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from streams.demo.live import Answer, Milestone
 
 OPENS = ("retrain requested",)
-CLOSES = ("released", "candidate rejected")
+CLOSES = ("released", "candidate rejected", "retrain failed")
 
 
 def busy_intervals(milestones: Sequence[Milestone]) -> list[tuple[float, float]]:
@@ -67,3 +67,9 @@ def _count_in(times: Sequence[float], start: float, end: float) -> int:
     from bisect import bisect_right
 
     return bisect_right(times, end) - bisect_right(times, start)
+
+
+def answered_while_busy(answers: Sequence[Answer], milestones: Sequence[Milestone]) -> int:
+    """Requests sent while a retrain request waited or trained: the traffic a lockstep replay holds back."""
+    busy = busy_intervals(milestones)
+    return sum(1 for a in answers if any(start < a.at < end for start, end in busy))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import httpx
 from aiokafka import AIOKafkaConsumer
 
 from pioneer.events import (
@@ -21,6 +23,8 @@ from pioneer.events import (
     TrainingProgress,
 )
 from streams.kafka import KafkaSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -49,6 +53,10 @@ class LiveState:
     started: float = field(default_factory=time.monotonic)
     answers: list[Answer] = field(default_factory=list)
     errors: int = 0
+    labels_sent: int = 0
+    """Labels the server accepted."""
+    labels_failed: int = 0
+    """Labels it refused or never answered (after retrying each 429)."""
     patterns: dict[str, ErrorPattern] = field(default_factory=dict)
     requests: list[RetrainRequest] = field(default_factory=list)
     progress: TrainingProgress | None = None
@@ -58,12 +66,18 @@ class LiveState:
     milestones: list[Milestone] = field(default_factory=list)
     judged: dict[str, Label] = field(default_factory=dict)
     """Judge labels seen on the labels topic, by request id (the demo's judge mode)."""
+    ended: set[str] = field(default_factory=set)
+    """Retrain requests the trainer has answered: released, rejected or failed."""
 
     def now(self) -> float:
         return time.monotonic() - self.started
 
     def mark(self, label: str) -> None:
         self.milestones.append(Milestone(self.now(), label))
+
+    def waiting(self) -> list[RetrainRequest]:
+        """Retrain requests seen and not yet answered: queued at the trainer or in training."""
+        return [r for r in self.requests if r.request_id not in self.ended]
 
     def failure_rate(self, segment: str, since: float = 0.0, version: str | None = None) -> float | None:
         picked = [a for a in self.answers if a.segment == segment and a.at >= since and (version is None or a.version == version)]
@@ -105,6 +119,29 @@ class JudgeScore:
         return f"judge labels {self.labels}; verdicts right {verdicts}; corrections right {fixes}"
 
 
+async def send_label(client: httpx.AsyncClient, state: LiveState, body: dict[str, object]) -> bool:
+    """Post one label to the server's feedback endpoint, as a well-behaved client: a 429 is retried after its
+    ``Retry-After``; anything else not accepted is counted in ``state.labels_failed``, never dropped unseen."""
+    for _ in range(MAX_LABEL_TRIES):
+        try:
+            response = await client.post("/v1/feedback", json=body)
+        except httpx.HTTPError:
+            break
+        if response.status_code != 429:
+            if response.is_success:
+                state.labels_sent += 1
+                return True
+            log.warning("label refused", extra={"status": response.status_code, "body": response.text[:300]})
+            break
+        await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+    state.labels_failed += 1
+    return False
+
+
+MAX_LABEL_TRIES = 20
+"""Tries of one label against a server that keeps answering 429 (each waits its Retry-After, at least 1 s)."""
+
+
 async def watch_events(settings: KafkaSettings, state: LiveState, stop: asyncio.Event) -> None:
     """Follow the loop's topics and record what happens, with the time it was seen."""
     topics = [settings.topic(t) for t in ("error_pattern", "retrain_request", "training_progress", "model_release",
@@ -141,15 +178,20 @@ def _record(state: LiveState, event: object) -> None:
             state.mark("retrain requested")
     elif isinstance(event, TrainingProgress):
         state.progress = event
+        if event.stage == "failed" and event.request_id not in state.ended:
+            state.ended.add(event.request_id)
+            state.mark("retrain failed")
     elif isinstance(event, ModelRelease):
         if all(r.event_id != event.event_id for r in state.releases):
             state.releases.append(event)
+            state.ended.add(event.request_id or "")
             state.mark(f"released {event.model.version[:14]}")
     elif isinstance(event, ModelRollback):
         state.rollbacks.append(event)
     elif isinstance(event, ReleaseRejection):
         if all(r.event_id != event.event_id for r in state.rejections):
             state.rejections.append(event)
+            state.ended.add(event.request_id or "")
             state.mark("candidate rejected")
 
 

@@ -28,7 +28,7 @@ from pioneer.events import Output
 from pioneer.join.outcome import judge
 from pioneer.reports import grouped_bars, percent, table, timeline
 from pioneer.synthetic import DriftingTraffic
-from streams.demo.live import Answer, LiveState, rolling, status_line, watch_events
+from streams.demo.live import Answer, LiveState, rolling, send_label, status_line, watch_events
 from streams.demo.releases import flips_plot, flips_table, release_rows
 from streams.demo.stack import LoopStack
 
@@ -242,10 +242,7 @@ async def _ask(client: httpx.AsyncClient, state: LiveState, item, request_id: st
     if label_delay is None:
         return
     await asyncio.sleep(label_delay)  # the label comes later, as a human's would
-    try:
-        await client.post("/v1/feedback", json={"request_id": request_id, "label": item.example.label, "source": "human"})
-    except httpx.HTTPError:
-        state.errors += 1
+    await send_label(client, state, {"request_id": request_id, "label": item.example.label, "source": "human"})
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -341,7 +338,8 @@ def _report(directory: Path, options, state: LiveState, versions: tuple[str, str
     if state.judged:
         lines += ["", "## The judge", "", (f"No human labels: {state.judge_accuracy().describe()}, scored "
                                            "against the hidden truth the loop never saw.")]
-    lines += ["", f"{len(state.answers)} requests answered, {state.errors} failed requests.", ""]
+    lines += ["", f"{len(state.answers)} requests answered, {state.errors} failed requests; {state.labels_sent} "
+              f"labels accepted, {state.labels_failed} refused.", ""]
     path = directory / "demo-report.md"
     path.write_text("\n".join(lines))
     return path

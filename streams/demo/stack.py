@@ -42,18 +42,21 @@ class LoopStack:
         asyncio.run(ensure_topics(settings))
         return settings
 
-    def start_loop(self, model: str, say: Callable[[str], None], judge: list[str] | None = None) -> str:
-        """Start the server (for ``model``), the monitor and the trainer, and with ``judge`` (its ``pioneer judge``
-        arguments) a judge worker; returns the server's URL once ready."""
+    def start_loop(self, model: str, say: Callable[[str], None], judge: list[str] | None = None, *,
+                   monitor_metrics_port: int | None = None) -> str:
+        """Start the server (for ``model``), the monitor (serving its Prometheus metrics on
+        ``monitor_metrics_port`` when given) and the trainer, and with ``judge`` (its ``pioneer judge`` arguments)
+        a judge worker; returns the server's URL once ready."""
         from streams.brokers import free_port
 
         port = free_port()
         self.env = child_environment(self.home, self.broker.bootstrap)
         logs = self.home / "logs"
+        metrics = [] if monitor_metrics_port is None else ["--metrics-port", str(monitor_metrics_port)]
         self.processes = [
             ManagedProcess("server", ["serve", "--model", model, "--port", str(port)], env=self.env,
                            log_path=logs / "serve.log"),
-            ManagedProcess("monitor", ["monitor"], env=self.env, log_path=logs / "monitor.log"),
+            ManagedProcess("monitor", ["monitor", *metrics], env=self.env, log_path=logs / "monitor.log"),
             ManagedProcess("trainer", ["trainer"], env=self.env, log_path=logs / "trainer.log"),
         ]
         if judge is not None:

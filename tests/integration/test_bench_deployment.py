@@ -1,6 +1,7 @@
 """The deployment bench end to end on a labelled file given by path, as a user would run it: broker, server,
-monitor and trainer processes with their defaults, traffic and labels through the HTTP API, the held-out split
-scored before and after, beside the offline refit's ceiling."""
+monitor and trainer processes with their defaults, traffic and labels through the HTTP API in lockstep with the
+loop (so the loop reacts within the traffic on any machine), the held-out split scored before and after, beside the
+offline refit's ceiling."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def test_a_deployment_of_a_csv_reports_before_after_and_its_ceiling(tmp_path: Pa
 
     path = _two_domains_as_csv(tmp_path / "banking.csv")
     spec = dataset_deployment(path, "classification", weak=WeakModelRecipe(per_label=5, sparse_labels=5),
-                              traffic=240, rate=40.0, settle=5.0, deadline=300.0)
+                              traffic=720, rate=40.0, settle=5.0, deadline=300.0, lockstep=True)
     monkeypatch.setenv("PIONEER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PIONEER_MONITOR_CHECK_EVERY", "40")  # a caller's setting reaches the monitor and the report
     result = run_deployment(spec, out=tmp_path / "deployment", datasets=DATASETS, say=lambda line: None,
@@ -45,17 +46,21 @@ def test_a_deployment_of_a_csv_reports_before_after_and_its_ceiling(tmp_path: Pa
     figures = json.loads((result.report.parent / "deployment-results.json").read_text())
     assert figures["test_examples"] == 600  # 20% of 30 intents x 100 training queries, never replayed
     assert 0.3 < figures["before"] < 0.95
-    assert figures["requests_answered"] == 240 and figures["failed_requests"] == 0
+    assert figures["requests_answered"] == 720 and figures["failed_requests"] == 0
+    assert (figures["labels_sent"], figures["labels_failed"]) == (720, 0)  # a 429 is sent again, never dropped
     assert figures["observed_failures"] > 0
-    # Refit on base + all 240 labelled requests: the most the loop could have learnt from what it saw.
+    # Refit on base + all 720 labelled requests: the most the loop could have learnt from what it saw.
     assert figures["ceiling"] > figures["before"]
     assert figures["longest_stall_seconds"] >= 0.0
+    # Lockstep: the traffic waited for the monitor and for every retrain, none of it answered mid-retrain.
+    assert figures["retrain_requests"] >= 1 and figures["pace"]["held_seconds"] > 0.0
+    assert figures["pace"]["answered_while_retraining"] == 0
     assert figures["versions"][0] == result.first_version and result.final_version == figures["versions"][-1]
     report = result.report.read_text()
     assert report.startswith("# Production-style deployment: banking")
     assert figures["load_average_1min"]["samples"] >= 1 and "Load average (1 min) during the replay: mean" in report
     assert figures["monitor_settings"] == {"PIONEER_MONITOR_CHECK_EVERY": "40"}
-    assert "ceiling: the same family refit offline" in report
+    assert "ceiling: the same family refit offline" in report and "Lockstep: the traffic was held" in report
     assert os.environ["PIONEER_HOME"] == str(tmp_path / "home")  # the children get their home; the caller's stays
 
 

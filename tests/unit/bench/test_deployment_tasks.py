@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from streams.bench.deployment import dataset_deployment
-from streams.bench.stalls import busy_intervals, longest_stall
+from streams.bench.stalls import answered_while_busy, busy_intervals, longest_stall
 from streams.bench.tasks import WeakModelRecipe, load_splits, weak_model
 from streams.demo.live import Answer, Milestone
 
@@ -85,6 +85,13 @@ def test_a_retrain_in_flight_is_not_a_stall() -> None:
                   Milestone(200.0, "released sha256-1"), Milestone(390.0, "candidate rejected")]
     assert busy_intervals(milestones) == [(50.0, 390.0)]  # two requests queued: busy until both are answered
     assert longest_stall(answers, milestones) == 0.0
+
+
+def test_requests_answered_during_a_retrain_are_counted() -> None:
+    answers = [Answer(at=float(t), segment="traffic", correct=True, version="v") for t in range(400)]
+    milestones = [Milestone(50.0, "retrain requested"), Milestone(100.0, "released sha256-1"),
+                  Milestone(300.0, "retrain requested")]
+    assert answered_while_busy(answers, milestones) == 49 + 99  # 51..99, then 301..399 (never answered)
 
 
 def test_a_healthy_model_never_stalls() -> None:

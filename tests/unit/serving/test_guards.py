@@ -176,3 +176,15 @@ def test_binding_beyond_loopback_needs_keys_or_an_explicit_opt_out(tmp_path: Pat
                                         "--no-follow"], env={"PIONEER_HOME": str(tmp_path)})
     assert result.exit_code == 2 and "--api-keys" in result.output and "--insecure-no-auth" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_the_replays_send_each_label_again_after_a_429_and_count_a_refused_one(served: Served) -> None:
+    from streams.demo.live import LiveState, send_label
+
+    served.client.headers.update(_bearer(HUMAN))
+    state = LiveState()
+    accepted = [await send_label(served.client, state, {"request_id": f"q-{i}", "verdict": "pass"}) for i in range(4)]
+    assert accepted == [True] * 4  # the fourth was answered 429 first (burst 3), then sent after its Retry-After
+    refused = await send_label(served.client, state, {"request_id": "q-9", "label": "no-such-intent"})
+    assert not refused and (state.labels_sent, state.labels_failed) == (4, 1)
+    assert await _settled(served, 4) == 4
