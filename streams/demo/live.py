@@ -125,7 +125,8 @@ async def send_label(client: httpx.AsyncClient, state: LiveState, body: dict[str
     for _ in range(MAX_LABEL_TRIES):
         try:
             response = await client.post("/v1/feedback", json=body)
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
+            log.warning("label not delivered", extra={"error": f"{type(exc).__name__}: {exc}"})
             break
         if response.status_code != 429:
             if response.is_success:
