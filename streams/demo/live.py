@@ -120,14 +120,16 @@ class JudgeScore:
 
 
 async def send_label(client: httpx.AsyncClient, state: LiveState, body: dict[str, object]) -> bool:
-    """Post one label to the server's feedback endpoint, as a well-behaved client: a 429 is retried after its
-    ``Retry-After``; anything else not accepted is counted in ``state.labels_failed``, never dropped unseen."""
+    """Post one label to the server's feedback endpoint, as a well-behaved client: a 429 is sent again after its
+    ``Retry-After``, a lost connection or a timeout a second later (the server answers a repeat ``duplicate``);
+    anything else not accepted is counted in ``state.labels_failed``, never dropped unseen."""
     for _ in range(MAX_LABEL_TRIES):
         try:
             response = await client.post("/v1/feedback", json=body)
         except httpx.HTTPError as exc:
-            log.warning("label not delivered", extra={"error": f"{type(exc).__name__}: {exc}"})
-            break
+            log.warning("label not delivered; sending it again", extra={"error": f"{type(exc).__name__}: {exc}"})
+            await asyncio.sleep(1.0)
+            continue
         if response.status_code != 429:
             if response.is_success:
                 state.labels_sent += 1
@@ -140,7 +142,7 @@ async def send_label(client: httpx.AsyncClient, state: LiveState, body: dict[str
 
 
 MAX_LABEL_TRIES = 20
-"""Tries of one label against a server that keeps answering 429 (each waits its Retry-After, at least 1 s)."""
+"""Tries of one label against a server that keeps refusing it for now (each waits at least a second)."""
 
 
 async def watch_events(settings: KafkaSettings, state: LiveState, stop: asyncio.Event) -> None:

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -35,6 +36,7 @@ METRICS = "metrics-key-0123456789"
 class Served:
     client: httpx.AsyncClient
     runtime: ServingRuntime
+    app: Any
 
     def published(self) -> int:
         assert self.runtime.shipper is not None
@@ -54,7 +56,7 @@ async def served(toy: Toy, tmp_path: Path) -> AsyncIterator[Served]:
     await runtime.start()
     assert await runtime.swapper.wait_serving(toy.v1, 10)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serve") as client:
-        yield Served(client, runtime)
+        yield Served(client, runtime, app)
     await runtime.stop()
 
 
@@ -188,3 +190,27 @@ async def test_the_replays_send_each_label_again_after_a_429_and_count_a_refused
     refused = await send_label(served.client, state, {"request_id": "q-9", "label": "no-such-intent"})
     assert not refused and (state.labels_sent, state.labels_failed) == (4, 1)
     assert await _settled(served, 4) == 4
+
+
+class _DropsFirstConnection(httpx.AsyncBaseTransport):
+    """The real app behind a network that loses the first request."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner, self.lost = inner, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.lost:
+            self.lost += 1
+            raise httpx.ConnectError("connection reset", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_label_lost_on_the_way_is_sent_again(served: Served) -> None:
+    from streams.demo.live import LiveState, send_label
+
+    transport = _DropsFirstConnection(httpx.ASGITransport(app=served.app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://serve", headers=_bearer(HUMAN)) as client:
+        state = LiveState()
+        assert await send_label(client, state, {"request_id": "lost-1", "verdict": "pass"})
+    assert transport.lost == 1 and (state.labels_sent, state.labels_failed) == (1, 0)
+    assert await _settled(served, 1) == 1
