@@ -56,7 +56,7 @@ class LiveState:
     labels_sent: int = 0
     """Labels the server accepted."""
     labels_failed: int = 0
-    """Labels it refused or never answered (after retrying each 429)."""
+    """Labels it refused, or never accepted however often they were sent again."""
     patterns: dict[str, ErrorPattern] = field(default_factory=dict)
     requests: list[RetrainRequest] = field(default_factory=list)
     progress: TrainingProgress | None = None
@@ -120,9 +120,9 @@ class JudgeScore:
 
 
 async def send_label(client: httpx.AsyncClient, state: LiveState, body: dict[str, object]) -> bool:
-    """Post one label to the server's feedback endpoint, as a well-behaved client: a 429 is sent again after its
-    ``Retry-After``, a lost connection or a timeout a second later (the server answers a repeat ``duplicate``);
-    anything else not accepted is counted in ``state.labels_failed``, never dropped unseen."""
+    """Post one label to the server's feedback endpoint, as a well-behaved client: after a 429 or a 5xx it is sent
+    again after its ``Retry-After`` (or a second), after a lost connection or a timeout a second later (the
+    server answers a repeat ``duplicate``); a label refused otherwise is counted in ``state.labels_failed``."""
     for _ in range(MAX_LABEL_TRIES):
         try:
             response = await client.post("/v1/feedback", json=body)
@@ -130,7 +130,7 @@ async def send_label(client: httpx.AsyncClient, state: LiveState, body: dict[str
             log.warning("label not delivered; sending it again", extra={"error": f"{type(exc).__name__}: {exc}"})
             await asyncio.sleep(1.0)
             continue
-        if response.status_code != 429:
+        if response.status_code != 429 and not response.is_server_error:
             if response.is_success:
                 state.labels_sent += 1
                 return True
