@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import socket
 import threading
 
@@ -43,10 +44,12 @@ def _bindable(host: str, port: int) -> bool:
 class PortAllocator:
     """Hands out pairs of free ports in order: ``p`` and ``p + 1`` are both free (a Kafka node listens on both)."""
 
-    def __init__(self, low: int, high: int) -> None:
+    def __init__(self, low: int, high: int, *, seed: int | None = None) -> None:
         self.low, self.high = low, high
         pairs = range(low, high, 2)
-        start = os.getpid() % len(pairs)  # concurrent processes sharing a range start apart
+        # Concurrent processes sharing a range start far apart: processes started together have neighbouring
+        # pids, and starts one pair apart would hand the second its neighbour's next port.
+        start = random.Random(os.getpid() if seed is None else seed).randrange(len(pairs))
         self._cursor = itertools.cycle([*pairs[start:], *pairs[:start]])
         self._lock = threading.Lock()
 

@@ -46,3 +46,9 @@ def test_exhausted_range_says_so() -> None:
         listener.listen()
         with pytest.raises(OSError, match="no free port pair"):
             allocator.take()
+
+
+def test_processes_started_together_do_not_hand_out_each_other_s_next_ports() -> None:
+    first, second = PortAllocator(*DEFAULT_RANGE, seed=4242), PortAllocator(*DEFAULT_RANGE, seed=4243)  # pids in a row
+    ports = [first.take() for _ in range(8)], [second.take() for _ in range(8)]
+    assert not set(ports[0]) & set(ports[1])
