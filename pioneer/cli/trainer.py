@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import click
-
 from pathlib import Path
+
+import click
 
 from pioneer.cli.judge import build_checker, checker_options
 from pioneer.cli.options import BROKER, config_default
@@ -29,13 +29,18 @@ def _default(name: str):
 @click.option("--pattern-fix-floor", type=click.FloatRange(0.0, 1.0), default=_default("pattern_fix_floor"),
               show_default="0.5", help="Share of each target pattern's held-out failures a release must get right (an"
               " entity failure is fixed only when the whole sentence is). The failures outside any emerging pattern"
-              " are judged by progress instead: fixed surely more than broken, at --pattern-confidence."
+              " are judged by progress instead (see --progress-confidence)."
               " [env: PIONEER_TRAINER_PATTERN_FIX_FLOOR]")
 @click.option("--pattern-confidence", type=click.FloatRange(0.5, 1.0, min_open=True, max_open=True),
               default=_default("pattern_confidence"), show_default="0.95",
               help="Fail a pattern's fix rate only when its upper Wilson bound at this confidence is below the floor:"
               " a few held-out failures left unfixed are no evidence that a candidate fails its pattern."
               " [env: PIONEER_TRAINER_PATTERN_CONFIDENCE]")
+@click.option("--progress-confidence", type=click.FloatRange(0.5, 1.0, min_open=True, max_open=True),
+              default=_default("progress_confidence"), show_default="off: more fixed than broken",
+              help="Ask a broad retrain (the failures outside any emerging pattern) to fix surely more than it breaks,"
+              " by a one-sided sign test at this confidence. Off, it must fix more than it breaks; the flip checks"
+              " bound what it may break either way. [env: PIONEER_TRAINER_PROGRESS_CONFIDENCE]")
 @click.option("--coverage-below", type=click.FloatRange(0.0, 1.0), default=_default("coverage_below"),
               show_default="from the labels", help="Production score below which fixable failures outside the target"
               " patterns are trained on too (0: never). Unset: every fixable failure when the labels are trusted"
@@ -58,6 +63,7 @@ def trainer(
     epsilon: int,
     pattern_fix_floor: float,
     pattern_confidence: float | None,
+    progress_confidence: float | None,
     coverage_below: float | None,
     band_score: str,
     max_passes: int | None,
@@ -82,7 +88,7 @@ def trainer(
 
     config = TrainerConfig(group_id=group_id, catch_up_timeout=catch_up_timeout, epsilon=epsilon,
                            pattern_fix_floor=pattern_fix_floor, pattern_confidence=pattern_confidence,
-                           coverage_below=coverage_below, band_score=band_score, max_passes=max_passes, metrics_port=metrics_port)
+                           progress_confidence=progress_confidence, coverage_below=coverage_below, band_score=band_score, max_passes=max_passes, metrics_port=metrics_port)
     answers = None if checker is None else build_checker(checker, reference, pattern, schema)
     worker = build_trainer(KafkaSettings.from_env(broker), config, checker=answers)
     click.echo(f"trainer '{group_id}' starting against {broker} (registry {worker.registry})", err=True)

@@ -113,7 +113,8 @@ class RetrainHandler:
     def from_config(cls, config: TrainerConfig, *, checker: Judge | None = None) -> RetrainHandler:
         """``checker``, when given, judges the task's answers in the diagnosis (see :class:`Diagnoser`)."""
         gate = RegressionGate(epsilon=config.epsilon, cross_checkpoint_epsilon=config.epsilon,
-                              pattern_fix_floor=config.pattern_fix_floor, pattern_confidence=config.pattern_confidence)
+                              pattern_fix_floor=config.pattern_fix_floor, pattern_confidence=config.pattern_confidence,
+                              progress_confidence=config.progress_confidence)
         diagnoser = None if checker is None else Diagnoser(checker=checker)
         return cls(Retrainer(gate=gate, diagnoser=diagnoser, coverage_below=config.coverage_below,
                              max_passes=config.max_passes, band_score=config.band_score))

@@ -26,9 +26,11 @@ def test_the_default_handler_gates_with_the_configured_epsilon(epsilon: int, tmp
 def test_the_default_handler_gates_with_the_configured_pattern_fix_floor(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIONEER_HOME", str(tmp_path))
-    config = TrainerConfig(pattern_fix_floor=0.25, pattern_confidence=0.95)
+    config = TrainerConfig(pattern_fix_floor=0.25, pattern_confidence=0.95, progress_confidence=0.9)
     gate = build_trainer(KafkaSettings.from_env("localhost:1"), config).handler.retrainer.gate
-    assert (gate.pattern_fix_floor, gate.pattern_confidence) == (0.25, 0.95)
+    assert (gate.pattern_fix_floor, gate.pattern_confidence, gate.progress_confidence) == (0.25, 0.95, 0.9)
+    default = build_trainer(KafkaSettings.from_env("localhost:1"), TrainerConfig()).handler.retrainer.gate
+    assert default.progress_confidence is None  # progress: more fixed than broken
 
 
 def test_the_default_handler_gathers_coverage_and_passes_as_configured(tmp_path: Path,

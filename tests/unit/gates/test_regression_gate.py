@@ -123,7 +123,7 @@ def test_a_fix_rate_fails_only_on_evidence_that_it_is_below_the_floor() -> None:
 def test_a_models_failures_as_a_whole_are_judged_by_progress_not_by_the_floor() -> None:
     ids = [f"e{i}" for i in range(40)]
     base = [True] * 20 + [False] * 20
-    gate = RegressionGate(pattern_fix_floor=0.5, pattern_min_size=1, pattern_confidence=0.95)
+    gate = RegressionGate(pattern_fix_floor=0.5, pattern_min_size=1, pattern_confidence=0.95, progress_confidence=0.95)
     whole = {f"{FAILURES_PREFIX}abc": ids[20:], "p-named": ids[20:]}
     five_fixed = ev(flipped(base, wrong=[], right=[20, 21, 22, 23, 24]), ids)
     report = gate.evaluate(five_fixed, baseline=ev(base, ids), patterns=whole)
@@ -141,10 +141,29 @@ def test_a_models_failures_as_a_whole_are_judged_by_progress_not_by_the_floor() 
     reason = rejection_event("m", version="v2", production_version="v1", report=failed, request_id="rr-1",
                              timestamp=0.0).reason
     assert f"pattern_fix_rate:{FAILURES_PREFIX}abc: 7 of 8 held-out failures" in reason and "sign test" in reason
-    # Without a confidence the observed counts decide: more fixed than broken.
-    observed = RegressionGate(pattern_min_size=1, epsilon=5).evaluate(
-        ev(flipped(base, wrong=[0, 1], right=[20, 21, 22]), ids), baseline=ev(base, ids), patterns=whole)
-    assert check(observed, f"pattern_fix_rate:{FAILURES_PREFIX}abc").passed
+
+
+def test_by_default_progress_is_more_fixed_than_broken_whatever_the_pattern_confidence() -> None:
+    ids = [f"e{i}" for i in range(40)]
+    base = [True] * 20 + [False] * 20
+    whole = {f"{FAILURES_PREFIX}abc": ids[20:]}
+    name = f"pattern_fix_rate:{FAILURES_PREFIX}abc"
+    for gate in (RegressionGate(pattern_min_size=1, epsilon=5), RegressionGate(pattern_min_size=1, epsilon=5,
+                                                                               pattern_confidence=0.95)):
+        # 3 fixed, 1 broken: not significant (p = 0.31) but more likely better than worse, and the flips are bounded
+        step = gate.evaluate(ev(flipped(base, wrong=[0], right=[20, 21, 22]), ids), baseline=ev(base, ids),
+                             patterns=whole)
+        assert check(step, name).passed and "p = 0.312" in check(step, name).detail
+        for right, wrong in (([20, 21], [0, 1]), ([], [])):  # as many broken as fixed, or nothing changed
+            same = gate.evaluate(ev(flipped(base, wrong=wrong, right=right), ids), baseline=ev(base, ids),
+                                 patterns=whole)
+            assert not check(same, name).passed
+
+
+def test_progress_confidence_must_be_a_confidence() -> None:
+    for bad in (0.5, 1.0, 0.3):
+        with pytest.raises(ConfigError, match="progress_confidence"):
+            RegressionGate(progress_confidence=bad)
 
 
 def test_a_first_model_is_held_to_the_floor_even_for_failures_as_a_whole() -> None:
