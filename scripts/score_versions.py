@@ -1,7 +1,8 @@
 """Score every version a deployment run registered, released or rejected, on the run's held-out test split.
 
 A rejected candidate is registered for audit (content hash, gate report); scoring it on the test split says
-what the gate's refusal cost or saved on data it never saw.
+what the gate's refusal cost or saved on data it never saw. Each row also counts the test answers the version
+broke and fixed against the production it was gated against.
 
     python scripts/score_versions.py bench-results/deployment-travel --dataset travel.csv
     python scripts/score_versions.py bench-results/deployment-clinc150 --preset clinc150
@@ -40,13 +41,20 @@ def main() -> None:
     registry = FileRegistry(args.run / "registry")
     manifests = sorted((args.run / "registry" / spec.name / "versions").glob("*/manifest.json"),
                        key=lambda m: json.loads(m.read_text())["created"])
+    right: dict[str, dict[str, bool]] = {}  # version -> test example id -> right
     for manifest in manifests:
+        version = manifest.parent.name
         report = json.loads(manifest.read_text()).get("gate_report") or {}
-        outcome = "first" if not report.get("baseline_version") else "released" if report.get("passed") else "rejected"
-        metric = registry.load_adapter(spec.name, manifest.parent.name).evaluate(test).metric
-        failed = [c["name"].split(":", 1)[0] for c in report.get("checks", []) if not c["passed"]]
-        print(json.dumps({"version": manifest.parent.name, "outcome": outcome, "test": round(metric, 4),
-                          "failed": failed}), flush=True)
+        baseline = report.get("baseline_version")
+        outcome = "first" if not baseline else "released" if report.get("passed") else "rejected"
+        evaluation = registry.load_adapter(spec.name, version).evaluate(test)
+        right[version] = evaluation.correct_by_id()
+        before = right.get(baseline, {})
+        row = {"version": version, "outcome": outcome, "against": baseline, "test": round(evaluation.metric, 4),
+               "test_flips": sum(1 for i, ok in before.items() if ok and not right[version].get(i, False)),
+               "test_fixes": sum(1 for i, ok in before.items() if not ok and right[version].get(i, False)),
+               "failed": sorted({c["name"].split(":", 1)[0] for c in report.get("checks", []) if not c["passed"]})}
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

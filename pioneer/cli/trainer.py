@@ -37,10 +37,12 @@ def _default(name: str):
               " a few held-out failures left unfixed are no evidence that a candidate fails its pattern."
               " [env: PIONEER_TRAINER_PATTERN_CONFIDENCE]")
 @click.option("--progress-confidence", type=click.FloatRange(0.5, 1.0, min_open=True, max_open=True),
-              default=_default("progress_confidence"), show_default="off: more fixed than broken",
-              help="Ask a broad retrain (the failures outside any emerging pattern) to fix surely more than it breaks,"
-              " by a one-sided sign test at this confidence. Off, it must fix more than it breaks; the flip checks"
-              " bound what it may break either way. [env: PIONEER_TRAINER_PROGRESS_CONFIDENCE]")
+              default=_default("progress_confidence"), show_default="0.95",
+              help="A broad retrain (the failures outside any emerging pattern) must fix surely more than it breaks,"
+              " by a one-sided sign test at this confidence; when no candidate of the search does, the last"
+              " iteration's candidates that failed nothing else are judged by their counts (more fixed than"
+              " broken). The flip checks bound what a step may break either way."
+              " [env: PIONEER_TRAINER_PROGRESS_CONFIDENCE]")
 @click.option("--coverage-below", type=click.FloatRange(0.0, 1.0), default=_default("coverage_below"),
               show_default="from the labels", help="Production score below which fixable failures outside the target"
               " patterns are trained on too (0: never). Unset: every fixable failure when the labels are trusted"

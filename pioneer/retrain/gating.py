@@ -10,6 +10,7 @@ candidate chosen.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -87,6 +88,13 @@ class Gating:
             pooled_ids = sorted({i for ids in data.pattern_gate.values() for i in ids})
             whole = any(p.startswith(FAILURES_PREFIX) for p in data.pattern_gate)
             self.patterns = {f"{FAILURES_PREFIX if whole else ''}all({len(data.pattern_gate)} patterns)": pooled_ids}
+
+    def without_progress_proof(self) -> Gating:
+        """This gating (the same baselines and certifications so far, which keep spending the contract's
+        confidence) with a gate that asks a broad retrain only to fix more than it breaks."""
+        relaxed = copy.copy(self)
+        relaxed.gate = self.gate.clone(progress_confidence=None)
+        return relaxed
 
     def judge(self, candidate: Candidate, evaluation: Evaluation) -> GateReport:
         """The gate's report on ``candidate``: :meth:`screen`, then :meth:`certify` if it passed."""

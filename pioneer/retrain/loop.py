@@ -89,6 +89,7 @@ from pioneer.traces.examples import trace_to_example
 from pioneer.traces.store import TraceStore
 from pioneer.training.base import BaseTrainConfig, Evaluation, Example, TaskAdapter
 from pioneer.training.interpolation import WeightSearch
+from pioneer.trigger import FAILURES_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,12 @@ class _Evidence:
     passes: list[LabeledTrace]
     trusted: list[Example]
     band: BandChoice
+
+
+def _only_progress_failed(candidate: Candidate) -> bool:
+    """Whether the gate refused ``candidate`` on the progress of the failures as a whole and on nothing else."""
+    failed = (candidate.verdict or {}).get("failed") or []
+    return bool(failed) and all(name.startswith(f"pattern_fix_rate:{FAILURES_PREFIX}") for name in failed)
 
 
 def _blends_toward_production(candidate: Candidate) -> bool:
@@ -442,6 +449,8 @@ class Retrainer:
         gating = Gating(self.gate, data, baselines, production_version, pooled=score < coverage_below)
         tried: list[dict[str, Any]] = []
         judged: Judged | None = None
+        passed = False
+        candidates: list[Candidate] = []
         n_candidates = max(2, request.budget.max_candidates)
         if request.budget.max_candidates < 2:
             log.warning("budget allows fewer than two candidates; trying two (one recipe cannot be compared)")
@@ -469,8 +478,29 @@ class Retrainer:
             tried += [_tried(c, iteration, chosen=c is judged[0]) for c in candidates]
             if passed:
                 break
+        if not passed:
+            judged, tried = self._unproven_progress(candidates, gating, iteration, reporter, judged, tried)
         assert judged is not None
         return (*judged, tried)
+
+    def _unproven_progress(
+        self, candidates: list[Candidate], gating: Gating, iteration: int, reporter: ProgressReporter,
+        judged: Judged | None, tried: list[dict[str, Any]],
+    ) -> tuple[Judged | None, list[dict[str, Any]]]:
+        """When the whole search found no step that fixes *surely* more than it breaks, the last iteration's
+        candidates that failed nothing else are gated again asking only that they fix more than they break: near
+        its ceiling a step fixes a point or two, which the gate set cannot prove, and the flip checks still bound
+        what it breaks (docs/deployments.md, "Progress a gate set cannot prove")."""
+        unproven = [c for c in candidates if _only_progress_failed(c)]
+        if not unproven or self.gate.progress_confidence is None:
+            return judged, tried
+        reporter.emit("gating", iteration=iteration, message=f"no step fixed surely more than it broke; gating "
+                      f"{len(unproven)} candidates by their counts")
+        fallback, passed = gate_iteration(unproven, gating.without_progress_proof(), iteration, reporter, None)
+        if not passed:
+            return judged, tried
+        earlier = [t for t in tried if t["iteration"] != iteration]  # this iteration's verdicts are rewritten
+        return fallback, [*earlier, *(_tried(c, iteration, chosen=c is fallback[0]) for c in candidates)]
 
     def _train(
         self,

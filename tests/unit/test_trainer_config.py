@@ -30,7 +30,7 @@ def test_the_default_handler_gates_with_the_configured_pattern_fix_floor(tmp_pat
     gate = build_trainer(KafkaSettings.from_env("localhost:1"), config).handler.retrainer.gate
     assert (gate.pattern_fix_floor, gate.pattern_confidence, gate.progress_confidence) == (0.25, 0.95, 0.9)
     default = build_trainer(KafkaSettings.from_env("localhost:1"), TrainerConfig()).handler.retrainer.gate
-    assert default.progress_confidence is None  # progress: more fixed than broken
+    assert default.progress_confidence == 0.95  # surely more fixed than broken first, the counts at the end
 
 
 def test_the_default_handler_gathers_coverage_and_passes_as_configured(tmp_path: Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from pioneer.curriculum.builder import Curriculum
@@ -9,10 +10,12 @@ from pioneer.events import GateReport, Output
 from pioneer.gates.regression import SEARCH_HALF_CHECK, RegressionGate
 from pioneer.retrain.datasets import RetrainData
 from pioneer.retrain.gating import Candidate, Gating, gate_iteration
+from pioneer.retrain.loop import Retrainer, _only_progress_failed
 from pioneer.retrain.progress import ProgressReporter
 from pioneer.retrain.recipes import Recipe
 from pioneer.retrain.regression_set import RegressionSet, in_search_half
 from pioneer.training.base import Evaluation, Example
+from pioneer.trigger import FAILURES_PREFIX
 
 
 class Answers:
@@ -171,3 +174,53 @@ def test_where_r_can_see_a_few_flips_the_smaller_step_that_broke_none_is_chosen(
     assert big.screen_flips == 3 and medium.screen_flips == 0
     assert gating.expected_gain(medium) > gating.expected_gain(big)
     assert passed and judged is medium and gating.certified == 1
+
+
+def progress_world() -> tuple[RetrainData, Evaluation, list[Example]]:
+    """A broad retrain: production fails g0-g9 of the gate set, the failures as a whole are the pattern; also
+    returns R's search half."""
+    data, search, _, _ = world()
+    failing = {f"g{i}" for i in range(10)}
+    data = dataclasses.replace(data, pattern_gate={f"{FAILURES_PREFIX}x": sorted(failing)})
+    return data, Answers(failing).evaluate(data.gate_set), search
+
+
+def test_a_step_the_gate_set_cannot_prove_is_refused_first_and_released_on_its_counts_at_the_end() -> None:
+    data, on_gate, _ = progress_world()
+    strict = Gating(RegressionGate(progress_confidence=0.95), data,
+                    (on_gate, {e.id: True for e in data.regression_examples()}), "v1", pooled=False)
+    # fixes g0-g2, breaks g100: better on the gate set, but 3 against 1 is p = 0.31
+    step = candidate("step", {*(f"g{i}" for i in range(3, 10)), "g100"})
+    judged, report, passed = gate_ranked([step], strict)
+    assert not passed and [c.name for c in report.checks if not c.passed] == [f"pattern_fix_rate:{FAILURES_PREFIX}x"]
+    assert _only_progress_failed(step)
+
+    relaxed = strict.without_progress_proof()
+    judged, report, passed = gate_ranked([step], relaxed)
+    progress = next(c for c in report.checks if c.name == f"pattern_fix_rate:{FAILURES_PREFIX}x")
+    assert passed and judged is step and "must fix more than it breaks" in progress.detail and relaxed.certified == 1
+    assert strict.gate.progress_confidence == 0.95  # the search's own gate is unchanged
+
+
+def test_the_search_falls_back_on_the_counts_only_for_candidates_that_failed_nothing_else() -> None:
+    data, on_gate, search = progress_world()
+    gate = RegressionGate(progress_confidence=0.95)
+    retrainer = Retrainer(gate=gate)
+    gating = Gating(gate, data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1", pooled=False)
+    step = candidate("step", {*(f"g{i}" for i in range(3, 10)), "g100"})
+    # fixes 4 and breaks none on the gate set, but 8 of R's search half: refused there once progress is not asked
+    breaks_r = candidate("breaks-r", {*(f"g{i}" for i in range(4, 10)), *(e.id for e in search[:8])})
+    even = candidate("even", {*(f"g{i}" for i in range(1, 10)), "g100"})  # fixes 1, breaks 1: no progress at all
+    reporter = ProgressReporter("rr-1", "m")
+    judged, passed = gate_iteration([breaks_r, even, step], gating, 2, reporter, None)
+    assert not passed
+    tried = [{"iteration": 2, "recipe": {"name": c.recipe.name}, "chosen": False} for c in (breaks_r, even, step)]
+    fallback, tried = retrainer._unproven_progress([breaks_r, even, step], gating, 2, reporter, judged, tried)
+    assert fallback is not None and fallback[0] is step and fallback[2].passed
+    assert [t["recipe"]["name"] for t in tried if t["chosen"]] == ["step"]
+    assert breaks_r.verdict is not None and SEARCH_HALF_CHECK in breaks_r.verdict["failed"]
+    assert even.verdict is not None and not even.verdict["passed"]
+
+    # with the counts from the start there is nothing to fall back on
+    counts = Retrainer(gate=RegressionGate())
+    assert counts._unproven_progress([step], gating, 2, reporter, judged, [])[0] is judged
