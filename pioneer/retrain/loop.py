@@ -499,8 +499,13 @@ class Retrainer:
         fallback, passed = gate_iteration(unproven, gating.without_progress_proof(), iteration, reporter, None)
         if not passed:
             return judged, tried
+        note = (f"No candidate of this search fixed surely more than it broke (sign test at "
+                f"{self.gate.progress_confidence:.0%}); {len(unproven)} that failed nothing else were judged by their "
+                "counts, and this one fixes more than it breaks.")
+        chosen, evaluation, report = fallback
+        report = dataclasses.replace(report, notes=[*report.notes, note])
         earlier = [t for t in tried if t["iteration"] != iteration]  # this iteration's verdicts are rewritten
-        return fallback, [*earlier, *(_tried(c, iteration, chosen=c is fallback[0]) for c in candidates)]
+        return (chosen, evaluation, report), [*earlier, *(_tried(c, iteration, chosen=c is chosen) for c in candidates)]
 
     def _train(
         self,

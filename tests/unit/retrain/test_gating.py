@@ -217,6 +217,7 @@ def test_the_search_falls_back_on_the_counts_only_for_candidates_that_failed_not
     tried = [{"iteration": 2, "recipe": {"name": c.recipe.name}, "chosen": False} for c in (breaks_r, even, step)]
     fallback, tried = retrainer._unproven_progress([breaks_r, even, step], gating, 2, reporter, judged, tried)
     assert fallback is not None and fallback[0] is step and fallback[2].passed
+    assert any("judged by their counts" in note for note in fallback[2].notes)  # the record says why it passed
     assert [t["recipe"]["name"] for t in tried if t["chosen"]] == ["step"]
     assert breaks_r.verdict is not None and SEARCH_HALF_CHECK in breaks_r.verdict["failed"]
     assert even.verdict is not None and not even.verdict["passed"]
