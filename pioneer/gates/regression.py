@@ -91,10 +91,10 @@ class RegressionGate:
         failures pattern (``p-failures-``: the failures as a whole, or those outside the emerging patterns) is
         judged by progress instead: see :meth:`_progress`.
     progress_confidence
-        How progress is judged. None (the default): the candidate fixes more than it breaks over every example the
-        gate judged. A confidence (e.g. 0.95): it fixes *surely* more, by a one-sided exact sign test at that
-        confidence. The flip checks bound what a step may break either way; see :meth:`_progress` for why the
-        default asks for no significance.
+        How progress is judged. None: the candidate fixes more than it breaks over every example the gate judged.
+        A confidence (the trainer's default, 0.95): it fixes *surely* more, by a one-sided exact sign test at that
+        confidence; the retrainer then gates on the counts only when no candidate of its search shows that
+        (``Retrainer._unproven_progress``). The flip checks bound what a step may break either way.
     pattern_min_size
         Patterns with fewer held-out failures are judged pooled together (one check over their union), since
         a fix rate over one or two examples is a coin toss.
@@ -367,10 +367,10 @@ class RegressionGate:
 
         A share of *all* failures fixed in one release asks for a step the flip budget forbids, so a model that
         fails broadly would never be released; the flip checks bound each step and this one asks for progress,
-        so it improves over several releases instead. Progress is not asked to be significant by default: near
-        its ceiling a step fixes a point or two, which a gate set of a few hundred examples cannot show at 95%
-        (3 fixed and 1 broken is p = 0.31), and what a step may break is the flip checks' promise, not this one's
-        (docs/deployments.md, "Progress a gate set cannot prove")."""
+        so it improves over several releases instead. Significance is asked only when ``progress_confidence`` is
+        set: near its ceiling a step fixes a point or two, which a gate set of a few hundred examples cannot show
+        at 95% (3 fixed and 1 broken is p = 0.31), and what a step may break is the flip checks' promise, not
+        this one's (docs/deployments.md, "Progress a gate set cannot prove")."""
         name = f"pattern_fix_rate:{pattern_id}"
         fixes = sum(1 for i, ok in base.items() if not ok and cand.get(i, False))
         breaks = sum(1 for i, ok in base.items() if ok and not cand.get(i, False))
