@@ -35,7 +35,7 @@ def _config_class():
 @click.option("--min-failures", type=float, default=_default("min_failures"), show_default="10", help="Recent failures a cluster needs to be an emerging pattern.")
 @click.option("--min-growth", type=float, default=_default("min_growth"), show_default="2", help="Growth an emerging pattern needs (recent vs long-run failure rate).")
 @click.option("--broad-failure-rate", type=click.FloatRange(0, 1, min_open=True), default=_default("broad_failure_rate"), show_default="0.3", help="Model-wide failure rate above which lift and growth are waived (a model failing everywhere); 1 turns it off.")
-@click.option("--min-new-failures", type=click.IntRange(1), default=_default("min_new_failures"), show_default="25", help="New failures of the serving version that make a retrain request worth it (doubles after each rejection, resets on a release).")
+@click.option("--min-new-failures", type=click.IntRange(1), default=_default("min_new_failures"), show_default="25", help="New failures of the serving version that make a retrain request worth it (after a rejection too).")
 @click.option("--min-failure-rate", type=click.FloatRange(0, 1, max_open=True), default=_default("min_failure_rate"), show_default="0.01", help="Failure rate the serving version must surely exceed for failures alone to request a retrain.")
 @click.option("--max-requests-per-day", type=click.IntRange(1), default=_default("max_requests_per_day"), show_default="uncapped", help="Cap on retrain requests per model per day.")
 @click.option("--max-trainer-share", type=click.FloatRange(0, 1, min_open=True), default=_default("max_trainer_share"), show_default="1 (uncapped)", help="Cap on the share of the trainer's time one model may take.")

@@ -450,7 +450,7 @@ class Retrainer:
         tried: list[dict[str, Any]] = []
         judged: Judged | None = None
         passed = False
-        candidates: list[Candidate] = []
+        unproven: list[tuple[int, Candidate]] = []  # (iteration, candidate) refused on progress alone
         n_candidates = max(2, request.budget.max_candidates)
         if request.budget.max_candidates < 2:
             log.warning("budget allows fewer than two candidates; trying two (one recipe cannot be compared)")
@@ -478,25 +478,26 @@ class Retrainer:
             tried += [_tried(c, iteration, chosen=c is judged[0]) for c in candidates]
             if passed:
                 break
+            unproven += [(iteration, c) for c in candidates if _only_progress_failed(c)]
         if not passed:
-            judged, tried = self._unproven_progress(candidates, gating, iteration, reporter, judged, tried)
+            judged, tried = self._unproven_progress(unproven, gating, iteration, reporter, judged, tried)
         assert judged is not None
         return (*judged, tried)
 
     def _unproven_progress(
-        self, candidates: list[Candidate], gating: Gating, iteration: int, reporter: ProgressReporter,
+        self, unproven: list[tuple[int, Candidate]], gating: Gating, iteration: int, reporter: ProgressReporter,
         judged: Judged | None, tried: list[dict[str, Any]],
     ) -> tuple[Judged | None, list[dict[str, Any]]]:
-        """When the whole search found no step that fixes *surely* more than it breaks, the last iteration's
-        candidates that failed nothing else are gated again asking only that they fix more than they break: near
+        """When the whole search found no step that fixes *surely* more than it breaks, the candidates of every
+        iteration that failed nothing else are gated again asking only that they fix more than they break: near
         its ceiling a step fixes a point or two, which the gate set cannot prove, and the flip checks still bound
         what it breaks (docs/deployments.md, "Progress a gate set cannot prove")."""
-        unproven = [c for c in candidates if _only_progress_failed(c)]
         if not unproven or self.gate.progress_confidence is None:
             return judged, tried
         reporter.emit("gating", iteration=iteration, message=f"no step fixed surely more than it broke; gating "
                       f"{len(unproven)} candidates by their counts")
-        fallback, passed = gate_iteration(unproven, gating.without_progress_proof(), iteration, reporter, None)
+        candidates = [c for _, c in unproven]
+        fallback, passed = gate_iteration(candidates, gating.without_progress_proof(), iteration, reporter, None)
         if not passed:
             return judged, tried
         note = (f"No candidate of this search fixed surely more than it broke (sign test at "
@@ -504,8 +505,9 @@ class Retrainer:
                 "counts, and this one fixes more than it breaks.")
         chosen, evaluation, report = fallback
         report = dataclasses.replace(report, notes=[*report.notes, note])
-        earlier = [t for t in tried if t["iteration"] != iteration]  # this iteration's verdicts are rewritten
-        return (chosen, evaluation, report), [*earlier, *(_tried(c, iteration, chosen=c is chosen) for c in candidates)]
+        regated = {(it, c.recipe.name): _tried(c, it, chosen=c is chosen) for it, c in unproven}
+        tried = [regated.get((t["iteration"], t["recipe"]["name"]), {**t, "chosen": False}) for t in tried]
+        return (chosen, evaluation, report), tried
 
     def _train(
         self,

@@ -4,11 +4,11 @@ Everything here is counted in traces, so the same rules hold at 1 request/s, at 
 any speed. A request is due when, for the version serving now:
 
 * the monitor sees its traffic (not the traffic of a version a release replaced);
-* there is new evidence: an emerging pattern not yet named for this version, or at least ``required`` failures
-  since the last request for it (since it went live, for a new version) while the Wilson lower bound of its
-  failure rate is at least ``min_failure_rate``; ``required`` is ``min_new_failures``, doubled after each
-  rejection since the last release (a candidate that could not pass the gate needs more material, not the same
-  again) and reset by a release;
+* there is new evidence: an emerging pattern not yet named for this version, or at least ``min_new_failures``
+  failures since the last request for it (since it went live, for a new version) while the Wilson lower bound
+  of its failure rate is at least ``min_failure_rate``. A rejection asks for the same: the next attempt sees
+  new failures, a grown gate set and R, and a model that keeps failing keeps the trainer busy rather than idle
+  (the user's budget is the brake on compute, not a wait that grows with each rejection);
 * the trainer is free: no request is waiting for its answer (a release, a rejection or a failure);
 * the user's budget, if any, has room.
 
@@ -19,7 +19,7 @@ The first condition that fails is the reason to wait; each decision carries its 
 'new_failures'
 >>> pace(ev, TrainerState(outstanding="rr-1")).reason
 'trainer_busy'
->>> pace(ev, TrainerState(rejections=1)).reason                 # 30 new failures, 50 needed after a rejection
+>>> pace(Evidence(traces=1000, failures=130, new_failures=20, new_patterns=0), TrainerState()).reason
 'not_enough_new_failures'
 """
 
@@ -28,9 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pioneer.trigger.rates import wilson_lower, z_score
-
-MAX_DOUBLINGS = 6
-"""Rejections after which the evidence asked for stops doubling (64x ``min_new_failures``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +61,6 @@ class TrainerState:
     """The request waiting for its answer, if any."""
     replaced: bool = False
     """The traffic seen last was served by a version a release has since replaced."""
-    rejections: int = 0
-    """Requests answered without a release since the last release."""
     budget_wait: str | None = None
     """Why the user's budget holds requests back now, if it does."""
 
@@ -81,14 +76,9 @@ class Pace:
     failure_rate_lower: float
 
 
-def required_failures(rules: PacingRules, rejections: int) -> int:
-    """New failures asked for after ``rejections`` rejections since the last release."""
-    return rules.min_new_failures * 2 ** min(max(rejections, 0), MAX_DOUBLINGS)
-
-
 def pace(evidence: Evidence, trainer: TrainerState, rules: PacingRules = PacingRules()) -> Pace:
     """Whether a request is due now, and why (or why not)."""
-    required = required_failures(rules, trainer.rejections)
+    required = rules.min_new_failures
     lower = wilson_lower(evidence.failures, evidence.traces, z_score(rules.confidence))
     figures = (
         f"{evidence.new_failures} new failures ({required} needed), {evidence.new_patterns} new patterns; "

@@ -30,9 +30,9 @@ requests with the same ids, which consumers drop as duplicates.
 >>> trig.update(more, model=prod).decision_.pacing      # no answer yet
 'trainer_busy'
 >>> trig.answer(req.request_id, "rejected", now=150.0)
->>> d = trig.update(replace(more, time=160.0), model=prod).decision_      # 30 new failures; 50 after a rejection
->>> d.pacing, d.new_failures, d.required_failures
-('not_enough_new_failures', 30, 50)
+>>> d = trig.update(replace(more, time=160.0), model=prod).decision_      # 30 new failures: the trainer is free
+>>> d.pacing, d.rejections, d.new_failures, d.required_failures
+('new_failures', 1, 30, 25)
 """
 
 from __future__ import annotations
@@ -298,7 +298,6 @@ class RetrainTrigger(Trigger[Observation, ModelRef]):
         return TrainerState(
             outstanding=None if state.outstanding is None else state.outstanding[0],
             replaced=version in state.replaced,
-            rejections=state.rejections,
             budget_wait=self._budget_wait(state, now),
         )
 

@@ -30,7 +30,7 @@ class MonitorConfig:
     min_growth: float = field(default=2.0, metadata={"help": "Growth (recent vs long-run failure rate) an emerging pattern needs."})
     broad_failure_rate: float = field(default=0.3, metadata={"help": "Model-wide failure rate (lower bound) above which every sizeable failure cluster is a pattern; 1 turns it off."})
     # The trigger: evidence counted in traces; wall-clock limits only as caps a user chooses
-    min_new_failures: int = field(default=25, metadata={"help": "New failures of the serving version (since its last request) that make a retrain request worth it; doubles after each rejection, resets on a release."})
+    min_new_failures: int = field(default=25, metadata={"help": "New failures of the serving version (since its last request) that make a retrain request worth it, after a rejection too."})
     min_failure_rate: float = field(default=0.01, metadata={"help": "Failure rate the serving version must surely (Wilson lower bound) exceed for failures alone to request a retrain."})
     max_requests_per_day: int | None = field(default=None, metadata={"help": "Cap on retrain requests per model per day (None: uncapped)."})
     max_trainer_share: float = field(default=1.0, metadata={"help": "Cap on the share of time the trainer spends on one model, in (0, 1] (1: uncapped)."})

@@ -150,8 +150,8 @@ def test_the_monitor_asks_again_after_the_trainer_answers_and_only_then(kafka_se
     monitor = start_monitor(kafka_settings, tmp_path, "m1")
     try:
         wait_for(lambda: events_of(kafka_settings, "retrain_request", 1, RetrainRequest), 240, "a first request")
-        # ~200 new failures: clearly more than even the doubled need of a failure mass with no emerging pattern
-        # (4 x 25), so the second request cannot hang on where the first one fell in the stream.
+        # ~200 new failures: clearly more than even a failure mass with no emerging pattern waits for (2 x 25),
+        # so the second request cannot hang on where the first one fell in the stream.
         more_logs, more_labels = traffic(1200, seed=7, start=1_800_000_200.0, first=600)
         asyncio.run(publish_mixed(kafka_settings, more_logs, more_labels))
         wait_for(lambda: len(events_of(kafka_settings, "labeled_trace", 1800, LabeledTrace)) >= 1800, 240, "all traces")
@@ -169,7 +169,7 @@ def test_the_monitor_asks_again_after_the_trainer_answers_and_only_then(kafka_se
         stop_process(monitor)
     assert len(requests) == 2
     second = next(r for rid, r in requests.items() if rid != first.request_id)
-    assert second.decision.rejections == 1 and second.decision.required_failures == 2 * first.decision.required_failures
+    assert second.decision.rejections == 1 and second.decision.required_failures == first.decision.required_failures
     assert second.decision.new_failures >= second.decision.required_failures
 
 

@@ -160,6 +160,23 @@ def test_where_r_allows_no_flip_a_step_that_fixes_many_and_broke_one_is_worth_mo
     assert passed and judged is big and gating.certified == 1
 
 
+def test_once_r_refused_a_step_the_next_certification_goes_to_one_that_broke_nothing_on_the_screen() -> None:
+    data, search, certifying, _ = world(size=200)
+    on_gate = Answers({f"g{i}" for i in range(40)}).evaluate(data.gate_set)
+    gating = gating_over(data, on_gate)
+    # every step along the line breaks the same example of R (one in each half); only the smallest breaks none
+    def step(name: str, fixed: int, breaks: bool) -> Candidate:
+        broken = (search[0].id, certifying[0].id) if breaks else ()
+        return candidate(name, {*(f"g{i}" for i in range(fixed, 40)), *broken})
+
+    first, _, passed = gate_ranked([step("it0-big", 40, True), step("it0-small", 8, False)], gating)
+    assert not passed and first.recipe.name == "it0-big" and gating.refused_on_r == 1
+    big, small = step("it1-big", 40, True), step("it1-small", 8, False)
+    judged, _, passed = gate_ranked([big, small], gating)
+    assert gating.expected_gain(big) > gating.expected_gain(small)  # the screen alone would bet on the big one again
+    assert passed and judged is small and gating.certified == 2
+
+
 def test_where_r_can_see_a_few_flips_the_smaller_step_that_broke_none_is_chosen() -> None:
     data, search, certifying, _ = world(size=4000)
     on_gate = Answers({f"g{i}" for i in range(40)}).evaluate(data.gate_set)
@@ -214,8 +231,10 @@ def test_the_search_falls_back_on_the_counts_only_for_candidates_that_failed_not
     reporter = ProgressReporter("rr-1", "m")
     judged, passed = gate_iteration([breaks_r, even, step], gating, 2, reporter, None)
     assert not passed
+    unproven = [(2, c) for c in (breaks_r, even, step) if _only_progress_failed(c)]
+    assert [c.recipe.name for _, c in unproven] == ["breaks-r", "even", "step"]  # each failed progress alone
     tried = [{"iteration": 2, "recipe": {"name": c.recipe.name}, "chosen": False} for c in (breaks_r, even, step)]
-    fallback, tried = retrainer._unproven_progress([breaks_r, even, step], gating, 2, reporter, judged, tried)
+    fallback, tried = retrainer._unproven_progress(unproven, gating, 2, reporter, judged, tried)
     assert fallback is not None and fallback[0] is step and fallback[2].passed
     assert any("judged by their counts" in note for note in fallback[2].notes)  # the record says why it passed
     assert [t["recipe"]["name"] for t in tried if t["chosen"]] == ["step"]
@@ -224,4 +243,21 @@ def test_the_search_falls_back_on_the_counts_only_for_candidates_that_failed_not
 
     # with the counts from the start there is nothing to fall back on
     counts = Retrainer(gate=RegressionGate())
-    assert counts._unproven_progress([step], gating, 2, reporter, judged, [])[0] is judged
+    assert counts._unproven_progress([(2, step)], gating, 2, reporter, judged, [])[0] is judged
+
+
+def test_the_fallback_reaches_back_to_earlier_iterations_and_the_record_marks_the_one_released() -> None:
+    data, on_gate, _ = progress_world()
+    gate = RegressionGate(progress_confidence=0.95)
+    gating = Gating(gate, data, (on_gate, {e.id: True for e in data.regression_examples()}), "v1", pooled=False)
+    reporter = ProgressReporter("rr-1", "m")
+    early = candidate("it0-a@0.3", {*(f"g{i}" for i in range(3, 10)), "g100"})  # 3 fixed, 1 broken
+    late = candidate("it2-a", {*(f"g{i}" for i in range(10)), *(f"g{i}" for i in range(100, 110))})  # worse
+    gate_iteration([early], gating, 0, reporter, None)
+    judged, passed = gate_iteration([late], gating, 2, reporter, None)
+    assert not passed and _only_progress_failed(early) and not _only_progress_failed(late)
+    tried = [{"iteration": 0, "recipe": {"name": "it0-a@0.3"}, "chosen": True},
+             {"iteration": 2, "recipe": {"name": "it2-a"}, "chosen": True}]
+    fallback, tried = Retrainer(gate=gate)._unproven_progress([(0, early)], gating, 2, reporter, judged, tried)
+    assert fallback is not None and fallback[0] is early and fallback[2].passed
+    assert [(t["iteration"], t["recipe"]["name"]) for t in tried if t["chosen"]] == [(0, "it0-a@0.3")]

@@ -113,22 +113,22 @@ def test_each_pacing_reason() -> None:
     assert new_pattern.due and new_pattern.reason == "new_patterns"  # the detector already tested that pattern
 
 
-def test_required_evidence_doubles_after_each_rejection_up_to_a_cap() -> None:
-    ev = Evidence(traces=10_000, failures=3000, new_failures=3000, new_patterns=0)
-    assert [pace(ev, TrainerState(rejections=k)).required for k in (0, 1, 2, 6, 9)] == [25, 50, 100, 1600, 1600]
-
-
-def test_the_trainer_is_busy_until_it_answers_then_a_rejection_asks_for_more_and_a_release_resets() -> None:
+def test_the_trainer_is_busy_until_it_answers_then_each_rejection_asks_for_new_failures_again() -> None:
     trig = RetrainTrigger()
     (first,) = trig.update(seen(30, at=0.0), model=V1).fired
-    assert trig.update(seen(200, at=10.0), model=V1).decision_.pacing == "trainer_busy"
+    assert trig.update(seen(60, at=10.0), model=V1).decision_.pacing == "trainer_busy"
     trig.answer(first.request_id, "rejected", now=20.0)
     trig.answer(first.request_id, "rejected", now=21.0)  # read twice after a restart: counted once
-    d = trig.update(seen(70, at=30.0), model=V1).decision_
-    assert (d.pacing, d.new_failures, d.required_failures, d.rejections) == ("not_enough_new_failures", 40, 50, 1)
-    (second,) = trig.update(seen(80, at=40.0), model=V1).fired
-    assert second.request_id != first.request_id and second.decision.required_failures == 50
-    trig.answer(second.request_id, "released", now=50.0, replaced=V1.version)
+    (second,) = trig.update(seen(60, at=30.0), model=V1).fired  # what came in while it trained is new evidence
+    assert (second.decision.rejections, second.decision.new_failures, second.decision.required_failures) == (1, 30, 25)
+    trig.answer(second.request_id, "rejected", now=35.0)
+    d = trig.update(seen(75, at=36.0), model=V1).decision_
+    assert (d.pacing, d.new_failures, d.required_failures, d.rejections) == ("not_enough_new_failures", 15, 25, 2)
+    for k, failures in enumerate((85, 110, 135), start=2):  # rejected again and again: never a longer wait
+        (again,) = trig.update(seen(failures, at=40.0 + k), model=V1).fired
+        assert (again.decision.rejections, again.decision.new_failures, again.decision.required_failures) == (k, 25, 25)
+        trig.answer(again.request_id, "rejected" if failures < 135 else "released", now=40.5 + k,
+                    replaced=None if failures < 135 else V1.version)
     assert trig.update(seen(300, at=55.0), model=V1).decision_.pacing == "awaiting_new_version"
     (third,) = trig.update(seen(25, at=60.0), model=V2).fired  # the new version's own failures
     assert third.model == V2 and third.decision.required_failures == 25 and third.decision.new_failures == 25
@@ -194,7 +194,8 @@ def test_checkpoint_restores_outstanding_requests_rejections_and_named_patterns(
     assert restored.get_params() == trig.get_params() and restored.outstanding_("intents") == r.request_id
     assert restored.update(seen(90, at=1.0), model=V1).decision_.pacing == "trainer_busy"
     restored.answer(r.request_id, "rejected", now=2.0)
-    assert restored.update(seen(90, in_patterns={"p-1": 60}, at=3.0), model=V1).decision_.required_failures == 50
+    d = restored.update(seen(50, in_patterns={"p-1": 40}, at=3.0), model=V1).decision_
+    assert (d.pacing, d.rejections, d.new_failures) == ("not_enough_new_failures", 1, 10)
     with pytest.raises(ValueError):
         RetrainTrigger.from_bytes(b'{"class": "Other", "version": 2}')
 
