@@ -76,8 +76,8 @@ class Gating:
         own = None if not self.baseline_search else gate.judge_regression(self.baseline_search, self.baseline_search)
         self.screens = own is not None and not own.small
         self.certified = 0
-        self.refused_on_r = 0
-        """Certifications of this retrain that R's certifying half refused."""
+        self.refused_step: int | None = None
+        """The smallest step R's certifying half refused in this retrain, as the fixes the screen saw it make."""
         self.baseline_by_id = self.baseline.correct_by_id()
         # what the screen saw production get right: the denominator of a candidate's flip rate there
         gate_right = sum(self.baseline_by_id.values())
@@ -147,7 +147,8 @@ class Gating:
         candidate.regression = regression_correct(candidate.adapter, evaluation, self.certifying) or {}
         candidate.flip_verdict = self.gate.judge_regression(self.baseline_r, candidate.regression, self.certified)
         if candidate.flip_verdict is not None and not candidate.flip_verdict.passed:
-            self.refused_on_r += 1
+            step = candidate.screen_fixes or 0
+            self.refused_step = step if self.refused_step is None else min(self.refused_step, step)
         return self._evaluate(evaluation, regression=(self.baseline_r, candidate.regression),
                               certification=self.certified)
 
@@ -219,8 +220,9 @@ def _gate_chosen(
     per iteration: the half then tests the candidate chosen, not the luckiest of dozens it was shown. Once the
     half has refused a step of this retrain, the screen's estimate of what a step breaks there has proved
     optimistic (the flips of blends along one line fall on the same examples, not independently), so the next
-    certification goes to a step that broke nothing the screen saw, where there is one: a smaller step, not a
-    looser gate."""
+    certification bisects: it goes to a step at most half the size of the smallest refused one (fixes on the
+    gate set), and among those to one that broke nothing the screen saw, where there are such: a smaller step,
+    not a looser gate."""
     screened: list[tuple[Candidate, Evaluation]] = []
     for candidate in ranked:
         evaluation, gate_report = _gate_one(candidate, gating.screen, gating, iteration, reporter)
@@ -231,8 +233,12 @@ def _gate_chosen(
     if not screened:
         assert judged is not None
         return judged, False
-    if gating.refused_on_r:
-        screened = [pair for pair in screened if not pair[0].screen_flips] or screened
+    if gating.refused_step is not None:
+        half = [pair for pair in screened if (pair[0].screen_fixes or 0) <= gating.refused_step / 2]
+        reporter.emit("gating", iteration=iteration, message=(
+            f"R refused a step of {gating.refused_step} fixes; {len(half)} of {len(screened)} screened candidates"
+            " take at most half of it"))
+        screened = [pair for pair in half or screened if not pair[0].screen_flips] or half or screened
     candidate, evaluation = max(screened, key=lambda pair: gating.expected_gain(pair[0]))
     gate_report = gating.certify(candidate, evaluation)
     candidate.verdict = _verdict(gate_report, candidate)

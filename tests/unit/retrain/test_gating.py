@@ -170,11 +170,28 @@ def test_once_r_refused_a_step_the_next_certification_goes_to_one_that_broke_not
         return candidate(name, {*(f"g{i}" for i in range(fixed, 40)), *broken})
 
     first, _, passed = gate_ranked([step("it0-big", 40, True), step("it0-small", 8, False)], gating)
-    assert not passed and first.recipe.name == "it0-big" and gating.refused_on_r == 1
+    assert not passed and first.recipe.name == "it0-big" and gating.refused_step == 40
     big, small = step("it1-big", 40, True), step("it1-small", 8, False)
     judged, _, passed = gate_ranked([big, small], gating)
     assert gating.expected_gain(big) > gating.expected_gain(small)  # the screen alone would bet on the big one again
     assert passed and judged is small and gating.certified == 2
+
+
+def test_after_a_refusal_the_next_certification_bisects_the_step() -> None:
+    data, search, certifying, _ = world(size=200)
+    on_gate = Answers({f"g{i}" for i in range(40)}).evaluate(data.gate_set)
+    gating = gating_over(data, on_gate)
+    # every step of 25 fixes or more breaks one example of R's certifying half, which the screen never sees
+    def step(name: str, fixed: int) -> Candidate:
+        return candidate(name, {*(f"g{i}" for i in range(fixed, 40)), *((certifying[0].id,) if fixed >= 25 else ())})
+
+    first, _, passed = gate_ranked([step("it0-big", 40), step("it0-small", 12)], gating)
+    assert not passed and first.recipe.name == "it0-big" and gating.refused_step == 40
+    medium, small = step("it1-medium", 30), step("it1-small", 12)
+    judged, _, passed = gate_ranked([medium, small], gating)
+    assert medium.screen_flips == small.screen_flips == 0  # the screen cannot tell them apart but by their size
+    assert gating.expected_gain(medium) > gating.expected_gain(small)
+    assert passed and judged is small and gating.certified == 2  # at most half of the 40 R refused
 
 
 def test_where_r_can_see_a_few_flips_the_smaller_step_that_broke_none_is_chosen() -> None:
