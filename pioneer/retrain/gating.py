@@ -238,7 +238,8 @@ def _gate_chosen(
         reporter.emit("gating", iteration=iteration, message=(
             f"R refused a step of {gating.refused_step} fixes; {len(half)} of {len(screened)} screened candidates"
             " take at most half of it"))
-        screened = [pair for pair in half or screened if not pair[0].screen_flips] or half or screened
+        pool = half or screened
+        screened = [pair for pair in pool if not pair[0].screen_flips] or pool
     candidate, evaluation = max(screened, key=lambda pair: gating.expected_gain(pair[0]))
     gate_report = gating.certify(candidate, evaluation)
     candidate.verdict = _verdict(gate_report, candidate)
